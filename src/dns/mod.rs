@@ -1,0 +1,275 @@
+//! Speaking DNS: the request handler.
+//!
+//! For each request, [`Handler`]:
+//! 1. refuses clients outside `server.allow` (REFUSED, EDE 18 for EDNS
+//!    clients: an open resolver is an amplification weapon);
+//! 2. loads the current policy snapshot once (an `ArcSwap` load: no lock, so
+//!    a reload never stalls a query) and asks for a verdict on the name;
+//! 3. answers a listed name with the redirect (never asking upstream), or
+//!    forwards the query and applies the same snapshot to every name of the
+//!    answer's CNAME chain, fresh or cached (BEHAVIOUR section 2).
+
+pub mod answer;
+
+use std::iter;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use ipnet::IpNet;
+use tracing::{debug, warn};
+
+use crate::policy::{Policy, Rule};
+use crate::upstream::{Answer, Upstream};
+pub use answer::{Redirect, Reply};
+
+/// Longest CNAME chain followed in an upstream answer.
+const MAX_CHAIN: usize = 16;
+
+/// The shared, read-mostly state of the query path.
+#[derive(Debug)]
+pub struct Engine {
+    policy: Arc<ArcSwap<Policy>>,
+    redirect: Redirect,
+    allow: Vec<IpNet>,
+    upstream: Upstream,
+    refused_text: Arc<str>,
+}
+
+/// The hickory-server request handler; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    engine: Arc<Engine>,
+}
+
+impl Handler {
+    /// A handler answering from `policy` (swapped by the reload path),
+    /// redirecting per `redirect`, serving clients in `allow`, forwarding
+    /// through `upstream`.
+    pub fn new(
+        policy: Arc<ArcSwap<Policy>>,
+        redirect: Redirect,
+        allow: Vec<IpNet>,
+        upstream: Upstream,
+    ) -> Handler {
+        Handler {
+            engine: Arc::new(Engine {
+                policy,
+                redirect,
+                allow,
+                upstream,
+                refused_text: Arc::from("this resolver serves its own subscribers only"),
+            }),
+        }
+    }
+
+    /// The policy cell this handler reads.
+    pub fn policy(&self) -> &Arc<ArcSwap<Policy>> {
+        &self.engine.policy
+    }
+
+    /// The forwarder.
+    pub fn upstream(&self) -> &Upstream {
+        &self.engine.upstream
+    }
+}
+
+/// The question of a request, with the name in the client's letter case.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// The name as sent.
+    pub name: Name,
+    /// QTYPE.
+    pub qtype: RecordType,
+    /// QCLASS.
+    pub qclass: DNSClass,
+}
+
+impl Engine {
+    fn allowed(&self, ip: IpAddr) -> bool {
+        // An IPv4 client on a dual-stack socket appears as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Decide the reply to a question from an allowed client.
+    pub async fn answer(&self, q: &Question) -> Reply {
+        let policy = self.policy.load();
+        if let Some(rule) = policy.verdict(&q.name) {
+            debug!(qname = %q.name, qtype = %q.qtype, rule = rule.name, "redirect");
+            return self
+                .redirect_reply(Vec::new(), &q.name, q.qtype, &rule, &policy)
+                .await;
+        }
+        match self.upstream.resolve(&q.name, q.qtype, q.qclass).await {
+            Ok(answer) => self.apply_chain(q, answer, &policy).await,
+            Err(error) => {
+                debug!(qname = %q.name, qtype = %q.qtype, %error, "upstream failed");
+                Reply::rcode(ResponseCode::ServFail)
+            }
+        }
+    }
+
+    /// The redirect for `owner`, listed by `rule`, after the CNAME records
+    /// `chain` that led to it.
+    async fn redirect_reply(
+        &self,
+        mut chain: Vec<Record>,
+        owner: &Name,
+        qtype: RecordType,
+        rule: &Rule<'_>,
+        policy: &Policy,
+    ) -> Reply {
+        let serial = policy.info().map_or(0, |i| i.serial);
+        let mut authorities = Vec::new();
+        let mut rcode = ResponseCode::NoError;
+        match self.redirect.records(owner, qtype) {
+            Some(records) => chain.extend(records),
+            None => authorities.push(self.redirect.soa(rule, serial)),
+        }
+        // CNAME mode: the information host is resolved normally (it is a
+        // protected name, so no list can redirect it in turn).
+        if let Some(target) = self.redirect.cname()
+            && qtype != RecordType::CNAME
+        {
+            {
+                match self.upstream.resolve(target, qtype, DNSClass::IN).await {
+                    Ok(a) => {
+                        rcode = a.rcode;
+                        chain.extend(a.answers);
+                        authorities = a.authorities;
+                    }
+                    Err(error) => {
+                        warn!(target = %target, %error, "cannot resolve the redirect.cname target");
+                    }
+                }
+            }
+        }
+        Reply {
+            rcode,
+            answers: chain,
+            authorities,
+            ede: Some(self.redirect.ede()),
+        }
+    }
+
+    /// BEHAVIOUR section 2, CNAME chains: follow the chain from the question
+    /// name; at the first listed name, keep the chain up to it and end with
+    /// the redirect. Records about listed names off the chain are dropped.
+    async fn apply_chain(&self, q: &Question, answer: Answer, policy: &Policy) -> Reply {
+        let mut current = q.name.clone();
+        let mut chain: Vec<Record> = Vec::new();
+        for _ in 0..MAX_CHAIN {
+            // Name equality is ASCII case-insensitive (RFC 4343).
+            let Some(link) = answer
+                .answers
+                .iter()
+                .find(|r| r.record_type() == RecordType::CNAME && r.name == current)
+            else {
+                break;
+            };
+            let RData::CNAME(target) = &link.data else {
+                break;
+            };
+            chain.push(link.clone());
+            let target = target.0.clone();
+            if let Some(rule) = policy.verdict(&target) {
+                debug!(qname = %q.name, target = %target, rule = rule.name, "redirect via CNAME chain");
+                return self
+                    .redirect_reply(chain, &target, q.qtype, &rule, policy)
+                    .await;
+            }
+            current = target;
+        }
+        let answers = answer
+            .answers
+            .into_iter()
+            .filter(|r| policy.verdict(&r.name).is_none())
+            .collect();
+        Reply {
+            rcode: answer.rcode,
+            answers,
+            authorities: answer.authorities,
+            ede: None,
+        }
+    }
+}
+
+/// The question of a request with the name in its original case (the
+/// parsed query holds it lowercased).
+fn question(request: &Request) -> Option<Question> {
+    let info = request.request_info().ok()?;
+    let query = info.query;
+    let mut decoder = BinDecoder::new(request.queries.as_bytes());
+    let name = Name::read(&mut decoder).unwrap_or_else(|_| query.name().into());
+    Some(Question {
+        name,
+        qtype: query.query_type(),
+        qclass: query.query_class(),
+    })
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let engine = &self.engine;
+        let reply = if !engine.allowed(request.src().ip()) {
+            debug!(client = %request.src().ip(), "refused: not in server.allow");
+            Reply {
+                ede: Some((answer::EDE_PROHIBITED, engine.refused_text.clone())),
+                ..Reply::rcode(ResponseCode::Refused)
+            }
+        } else if request.metadata.op_code != OpCode::Query {
+            Reply::rcode(ResponseCode::NotImp)
+        } else {
+            match question(request) {
+                None => Reply::rcode(ResponseCode::FormErr),
+                Some(q) => engine.answer(&q).await,
+            }
+        };
+        send(request, response_handle, &reply).await
+    }
+}
+
+/// Encode and send `reply` (RA=1, AD=0, OPT only for EDNS queries).
+async fn send<R: ResponseHandler>(request: &Request, mut handle: R, reply: &Reply) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.recursion_available = true;
+    metadata.authentic_data = false;
+    metadata.response_code = reply.rcode;
+    let edns: Option<Edns> = request
+        .edns
+        .as_ref()
+        .map(|e| answer::response_edns(e, reply.ede.as_ref()));
+    let response = MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
+        metadata,
+        reply.answers.iter(),
+        reply.authorities.iter(),
+        iter::empty(),
+        iter::empty(),
+    );
+    match handle.send_response(response).await {
+        Ok(info) => info,
+        Err(error) => {
+            debug!(client = %request.src(), %error, "cannot send the answer");
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            })
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The gates a verified list must pass before it is applied.

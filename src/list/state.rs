@@ -1,0 +1,1 @@
+//! The list in force, kept in the state directory.

@@ -1,0 +1,251 @@
+//! Sockets and the serving loop.
+//!
+//! The server is a function of its sockets and a shutdown future
+//! ([`run`]), so tests bind `127.0.0.1:0` in process and the binary binds
+//! the configured addresses.
+//!
+//! UDP: one socket per core on each address, all bound to the same port with
+//! `SO_REUSEPORT`, so the kernel spreads datagrams over the sockets and each
+//! hickory-server receive loop keeps one core busy (one socket serves one
+//! core). TCP: one listener per address (RFC 7766: every resolver must serve
+//! TCP), idle connections closed after `server.tcp_idle_timeout_ms`.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+use hickory_server::Server;
+use socket2::{Domain, Protocol, Socket, Type};
+use tracing::info;
+
+use crate::dns::Handler;
+
+/// Bound sockets, ready to serve.
+#[derive(Debug)]
+pub struct Listeners {
+    /// UDP sockets (several per address with SO_REUSEPORT).
+    pub udp: Vec<UdpSocket>,
+    /// TCP listeners, one per address.
+    pub tcp: Vec<TcpListener>,
+}
+
+/// A socket that cannot be bound: names the address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot bind {proto} {addr}: {source}")]
+pub struct BindError {
+    /// `udp` or `tcp`.
+    pub proto: &'static str,
+    /// The address.
+    pub addr: SocketAddr,
+    /// The cause.
+    pub source: io::Error,
+}
+
+impl Listeners {
+    /// The addresses actually bound (one per configured address; with port
+    /// 0, the port chosen by the system, the same for UDP and TCP).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp
+            .iter()
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
+    }
+}
+
+fn socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        // Each configured address is served as written: [::] is IPv6 only,
+        // list 0.0.0.0 as well for IPv4.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    let s = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    #[cfg(unix)]
+    s.set_reuse_port(reuse_port)?;
+    // Room for bursts: the kernel default (~200 KiB) drops under load.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = socket(addr, Type::STREAM, Protocol::TCP)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// Bind UDP and TCP on every address; `udp_sockets` per address (0 = one per
+/// core). With port 0 the system picks one port, used for UDP and TCP alike.
+pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindError> {
+    let per_addr = if udp_sockets == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        udp_sockets
+    };
+    let reuse_port = per_addr > 1;
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for &addr in addrs {
+        let mut attempts = 0;
+        let (first_udp, listener) = loop {
+            let first = bind_udp(addr, reuse_port).map_err(|source| BindError {
+                proto: "udp",
+                addr,
+                source,
+            })?;
+            let actual = first.local_addr().map_err(|source| BindError {
+                proto: "udp",
+                addr,
+                source,
+            })?;
+            match bind_tcp(actual) {
+                Ok(l) => break (first, l),
+                // Port 0: the port free for UDP may be taken for TCP; try another.
+                Err(_) if addr.port() == 0 && attempts < 20 => attempts += 1,
+                Err(source) => {
+                    return Err(BindError {
+                        proto: "tcp",
+                        addr: actual,
+                        source,
+                    });
+                }
+            }
+        };
+        let actual = first_udp.local_addr().map_err(|source| BindError {
+            proto: "udp",
+            addr,
+            source,
+        })?;
+        udp.push(first_udp);
+        for _ in 1..per_addr {
+            udp.push(bind_udp(actual, true).map_err(|source| BindError {
+                proto: "udp",
+                addr: actual,
+                source,
+            })?);
+        }
+        tcp.push(listener);
+    }
+    Ok(Listeners { udp, tcp })
+}
+
+/// Serve on `listeners` until `shutdown` completes, then stop accepting and
+/// wait for the serving tasks to end.
+pub async fn run(
+    handler: Handler,
+    listeners: Listeners,
+    tcp_idle_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let mut server = Server::new(handler);
+    let addrs = listeners.local_addrs();
+    for s in listeners.udp {
+        server.register_socket(tokio::net::UdpSocket::from_std(s)?);
+    }
+    for l in listeners.tcp {
+        // 64 KiB: the largest DNS message over TCP.
+        server.register_listener(
+            tokio::net::TcpListener::from_std(l)?,
+            tcp_idle_timeout,
+            65_535,
+        );
+    }
+    info!(addrs = ?addrs, "serving DNS");
+    shutdown.await;
+    info!("shutting down");
+    server
+        .shutdown_gracefully()
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Everything the query path needs, built from a config.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The request handler.
+    pub handler: Handler,
+    /// The list in force, if any.
+    pub in_force: Option<crate::list::Accepted>,
+    /// The settings every later candidate list is judged with.
+    pub load_settings: crate::list::LoadSettings,
+}
+
+/// Why the resolver cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A trusted key file is unusable.
+    #[error("list.trusted_keys: {0}")]
+    Keys(#[from] crate::list::signature::KeyError),
+    /// No valid list and `list.on_missing = "refuse"`.
+    #[error(
+        "no valid list: {0}; refusing to start unfiltered (set list.on_missing = \"serve-unfiltered\" to serve without a list)"
+    )]
+    NoList(String),
+    /// The upstream pool cannot be built.
+    #[error("upstream: {0}")]
+    Upstream(#[from] crate::upstream::UpstreamError),
+}
+
+/// Load the keys and the list in force (state directory, then the source
+/// file), compile the policy, build the forwarder and the handler. Must run
+/// inside a tokio runtime.
+pub fn prepare(config: &crate::config::Config) -> Result<Prepared, StartError> {
+    use crate::list::{LoadSettings, load, signature::TrustedKeys};
+    use crate::policy::Policy;
+
+    let load_settings = LoadSettings {
+        trusted_keys: TrustedKeys::load(&config.list.trusted_keys)?,
+        protected: config.list.protected.clone(),
+        state_dir: config.list.state_dir.clone(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let (in_force, why_none) = match load::startup(&load_settings, &config.list.path, now) {
+        Ok(Some(accepted)) => (Some(accepted), String::new()),
+        Ok(None) => (
+            None,
+            format!("{}: no list could be applied", config.list.path.display()),
+        ),
+        Err(refusal) => (None, refusal.to_string()),
+    };
+    let policy = match &in_force {
+        Some(a) => {
+            let policy = Policy::compile(&a.list, a.digest);
+            info!(
+                serial = a.list.header.serial,
+                entries = policy.len(),
+                key_id = %a.key_id,
+                issuer = %a.list.header.issuer,
+                "list in force"
+            );
+            policy
+        }
+        None if config.list.on_missing == crate::config::OnMissing::Refuse => {
+            return Err(StartError::NoList(why_none));
+        }
+        None => {
+            tracing::warn!(reason = %why_none, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
+            Policy::empty()
+        }
+    };
+    let upstream = crate::upstream::Upstream::new(&config.upstream)?;
+    let handler = Handler::new(
+        std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
+        crate::dns::Redirect::new(&config.redirect),
+        config.server.allow.clone(),
+        upstream,
+    );
+    Ok(Prepared {
+        handler,
+        in_force,
+        load_settings,
+    })
+}

@@ -1,0 +1,417 @@
+//! Shared test harness: a real upstream (an in-process hickory authoritative
+//! server on 127.0.0.1:0 serving a test zone, recording every question it
+//! gets), signed lists, Rempart started in process, and a raw DNS client.
+
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::txt::Parser;
+use hickory_server::Server;
+use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// The test zone. `bad.test` is listed by the test lists: its real address
+/// 203.0.113.66 must never reach a client.
+pub const ZONE: &str = r#"
+$ORIGIN test.
+$TTL 300
+@           IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300
+@           IN NS ns.test.
+ns          IN A 127.0.0.1
+ok          IN A 198.51.100.1
+ok          IN AAAA 2001:db8::1
+ok          IN MX 10 mail.test.
+info.block  IN A 192.0.2.80
+info.block  IN AAAA 2001:db8::80
+bad         IN A 203.0.113.66
+bad         IN AAAA 2001:db8::66
+bad         IN MX 10 mail.bad.test.
+www.bad     IN A 203.0.113.66
+host        IN A 203.0.113.67
+sub.host    IN A 198.51.100.7
+chain       IN CNAME alias.test.
+alias       IN CNAME www.bad.test.
+clean       IN CNAME ok.test.
+notbad      IN A 198.51.100.9
+"#;
+
+/// A recording wrapper around hickory's catalog.
+#[derive(Clone)]
+struct Recorder {
+    catalog: Arc<Catalog>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Recorder {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        if let Ok(info) = request.request_info() {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(info.query.name().to_string().to_ascii_lowercase());
+        }
+        self.catalog
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
+
+/// A running test upstream.
+pub struct TestUpstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    _server: Server<Recorder>,
+}
+
+impl TestUpstream {
+    /// Start serving `zone` (origin `test.`) on 127.0.0.1, UDP and TCP, one port.
+    pub async fn start(zone: &str) -> TestUpstream {
+        let origin = Name::from_ascii("test.").unwrap();
+        let (origin, records) = Parser::new(zone, None, Some(origin)).parse().unwrap();
+        let handler = InMemoryZoneHandler::<TokioRuntimeProvider>::new(
+            origin.clone(),
+            records,
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+        )
+        .unwrap();
+        let mut catalog = Catalog::new();
+        catalog.upsert(origin.into(), vec![Arc::new(handler)]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = Recorder {
+            catalog: Arc::new(catalog),
+            seen: seen.clone(),
+        };
+        let mut server = Server::new(recorder);
+        let (udp, tcp) = bind_pair().await;
+        let addr = udp.local_addr().unwrap();
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(5), 65_535);
+        TestUpstream {
+            addr,
+            seen,
+            _server: server,
+        }
+    }
+
+    /// Every question name received so far (lowercase, with trailing dot).
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// True if any question was about `name` or a name below it.
+    pub fn was_asked_under(&self, name: &str) -> bool {
+        let name = format!("{}.", name.trim_end_matches('.'));
+        self.seen()
+            .iter()
+            .any(|q| q == &name || q.ends_with(&format!(".{name}")))
+    }
+}
+
+/// A UDP socket and a TCP listener on the same free loopback port.
+pub async fn bind_pair() -> (tokio::net::UdpSocket, tokio::net::TcpListener) {
+    for _ in 0..50 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(addr).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no free port pair");
+}
+
+/// A minisign key pair for tests, written as files.
+pub struct TestKey {
+    pub public_path: PathBuf,
+    sk: minisign::SecretKey,
+    pk: minisign::PublicKey,
+}
+
+impl TestKey {
+    pub fn new(dir: &Path, name: &str) -> TestKey {
+        let minisign::KeyPair { pk, sk } =
+            minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        let public_path = dir.join(format!("{name}.pub"));
+        std::fs::write(&public_path, pk.to_box().unwrap().to_string()).unwrap();
+        TestKey {
+            public_path,
+            sk,
+            pk,
+        }
+    }
+
+    /// Write `text` to `path` and its signature to `path.minisig`.
+    pub fn write_signed(&self, path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        let sig = minisign::sign(
+            Some(&self.pk),
+            &self.sk,
+            std::io::Cursor::new(text.as_bytes()),
+            Some("test list"),
+            None,
+        )
+        .unwrap();
+        std::fs::write(sig_path(path), sig.to_string()).unwrap();
+    }
+}
+
+pub fn sig_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".minisig");
+    PathBuf::from(p)
+}
+
+/// A v1 list text with `serial` and `(name, match, category, reference)` entries.
+pub fn list_text(serial: u64, entries: &[(&str, &str, &str, &str)]) -> String {
+    let mut t = format!(
+        "#rempart-list v1\nissuer: TEST\nserial: {serial}\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\n"
+    );
+    for (name, kind, category, reference) in entries {
+        t.push_str(&format!("{name}\t{kind}\t{category}\t{reference}\t2026-01-01\n"));
+    }
+    t
+}
+
+/// The list of the BEHAVIOUR section 7 examples.
+pub const ENTRIES: &[(&str, &str, &str, &str)] = &[
+    ("bad.test", "subtree", "terrorism", "REF-0001"),
+    ("host.test", "exact", "child-abuse", "REF-0002"),
+];
+
+/// A temp dir with a key, a signed list and a config for Rempart.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub key: TestKey,
+    pub list_path: PathBuf,
+}
+
+impl Setup {
+    pub fn new(entries: &[(&str, &str, &str, &str)]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::new(dir.path(), "test");
+        let list_path = dir.path().join("list.txt");
+        key.write_signed(&list_path, &list_text(1, entries));
+        Setup {
+            dir,
+            key,
+            list_path,
+        }
+    }
+
+    /// A config with the given upstream and extra TOML appended to sections
+    /// (`server_extra` goes in [server], `redirect_extra` in [redirect]...).
+    pub fn config(&self, upstream: SocketAddr, extra: &Extra) -> String {
+        format!(
+            r#"
+[server]
+listen = ["127.0.0.1:0"]
+udp_sockets = 2
+{server}
+[upstream]
+servers = ["{upstream}"]
+timeout_ms = {timeout}
+[list]
+path = "{list}"
+trusted_keys = ["{key}"]
+state_dir = "{state}"
+{list_extra}
+[redirect]
+{redirect}
+ttl = 60
+ede_text = "Blocked: see http://info.block.test/"
+"#,
+            server = extra.server,
+            timeout = extra.timeout_ms,
+            list = self.list_path.display(),
+            key = self.key.public_path.display(),
+            state = self.dir.path().join("state").display(),
+            list_extra = extra.list,
+            redirect = if extra.redirect.is_empty() {
+                "ipv4 = [\"192.0.2.80\"]\nipv6 = [\"2001:db8::80\"]"
+            } else {
+                extra.redirect
+            },
+        )
+    }
+}
+
+/// Extra config lines per section.
+pub struct Extra {
+    pub server: &'static str,
+    pub list: &'static str,
+    pub redirect: &'static str,
+    pub timeout_ms: u64,
+}
+
+impl Default for Extra {
+    fn default() -> Self {
+        Extra {
+            server: "",
+            list: "",
+            redirect: "",
+            timeout_ms: 2000,
+        }
+    }
+}
+
+/// Rempart running in process.
+pub struct Rempart {
+    pub addr: SocketAddr,
+    pub handler: rempart::dns::Handler,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Rempart {
+    pub async fn start(config_text: &str) -> Rempart {
+        let config =
+            rempart::config::Config::from_toml(config_text, Path::new("test.toml")).unwrap();
+        let prepared = rempart::server::prepare(&config).unwrap();
+        let listeners =
+            rempart::server::bind(&config.server.listen, config.server.udp_sockets).unwrap();
+        let addr = listeners.local_addrs()[0];
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handler = prepared.handler.clone();
+        let task = tokio::spawn(rempart::server::run(
+            prepared.handler,
+            listeners,
+            config.server.tcp_idle_timeout,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Rempart {
+            addr,
+            handler,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// How to ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Query options.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask {
+    pub edns: bool,
+    pub rd: bool,
+    pub do_bit: bool,
+    pub cd: bool,
+}
+
+impl Default for Ask {
+    fn default() -> Self {
+        Ask {
+            edns: true,
+            rd: true,
+            do_bit: false,
+            cd: false,
+        }
+    }
+}
+
+/// Send one query and return the parsed response.
+pub async fn query(
+    server: SocketAddr,
+    transport: Transport,
+    name: &str,
+    qtype: RecordType,
+    ask: Ask,
+) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    m.metadata.recursion_desired = ask.rd;
+    m.metadata.checking_disabled = ask.cd;
+    if ask.edns {
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        edns.set_dnssec_ok(ask.do_bit);
+        m.set_edns(edns);
+    }
+    let bytes = m.to_vec().unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), async {
+        match transport {
+            Transport::Udp => {
+                let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                s.send_to(&bytes, server).await.unwrap();
+                let mut buf = vec![0u8; 65_535];
+                let (n, _) = s.recv_from(&mut buf).await.unwrap();
+                buf.truncate(n);
+                buf
+            }
+            Transport::Tcp => {
+                let mut s = tokio::net::TcpStream::connect(server).await.unwrap();
+                let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&bytes);
+                s.write_all(&framed).await.unwrap();
+                let len = s.read_u16().await.unwrap() as usize;
+                let mut buf = vec![0u8; len];
+                s.read_exact(&mut buf).await.unwrap();
+                buf
+            }
+        }
+    })
+    .await
+    .expect("no answer within 10 s");
+    let response = Message::from_vec(&response).unwrap();
+    assert_eq!(response.metadata.id, m.metadata.id, "answer id");
+    assert_eq!(response.metadata.message_type, MessageType::Response);
+    response
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(4242);
+    NEXT.fetch_add(7919, Ordering::Relaxed)
+}
+
+/// The EDE (info code, text) of a response, if any (RFC 8914: option 15).
+pub fn ede(m: &Message) -> Option<(u16, String)> {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let edns = m.edns.as_ref()?;
+    match edns.option(EdnsCode::Unknown(15))? {
+        EdnsOption::Unknown(15, data) if data.len() >= 2 => Some((
+            u16::from_be_bytes([data[0], data[1]]),
+            String::from_utf8_lossy(&data[2..]).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+/// "name ttl TYPE rdata" lines of the answer section.
+pub fn answers(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+        .collect()
+}

@@ -1,0 +1,318 @@
+//! The contract on the wire (BEHAVIOUR sections 2, 3 and 7), against the real
+//! server on 127.0.0.1:0 and a real upstream started by the test, over UDP
+//! and TCP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+
+const BOTH: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+
+async fn start() -> (TestUpstream, Setup, Rempart) {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let rempart = Rempart::start(&setup.config(upstream.addr, &Extra::default())).await;
+    (upstream, setup, rempart)
+}
+
+fn soa_ttl_and_minimum(m: &hickory_proto::op::Message) -> Option<(String, u32, u32)> {
+    m.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some((r.name.to_string(), r.ttl, soa.minimum)),
+        _ => None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_section_7_examples_over_udp_and_tcp() {
+    let (upstream, _setup, rempart) = start().await;
+    let ask = Ask::default();
+    for t in BOTH {
+        let m = query(rempart.addr, t, "bad.test.", RecordType::A, ask).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{t:?}");
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"], "{t:?}");
+
+        let m = query(rempart.addr, t, "bad.test.", RecordType::AAAA, ask).await;
+        assert_eq!(answers(&m), ["bad.test. 60 AAAA 2001:db8::80"], "{t:?}");
+
+        let m = query(rempart.addr, t, "www.bad.test.", RecordType::A, ask).await;
+        assert_eq!(answers(&m), ["www.bad.test. 60 A 192.0.2.80"], "{t:?}");
+
+        // NODATA for other types: empty answer, a SOA whose TTL and MINIMUM
+        // are the redirect TTL (RFC 2308).
+        let m = query(rempart.addr, t, "bad.test.", RecordType::MX, ask).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(m.answers.is_empty(), "{t:?}: {:?}", answers(&m));
+        assert_eq!(
+            soa_ttl_and_minimum(&m),
+            Some(("bad.test.".to_owned(), 60, 60)),
+            "{t:?}"
+        );
+        for qtype in [RecordType::TXT, RecordType::HTTPS, RecordType::NS, RecordType::SOA] {
+            let m = query(rempart.addr, t, "www.bad.test.", qtype, ask).await;
+            assert!(m.answers.is_empty(), "{t:?} {qtype}");
+            assert!(soa_ttl_and_minimum(&m).is_some(), "{t:?} {qtype}");
+            assert_eq!(ede(&m).map(|e| e.0), Some(16), "{t:?} {qtype}");
+        }
+
+        // A listed name that does not exist upstream is still redirected.
+        let m = query(rempart.addr, t, "nowhere.bad.test.", RecordType::A, ask).await;
+        assert_eq!(answers(&m), ["nowhere.bad.test. 60 A 192.0.2.80"]);
+
+        // Not listed: relayed from upstream, NXDOMAIN with its SOA.
+        let m = query(rempart.addr, t, "nonexist.test.", RecordType::A, ask).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{t:?}");
+        assert_eq!(soa_ttl_and_minimum(&m).map(|s| s.0), Some("test.".to_owned()));
+        assert_eq!(ede(&m), None);
+
+        // NODATA from upstream keeps its SOA too.
+        let m = query(rempart.addr, t, "ok.test.", RecordType::TXT, ask).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(m.answers.is_empty());
+        assert!(soa_ttl_and_minimum(&m).is_some(), "{t:?}");
+
+        // Matching is by whole labels: notbad.test is not bad.test.
+        let m = query(rempart.addr, t, "notbad.test.", RecordType::A, ask).await;
+        assert_eq!(answers(&m), ["notbad.test. 300 A 198.51.100.9"]);
+    }
+    assert!(
+        !upstream.was_asked_under("bad.test"),
+        "a listed name reached the upstream: {:?}",
+        upstream.seen()
+    );
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_answer_ttl_counts_down() {
+    let (upstream, _setup, rempart) = start().await;
+    let first = query(rempart.addr, Transport::Udp, "ok.test.", RecordType::A, Ask::default()).await;
+    assert_eq!(answers(&first), ["ok.test. 300 A 198.51.100.1"]);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for t in BOTH {
+        let again = query(rempart.addr, t, "ok.test.", RecordType::A, Ask::default()).await;
+        assert_eq!(again.answers.len(), 1);
+        assert!(matches!(again.answers[0].data, RData::A(a) if a.0.to_string() == "198.51.100.1"));
+        assert!(
+            again.answers[0].ttl <= 298,
+            "{t:?}: TTL {} did not count down",
+            again.answers[0].ttl
+        );
+    }
+    let asked = upstream.seen().iter().filter(|q| *q == "ok.test.").count();
+    assert_eq!(asked, 1, "the second and third answers come from the cache");
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ede_16_only_with_edns_and_opt_only_if_asked() {
+    let (_upstream, _setup, rempart) = start().await;
+    for t in BOTH {
+        let m = query(rempart.addr, t, "bad.test.", RecordType::A, Ask::default()).await;
+        assert!(m.edns.is_some(), "{t:?}: OPT expected");
+        assert_eq!(
+            ede(&m),
+            Some((16, "Blocked: see http://info.block.test/".to_owned())),
+            "{t:?}"
+        );
+        let no_edns = Ask {
+            edns: false,
+            ..Ask::default()
+        };
+        let m = query(rempart.addr, t, "bad.test.", RecordType::A, no_edns).await;
+        assert!(m.edns.is_none(), "{t:?}: no OPT without EDNS");
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
+        // A forwarded answer to an EDNS query carries OPT, without EDE.
+        let m = query(rempart.addr, t, "ok.test.", RecordType::A, Ask::default()).await;
+        assert!(m.edns.is_some());
+        assert_eq!(ede(&m), None);
+    }
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_case_rd0_do_cd_and_any() {
+    let (upstream, _setup, rempart) = start().await;
+    for t in BOTH {
+        // The question is echoed as sent, letter case included.
+        let m = query(rempart.addr, t, "wWw.BaD.tEsT.", RecordType::A, Ask::default()).await;
+        assert_eq!(m.queries[0].name().to_string(), "wWw.BaD.tEsT.");
+        assert_eq!(m.answers.len(), 1);
+        assert!(matches!(m.answers[0].data, RData::A(a) if a.0.to_string() == "192.0.2.80"));
+
+        for ask in [
+            Ask { rd: false, ..Ask::default() },
+            Ask { do_bit: true, ..Ask::default() },
+            Ask { cd: true, do_bit: true, ..Ask::default() },
+        ] {
+            let m = query(rempart.addr, t, "bad.test.", RecordType::A, ask).await;
+            assert!(m.metadata.recursion_available, "{t:?} {ask:?}: RA=1");
+            assert!(!m.metadata.authentic_data, "{t:?} {ask:?}: AD=0");
+            assert_eq!(m.metadata.recursion_desired, ask.rd, "RD echoed");
+            assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"], "{t:?} {ask:?}");
+            assert!(
+                m.all_sections().all(|r| r.record_type() != RecordType::RRSIG),
+                "no RRSIG"
+            );
+        }
+
+        // ANY: the A and AAAA redirect records (RFC 8482 allows a subset).
+        let m = query(rempart.addr, t, "bad.test.", RecordType::ANY, Ask::default()).await;
+        let mut got = answers(&m);
+        got.sort();
+        assert_eq!(got, ["bad.test. 60 A 192.0.2.80", "bad.test. 60 AAAA 2001:db8::80"]);
+    }
+    assert!(!upstream.was_asked_under("bad.test"));
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_entries_match_only_the_name() {
+    let (upstream, _setup, rempart) = start().await;
+    for t in BOTH {
+        let m = query(rempart.addr, t, "host.test.", RecordType::A, Ask::default()).await;
+        assert_eq!(answers(&m), ["host.test. 60 A 192.0.2.80"]);
+        let m = query(rempart.addr, t, "sub.host.test.", RecordType::A, Ask::default()).await;
+        assert_eq!(answers(&m), ["sub.host.test. 300 A 198.51.100.7"]);
+    }
+    assert!(!upstream.seen().contains(&"host.test.".to_owned()));
+    assert!(upstream.seen().contains(&"sub.host.test.".to_owned()));
+    rempart.stop().await;
+}
+
+/// BEHAVIOUR section 2, CNAME chains: chain.test -> alias.test -> www.bad.test
+/// (listed). The chain is kept up to the listed name, which gets the
+/// redirect; the upstream's address for it never reaches the client, fresh
+/// or from the cache (Unbound 1.17 leaks it from its cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cname_chain_into_a_listed_name_fresh_and_cached() {
+    let (upstream, _setup, rempart) = start().await;
+    let expected = [
+        "chain.test. 300 CNAME alias.test.",
+        "alias.test. 300 CNAME www.bad.test.",
+        "www.bad.test. 60 A 192.0.2.80",
+    ];
+    for (i, t) in [Transport::Udp, Transport::Tcp, Transport::Udp].into_iter().enumerate() {
+        let m = query(rempart.addr, t, "chain.test.", RecordType::A, Ask::default()).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        let got: Vec<String> = answers(&m)
+            .into_iter()
+            .map(|a| {
+                // Cached TTLs count down; compare the CNAME records by shape.
+                let mut parts: Vec<&str> = a.split(' ').collect();
+                if parts[2] == "CNAME" {
+                    parts[1] = "300";
+                }
+                parts.join(" ")
+            })
+            .collect();
+        assert_eq!(got, expected, "query {i} over {t:?}");
+        assert_eq!(ede(&m).map(|e| e.0), Some(16));
+        assert!(
+            !format!("{m:?}").contains("203.0.113.66"),
+            "the listed name's real address leaked"
+        );
+        // Another name of the chain, also from the cache.
+        let m = query(rempart.addr, t, "alias.test.", RecordType::A, Ask::default()).await;
+        assert_eq!(answers(&m).last().unwrap(), "www.bad.test. 60 A 192.0.2.80");
+    }
+    // NODATA type through the chain: chain kept, SOA of the entry.
+    let m = query(rempart.addr, Transport::Udp, "chain.test.", RecordType::MX, Ask::default()).await;
+    assert!(m.answers.iter().all(|r| r.record_type() == RecordType::CNAME));
+    assert_eq!(soa_ttl_and_minimum(&m).map(|s| s.0), Some("bad.test.".to_owned()));
+    // A chain that stays clean is relayed untouched.
+    let m = query(rempart.addr, Transport::Udp, "clean.test.", RecordType::A, Ask::default()).await;
+    assert_eq!(
+        answers(&m),
+        ["clean.test. 300 CNAME ok.test.", "ok.test. 300 A 198.51.100.1"]
+    );
+    assert_eq!(ede(&m), None);
+    assert_eq!(
+        upstream.seen().iter().filter(|q| *q == "chain.test.").count(),
+        1,
+        "the chain answer was served from the cache afterwards"
+    );
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cname_mode_answers_the_information_host() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let extra = Extra {
+        redirect: "cname = \"info.block.test\"",
+        ..Extra::default()
+    };
+    let rempart = Rempart::start(&setup.config(upstream.addr, &extra)).await;
+    for t in BOTH {
+        let m = query(rempart.addr, t, "www.bad.test.", RecordType::A, Ask::default()).await;
+        let got = answers(&m);
+        assert_eq!(got.len(), 2, "{t:?}: {got:?}");
+        assert_eq!(got[0], "www.bad.test. 60 CNAME info.block.test.");
+        // The information host is resolved normally (cached TTL may count down).
+        assert!(got[1].starts_with("info.block.test. "), "{got:?}");
+        assert!(got[1].ends_with(" A 192.0.2.80"), "{got:?}");
+        assert_eq!(ede(&m).map(|e| e.0), Some(16));
+        let m = query(rempart.addr, t, "bad.test.", RecordType::AAAA, Ask::default()).await;
+        assert_eq!(m.answers.len(), 2);
+        assert!(matches!(&m.answers[1].data, RData::AAAA(a) if a.0.to_string() == "2001:db8::80"));
+    }
+    assert!(!upstream.was_asked_under("bad.test"));
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_outside_allow_are_refused_with_ede_18() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let extra = Extra {
+        server: "allow = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
+        ..Extra::default()
+    };
+    let rempart = Rempart::start(&setup.config(upstream.addr, &extra)).await;
+    for t in BOTH {
+        for name in ["ok.test.", "bad.test."] {
+            let m = query(rempart.addr, t, name, RecordType::A, Ask::default()).await;
+            assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{t:?} {name}");
+            assert!(m.answers.is_empty());
+            assert_eq!(ede(&m).map(|e| e.0), Some(18), "{t:?} {name}");
+            let no_edns = Ask {
+                edns: false,
+                ..Ask::default()
+            };
+            let m = query(rempart.addr, t, name, RecordType::A, no_edns).await;
+            assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+            assert!(m.edns.is_none());
+        }
+    }
+    assert!(upstream.seen().is_empty(), "refused queries are not forwarded");
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_upstream_gives_servfail_within_the_timeout() {
+    // An upstream that never answers: a bound UDP socket nobody reads, and
+    // a TCP listener that never accepts.
+    let (silent_udp, _silent_tcp) = bind_pair().await;
+    let setup = Setup::new(ENTRIES);
+    let extra = Extra {
+        timeout_ms: 400,
+        ..Extra::default()
+    };
+    let rempart = Rempart::start(&setup.config(silent_udp.local_addr().unwrap(), &extra)).await;
+    for t in BOTH {
+        let started = Instant::now();
+        let m = query(rempart.addr, t, "ok.test.", RecordType::A, Ask::default()).await;
+        let took = started.elapsed();
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{t:?}");
+        // The bound is the timeout plus scheduling slack, never a hung client.
+        assert!(took < Duration::from_millis(400 + 1500), "{t:?}: {took:?}");
+        // Listed names do not need the upstream at all.
+        let m = query(rempart.addr, t, "bad.test.", RecordType::A, Ask::default()).await;
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
+    }
+    rempart.stop().await;
+}
