@@ -123,6 +123,7 @@ struct RawList {
     state_dir: Option<PathBuf>,
     protected: Option<Vec<String>>,
     on_missing: Option<String>,
+    watch: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +147,7 @@ struct RawAudit {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: Option<String>,
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +226,8 @@ pub struct ListConfig {
     pub protected: Vec<String>,
     /// Behaviour with no valid list at first start.
     pub on_missing: OnMissing,
+    /// Reload when the list file or its signature changes.
+    pub watch: bool,
 }
 
 /// `[redirect]`: the answer for listed names.
@@ -268,6 +272,9 @@ pub struct AuditConfig {
 pub struct AdminConfig {
     /// Address of the admin HTTP listener.
     pub listen: SocketAddr,
+    /// File holding the bearer token of the list endpoints; unset disables
+    /// them.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Log output format.
@@ -646,6 +653,7 @@ impl RawConfig {
                 state_dir,
                 protected,
                 on_missing,
+                watch: list.watch.unwrap_or(true),
             },
             redirect: RedirectConfig {
                 ipv4,
@@ -660,6 +668,7 @@ impl RawConfig {
             },
             admin: AdminConfig {
                 listen: admin_listen,
+                token_file: self.admin.token_file,
             },
             log: LogConfig { level, format },
         })

@@ -18,11 +18,18 @@
 //! or forwards the query through [`upstream`] (upstream pool plus an answer
 //! cache) and applies the policy to every name of the answer's CNAME chain.
 //! [`server`] binds the sockets and runs until a shutdown signal.
+//!
+//! **Change.** [`reload`] is the one path by which a new list takes effect
+//! (file watcher, SIGHUP, [`admin`] endpoints): verify, gates, compile off the
+//! query path, then swap. [`metrics`] declares every metric name once.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod list;
+pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod server;
 pub mod upstream;

@@ -13,6 +13,8 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hickory_server::Server;
@@ -144,6 +146,7 @@ pub async fn run(
     handler: Handler,
     listeners: Listeners,
     tcp_idle_timeout: Duration,
+    serving: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut server = Server::new(handler);
@@ -160,23 +163,14 @@ pub async fn run(
         );
     }
     info!(addrs = ?addrs, "serving DNS");
+    serving.store(true, Ordering::Release);
     shutdown.await;
+    serving.store(false, Ordering::Release);
     info!("shutting down");
     server
         .shutdown_gracefully()
         .await
         .map_err(|e| io::Error::other(e.to_string()))
-}
-
-/// Everything the query path needs, built from a config.
-#[derive(Debug)]
-pub struct Prepared {
-    /// The request handler.
-    pub handler: Handler,
-    /// The list in force, if any.
-    pub in_force: Option<crate::list::Accepted>,
-    /// The settings every later candidate list is judged with.
-    pub load_settings: crate::list::LoadSettings,
 }
 
 /// Why the resolver cannot start.
@@ -193,59 +187,204 @@ pub enum StartError {
     /// The upstream pool cannot be built.
     #[error("upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
+    /// A DNS socket cannot be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The admin listener cannot be bound.
+    #[error("admin.listen {addr}: {source}")]
+    Admin {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The admin token file cannot be read.
+    #[error("admin.token_file {}: {reason}", file.display())]
+    Token {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The list directory cannot be watched.
+    #[error("list.watch: {0}")]
+    Watch(#[from] notify::Error),
 }
 
-/// Load the keys and the list in force (state directory, then the source
-/// file), compile the policy, build the forwarder and the handler. Must run
-/// inside a tokio runtime.
-pub fn prepare(config: &crate::config::Config) -> Result<Prepared, StartError> {
-    use crate::list::{LoadSettings, load, signature::TrustedKeys};
-    use crate::policy::Policy;
+/// A running resolver: DNS on its sockets, the admin listener, the reload
+/// path. Built by [`Service::start`], stopped by [`Service::stop`].
+#[derive(Debug)]
+pub struct Service {
+    /// The DNS addresses bound (UDP and TCP share each).
+    pub dns_addrs: Vec<SocketAddr>,
+    /// The admin listener's address.
+    pub admin_addr: SocketAddr,
+    /// The request handler.
+    pub handler: Handler,
+    /// The reload path.
+    pub reloader: Arc<crate::reload::Reloader>,
+    /// The metric handles.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    stop: tokio::sync::watch::Sender<bool>,
+    dns: tokio::task::JoinHandle<io::Result<()>>,
+    admin: tokio::task::JoinHandle<io::Result<()>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
 
-    let load_settings = LoadSettings {
-        trusted_keys: TrustedKeys::load(&config.list.trusted_keys)?,
-        protected: config.list.protected.clone(),
-        state_dir: config.list.state_dir.clone(),
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let (in_force, why_none) = match load::startup(&load_settings, &config.list.path, now) {
-        Ok(Some(accepted)) => (Some(accepted), String::new()),
-        Ok(None) => (
-            None,
-            format!("{}: no list could be applied", config.list.path.display()),
-        ),
-        Err(refusal) => (None, refusal.to_string()),
-    };
-    let policy = match &in_force {
-        Some(a) => {
-            let policy = Policy::compile(&a.list, a.digest);
-            info!(
-                serial = a.list.header.serial,
-                entries = policy.len(),
-                key_id = %a.key_id,
-                issuer = %a.list.header.issuer,
-                "list in force"
-            );
-            policy
-        }
-        None if config.list.on_missing == crate::config::OnMissing::Refuse => {
-            return Err(StartError::NoList(why_none));
-        }
-        None => {
-            tracing::warn!(reason = %why_none, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
-            Policy::empty()
-        }
-    };
-    let upstream = crate::upstream::Upstream::new(&config.upstream)?;
-    let handler = Handler::new(
-        std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-        crate::dns::Redirect::new(&config.redirect),
-        config.server.allow.clone(),
-        upstream,
-    );
-    Ok(Prepared {
-        handler,
-        in_force,
-        load_settings,
-    })
+impl Service {
+    /// Load the keys and the list in force (state directory, then the
+    /// source file), compile the policy, bind the DNS sockets and the admin
+    /// listener, and serve. Must run inside a tokio runtime.
+    pub async fn start(config: &crate::config::Config) -> Result<Service, StartError> {
+        use crate::list::{LoadSettings, load, signature::TrustedKeys};
+        use crate::policy::Policy;
+
+        let metrics = crate::metrics::Metrics::new();
+        let settings = LoadSettings {
+            trusted_keys: TrustedKeys::load(&config.list.trusted_keys)?,
+            protected: config.list.protected.clone(),
+            state_dir: config.list.state_dir.clone(),
+        };
+        let token = match &config.admin.token_file {
+            None => None,
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|e| StartError::Token {
+                    file: file.clone(),
+                    reason: e.to_string(),
+                })?;
+                let token = text.trim();
+                if token.len() < 16 {
+                    return Err(StartError::Token {
+                        file: file.clone(),
+                        reason: "the token must have at least 16 characters".into(),
+                    });
+                }
+                Some(Arc::<str>::from(token))
+            }
+        };
+        let startup = {
+            let settings = settings.clone();
+            let path = config.list.path.clone();
+            tokio::task::spawn_blocking(move || {
+                let now = time::OffsetDateTime::now_utc();
+                let result = load::startup(&settings, &path, now);
+                let policy = match &result {
+                    Ok(Some(a)) => Some(Policy::compile(&a.list, a.digest)),
+                    _ => None,
+                };
+                (result, policy)
+            })
+            .await
+            .map_err(|e| StartError::NoList(format!("list loader failed: {e}")))?
+        };
+        let (in_force, policy) = match startup {
+            (Ok(Some(accepted)), Some(policy)) => {
+                info!(
+                    serial = accepted.list.header.serial,
+                    entries = policy.len(),
+                    key_id = %accepted.key_id,
+                    issuer = %accepted.list.header.issuer,
+                    digest = %crate::reload::hex(&accepted.digest),
+                    "list in force"
+                );
+                (Some(accepted), policy)
+            }
+            (result, _) => {
+                let why = match result {
+                    Err(refusal) => refusal.to_string(),
+                    _ => format!("{}: no list could be applied", config.list.path.display()),
+                };
+                if config.list.on_missing == crate::config::OnMissing::Refuse {
+                    return Err(StartError::NoList(why));
+                }
+                tracing::warn!(reason = %why, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
+                (None, Policy::empty())
+            }
+        };
+        let policy = Arc::new(arc_swap::ArcSwap::from_pointee(policy));
+        let upstream = crate::upstream::Upstream::new(&config.upstream, metrics.clone())?;
+        let handler = Handler::new(
+            policy.clone(),
+            crate::dns::Redirect::new(&config.redirect),
+            config.server.allow.clone(),
+            upstream,
+            metrics.clone(),
+        );
+        let reloader = crate::reload::Reloader::new(
+            settings,
+            config.list.path.clone(),
+            policy,
+            in_force,
+            metrics.clone(),
+        );
+        let watcher = if config.list.watch {
+            Some(reloader.watch()?)
+        } else {
+            None
+        };
+
+        let listeners = bind(&config.server.listen, config.server.udp_sockets)?;
+        let dns_addrs = listeners.local_addrs();
+        let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
+            .await
+            .map_err(|source| StartError::Admin {
+                addr: config.admin.listen,
+                source,
+            })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| StartError::Admin {
+                addr: config.admin.listen,
+                source,
+            })?;
+        let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+
+        let state = crate::admin::AdminState {
+            reloader: reloader.clone(),
+            metrics: metrics.clone(),
+            handler: handler.clone(),
+            serving: serving.clone(),
+            token,
+        };
+        let mut admin_stopped = stopped.clone();
+        let admin = tokio::spawn(async move {
+            axum::serve(admin_listener, crate::admin::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        info!(addr = %admin_addr, "admin listener");
+
+        let mut dns_stopped = stopped;
+        let dns = tokio::spawn(run(
+            handler.clone(),
+            listeners,
+            config.server.tcp_idle_timeout,
+            serving,
+            async move {
+                let _ = dns_stopped.wait_for(|s| *s).await;
+            },
+        ));
+        Ok(Service {
+            dns_addrs,
+            admin_addr,
+            handler,
+            reloader,
+            metrics,
+            stop,
+            dns,
+            admin,
+            _watcher: watcher,
+        })
+    }
+
+    /// Stop accepting, finish the serving tasks, and return.
+    pub async fn stop(self) -> io::Result<()> {
+        let _ = self.stop.send(true);
+        let dns = self.dns.await.map_err(io::Error::other)?;
+        let admin = self.admin.await.map_err(io::Error::other)?;
+        dns.and(admin)
+    }
 }

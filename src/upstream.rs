@@ -25,6 +25,7 @@ use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use crate::config::UpstreamConfig;
+use crate::metrics::Metrics;
 
 /// An answer to relay: the upstream's response code and records, with TTLs
 /// as they stand now.
@@ -73,6 +74,7 @@ pub struct Upstream {
     timeout: Duration,
     max_ttl: u32,
     negative_max_ttl: u32,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -86,7 +88,7 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// Build the pool for `config.servers`. Must run inside a tokio runtime.
-    pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
+    pub fn new(config: &UpstreamConfig, metrics: Arc<Metrics>) -> Result<Upstream, UpstreamError> {
         let mut opts = ResolverOpts::default();
         opts.timeout = config.timeout;
         // One attempt per server: the pool's own deadline is `timeout` for
@@ -111,6 +113,7 @@ impl Upstream {
             timeout: config.timeout,
             max_ttl: config.cache_max_ttl,
             negative_max_ttl: config.cache_negative_max_ttl,
+            metrics,
         })
     }
 
@@ -129,11 +132,16 @@ impl Upstream {
         let key: CacheKey = (LowerName::new(name), qtype, qclass);
         if let Some(hit) = self.cache.get(&key) {
             if let Some(answer) = hit.current() {
+                self.metrics.cache_lookup(true);
                 return Ok(answer);
             }
             self.cache.remove(&key);
         }
-        let fresh = self.ask(name, qtype, qclass).await?;
+        self.metrics.cache_lookup(false);
+        let started = Instant::now();
+        let fresh = self.ask(name, qtype, qclass).await;
+        self.metrics.upstream(started.elapsed());
+        let fresh = fresh?;
         let ttl = self.cache_ttl(&fresh);
         if ttl > 0 {
             self.cache.insert(

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod list;
+pub mod push;
 pub mod serve;
 
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::config::{Config, LogConfig, LogFormat};
-use crate::server;
+use crate::server::Service;
 
 /// Arguments of `rempart serve`.
 #[derive(Debug, Args)]
@@ -73,37 +73,28 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     info!(version = env!("CARGO_PKG_VERSION"), "starting");
-    let prepared = server::prepare(&config)?;
-    let listeners = server::bind(&config.server.listen, config.server.udp_sockets)?;
+    // Signal handlers first: a SIGHUP during start must not kill us.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let service = Service::start(&config).await?;
     warn!(
         audit_dir = %config.audit.dir.display(),
-        admin = %config.admin.listen,
-        "the audit trail and the admin listener are not implemented in this version"
+        "the audit trail is not implemented in this version"
     );
-    server::run(
-        prepared.handler,
-        listeners,
-        config.server.tcp_idle_timeout,
-        shutdown_signal(),
-    )
-    .await?;
-    Ok(())
-}
-
-/// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, fall back to Ctrl-C only.
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => info!(signal = "SIGTERM", "stop requested"),
-        _ = int.recv() => info!(signal = "SIGINT", "stop requested"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!(signal = "SIGTERM", "stop requested"); break; }
+            _ = int.recv() => { info!(signal = "SIGINT", "stop requested"); break; }
+            _ = hup.recv() => {
+                info!(signal = "SIGHUP", "list reload requested");
+                // The outcome is logged and counted by the reload path.
+                let _ = service.reloader.reload_file().await;
+            }
+        }
     }
+    service.stop().await?;
+    Ok(())
 }

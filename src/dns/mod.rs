@@ -25,6 +25,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::IpNet;
 use tracing::{debug, warn};
 
+use crate::metrics::{Metrics, Outcome};
 use crate::policy::{Policy, Rule};
 use crate::upstream::{Answer, Upstream};
 pub use answer::{Redirect, Reply};
@@ -40,6 +41,7 @@ pub struct Engine {
     allow: Vec<IpNet>,
     upstream: Upstream,
     refused_text: Arc<str>,
+    metrics: Arc<Metrics>,
 }
 
 /// The hickory-server request handler; cheap to clone.
@@ -57,6 +59,7 @@ impl Handler {
         redirect: Redirect,
         allow: Vec<IpNet>,
         upstream: Upstream,
+        metrics: Arc<Metrics>,
     ) -> Handler {
         Handler {
             engine: Arc::new(Engine {
@@ -65,6 +68,7 @@ impl Handler {
                 allow,
                 upstream,
                 refused_text: Arc::from("this resolver serves its own subscribers only"),
+                metrics,
             }),
         }
     }
@@ -102,19 +106,32 @@ impl Engine {
     }
 
     /// Decide the reply to a question from an allowed client.
-    pub async fn answer(&self, q: &Question) -> Reply {
+    pub async fn answer(&self, q: &Question) -> (Reply, Outcome) {
         let policy = self.policy.load();
         if let Some(rule) = policy.verdict(&q.name) {
             debug!(qname = %q.name, qtype = %q.qtype, rule = rule.name, "redirect");
-            return self
+            self.metrics.redirect(rule.category);
+            let reply = self
                 .redirect_reply(Vec::new(), &q.name, q.qtype, &rule, &policy)
                 .await;
+            return (reply, Outcome::Redirected);
         }
         match self.upstream.resolve(&q.name, q.qtype, q.qclass).await {
-            Ok(answer) => self.apply_chain(q, answer, &policy).await,
+            Ok(answer) => {
+                let cached = answer.cached;
+                let reply = self.apply_chain(q, answer, &policy).await;
+                let outcome = if reply.ede.is_some() {
+                    Outcome::Redirected
+                } else if cached {
+                    Outcome::Cached
+                } else {
+                    Outcome::Forwarded
+                };
+                (reply, outcome)
+            }
             Err(error) => {
                 debug!(qname = %q.name, qtype = %q.qtype, %error, "upstream failed");
-                Reply::rcode(ResponseCode::ServFail)
+                (Reply::rcode(ResponseCode::ServFail), Outcome::Servfail)
             }
         }
     }
@@ -184,6 +201,7 @@ impl Engine {
             let target = target.0.clone();
             if let Some(rule) = policy.verdict(&target) {
                 debug!(qname = %q.name, target = %target, rule = rule.name, "redirect via CNAME chain");
+                self.metrics.redirect(rule.category);
                 return self
                     .redirect_reply(chain, &target, q.qtype, &rule, policy)
                     .await;
@@ -226,20 +244,23 @@ impl RequestHandler for Handler {
         response_handle: R,
     ) -> ResponseInfo {
         let engine = &self.engine;
-        let reply = if !engine.allowed(request.src().ip()) {
+        let (reply, outcome) = if !engine.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");
-            Reply {
+            let reply = Reply {
                 ede: Some((answer::EDE_PROHIBITED, engine.refused_text.clone())),
                 ..Reply::rcode(ResponseCode::Refused)
-            }
+            };
+            (reply, Outcome::Refused)
         } else if request.metadata.op_code != OpCode::Query {
-            Reply::rcode(ResponseCode::NotImp)
+            (Reply::rcode(ResponseCode::NotImp), Outcome::Error)
         } else {
             match question(request) {
-                None => Reply::rcode(ResponseCode::FormErr),
+                None => (Reply::rcode(ResponseCode::FormErr), Outcome::Error),
                 Some(q) => engine.answer(&q).await,
             }
         };
+        let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
+        engine.metrics.query(tcp, outcome);
         send(request, response_handle, &reply).await
     }
 }

@@ -70,16 +70,396 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// The format line, exactly (BEHAVIOUR section 4).
+pub const FORMAT_LINE: &str = "#rempart-list v1";
+/// Columns every list must name.
+pub const REQUIRED_COLUMNS: [&str; 5] = ["name", "match", "category", "reference", "added"];
+const REQUIRED_HEADERS: [&str; 4] = ["issuer", "serial", "issued", "expires"];
+
+fn err(file: &Path, line: usize, reason: impl Into<String>) -> ParseError {
+    ParseError {
+        file: file.to_owned(),
+        line,
+        reason: reason.into(),
+    }
+}
+
+fn rfc3339(value: &str) -> Result<OffsetDateTime, String> {
+    let t = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))?;
+    if t.offset() != time::UtcOffset::UTC {
+        return Err(format!("{value:?} must be in UTC (end with Z)"));
+    }
+    Ok(t)
+}
+
+fn format_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The canonical form of a list name: IDNA (UTS 46) to its ASCII form,
+/// lowercase, no trailing dot; refuses what is not a host name.
+pub fn canonical_name(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("empty name".into());
+    }
+    if raw.trim() != raw {
+        return Err(format!("{raw:?}: spaces around the name"));
+    }
+    let trimmed = raw.strip_suffix('.').unwrap_or(raw);
+    if trimmed.contains('*') {
+        return Err(format!(
+            "{raw:?}: wildcards are not names; use match subtree"
+        ));
+    }
+    if trimmed.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!("{raw:?}: an IP address is not a domain name"));
+    }
+    let ascii = idna::domain_to_ascii_cow(trimmed.as_bytes(), idna::AsciiDenyList::URL)
+        .map_err(|_| format!("{raw:?}: not a valid (internationalised) domain name"))?
+        .to_ascii_lowercase();
+    if ascii.len() > 253 {
+        return Err(format!("{raw:?}: longer than 253 characters"));
+    }
+    for label in ascii.split('.') {
+        if label.is_empty() {
+            return Err(format!("{raw:?}: empty label"));
+        }
+        if label.len() > 63 {
+            return Err(format!("{raw:?}: label longer than 63 characters"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "{raw:?}: label {label:?} has characters other than letters, digits, '-' or '_'"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("{raw:?}: label {label:?} starts or ends with '-'"));
+        }
+    }
+    if ascii.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("{raw:?}: all-numeric names are not host names"));
+    }
+    Ok(ascii)
+}
+
+impl MatchKind {
+    /// The word used in the list.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Subtree => "subtree",
+            MatchKind::Exact => "exact",
+        }
+    }
+}
+
 impl List {
     /// Parse `text` read from `file` (the path is only used in errors).
+    ///
+    /// Line endings are `\n`; a `\r` anywhere is refused (the signed bytes
+    /// are the list, so one canonical form is accepted, not two).
     pub fn parse(text: &[u8], file: &Path) -> Result<List, ParseError> {
-        let _ = (text, file);
-        unimplemented!("list parser")
+        let mut lines = text
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, l)| (i + 1, l));
+        let next_line = |lines: &mut dyn Iterator<Item = (usize, &[u8])>| -> Result<Option<(usize, String)>, ParseError> {
+            match lines.next() {
+                None => Ok(None),
+                Some((n, bytes)) => {
+                    if bytes.contains(&b'\r') {
+                        return Err(err(file, n, "carriage return (CR) found: lines end with LF only"));
+                    }
+                    let s = std::str::from_utf8(bytes)
+                        .map_err(|e| err(file, n, format!("not UTF-8: {e}")))?;
+                    Ok(Some((n, s.to_owned())))
+                }
+            }
+        };
+
+        // Line 1: the format line.
+        match next_line(&mut lines)? {
+            Some((_, l)) if l == FORMAT_LINE => {}
+            Some((n, l)) if l.starts_with("#rempart-list ") => {
+                return Err(err(
+                    file,
+                    n,
+                    format!("unsupported format {l:?}: this version reads {FORMAT_LINE:?}"),
+                ));
+            }
+            _ => {
+                return Err(err(
+                    file,
+                    1,
+                    format!("line 1 must be {FORMAT_LINE:?}: not a Rempart list"),
+                ));
+            }
+        }
+
+        // Header up to the first empty line.
+        let mut issuer = None;
+        let mut serial = None;
+        let mut issued = None;
+        let mut expires = None;
+        let mut extensions: Vec<(String, String)> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut header_end = 1;
+        loop {
+            let Some((n, l)) = next_line(&mut lines)? else {
+                return Err(err(
+                    file,
+                    header_end + 1,
+                    "end of file in the header: an empty line, then the column line, must follow",
+                ));
+            };
+            header_end = n;
+            if l.is_empty() {
+                break;
+            }
+            let Some((key, value)) = l.split_once(": ") else {
+                return Err(err(
+                    file,
+                    n,
+                    format!("header line {l:?} is not `key: value`"),
+                ));
+            };
+            if seen.iter().any(|k| k == key) {
+                return Err(err(file, n, format!("header key {key:?} given twice")));
+            }
+            seen.push(key.to_owned());
+            let value = value.to_owned();
+            match key {
+                "issuer" => {
+                    if value.trim().is_empty() {
+                        return Err(err(file, n, "issuer is empty"));
+                    }
+                    issuer = Some(value);
+                }
+                "serial" => {
+                    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(err(
+                            file,
+                            n,
+                            format!("serial {value:?} is not an unsigned integer"),
+                        ));
+                    }
+                    serial = Some(
+                        value
+                            .parse::<u64>()
+                            .map_err(|e| err(file, n, format!("serial {value:?}: {e}")))?,
+                    );
+                }
+                "issued" => {
+                    issued =
+                        Some(rfc3339(&value).map_err(|r| err(file, n, format!("issued: {r}")))?)
+                }
+                "expires" => {
+                    expires =
+                        Some(rfc3339(&value).map_err(|r| err(file, n, format!("expires: {r}")))?)
+                }
+                k if k.starts_with("x-") && k.len() > 2 => extensions.push((key.to_owned(), value)),
+                _ => {
+                    return Err(err(
+                        file,
+                        n,
+                        format!("unknown header key {key:?} (extensions start with \"x-\")"),
+                    ));
+                }
+            }
+        }
+        for required in REQUIRED_HEADERS {
+            if !seen.iter().any(|k| k == required) {
+                return Err(err(
+                    file,
+                    header_end,
+                    format!("header {required:?} missing"),
+                ));
+            }
+        }
+        let (issuer, serial, issued, expires) = (
+            issuer.unwrap_or_default(),
+            serial.unwrap_or_default(),
+            issued.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            expires.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
+        if expires <= issued {
+            return Err(err(file, header_end, "expires is not after issued"));
+        }
+
+        // The column line: the first line after the header that is neither
+        // empty nor a comment.
+        let columns = loop {
+            let Some((n, l)) = next_line(&mut lines)? else {
+                return Err(err(file, header_end + 1, "no column line"));
+            };
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let columns: Vec<String> = l.split('\t').map(str::to_owned).collect();
+            for (i, c) in columns.iter().enumerate() {
+                if c.is_empty() {
+                    return Err(err(file, n, format!("column {} has no name", i + 1)));
+                }
+                if columns[..i].contains(c) {
+                    return Err(err(file, n, format!("column {c:?} named twice")));
+                }
+            }
+            for required in REQUIRED_COLUMNS {
+                if !columns.iter().any(|c| c == required) {
+                    return Err(err(
+                        file,
+                        n,
+                        format!("column {required:?} missing from the column line"),
+                    ));
+                }
+            }
+            break columns;
+        };
+        let index = |name: &str| columns.iter().position(|c| c == name).unwrap_or(0);
+        let (i_name, i_match, i_category, i_reference, i_added) = (
+            index("name"),
+            index("match"),
+            index("category"),
+            index("reference"),
+            index("added"),
+        );
+
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        while let Some((n, l)) = next_line(&mut lines)? {
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = l.split('\t').collect();
+            if fields.len() != columns.len() {
+                return Err(err(
+                    file,
+                    n,
+                    format!(
+                        "{} fields, the column line names {} (fields are separated by one tab)",
+                        fields.len(),
+                        columns.len()
+                    ),
+                ));
+            }
+            let name =
+                canonical_name(fields[i_name]).map_err(|r| err(file, n, format!("name: {r}")))?;
+            if let Some(first) = names.get(&name) {
+                return Err(err(
+                    file,
+                    n,
+                    format!("{name:?} is listed twice (first on line {first})"),
+                ));
+            }
+            let kind = match fields[i_match] {
+                "subtree" => MatchKind::Subtree,
+                "exact" => MatchKind::Exact,
+                other => {
+                    return Err(err(
+                        file,
+                        n,
+                        format!("match {other:?}: expected \"subtree\" or \"exact\""),
+                    ));
+                }
+            };
+            let category = fields[i_category];
+            if category.is_empty() {
+                return Err(err(file, n, "category is empty"));
+            }
+            let reference = fields[i_reference];
+            if reference.is_empty() {
+                return Err(err(file, n, "reference is empty"));
+            }
+            let added = Date::parse(
+                fields[i_added],
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| {
+                err(
+                    file,
+                    n,
+                    format!("added {:?} is not a date YYYY-MM-DD: {e}", fields[i_added]),
+                )
+            })?;
+            let extra = columns
+                .iter()
+                .zip(&fields)
+                .enumerate()
+                .filter(|(i, _)| ![i_name, i_match, i_category, i_reference, i_added].contains(i))
+                .map(|(_, (c, v))| (c.clone(), (*v).to_owned()))
+                .collect();
+            names.insert(name.clone(), n);
+            entries.push(Entry {
+                name,
+                kind,
+                category: category.to_owned(),
+                reference: reference.to_owned(),
+                added,
+                extra,
+                line: n,
+            });
+        }
+        Ok(List {
+            header: Header {
+                issuer,
+                serial,
+                issued,
+                expires,
+                extensions,
+            },
+            columns,
+            entries,
+        })
     }
 
     /// The canonical text of the list; `parse(serialise(l)) == l` except for
     /// line numbers.
     pub fn serialise(&self) -> String {
-        unimplemented!("list serialiser")
+        let mut out = String::new();
+        out.push_str(FORMAT_LINE);
+        out.push('\n');
+        out.push_str(&format!("issuer: {}\n", self.header.issuer));
+        out.push_str(&format!("serial: {}\n", self.header.serial));
+        out.push_str(&format!("issued: {}\n", format_time(self.header.issued)));
+        out.push_str(&format!("expires: {}\n", format_time(self.header.expires)));
+        for (k, v) in &self.header.extensions {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        out.push('\n');
+        let columns: Vec<&str> = if self.columns.is_empty() {
+            REQUIRED_COLUMNS.to_vec()
+        } else {
+            self.columns.iter().map(String::as_str).collect()
+        };
+        out.push_str(&columns.join("\t"));
+        out.push('\n');
+        for e in &self.entries {
+            let added = e
+                .added
+                .format(time::macros::format_description!("[year]-[month]-[day]"))
+                .unwrap_or_default();
+            let fields: Vec<&str> = columns
+                .iter()
+                .map(|c| match *c {
+                    "name" => e.name.as_str(),
+                    "match" => e.kind.as_str(),
+                    "category" => e.category.as_str(),
+                    "reference" => e.reference.as_str(),
+                    "added" => added.as_str(),
+                    other => e
+                        .extra
+                        .iter()
+                        .find(|(k, _)| k == other)
+                        .map_or("", |(_, v)| v.as_str()),
+                })
+                .collect();
+            out.push_str(&fields.join("\t"));
+            out.push('\n');
+        }
+        out
     }
 }

@@ -89,3 +89,16 @@ pub fn startup(
     let _ = (settings, source, now);
     unimplemented!("startup")
 }
+
+/// `path` + `.minisig`: where a list's signature is.
+pub fn signature_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".minisig");
+    PathBuf::from(p)
+}
+
+/// Keep `accepted` in the state directory as the list in force (atomic).
+pub fn persist(settings: &LoadSettings, accepted: &Accepted) -> std::io::Result<()> {
+    let _ = (settings, accepted);
+    unimplemented!("persist")
+}

@@ -1,8 +1,36 @@
 //! Deciding: an immutable snapshot compiled from a verified list.
 //!
 //! The query path holds the current [`Policy`] through an `ArcSwap` and asks
-//! [`Policy::verdict`] for each name; only the reload path builds a new one.
+//! [`Policy::verdict`] for each name; only the reload path builds a new one,
+//! off the query path, and swaps it in whole.
+//!
+//! # Design, for a million entries
+//!
+//! - Entry names live in one byte arena (dotted, lowercase), references in a
+//!   second one; each entry is a 16-byte record of offsets, its match kind and
+//!   an index into the interned categories.
+//! - A [`hashbrown::HashTable`] maps a 64-bit hash of each name to its entry
+//!   index (4 bytes a slot). The hash is computed label by label *from the
+//!   right* (`test`, then `bad.test`, then `www.bad.test`), so hashing a query
+//!   name once, right to left, yields the hash of every one of its suffixes
+//!   without hashing any byte twice.
+//! - A lookup walks the labels into fixed-size stack arrays (a name has at
+//!   most 127 labels), then probes from the whole name toward the top-level
+//!   label: the first hit is the most specific entry. A hash hit is always
+//!   confirmed against the entry's real name, label by label, ignoring ASCII
+//!   case: a legal block is never decided on a hash alone.
+//! - `verdict` allocates nothing and takes no lock.
+//!
+//! The hash is seeded per process (from the standard library's random
+//! `RandomState`), so query names chosen by a client cannot be crafted to
+//! collide in advance; a collision would only cost one more comparison.
+//!
+//! Measured (`cargo bench --bench policy`, 2-core machine, 1,000,000 entries
+//! of 2-4 labels): see the README's Performance section for the figures.
 
+use std::hash::{BuildHasher, Hasher};
+
+use hashbrown::HashTable;
 use hickory_proto::rr::Name;
 
 use crate::list::{List, MatchKind};
@@ -35,10 +63,53 @@ pub struct ListInfo {
     pub expires: time::OffsetDateTime,
 }
 
+/// One compiled entry: offsets into the arenas.
+#[derive(Debug, Clone, Copy)]
+struct Compiled {
+    name_off: u32,
+    ref_off: u32,
+    category: u16,
+    name_len: u8,
+    exact: bool,
+    ref_len: u16,
+}
+
+/// Largest number of labels in a DNS name (255 octets on the wire).
+const MAX_LABELS: usize = 128;
+
 /// A compiled, immutable list: `verdict(name)` without allocation.
 #[derive(Debug, Default)]
 pub struct Policy {
     info: Option<ListInfo>,
+    names: Vec<u8>,
+    references: Vec<u8>,
+    categories: Vec<String>,
+    entries: Vec<Compiled>,
+    table: HashTable<u32>,
+    seed: u64,
+}
+
+/// FNV-1a over one label, lowercased, continuing from `state`, with a
+/// separator so that label boundaries count (`ab.c` differs from `a.bc`).
+#[inline]
+fn absorb_label(mut state: u64, label: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    for &b in label {
+        state ^= u64::from(b.to_ascii_lowercase());
+        state = state.wrapping_mul(PRIME);
+    }
+    state ^= 0x2e;
+    state.wrapping_mul(PRIME)
+}
+
+/// Spread the bits (murmur3's fmix64): hashbrown uses the top 7 bits as tags.
+#[inline]
+fn finish(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 impl Policy {
@@ -47,10 +118,90 @@ impl Policy {
         Policy::default()
     }
 
-    /// Compile a verified list.
+    /// Compile a verified list. Names are unique in a parsed list; should a
+    /// name appear twice, the first entry wins.
     pub fn compile(list: &List, digest: [u8; 32]) -> Policy {
-        let _ = (list, digest);
-        unimplemented!("Policy::compile")
+        let n = list.entries.len();
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            | 1;
+        let mut p = Policy {
+            info: Some(ListInfo {
+                issuer: list.header.issuer.clone(),
+                serial: list.header.serial,
+                digest,
+                issued: list.header.issued,
+                expires: list.header.expires,
+            }),
+            names: Vec::with_capacity(list.entries.iter().map(|e| e.name.len()).sum()),
+            references: Vec::with_capacity(list.entries.iter().map(|e| e.reference.len()).sum()),
+            categories: Vec::new(),
+            entries: Vec::with_capacity(n),
+            table: HashTable::with_capacity(n),
+            seed,
+        };
+        let mut category_index: std::collections::HashMap<&str, u16> =
+            std::collections::HashMap::new();
+        for e in &list.entries {
+            let name = e.name.trim_end_matches('.').as_bytes();
+            if name.is_empty() || name.len() > usize::from(u8::MAX) {
+                continue;
+            }
+            let hash = p.hash_dotted(name);
+            let names = &p.names;
+            let entries = &p.entries;
+            if p.table
+                .find(hash, |&i| {
+                    let c = &entries[i as usize];
+                    &names[c.name_off as usize..][..usize::from(c.name_len)] == name
+                })
+                .is_some()
+            {
+                continue;
+            }
+            let category = *category_index
+                .entry(e.category.as_str())
+                .or_insert_with(|| {
+                    p.categories.push(e.category.clone());
+                    u16::try_from(p.categories.len() - 1).unwrap_or(u16::MAX)
+                });
+            let reference = e.reference.as_bytes();
+            let reference = &reference[..reference.len().min(usize::from(u16::MAX))];
+            let compiled = Compiled {
+                name_off: u32::try_from(p.names.len()).expect("name arena under 4 GiB"),
+                name_len: name.len() as u8,
+                ref_off: u32::try_from(p.references.len()).expect("reference arena under 4 GiB"),
+                ref_len: reference.len() as u16,
+                category,
+                exact: e.kind == MatchKind::Exact,
+            };
+            p.names.extend(name.iter().map(u8::to_ascii_lowercase));
+            p.references.extend_from_slice(reference);
+            let index = u32::try_from(p.entries.len()).expect("fewer than 2^32 entries");
+            p.entries.push(compiled);
+            let (names, entries, seed) = (&p.names, &p.entries, p.seed);
+            p.table.insert_unique(hash, index, |&i| {
+                let c = &entries[i as usize];
+                Self::hash_dotted_with(
+                    seed,
+                    &names[c.name_off as usize..][..usize::from(c.name_len)],
+                )
+            });
+        }
+        p
+    }
+
+    fn hash_dotted(&self, name: &[u8]) -> u64 {
+        Self::hash_dotted_with(self.seed, name)
+    }
+
+    fn hash_dotted_with(seed: u64, name: &[u8]) -> u64 {
+        let mut state = seed;
+        for label in name.rsplit(|&b| b == b'.') {
+            state = absorb_label(state, label);
+        }
+        finish(state)
     }
 
     /// The list this snapshot enforces, `None` for the empty policy.
@@ -60,19 +211,211 @@ impl Policy {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        0
+        self.entries.len()
     }
 
     /// True when nothing is listed.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
-    /// The entry that redirects `name`, if any: an exact entry equal to the
-    /// name, else the closest subtree entry equal to the name or one of its
-    /// ancestors. Label-wise and ASCII case-insensitive.
+    /// Bytes held by the snapshot's arenas and table (not counting the
+    /// small fixed part), for the memory figures.
+    pub fn heap_bytes(&self) -> usize {
+        self.names.capacity()
+            + self.references.capacity()
+            + self.entries.capacity() * std::mem::size_of::<Compiled>()
+            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.categories.iter().map(String::capacity).sum::<usize>()
+    }
+
+    fn rule(&self, index: u32) -> Rule<'_> {
+        let c = &self.entries[index as usize];
+        let name = &self.names[c.name_off as usize..][..usize::from(c.name_len)];
+        let reference = &self.references[c.ref_off as usize..][..usize::from(c.ref_len)];
+        Rule {
+            // The arenas hold bytes copied from `String`s, cut at boundaries
+            // that are ASCII ('.' or the end), so they are valid UTF-8.
+            name: std::str::from_utf8(name).unwrap_or(""),
+            kind: if c.exact {
+                MatchKind::Exact
+            } else {
+                MatchKind::Subtree
+            },
+            category: &self.categories[usize::from(c.category)],
+            reference: std::str::from_utf8(reference).unwrap_or(""),
+        }
+    }
+
+    /// True if entry `index` names exactly the labels `labels` (leftmost
+    /// first), ignoring ASCII case.
+    fn confirm(&self, index: u32, labels: &[&[u8]]) -> bool {
+        let c = &self.entries[index as usize];
+        let mut name =
+            self.names[c.name_off as usize..][..usize::from(c.name_len)].split(|&b| b == b'.');
+        for label in labels {
+            match name.next() {
+                Some(n) if n.eq_ignore_ascii_case(label) => {}
+                _ => return false,
+            }
+        }
+        name.next().is_none()
+    }
+
+    /// The entry that redirects `name`, if any: the entry for the name
+    /// itself (either kind), else the closest `subtree` entry among its
+    /// ancestors. Label-wise and ASCII case-insensitive; the root name
+    /// matches nothing.
     pub fn verdict(&self, name: &Name) -> Option<Rule<'_>> {
-        let _ = name;
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+        let mut hashes = [0u64; MAX_LABELS];
+        let mut n = 0;
+        // Right to left: hashes[k] is the hash of the suffix of k+1 labels.
+        let mut state = self.seed;
+        for label in name.iter().rev() {
+            if n == MAX_LABELS {
+                return None;
+            }
+            state = absorb_label(state, label);
+            labels[MAX_LABELS - 1 - n] = label;
+            hashes[n] = finish(state);
+            n += 1;
+        }
+        let labels = &labels[MAX_LABELS - n..];
+        // From the whole name toward the top-level label: most specific first.
+        for k in (0..n).rev() {
+            let suffix = &labels[n - 1 - k..];
+            let whole = k == n - 1;
+            if let Some(&index) = self.table.find(hashes[k], |&i| self.confirm(i, suffix))
+                && (whole || !self.entries[index as usize].exact)
+            {
+                return Some(self.rule(index));
+            }
+        }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::{Entry, Header};
+
+    pub(crate) fn list(entries: &[(&str, MatchKind)]) -> List {
+        let t = time::OffsetDateTime::UNIX_EPOCH;
+        List {
+            header: Header {
+                issuer: "T".into(),
+                serial: 7,
+                issued: t,
+                expires: t,
+                extensions: vec![],
+            },
+            columns: vec![],
+            entries: entries
+                .iter()
+                .enumerate()
+                .map(|(i, (name, kind))| Entry {
+                    name: (*name).to_owned(),
+                    kind: *kind,
+                    category: if i % 2 == 0 {
+                        "terrorism"
+                    } else {
+                        "child-abuse"
+                    }
+                    .into(),
+                    reference: format!("REF-{i}"),
+                    added: time::Date::MIN,
+                    extra: vec![],
+                    line: i + 8,
+                })
+                .collect(),
+        }
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn hit(p: &Policy, s: &str) -> Option<String> {
+        p.verdict(&name(s)).map(|r| r.name.to_owned())
+    }
+
+    #[test]
+    fn subtree_exact_case_and_labels() {
+        use MatchKind::*;
+        let p = Policy::compile(
+            &list(&[
+                ("bad.example", Subtree),
+                ("someblog.wordpress.com", Subtree),
+                ("host.example.net", Exact),
+            ]),
+            [0; 32],
+        );
+        assert_eq!(p.len(), 3);
+        for yes in [
+            "bad.example",
+            "www.bad.example.",
+            "a.b.bad.example",
+            "BaD.ExAmPlE.",
+        ] {
+            assert_eq!(hit(&p, yes).as_deref(), Some("bad.example"), "{yes}");
+        }
+        for no in [
+            "notbad.example",
+            "bad.example.org",
+            "example",
+            "wordpress.com",
+            "www.wordpress.com",
+            ".",
+        ] {
+            assert_eq!(hit(&p, no), None, "{no}");
+        }
+        assert_eq!(
+            hit(&p, "x.someblog.wordpress.com").as_deref(),
+            Some("someblog.wordpress.com")
+        );
+        assert_eq!(
+            hit(&p, "host.example.net").as_deref(),
+            Some("host.example.net")
+        );
+        assert_eq!(hit(&p, "www.host.example.net"), None);
+        let r = p.verdict(&name("www.bad.example")).unwrap();
+        assert_eq!(
+            (r.category, r.reference, r.kind),
+            ("terrorism", "REF-0", Subtree)
+        );
+        assert_eq!(p.info().unwrap().serial, 7);
+    }
+
+    #[test]
+    fn most_specific_entry_wins() {
+        use MatchKind::*;
+        let p = Policy::compile(
+            &list(&[
+                ("example", Subtree),
+                ("a.example", Exact),
+                ("b.a.example", Subtree),
+            ]),
+            [0; 32],
+        );
+        assert_eq!(hit(&p, "a.example").as_deref(), Some("a.example"));
+        assert_eq!(hit(&p, "x.a.example").as_deref(), Some("example"));
+        assert_eq!(hit(&p, "c.b.a.example").as_deref(), Some("b.a.example"));
+    }
+
+    #[test]
+    fn longest_names_and_empty_policy() {
+        let long: Vec<String> = (0..127).map(|i| format!("{}", i % 10)).collect();
+        let long = long.join(".");
+        let p = Policy::compile(&list(&[("8.0.1.2.3.4.5.6", MatchKind::Subtree)]), [0; 32]);
+        assert_eq!(hit(&p, &long), None);
+        let p2 = Policy::compile(&list(&[(&long[2..], MatchKind::Subtree)]), [0; 32]);
+        assert!(p2.verdict(&name(&long)).is_some());
+        assert_eq!(Policy::empty().verdict(&name("bad.example")), None);
+        assert!(Policy::empty().info().is_none());
     }
 }

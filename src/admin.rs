@@ -1,0 +1,181 @@
+//! The admin HTTP listener: `/metrics`, `/healthz`, `/readyz`, and the list
+//! endpoints of the list administrators.
+//!
+//! | method, path | what |
+//! | --- | --- |
+//! | `GET /healthz` | 200 `ok` while the process runs |
+//! | `GET /readyz` | 200 once the DNS sockets are bound and a list is in force; 503 with the reason otherwise |
+//! | `GET /metrics` | Prometheus text format |
+//! | `POST /v1/list/reload` | re-read `list.path` (bearer token) |
+//! | `PUT /v1/list` | upload a list and its signature (bearer token) |
+//!
+//! `PUT /v1/list` takes a JSON body `{"list": "<list text>", "signature":
+//! "<.minisig text>"}`. Both list endpoints answer JSON: `{"outcome":
+//! "applied", "serial": ..., ...}` (200), `{"outcome": "unchanged", ...}`
+//! (200) or `{"outcome": "refused", "reason": "..."}` (422); 401 without the
+//! right `Authorization: Bearer <token>`; 403 when `admin.token_file` is not
+//! set (the endpoints are then disabled).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+
+use crate::dns::Handler;
+use crate::metrics::Metrics;
+use crate::reload::{Outcome, Reloader};
+
+/// Largest accepted upload: a million-entry list is about 60 MB.
+pub const MAX_BODY: usize = 256 << 20;
+
+/// What the admin endpoints read.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// The reload path.
+    pub reloader: Arc<Reloader>,
+    /// The metric handles.
+    pub metrics: Arc<Metrics>,
+    /// The DNS handler (for the policy in force and the cache size).
+    pub handler: Handler,
+    /// Set once the DNS sockets are bound and served.
+    pub serving: Arc<AtomicBool>,
+    /// The bearer token of the list endpoints; `None` disables them.
+    pub token: Option<Arc<str>>,
+}
+
+/// The router.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/list/reload", post(reload))
+        .route("/v1/list", put(upload))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AdminState>) -> Response {
+    if !s.serving.load(Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: DNS sockets not serving yet\n",
+        )
+            .into_response();
+    }
+    match s.handler.policy().load().info() {
+        Some(info) => (
+            StatusCode::OK,
+            format!("ready: list serial {} in force\n", info.serial),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no list in force (serving unfiltered)\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(s): State<AdminState>) -> Response {
+    let body = s.metrics.render(s.handler.upstream().cache_len());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Constant-time comparison of the presented token with ours.
+fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let Some(token) = &s.token else {
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                "list endpoints disabled: set admin.token_file\n",
+            )
+                .into_response(),
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (presented.as_bytes(), token.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (x, y) in a.iter().zip(b.iter()) {
+        diff |= usize::from(x ^ y);
+    }
+    if diff == 0 && !a.is_empty() {
+        Ok(())
+    } else {
+        tracing::warn!("admin: request with a missing or wrong bearer token");
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "missing or wrong bearer token\n",
+            )
+                .into_response(),
+        ))
+    }
+}
+
+fn outcome(o: Outcome) -> Response {
+    let status = match o {
+        Outcome::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    (status, axum::Json(o)).into_response()
+}
+
+async fn reload(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&s, &headers) {
+        return *r;
+    }
+    outcome(s.reloader.reload_file().await)
+}
+
+/// The body of `PUT /v1/list`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// The list text, as signed.
+    pub list: String,
+    /// The `.minisig` file's text.
+    pub signature: String,
+}
+
+async fn upload(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorised(&s, &headers) {
+        return *r;
+    }
+    let upload: Upload = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("body: expected JSON {{\"list\": \"...\", \"signature\": \"...\"}}: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    outcome(
+        s.reloader
+            .push(upload.list.into_bytes(), upload.signature.into_bytes())
+            .await,
+    )
+}

@@ -1,0 +1,264 @@
+//! Metric names, declared once, and the handles the code updates.
+//!
+//! Every name here is documented in the README ("Metrics"); a test scrapes
+//! `/metrics` and finds each of them. Handles are registered once, at start,
+//! against this instance's own Prometheus recorder (no global state: two
+//! resolvers in one process, as in the tests, keep separate figures), so the
+//! query path only does atomic increments.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+/// Queries answered, by `transport` (udp, tcp) and `outcome` (redirected,
+/// forwarded, cached, refused, servfail, error).
+pub const QUERIES_TOTAL: &str = "rempart_queries_total";
+/// Redirects, by list `category`.
+pub const REDIRECTS_TOTAL: &str = "rempart_redirects_total";
+/// Time upstream took to answer a forwarded query (cache misses), seconds.
+pub const UPSTREAM_SECONDS: &str = "rempart_upstream_duration_seconds";
+/// Answers in the cache.
+pub const CACHE_ENTRIES: &str = "rempart_cache_entries";
+/// Forwarded queries answered from the cache (`result` = hit) or upstream
+/// (`result` = miss): the hit ratio is hit / (hit + miss).
+pub const CACHE_LOOKUPS_TOTAL: &str = "rempart_cache_lookups_total";
+/// Serial of the list in force (0: none).
+pub const LIST_SERIAL: &str = "rempart_list_serial";
+/// Entries of the list in force.
+pub const LIST_ENTRIES: &str = "rempart_list_entries";
+/// `issued` time of the list in force, Unix seconds.
+pub const LIST_ISSUED: &str = "rempart_list_issued_timestamp_seconds";
+/// When the list in force was applied by this process, Unix seconds.
+pub const LIST_APPLIED: &str = "rempart_list_applied_timestamp_seconds";
+/// `expires` time of the list in force, Unix seconds.
+pub const LIST_EXPIRES: &str = "rempart_list_expires_timestamp_seconds";
+/// Seconds since the list in force was issued (updated at each scrape).
+pub const LIST_ISSUED_AGE: &str = "rempart_list_issued_age_seconds";
+/// Seconds since the list in force was applied (updated at each scrape).
+pub const LIST_APPLIED_AGE: &str = "rempart_list_applied_age_seconds";
+/// List reloads, by `outcome` (applied, unchanged, refused).
+pub const RELOADS_TOTAL: &str = "rempart_reloads_total";
+
+/// Every metric name, for documentation tests.
+pub const ALL: &[&str] = &[
+    QUERIES_TOTAL,
+    REDIRECTS_TOTAL,
+    UPSTREAM_SECONDS,
+    CACHE_ENTRIES,
+    CACHE_LOOKUPS_TOTAL,
+    LIST_SERIAL,
+    LIST_ENTRIES,
+    LIST_ISSUED,
+    LIST_APPLIED,
+    LIST_EXPIRES,
+    LIST_ISSUED_AGE,
+    LIST_APPLIED_AGE,
+    RELOADS_TOTAL,
+];
+
+/// How a query ended, for [`QUERIES_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered with the redirect.
+    Redirected,
+    /// Forwarded upstream (cache miss).
+    Forwarded,
+    /// Answered from the cache.
+    Cached,
+    /// Client outside `server.allow`.
+    Refused,
+    /// Upstream failure or timeout.
+    Servfail,
+    /// Malformed or unsupported request (FORMERR, NOTIMP).
+    Error,
+}
+
+const OUTCOMES: [(Outcome, &str); 6] = [
+    (Outcome::Redirected, "redirected"),
+    (Outcome::Forwarded, "forwarded"),
+    (Outcome::Cached, "cached"),
+    (Outcome::Refused, "refused"),
+    (Outcome::Servfail, "servfail"),
+    (Outcome::Error, "error"),
+];
+
+/// Outcome of a list reload, for [`RELOADS_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A newer list was applied.
+    Applied,
+    /// The same list as in force.
+    Unchanged,
+    /// The candidate was refused.
+    Refused,
+}
+
+/// The handles, registered once.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    queries: [[Counter; 6]; 2],
+    /// Per-category counters; an `ArcSwap` so that a redirect only loads
+    /// a pointer (a new category, rare, copies the small map).
+    redirects: arc_swap::ArcSwap<HashMap<String, Counter>>,
+    upstream: Histogram,
+    cache_entries: Gauge,
+    cache_hit: Counter,
+    cache_miss: Counter,
+    list_serial: Gauge,
+    list_entries: Gauge,
+    list_issued: Gauge,
+    list_applied: Gauge,
+    list_expires: Gauge,
+    issued_age: Gauge,
+    applied_age: Gauge,
+    reloads: [Counter; 3],
+    times: Mutex<(f64, f64)>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+static META: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl Metrics {
+    /// Register every metric against a new recorder.
+    pub fn new() -> Arc<Metrics> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(UPSTREAM_SECONDS.to_owned()),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            )
+            .expect("non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        let key = |name: &'static str, labels: &[(&'static str, &'static str)]| {
+            Key::from_parts(
+                name,
+                labels
+                    .iter()
+                    .map(|(k, v)| Label::new(*k, *v))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let counter = |name, labels: &[(&'static str, &'static str)]| {
+            recorder.register_counter(&key(name, labels), &META)
+        };
+        let gauge = |name| recorder.register_gauge(&key(name, &[]), &META);
+        let queries = ["udp", "tcp"].map(|transport| {
+            OUTCOMES.map(|(_, outcome)| {
+                counter(
+                    QUERIES_TOTAL,
+                    &[("transport", transport), ("outcome", outcome)],
+                )
+            })
+        });
+        let reloads = ["applied", "unchanged", "refused"]
+            .map(|outcome| counter(RELOADS_TOTAL, &[("outcome", outcome)]));
+        let m = Metrics {
+            upstream: recorder.register_histogram(&key(UPSTREAM_SECONDS, &[]), &META),
+            cache_entries: gauge(CACHE_ENTRIES),
+            cache_hit: counter(CACHE_LOOKUPS_TOTAL, &[("result", "hit")]),
+            cache_miss: counter(CACHE_LOOKUPS_TOTAL, &[("result", "miss")]),
+            list_serial: gauge(LIST_SERIAL),
+            list_entries: gauge(LIST_ENTRIES),
+            list_issued: gauge(LIST_ISSUED),
+            list_applied: gauge(LIST_APPLIED),
+            list_expires: gauge(LIST_EXPIRES),
+            issued_age: gauge(LIST_ISSUED_AGE),
+            applied_age: gauge(LIST_APPLIED_AGE),
+            queries,
+            reloads,
+            redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
+            times: Mutex::new((0.0, 0.0)),
+            handle,
+            recorder,
+        };
+        Arc::new(m)
+    }
+
+    /// Count a query.
+    pub fn query(&self, tcp: bool, outcome: Outcome) {
+        let i = OUTCOMES
+            .iter()
+            .position(|(o, _)| *o == outcome)
+            .unwrap_or(0);
+        self.queries[usize::from(tcp)][i].increment(1);
+    }
+
+    /// Count a redirect of `category`.
+    pub fn redirect(&self, category: &str) {
+        if let Some(c) = self.redirects.load().get(category) {
+            c.increment(1);
+            return;
+        }
+        let key = Key::from_parts(
+            REDIRECTS_TOTAL,
+            vec![Label::new("category", category.to_owned())],
+        );
+        let c = self.recorder.register_counter(&key, &META);
+        c.increment(1);
+        self.redirects.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(category.to_owned(), c.clone());
+            map
+        });
+    }
+
+    /// Record an upstream exchange.
+    pub fn upstream(&self, took: Duration) {
+        self.upstream.record(took.as_secs_f64());
+    }
+
+    /// Count a cache lookup.
+    pub fn cache_lookup(&self, hit: bool) {
+        if hit {
+            self.cache_hit.increment(1);
+        } else {
+            self.cache_miss.increment(1);
+        }
+    }
+
+    /// Count a reload.
+    pub fn reload(&self, outcome: ReloadOutcome) {
+        self.reloads[outcome as usize].increment(1);
+    }
+
+    /// Describe the list in force.
+    pub fn list_in_force(
+        &self,
+        serial: u64,
+        entries: usize,
+        issued: f64,
+        expires: f64,
+        applied: f64,
+    ) {
+        self.list_serial.set(serial as f64);
+        self.list_entries.set(entries as f64);
+        self.list_issued.set(issued);
+        self.list_expires.set(expires);
+        self.list_applied.set(applied);
+        *self.times.lock().unwrap_or_else(|e| e.into_inner()) = (issued, applied);
+    }
+
+    /// The Prometheus text, with the gauges that depend on "now" updated.
+    pub fn render(&self, cache_entries: usize) -> String {
+        self.cache_entries.set(cache_entries as f64);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        let (issued, applied) = *self.times.lock().unwrap_or_else(|e| e.into_inner());
+        if applied > 0.0 {
+            self.issued_age.set(now - issued);
+            self.applied_age.set(now - applied);
+        }
+        self.handle.render()
+    }
+}

@@ -1,0 +1,320 @@
+//! Changing the decision safely: watch, verify, compile, swap.
+//!
+//! Every trigger (the file watcher, SIGHUP, `POST /v1/list/reload`,
+//! `PUT /v1/list`) ends in [`Reloader::judge`]: the candidate goes through
+//! the one load path of [`crate::list::load`] (signature, parse, gates), is
+//! compiled into a new [`Policy`] and kept in the state directory, all on a
+//! blocking thread, off the query path; only then is the snapshot swapped.
+//! The query path never waits: it keeps loading whichever snapshot is in the
+//! `ArcSwap` (a lock would make every query wait while a million entries
+//! compile). The old snapshot is freed on a blocking thread too, so that
+//! dropping a million entries never stalls a worker. A refused candidate
+//! changes nothing but one log line and a counter.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tracing::{error, info, warn};
+
+use crate::list::{Accepted, Decision, LoadSettings, load};
+use crate::metrics::{Metrics, ReloadOutcome};
+use crate::policy::Policy;
+
+/// After a change in the list's directory, wait this long for the other
+/// file of the pair (list and `.minisig`) before a first try.
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// A candidate from the watcher that is refused is tried again for this
+/// long (the list and its signature are two files, written one after the
+/// other) before the refusal counts.
+pub const SETTLE: Duration = Duration::from_secs(3);
+
+/// What became of a candidate list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Outcome {
+    /// A newer list is in force.
+    Applied {
+        /// Its serial.
+        serial: u64,
+        /// SHA-256 of its bytes, hex.
+        digest: String,
+        /// Its entries.
+        entries: usize,
+        /// Names added since the previous list.
+        added: usize,
+        /// Names removed since the previous list.
+        removed: usize,
+        /// Milliseconds from reading to the swap.
+        millis: u64,
+    },
+    /// The same list as the one in force: nothing changed.
+    Unchanged {
+        /// The serial in force.
+        serial: u64,
+    },
+    /// Refused; the list in force keeps serving.
+    Refused {
+        /// Why, naming the file and the line or key.
+        reason: String,
+    },
+}
+
+/// The reload path.
+#[derive(Debug)]
+pub struct Reloader {
+    settings: LoadSettings,
+    source: PathBuf,
+    policy: Arc<ArcSwap<Policy>>,
+    /// The list in force. The mutex serialises reloads (two pushes at once
+    /// are judged one after the other, each against the list in force); the
+    /// query path never touches it.
+    in_force: Mutex<Option<Accepted>>,
+    metrics: Arc<Metrics>,
+}
+
+/// Hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Reloader {
+    /// A reloader for `source`, swapping into `policy`.
+    pub fn new(
+        settings: LoadSettings,
+        source: PathBuf,
+        policy: Arc<ArcSwap<Policy>>,
+        in_force: Option<Accepted>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Reloader> {
+        if let Some(a) = &in_force {
+            metrics.list_in_force(
+                a.list.header.serial,
+                a.list.entries.len(),
+                a.list.header.issued.unix_timestamp() as f64,
+                a.list.header.expires.unix_timestamp() as f64,
+                time::OffsetDateTime::now_utc().unix_timestamp() as f64,
+            );
+        }
+        Arc::new(Reloader {
+            settings,
+            source,
+            policy,
+            in_force: Mutex::new(in_force),
+            metrics,
+        })
+    }
+
+    /// The configured list file.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// Serial of the list in force.
+    pub async fn serial(&self) -> Option<u64> {
+        self.in_force
+            .lock()
+            .await
+            .as_ref()
+            .map(|a| a.list.header.serial)
+    }
+
+    /// Read the configured file and its signature, and judge them.
+    pub async fn reload_file(&self) -> Outcome {
+        self.reload_file_inner(true).await
+    }
+
+    async fn reload_file_inner(&self, report_refusal: bool) -> Outcome {
+        let path = self.source.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&path);
+            let sig = std::fs::read(load::signature_path(&path));
+            (path, bytes, sig)
+        })
+        .await;
+        let (path, bytes, sig) = match read {
+            Ok(r) => r,
+            Err(e) => return self.refused(format!("reader task failed: {e}"), true),
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                return self.refused(
+                    format!("{}: cannot read: {e}", path.display()),
+                    report_refusal,
+                );
+            }
+        };
+        let sig = match sig {
+            Ok(s) => s,
+            Err(e) => {
+                return self.refused(
+                    format!(
+                        "{}: cannot read: {e}",
+                        load::signature_path(&path).display()
+                    ),
+                    report_refusal,
+                );
+            }
+        };
+        self.judge(path, bytes, sig, report_refusal).await
+    }
+
+    /// Judge a list and its signature received over the admin endpoint.
+    pub async fn push(&self, list: Vec<u8>, signature: Vec<u8>) -> Outcome {
+        self.judge(PathBuf::from("<pushed list>"), list, signature, true)
+            .await
+    }
+
+    fn refused(&self, reason: String, report: bool) -> Outcome {
+        if report {
+            warn!(file = %self.source.display(), %reason, "list refused; the list in force keeps serving");
+            self.metrics.reload(ReloadOutcome::Refused);
+        }
+        Outcome::Refused { reason }
+    }
+
+    /// The one path: verify, gates, compile, persist, swap.
+    async fn judge(
+        &self,
+        file: PathBuf,
+        bytes: Vec<u8>,
+        sig: Vec<u8>,
+        report_refusal: bool,
+    ) -> Outcome {
+        let started = Instant::now();
+        let mut in_force = self.in_force.lock().await;
+        let settings = self.settings.clone();
+        let current = in_force.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let now = time::OffsetDateTime::now_utc();
+            match load::consider(&settings, current.as_ref(), &file, &bytes, &sig, now) {
+                Err(refusal) => Err(refusal.to_string()),
+                Ok(Decision::Unchanged) => Ok(None),
+                Ok(Decision::Apply(accepted)) => {
+                    let policy = Policy::compile(&accepted.list, accepted.digest);
+                    let (added, removed) = diff(current.as_ref(), &accepted);
+                    // Kept before the swap: a restart must enforce what
+                    // clients were told. A failure to keep it does not
+                    // stop enforcement (the law's 24 hours run), but is loud.
+                    if let Err(e) = load::persist(&settings, &accepted) {
+                        error!(error = %e, serial = accepted.list.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
+                    }
+                    Ok(Some((accepted, policy, added, removed)))
+                }
+            }
+        })
+        .await;
+        let result = match work {
+            Ok(r) => r,
+            Err(e) => Err(format!("list worker failed: {e}")),
+        };
+        match result {
+            Err(reason) => self.refused(reason, report_refusal),
+            Ok(None) => {
+                let serial = in_force.as_ref().map_or(0, |a| a.list.header.serial);
+                info!(serial, "list unchanged");
+                self.metrics.reload(ReloadOutcome::Unchanged);
+                Outcome::Unchanged { serial }
+            }
+            Ok(Some((accepted, policy, added, removed))) => {
+                let entries = policy.len();
+                let old = self.policy.swap(Arc::new(policy));
+                // Freeing a large snapshot takes milliseconds: not on a worker.
+                tokio::task::spawn_blocking(move || drop(old));
+                let serial = accepted.list.header.serial;
+                let digest = hex(&accepted.digest);
+                let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                info!(serial, digest = %digest, entries, added, removed, millis, key_id = %accepted.key_id, "list applied");
+                self.metrics.reload(ReloadOutcome::Applied);
+                self.metrics.list_in_force(
+                    serial,
+                    entries,
+                    accepted.list.header.issued.unix_timestamp() as f64,
+                    accepted.list.header.expires.unix_timestamp() as f64,
+                    time::OffsetDateTime::now_utc().unix_timestamp() as f64,
+                );
+                *in_force = Some(accepted);
+                Outcome::Applied {
+                    serial,
+                    digest,
+                    entries,
+                    added,
+                    removed,
+                    millis,
+                }
+            }
+        }
+    }
+
+    /// Watch the list's directory (not the file: editors and `mv` replace
+    /// the inode) and reload when the list or its signature changes.
+    pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
+        use notify::{RecursiveMode, Watcher};
+        let dir = match self.source.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = self.source.file_name().map(|f| f.to_owned());
+        let sig_name = load::signature_path(&self.source)
+            .file_name()
+            .map(|f| f.to_owned());
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                if event.kind.is_access() {
+                    return;
+                }
+                let ours = event.paths.iter().any(|p| {
+                    let name = p.file_name().map(|f| f.to_owned());
+                    name == file_name || name == sig_name
+                });
+                if ours {
+                    // A full channel already holds a pending reload.
+                    let _ = tx.try_send(());
+                }
+            })?;
+        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                tokio::time::sleep(DEBOUNCE).await;
+                while rx.try_recv().is_ok() {}
+                let deadline = Instant::now() + SETTLE;
+                loop {
+                    let last = Instant::now() + Duration::from_millis(250) >= deadline;
+                    match this.reload_file_inner(last).await {
+                        Outcome::Refused { .. } if !last => {
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                            // A newer change restarts the wait.
+                            if rx.try_recv().is_ok() {
+                                while rx.try_recv().is_ok() {}
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        });
+        info!(dir = %dir.display(), "watching the list's directory");
+        Ok(watcher)
+    }
+}
+
+/// Names added and removed between the list in force and a new one.
+fn diff(old: Option<&Accepted>, new: &Accepted) -> (usize, usize) {
+    let Some(old) = old else {
+        return (new.list.entries.len(), 0);
+    };
+    let old_names: HashSet<&str> = old.list.entries.iter().map(|e| e.name.as_str()).collect();
+    let new_names: HashSet<&str> = new.list.entries.iter().map(|e| e.name.as_str()).collect();
+    (
+        new_names.difference(&old_names).count(),
+        old_names.difference(&new_names).count(),
+    )
+}
