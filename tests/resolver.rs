@@ -51,7 +51,12 @@ async fn behaviour_section_7_examples_over_udp_and_tcp() {
             Some(("bad.test.".to_owned(), 60, 60)),
             "{t:?}"
         );
-        for qtype in [RecordType::TXT, RecordType::HTTPS, RecordType::NS, RecordType::SOA] {
+        for qtype in [
+            RecordType::TXT,
+            RecordType::HTTPS,
+            RecordType::NS,
+            RecordType::SOA,
+        ] {
             let m = query(rempart.addr, t, "www.bad.test.", qtype, ask).await;
             assert!(m.answers.is_empty(), "{t:?} {qtype}");
             assert!(soa_ttl_and_minimum(&m).is_some(), "{t:?} {qtype}");
@@ -65,7 +70,10 @@ async fn behaviour_section_7_examples_over_udp_and_tcp() {
         // Not listed: relayed from upstream, NXDOMAIN with its SOA.
         let m = query(rempart.addr, t, "nonexist.test.", RecordType::A, ask).await;
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{t:?}");
-        assert_eq!(soa_ttl_and_minimum(&m).map(|s| s.0), Some("test.".to_owned()));
+        assert_eq!(
+            soa_ttl_and_minimum(&m).map(|s| s.0),
+            Some("test.".to_owned())
+        );
         assert_eq!(ede(&m), None);
 
         // NODATA from upstream keeps its SOA too.
@@ -89,7 +97,14 @@ async fn behaviour_section_7_examples_over_udp_and_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_answer_ttl_counts_down() {
     let (upstream, _setup, rempart) = start().await;
-    let first = query(rempart.addr, Transport::Udp, "ok.test.", RecordType::A, Ask::default()).await;
+    let first = query(
+        rempart.addr,
+        Transport::Udp,
+        "ok.test.",
+        RecordType::A,
+        Ask::default(),
+    )
+    .await;
     assert_eq!(answers(&first), ["ok.test. 300 A 198.51.100.1"]);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for t in BOTH {
@@ -138,15 +153,32 @@ async fn flags_case_rd0_do_cd_and_any() {
     let (upstream, _setup, rempart) = start().await;
     for t in BOTH {
         // The question is echoed as sent, letter case included.
-        let m = query(rempart.addr, t, "wWw.BaD.tEsT.", RecordType::A, Ask::default()).await;
+        let m = query(
+            rempart.addr,
+            t,
+            "wWw.BaD.tEsT.",
+            RecordType::A,
+            Ask::default(),
+        )
+        .await;
         assert_eq!(m.queries[0].name().to_string(), "wWw.BaD.tEsT.");
         assert_eq!(m.answers.len(), 1);
         assert!(matches!(m.answers[0].data, RData::A(a) if a.0.to_string() == "192.0.2.80"));
 
         for ask in [
-            Ask { rd: false, ..Ask::default() },
-            Ask { do_bit: true, ..Ask::default() },
-            Ask { cd: true, do_bit: true, ..Ask::default() },
+            Ask {
+                rd: false,
+                ..Ask::default()
+            },
+            Ask {
+                do_bit: true,
+                ..Ask::default()
+            },
+            Ask {
+                cd: true,
+                do_bit: true,
+                ..Ask::default()
+            },
         ] {
             let m = query(rempart.addr, t, "bad.test.", RecordType::A, ask).await;
             assert!(m.metadata.recursion_available, "{t:?} {ask:?}: RA=1");
@@ -154,16 +186,30 @@ async fn flags_case_rd0_do_cd_and_any() {
             assert_eq!(m.metadata.recursion_desired, ask.rd, "RD echoed");
             assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"], "{t:?} {ask:?}");
             assert!(
-                m.all_sections().all(|r| r.record_type() != RecordType::RRSIG),
+                m.all_sections()
+                    .all(|r| r.record_type() != RecordType::RRSIG),
                 "no RRSIG"
             );
         }
 
         // ANY: the A and AAAA redirect records (RFC 8482 allows a subset).
-        let m = query(rempart.addr, t, "bad.test.", RecordType::ANY, Ask::default()).await;
+        let m = query(
+            rempart.addr,
+            t,
+            "bad.test.",
+            RecordType::ANY,
+            Ask::default(),
+        )
+        .await;
         let mut got = answers(&m);
         got.sort();
-        assert_eq!(got, ["bad.test. 60 A 192.0.2.80", "bad.test. 60 AAAA 2001:db8::80"]);
+        assert_eq!(
+            got,
+            [
+                "bad.test. 60 A 192.0.2.80",
+                "bad.test. 60 AAAA 2001:db8::80"
+            ]
+        );
     }
     assert!(!upstream.was_asked_under("bad.test"));
     rempart.stop().await;
@@ -175,7 +221,14 @@ async fn exact_entries_match_only_the_name() {
     for t in BOTH {
         let m = query(rempart.addr, t, "host.test.", RecordType::A, Ask::default()).await;
         assert_eq!(answers(&m), ["host.test. 60 A 192.0.2.80"]);
-        let m = query(rempart.addr, t, "sub.host.test.", RecordType::A, Ask::default()).await;
+        let m = query(
+            rempart.addr,
+            t,
+            "sub.host.test.",
+            RecordType::A,
+            Ask::default(),
+        )
+        .await;
         assert_eq!(answers(&m), ["sub.host.test. 300 A 198.51.100.7"]);
     }
     assert!(!upstream.seen().contains(&"host.test.".to_owned()));
@@ -195,8 +248,18 @@ async fn cname_chain_into_a_listed_name_fresh_and_cached() {
         "alias.test. 300 CNAME www.bad.test.",
         "www.bad.test. 60 A 192.0.2.80",
     ];
-    for (i, t) in [Transport::Udp, Transport::Tcp, Transport::Udp].into_iter().enumerate() {
-        let m = query(rempart.addr, t, "chain.test.", RecordType::A, Ask::default()).await;
+    for (i, t) in [Transport::Udp, Transport::Tcp, Transport::Udp]
+        .into_iter()
+        .enumerate()
+    {
+        let m = query(
+            rempart.addr,
+            t,
+            "chain.test.",
+            RecordType::A,
+            Ask::default(),
+        )
+        .await;
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         let got: Vec<String> = answers(&m)
             .into_iter()
@@ -216,22 +279,57 @@ async fn cname_chain_into_a_listed_name_fresh_and_cached() {
             "the listed name's real address leaked"
         );
         // Another name of the chain, also from the cache.
-        let m = query(rempart.addr, t, "alias.test.", RecordType::A, Ask::default()).await;
+        let m = query(
+            rempart.addr,
+            t,
+            "alias.test.",
+            RecordType::A,
+            Ask::default(),
+        )
+        .await;
         assert_eq!(answers(&m).last().unwrap(), "www.bad.test. 60 A 192.0.2.80");
     }
     // NODATA type through the chain: chain kept, SOA of the entry.
-    let m = query(rempart.addr, Transport::Udp, "chain.test.", RecordType::MX, Ask::default()).await;
-    assert!(m.answers.iter().all(|r| r.record_type() == RecordType::CNAME));
-    assert_eq!(soa_ttl_and_minimum(&m).map(|s| s.0), Some("bad.test.".to_owned()));
+    let m = query(
+        rempart.addr,
+        Transport::Udp,
+        "chain.test.",
+        RecordType::MX,
+        Ask::default(),
+    )
+    .await;
+    assert!(
+        m.answers
+            .iter()
+            .all(|r| r.record_type() == RecordType::CNAME)
+    );
+    assert_eq!(
+        soa_ttl_and_minimum(&m).map(|s| s.0),
+        Some("bad.test.".to_owned())
+    );
     // A chain that stays clean is relayed untouched.
-    let m = query(rempart.addr, Transport::Udp, "clean.test.", RecordType::A, Ask::default()).await;
+    let m = query(
+        rempart.addr,
+        Transport::Udp,
+        "clean.test.",
+        RecordType::A,
+        Ask::default(),
+    )
+    .await;
     assert_eq!(
         answers(&m),
-        ["clean.test. 300 CNAME ok.test.", "ok.test. 300 A 198.51.100.1"]
+        [
+            "clean.test. 300 CNAME ok.test.",
+            "ok.test. 300 A 198.51.100.1"
+        ]
     );
     assert_eq!(ede(&m), None);
     assert_eq!(
-        upstream.seen().iter().filter(|q| *q == "chain.test.").count(),
+        upstream
+            .seen()
+            .iter()
+            .filter(|q| *q == "chain.test.")
+            .count(),
         1,
         "the chain answer was served from the cache afterwards"
     );
@@ -248,7 +346,14 @@ async fn cname_mode_answers_the_information_host() {
     };
     let rempart = Rempart::start(&setup.config(upstream.addr, &extra)).await;
     for t in BOTH {
-        let m = query(rempart.addr, t, "www.bad.test.", RecordType::A, Ask::default()).await;
+        let m = query(
+            rempart.addr,
+            t,
+            "www.bad.test.",
+            RecordType::A,
+            Ask::default(),
+        )
+        .await;
         let got = answers(&m);
         assert_eq!(got.len(), 2, "{t:?}: {got:?}");
         assert_eq!(got[0], "www.bad.test. 60 CNAME info.block.test.");
@@ -256,7 +361,14 @@ async fn cname_mode_answers_the_information_host() {
         assert!(got[1].starts_with("info.block.test. "), "{got:?}");
         assert!(got[1].ends_with(" A 192.0.2.80"), "{got:?}");
         assert_eq!(ede(&m).map(|e| e.0), Some(16));
-        let m = query(rempart.addr, t, "bad.test.", RecordType::AAAA, Ask::default()).await;
+        let m = query(
+            rempart.addr,
+            t,
+            "bad.test.",
+            RecordType::AAAA,
+            Ask::default(),
+        )
+        .await;
         assert_eq!(m.answers.len(), 2);
         assert!(matches!(&m.answers[1].data, RData::AAAA(a) if a.0.to_string() == "2001:db8::80"));
     }
@@ -276,7 +388,11 @@ async fn clients_outside_allow_are_refused_with_ede_18() {
     for t in BOTH {
         for name in ["ok.test.", "bad.test."] {
             let m = query(rempart.addr, t, name, RecordType::A, Ask::default()).await;
-            assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{t:?} {name}");
+            assert_eq!(
+                m.metadata.response_code,
+                ResponseCode::Refused,
+                "{t:?} {name}"
+            );
             assert!(m.answers.is_empty());
             assert_eq!(ede(&m).map(|e| e.0), Some(18), "{t:?} {name}");
             let no_edns = Ask {
@@ -288,7 +404,10 @@ async fn clients_outside_allow_are_refused_with_ede_18() {
             assert!(m.edns.is_none());
         }
     }
-    assert!(upstream.seen().is_empty(), "refused queries are not forwarded");
+    assert!(
+        upstream.seen().is_empty(),
+        "refused queries are not forwarded"
+    );
     rempart.stop().await;
 }
 
@@ -313,6 +432,59 @@ async fn silent_upstream_gives_servfail_within_the_timeout() {
         // Listed names do not need the upstream at all.
         let m = query(rempart.addr, t, "bad.test.", RecordType::A, Ask::default()).await;
         assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
+    }
+    rempart.stop().await;
+}
+
+/// RFC 7766: an upstream answer too large for UDP is fetched over TCP; the
+/// client gets TC=1 over UDP (within its EDNS size) and the whole answer
+/// over TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_answers_use_tcp_upstream_and_truncate_to_udp_clients() {
+    let (_upstream, _setup, rempart) = start().await;
+    let m = query(
+        rempart.addr,
+        Transport::Tcp,
+        "big.test.",
+        RecordType::TXT,
+        Ask::default(),
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 20, "the whole RRset over TCP");
+    assert!(!m.metadata.truncation);
+    let m = query(
+        rempart.addr,
+        Transport::Udp,
+        "big.test.",
+        RecordType::TXT,
+        Ask::default(),
+    )
+    .await;
+    assert!(m.metadata.truncation, "TC=1 over UDP");
+    rempart.stop().await;
+}
+
+/// Every `server.listen` address is served, IPv6 included (skipped where the
+/// machine has no ::1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_listen_address_is_served() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    }
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let config = setup.config(upstream.addr, &Extra::default()).replace(
+        "listen = [\"127.0.0.1:0\"]",
+        "listen = [\"127.0.0.1:0\", \"[::1]:0\"]",
+    );
+    let rempart = Rempart::start(&config).await;
+    let v6 = rempart.service().dns_addrs[1];
+    assert!(v6.is_ipv6());
+    for t in BOTH {
+        let m = query_from(v6, "[::1]:0", t, "bad.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"], "{t:?}");
     }
     rempart.stop().await;
 }

@@ -18,7 +18,6 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 /// The test zone. `bad.test` is listed by the test lists: its real address
 /// 203.0.113.66 must never reach a client.
@@ -43,6 +42,26 @@ chain       IN CNAME alias.test.
 alias       IN CNAME www.bad.test.
 clean       IN CNAME ok.test.
 notbad      IN A 198.51.100.9
+big         IN TXT "record 00 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 01 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 02 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 03 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 04 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 05 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 06 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 07 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 08 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 09 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 10 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 11 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 12 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 13 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 14 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 15 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 16 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 17 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 18 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+big         IN TXT "record 19 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 "#;
 
 /// A recording wrapper around hickory's catalog.
@@ -182,7 +201,9 @@ pub fn list_text(serial: u64, entries: &[(&str, &str, &str, &str)]) -> String {
         "#rempart-list v1\nissuer: TEST\nserial: {serial}\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\n"
     );
     for (name, kind, category, reference) in entries {
-        t.push_str(&format!("{name}\t{kind}\t{category}\t{reference}\t2026-01-01\n"));
+        t.push_str(&format!(
+            "{name}\t{kind}\t{category}\t{reference}\t2026-01-01\n"
+        ));
     }
     t
 }
@@ -222,6 +243,9 @@ impl Setup {
 listen = ["127.0.0.1:0"]
 udp_sockets = 2
 {server}
+[admin]
+listen = "127.0.0.1:0"
+{admin}
 [upstream]
 servers = ["{upstream}"]
 timeout_ms = {timeout}
@@ -236,6 +260,7 @@ ttl = 60
 ede_text = "Blocked: see http://info.block.test/"
 "#,
             server = extra.server,
+            admin = extra.admin,
             timeout = extra.timeout_ms,
             list = self.list_path.display(),
             key = self.key.public_path.display(),
@@ -253,6 +278,7 @@ ede_text = "Blocked: see http://info.block.test/"
 /// Extra config lines per section.
 pub struct Extra {
     pub server: &'static str,
+    pub admin: &'static str,
     pub list: &'static str,
     pub redirect: &'static str,
     pub timeout_ms: u64,
@@ -262,6 +288,7 @@ impl Default for Extra {
     fn default() -> Self {
         Extra {
             server: "",
+            admin: "",
             list: "",
             redirect: "",
             timeout_ms: 2000,
@@ -272,43 +299,29 @@ impl Default for Extra {
 /// Rempart running in process.
 pub struct Rempart {
     pub addr: SocketAddr,
-    pub handler: rempart::dns::Handler,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub admin: SocketAddr,
+    pub service: Option<rempart::server::Service>,
 }
 
 impl Rempart {
     pub async fn start(config_text: &str) -> Rempart {
         let config =
             rempart::config::Config::from_toml(config_text, Path::new("test.toml")).unwrap();
-        let prepared = rempart::server::prepare(&config).unwrap();
-        let listeners =
-            rempart::server::bind(&config.server.listen, config.server.udp_sockets).unwrap();
-        let addr = listeners.local_addrs()[0];
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handler = prepared.handler.clone();
-        let task = tokio::spawn(rempart::server::run(
-            prepared.handler,
-            listeners,
-            config.server.tcp_idle_timeout,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let service = rempart::server::Service::start(&config).await.unwrap();
         Rempart {
-            addr,
-            handler,
-            stop: Some(stop),
-            task: Some(task),
+            addr: service.dns_addrs[0],
+            admin: service.admin_addr,
+            service: Some(service),
         }
     }
 
+    pub fn service(&self) -> &rempart::server::Service {
+        self.service.as_ref().unwrap()
+    }
+
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+        if let Some(s) = self.service.take() {
+            s.stop().await.unwrap();
         }
     }
 }
@@ -340,9 +353,31 @@ impl Default for Ask {
     }
 }
 
+/// Query from a given local address (e.g. "[::1]:0").
+pub async fn query_from(
+    server: SocketAddr,
+    local: &str,
+    transport: Transport,
+    name: &str,
+    qtype: RecordType,
+) -> Message {
+    query_inner(server, local, transport, name, qtype, Ask::default()).await
+}
+
 /// Send one query and return the parsed response.
 pub async fn query(
     server: SocketAddr,
+    transport: Transport,
+    name: &str,
+    qtype: RecordType,
+    ask: Ask,
+) -> Message {
+    query_inner(server, "127.0.0.1:0", transport, name, qtype, ask).await
+}
+
+async fn query_inner(
+    server: SocketAddr,
+    local: &str,
     transport: Transport,
     name: &str,
     qtype: RecordType,
@@ -362,7 +397,7 @@ pub async fn query(
     let response = tokio::time::timeout(Duration::from_secs(10), async {
         match transport {
             Transport::Udp => {
-                let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                let s = tokio::net::UdpSocket::bind(local).await.unwrap();
                 s.send_to(&bytes, server).await.unwrap();
                 let mut buf = vec![0u8; 65_535];
                 let (n, _) = s.recv_from(&mut buf).await.unwrap();
