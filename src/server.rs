@@ -226,6 +226,7 @@ pub struct Service {
     /// The metric handles.
     pub metrics: Arc<crate::metrics::Metrics>,
     stop: tokio::sync::watch::Sender<bool>,
+    serving: Arc<AtomicBool>,
     dns: tokio::task::JoinHandle<io::Result<()>>,
     admin: tokio::task::JoinHandle<io::Result<()>>,
     _watcher: Option<notify::RecommendedWatcher>,
@@ -362,7 +363,7 @@ impl Service {
             handler.clone(),
             listeners,
             config.server.tcp_idle_timeout,
-            serving,
+            serving.clone(),
             async move {
                 let _ = dns_stopped.wait_for(|s| *s).await;
             },
@@ -374,13 +375,37 @@ impl Service {
             reloader,
             metrics,
             stop,
+            serving,
             dns,
             admin,
             _watcher: watcher,
         })
     }
 
-    /// Stop accepting, finish the serving tasks, and return.
+    /// True once the DNS sockets serve.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    /// Let the requests in flight finish (at most `drain`), then stop
+    /// accepting and end the serving tasks.
+    ///
+    /// hickory-server aborts the requests it is still answering when it
+    /// stops, so the drain comes first, while the sockets still serve.
+    pub async fn stop_within(self, drain: Duration) -> io::Result<()> {
+        let deadline = tokio::time::Instant::now() + drain;
+        while self.handler.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let left = self.handler.in_flight();
+        if left > 0 {
+            tracing::warn!(in_flight = left, "stopping with requests still in flight");
+        }
+        self.stop().await
+    }
+
+    /// Stop accepting, end the serving tasks (requests still in flight are
+    /// dropped; see [`Service::stop_within`]).
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
         let dns = self.dns.await.map_err(io::Error::other)?;

@@ -1,6 +1,7 @@
 //! `rempart serve --config FILE`: run the resolver.
 
 use std::path::PathBuf;
+use std::time::Duration;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -84,6 +85,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         audit_dir = %config.audit.dir.display(),
         "the audit trail is not implemented in this version"
     );
+    systemd_ready(&service).await;
     loop {
         tokio::select! {
             _ = term.recv() => { info!(signal = "SIGTERM", "stop requested"); break; }
@@ -95,6 +97,41 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    service.stop().await?;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    // In-flight queries finish first: at most one upstream timeout.
+    service
+        .stop_within(config.upstream.timeout + Duration::from_millis(500))
+        .await?;
     Ok(())
+}
+
+/// systemd (`Type=notify`): READY=1 once `/readyz` would say ready (DNS
+/// sockets serving and a list in force; in `serve-unfiltered` mode without
+/// a list, at once, with a STATUS saying so), then watchdog pings from the
+/// runtime that serves queries, so a wedged runtime stops the pings.
+/// Without systemd (no NOTIFY_SOCKET) these are no-ops.
+async fn systemd_ready(service: &Service) {
+    use sd_notify::NotifyState;
+    let policy = service.handler.policy().clone();
+    let status = match policy.load().info() {
+        Some(info) => format!("serving, list serial {}", info.serial),
+        None => "serving UNFILTERED: no list in force".to_owned(),
+    };
+    // Wait (briefly) for the sockets' serving loop to start.
+    for _ in 0..100 {
+        if service.is_serving() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval / 2);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+            }
+        });
+    }
 }

@@ -14,6 +14,7 @@ pub mod answer;
 use std::iter;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
@@ -42,6 +43,17 @@ pub struct Engine {
     upstream: Upstream,
     refused_text: Arc<str>,
     metrics: Arc<Metrics>,
+    /// Requests being answered, so that a stop can let them finish.
+    in_flight: AtomicUsize,
+}
+
+/// Decrements the in-flight count when a request is done, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, AtomicOrdering::Release);
+    }
 }
 
 /// The hickory-server request handler; cheap to clone.
@@ -69,6 +81,7 @@ impl Handler {
                 upstream,
                 refused_text: Arc::from("this resolver serves its own subscribers only"),
                 metrics,
+                in_flight: AtomicUsize::new(0),
             }),
         }
     }
@@ -76,6 +89,11 @@ impl Handler {
     /// The policy cell this handler reads.
     pub fn policy(&self) -> &Arc<ArcSwap<Policy>> {
         &self.engine.policy
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.engine.in_flight.load(AtomicOrdering::Acquire)
     }
 
     /// The forwarder.
@@ -244,6 +262,8 @@ impl RequestHandler for Handler {
         response_handle: R,
     ) -> ResponseInfo {
         let engine = &self.engine;
+        engine.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
+        let _in_flight = InFlight(&engine.in_flight);
         let (reply, outcome) = if !engine.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");
             let reply = Reply {

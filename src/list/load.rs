@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::List;
+use tracing::warn;
+
 use super::signature::TrustedKeys;
+use super::{List, gate, state};
 
 /// What the load path needs from the config.
 #[derive(Debug, Clone)]
@@ -53,8 +55,55 @@ pub struct Refusal {
     pub reason: String,
 }
 
+fn refuse(file: &Path, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        file: file.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// SHA-256 of `bytes`.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Verify the signature and parse, nothing else: what `rempart list
+/// verify` and every other check start with. Nothing is parsed before the
+/// signature verifies.
+pub fn verify_and_parse(
+    settings: &LoadSettings,
+    file: &Path,
+    bytes: &[u8],
+    signature: &[u8],
+) -> Result<Accepted, Refusal> {
+    let key_id = settings
+        .trusted_keys
+        .verify(bytes, signature)
+        .map_err(|e| refuse(file, format!("signature: {e}")))?;
+    let list = List::parse(bytes, file).map_err(|e| {
+        refuse(
+            file,
+            if e.line > 0 {
+                format!("line {}: {}", e.line, e.reason)
+            } else {
+                e.reason
+            },
+        )
+    })?;
+    Ok(Accepted {
+        list: Arc::new(list),
+        digest: digest(bytes),
+        key_id,
+        bytes: Arc::from(bytes),
+        signature: Arc::from(signature),
+    })
+}
+
 /// Judge a candidate: the signature against the trusted keys, the content,
-/// then the gates against the list in force.
+/// the serial against the list in force, then the gates (dates, public
+/// suffixes, protected names). The candidate is refused whole at the first
+/// failure.
 pub fn consider(
     settings: &LoadSettings,
     in_force: Option<&Accepted>,
@@ -63,8 +112,30 @@ pub fn consider(
     signature: &[u8],
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
-    let _ = (settings, in_force, file, bytes, signature, now);
-    unimplemented!("consider")
+    let candidate = verify_and_parse(settings, file, bytes, signature)?;
+    let serial = candidate.list.header.serial;
+    if let Some(current) = in_force {
+        let in_force_serial = current.list.header.serial;
+        if serial == in_force_serial {
+            if candidate.digest == current.digest {
+                return Ok(Decision::Unchanged);
+            }
+            return Err(refuse(
+                file,
+                format!(
+                    "serial {serial} is the serial in force with other content (equivocation): a new version needs a greater serial"
+                ),
+            ));
+        }
+        if serial < in_force_serial {
+            return Err(refuse(
+                file,
+                format!("serial {serial} is older than the serial in force, {in_force_serial} (rollback)"),
+            ));
+        }
+    }
+    gate::check_content(&candidate.list, &settings.protected, now).map_err(|r| refuse(file, r))?;
+    Ok(Decision::Apply(candidate))
 }
 
 /// Read `path` and `path.minisig` and judge them with [`consider`].
@@ -74,20 +145,64 @@ pub fn consider_file(
     path: &Path,
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
-    let _ = (settings, in_force, path, now);
-    unimplemented!("consider_file")
+    let bytes = std::fs::read(path).map_err(|e| refuse(path, format!("cannot read: {e}")))?;
+    let sig_path = signature_path(path);
+    let signature = std::fs::read(&sig_path)
+        .map_err(|e| refuse(path, format!("{}: cannot read: {e}", sig_path.display())))?;
+    consider(settings, in_force, path, &bytes, &signature, now)
 }
 
-/// At start: the list kept in the state directory (re-verified), then the
-/// source file if it is newer. Saves the result to the state directory.
-/// `Ok(None)` when there is no valid list at all.
+/// At start: the list kept in the state directory, then the source file
+/// if it is newer; the one in force is kept in the state directory.
+///
+/// The kept list must still verify against the trusted keys (a key removed
+/// from the trust list takes its lists with it), but no other gate applies
+/// to it: it is the last list this resolver applied, and it stays in force
+/// even if it has expired since or the source file is gone or now fails a
+/// check (a warning says so). `Err` when there is no valid list at all.
 pub fn startup(
     settings: &LoadSettings,
     source: &Path,
     now: OffsetDateTime,
 ) -> Result<Option<Accepted>, Refusal> {
-    let _ = (settings, source, now);
-    unimplemented!("startup")
+    let state_file = state::path(&settings.state_dir);
+    let kept = match state::load(&settings.state_dir) {
+        Ok(Some(k)) => {
+            match verify_and_parse(settings, &state_file, k.list.as_bytes(), k.signature.as_bytes()) {
+                Ok(a) => {
+                    if a.list.header.expires <= now {
+                        warn!(serial = a.list.header.serial, expires = %a.list.header.expires, "the kept list has expired; it stays in force until a newer list is applied");
+                    }
+                    Some(a)
+                }
+                Err(refusal) => {
+                    warn!(file = %state_file.display(), reason = %refusal.reason, "the kept list does not verify; ignored");
+                    None
+                }
+            }
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!(file = %e.file.display(), reason = %e.reason, "cannot read the kept list");
+            None
+        }
+    };
+    match consider_file(settings, kept.as_ref(), source, now) {
+        Ok(Decision::Apply(accepted)) => {
+            if let Err(e) = persist(settings, &accepted) {
+                warn!(file = %e.file.display(), reason = %e.reason, "cannot keep the list in the state directory");
+            }
+            Ok(Some(accepted))
+        }
+        Ok(Decision::Unchanged) => Ok(kept),
+        Err(refusal) => match kept {
+            Some(k) => {
+                warn!(file = %refusal.file.display(), reason = %refusal.reason, serial = k.list.header.serial, "list refused; the kept list stays in force");
+                Ok(Some(k))
+            }
+            None => Err(refusal),
+        },
+    }
 }
 
 /// `path` + `.minisig`: where a list's signature is.
@@ -98,7 +213,17 @@ pub fn signature_path(path: &Path) -> PathBuf {
 }
 
 /// Keep `accepted` in the state directory as the list in force (atomic).
-pub fn persist(settings: &LoadSettings, accepted: &Accepted) -> std::io::Result<()> {
-    let _ = (settings, accepted);
-    unimplemented!("persist")
+pub fn persist(settings: &LoadSettings, accepted: &Accepted) -> Result<(), state::StateError> {
+    let kept = state::Kept {
+        format: 1,
+        serial: accepted.list.header.serial,
+        digest: accepted.digest.iter().map(|b| format!("{b:02x}")).collect(),
+        key_id: accepted.key_id.clone(),
+        applied: OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        list: String::from_utf8_lossy(&accepted.bytes).into_owned(),
+        signature: String::from_utf8_lossy(&accepted.signature).into_owned(),
+    };
+    state::save(&settings.state_dir, &kept)
 }

@@ -1,11 +1,27 @@
 //! Trusted minisign keys, verification, key making and signing.
+//!
+//! The format is minisign's (Ed25519), so an authority can sign with the
+//! `minisign` tool shipped by Debian and check with it: a `.pub` file is an
+//! untrusted comment line and the base64 of `Ed` + key id (8 bytes) + public
+//! key (32 bytes); a `.minisig` file adds a trusted comment and a global
+//! signature over the signature and that comment. Verification uses
+//! `minisign-verify` (no I/O, audited against the reference tool); keys and
+//! signatures are made with the `minisign` crate.
 
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 /// The set of trusted public keys (several at once, for rotation).
 #[derive(Debug, Clone, Default)]
 pub struct TrustedKeys {
-    keys: Vec<(String, minisign_verify::PublicKey, PathBuf)>,
+    keys: Vec<TrustedKey>,
+}
+
+#[derive(Debug, Clone)]
+struct TrustedKey {
+    id: String,
+    key: minisign_verify::PublicKey,
+    file: PathBuf,
 }
 
 /// A key file that cannot be used.
@@ -18,11 +34,73 @@ pub struct KeyError {
     pub reason: String,
 }
 
+/// A signature that does not verify against any trusted key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct SignatureError {
+    /// What is wrong, with the key ids involved.
+    pub reason: String,
+}
+
+/// A key id as minisign prints it: the 8 id bytes read as a little-endian
+/// integer, in 16 uppercase hex digits.
+pub fn key_id(bytes: &[u8]) -> String {
+    let mut id = [0u8; 8];
+    let n = bytes.len().min(8);
+    id[..n].copy_from_slice(&bytes[..n]);
+    format!("{:016X}", u64::from_le_bytes(id))
+}
+
+/// The key id named by a `.pub` file's text or a `.minisig` file's text,
+/// read with the `minisign` crate (minisign-verify keeps it private).
+fn public_key_id(text: &str) -> Option<String> {
+    let pk = minisign::PublicKeyBox::from_string(text)
+        .ok()?
+        .into_public_key()
+        .ok()?;
+    Some(key_id(pk.keynum()))
+}
+
+/// The key id that a signature claims to be made with.
+pub fn signature_key_id(signature: &str) -> Option<String> {
+    let sig = minisign::SignatureBox::from_string(signature).ok()?;
+    Some(key_id(sig.keynum()))
+}
+
 impl TrustedKeys {
     /// Load minisign `.pub` files.
     pub fn load(paths: &[PathBuf]) -> Result<TrustedKeys, KeyError> {
-        let _ = (paths, &Path::new(""));
-        unimplemented!("TrustedKeys::load")
+        let mut keys: Vec<TrustedKey> = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(path).map_err(|e| KeyError {
+                file: path.clone(),
+                reason: format!("cannot read: {e}"),
+            })?;
+            keys.push(Self::parse_one(&text, path)?);
+        }
+        Ok(TrustedKeys { keys })
+    }
+
+    /// Parse one `.pub` file's text.
+    fn parse_one(text: &str, path: &Path) -> Result<TrustedKey, KeyError> {
+        let bad = |reason: String| KeyError {
+            file: path.to_owned(),
+            reason,
+        };
+        let key = minisign_verify::PublicKey::decode(text.trim_end())
+            .or_else(|_| {
+                // A bare base64 line (as `minisign -P` takes) is accepted too.
+                minisign_verify::PublicKey::from_base64(text.trim())
+            })
+            .map_err(|e| bad(format!("not a minisign public key: {e}")))?;
+        let id = public_key_id(text)
+            .or_else(|| public_key_id(&format!("untrusted comment: key\n{}\n", text.trim())))
+            .ok_or_else(|| bad("not a minisign public key".into()))?;
+        Ok(TrustedKey {
+            id,
+            key,
+            file: path.to_owned(),
+        })
     }
 
     /// Number of keys.
@@ -34,4 +112,82 @@ impl TrustedKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// The ids of the trusted keys.
+    pub fn ids(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.id.clone()).collect()
+    }
+
+    /// Verify `signature` (a `.minisig` file's bytes) over `data`; the id of
+    /// the trusted key that made it, or why not.
+    pub fn verify(&self, data: &[u8], signature: &[u8]) -> Result<String, SignatureError> {
+        let text = std::str::from_utf8(signature).map_err(|_| SignatureError {
+            reason: "the signature file is not minisign text (not UTF-8)".into(),
+        })?;
+        let sig = minisign_verify::Signature::decode(text).map_err(|e| SignatureError {
+            reason: format!("the signature file is not a minisign signature: {e}"),
+        })?;
+        let claimed = signature_key_id(text).unwrap_or_else(|| "?".into());
+        let Some(key) = self.keys.iter().find(|k| k.id == claimed) else {
+            return Err(SignatureError {
+                reason: format!(
+                    "signed by key {claimed}, which is not trusted (trusted: {})",
+                    self.ids().join(", ")
+                ),
+            });
+        };
+        // Legacy (non-prehashed) signatures are what minisign made before
+        // 0.10; the reference tool still verifies them, so do we.
+        key.key.verify(data, &sig, true).map_err(|e| SignatureError {
+            reason: format!(
+                "signature by key {} ({}) does not match the list: {e}",
+                key.id,
+                key.file.display()
+            ),
+        })?;
+        Ok(key.id.clone())
+    }
+}
+
+/// A key pair made by [`keygen`].
+#[derive(Debug)]
+pub struct KeyFiles {
+    /// The public key file's text (`.pub`).
+    pub public: String,
+    /// The secret key file's text (unencrypted).
+    pub secret: String,
+    /// The key id.
+    pub id: String,
+}
+
+/// Make an Ed25519 key pair in minisign's format. The secret key is not
+/// encrypted (like `minisign -G -W`): protect the file itself.
+pub fn keygen() -> Result<KeyFiles, minisign::PError> {
+    let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair()?;
+    let id = key_id(pk.keynum());
+    let public = pk
+        .to_box()?
+        .to_string()
+        .replace("minisign public key", &format!("rempart public key {id}"));
+    let secret = sk
+        .to_box(Some(&format!("rempart secret key {id}")))?
+        .to_string();
+    Ok(KeyFiles { public, secret, id })
+}
+
+/// Sign `data` with the secret key file's text; the `.minisig` text.
+/// `trusted_comment` is covered by the signature (minisign shows it).
+pub fn sign(secret_key: &str, data: &[u8], trusted_comment: &str) -> Result<String, minisign::PError> {
+    // An empty password reads an unencrypted key without prompting; an
+    // encrypted key then fails its checksum ("Wrong password").
+    let sk = minisign::SecretKeyBox::from_string(secret_key)?.into_secret_key(Some(String::new()))?;
+    let pk = minisign::PublicKey::from_secret_key(&sk).ok();
+    let sig = minisign::sign(
+        pk.as_ref(),
+        &sk,
+        Cursor::new(data),
+        Some(trusted_comment),
+        Some("signature from rempart list sign"),
+    )?;
+    Ok(sig.to_string())
 }
