@@ -73,6 +73,13 @@ pub const MAX_REDIRECT_TTL: u32 = 3_600;
 pub const DEFAULT_EDE_TEXT: &str = "Blocked by order of the French administrative authority (LCEN art. 6-1); see the information page of the Ministry of the Interior";
 /// `audit.dir` default.
 pub const DEFAULT_AUDIT_DIR: &str = "/var/log/rempart/audit";
+/// `audit.queue` default: records waiting for the writer.
+pub const DEFAULT_AUDIT_QUEUE: usize = 65_536;
+/// `audit.max_file_mb` default.
+pub const DEFAULT_AUDIT_MAX_FILE_MB: u64 = 100;
+/// `audit.retention_days` default: a little over a year, so that a yearly
+/// control finds the whole year.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
 /// `admin.listen` default: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9153";
 /// `log.level` default.
@@ -139,8 +146,12 @@ struct RawRedirect {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAudit {
+    enabled: Option<bool>,
     dir: Option<PathBuf>,
     client_ip: Option<String>,
+    queue: Option<usize>,
+    max_file_mb: Option<u64>,
+    retention_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,10 +272,18 @@ pub enum ClientIpMode {
 /// `[audit]`
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
+    /// Write the trail (a resolver that enforces the list should).
+    pub enabled: bool,
     /// Directory of the audit trail.
     pub dir: PathBuf,
     /// Client address privacy mode.
     pub client_ip: ClientIpMode,
+    /// Records queued before the query path starts losing them.
+    pub queue: usize,
+    /// Size past which a new file is started, bytes.
+    pub max_file_bytes: u64,
+    /// Files older than this many days are deleted (0: never).
+    pub retention_days: u32,
 }
 
 /// `[admin]`
@@ -597,6 +616,21 @@ impl RawConfig {
             }
         };
 
+        let audit_queue = self.audit.queue.unwrap_or(DEFAULT_AUDIT_QUEUE);
+        if !(16..=16_777_216).contains(&audit_queue) {
+            e.push(
+                "audit.queue",
+                format!("{audit_queue}: must be between 16 and 16777216"),
+            );
+        }
+        let max_file_mb = self.audit.max_file_mb.unwrap_or(DEFAULT_AUDIT_MAX_FILE_MB);
+        if !(1..=1_048_576).contains(&max_file_mb) {
+            e.push(
+                "audit.max_file_mb",
+                format!("{max_file_mb}: must be between 1 and 1048576"),
+            );
+        }
+
         // [admin]
         let admin_raw = self
             .admin
@@ -663,8 +697,15 @@ impl RawConfig {
                 ede_text,
             },
             audit: AuditConfig {
+                enabled: self.audit.enabled.unwrap_or(true),
                 dir: audit_dir,
                 client_ip,
+                queue: audit_queue,
+                max_file_bytes: max_file_mb * 1024 * 1024,
+                retention_days: self
+                    .audit
+                    .retention_days
+                    .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
             },
             admin: AdminConfig {
                 listen: admin_listen,

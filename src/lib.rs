@@ -24,6 +24,7 @@
 //! query path, then swap. [`metrics`] declares every metric name once.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -42,6 +42,12 @@ pub const LIST_APPLIED_AGE: &str = "rempart_list_applied_age_seconds";
 /// List reloads, by `outcome` (applied, unchanged, refused).
 pub const RELOADS_TOTAL: &str = "rempart_reloads_total";
 
+/// Audit records written to disk.
+pub const AUDIT_RECORDS_TOTAL: &str = "rempart_audit_records_total";
+/// Audit records lost (queue full, disk failure); each loss is also
+/// recorded in the trail.
+pub const AUDIT_LOST_TOTAL: &str = "rempart_audit_lost_total";
+
 /// Every metric name, for documentation tests.
 pub const ALL: &[&str] = &[
     QUERIES_TOTAL,
@@ -57,6 +63,8 @@ pub const ALL: &[&str] = &[
     LIST_ISSUED_AGE,
     LIST_APPLIED_AGE,
     RELOADS_TOTAL,
+    AUDIT_RECORDS_TOTAL,
+    AUDIT_LOST_TOTAL,
 ];
 
 /// How a query ended, for [`QUERIES_TOTAL`].
@@ -116,6 +124,8 @@ pub struct Metrics {
     issued_age: Gauge,
     applied_age: Gauge,
     reloads: [Counter; 3],
+    audit_written: Counter,
+    audit_lost: Counter,
     times: Mutex<(f64, f64)>,
 }
 
@@ -178,6 +188,8 @@ impl Metrics {
             applied_age: gauge(LIST_APPLIED_AGE),
             queries,
             reloads,
+            audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
+            audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
             times: Mutex::new((0.0, 0.0)),
             handle,
@@ -231,6 +243,16 @@ impl Metrics {
     /// Count a reload.
     pub fn reload(&self, outcome: ReloadOutcome) {
         self.reloads[outcome as usize].increment(1);
+    }
+
+    /// Count audit records written.
+    pub fn audit_written(&self, n: u64) {
+        self.audit_written.increment(n);
+    }
+
+    /// Count audit records lost.
+    pub fn audit_lost(&self, n: u64) {
+        self.audit_lost.increment(n);
     }
 
     /// Describe the list in force.

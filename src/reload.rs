@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
+use crate::audit::{Auditor, EntryChange, Event, ListEvent};
 use crate::list::{Accepted, Decision, LoadSettings, load};
 use crate::metrics::{Metrics, ReloadOutcome};
 use crate::policy::Policy;
@@ -75,6 +76,7 @@ pub struct Reloader {
     /// query path never touches it.
     in_force: Mutex<Option<Accepted>>,
     metrics: Arc<Metrics>,
+    audit: Option<Arc<Auditor>>,
 }
 
 /// Hex of a digest.
@@ -90,6 +92,7 @@ impl Reloader {
         policy: Arc<ArcSwap<Policy>>,
         in_force: Option<Accepted>,
         metrics: Arc<Metrics>,
+        audit: Option<Arc<Auditor>>,
     ) -> Arc<Reloader> {
         if let Some(a) = &in_force {
             metrics.list_in_force(
@@ -106,6 +109,7 @@ impl Reloader {
             policy,
             in_force: Mutex::new(in_force),
             metrics,
+            audit,
         })
     }
 
@@ -174,6 +178,15 @@ impl Reloader {
         if report {
             warn!(file = %self.source.display(), %reason, "list refused; the list in force keeps serving");
             self.metrics.reload(ReloadOutcome::Refused);
+            if let Some(audit) = &self.audit {
+                let audit = audit.clone();
+                let refusal = crate::list::Refusal {
+                    file: self.source.clone(),
+                    reason: reason.clone(),
+                };
+                // Waits for room in the audit queue: off the async workers.
+                tokio::task::spawn_blocking(move || audit_refused(&audit, &refusal));
+            }
         }
         Outcome::Refused { reason }
     }
@@ -190,6 +203,7 @@ impl Reloader {
         let mut in_force = self.in_force.lock().await;
         let settings = self.settings.clone();
         let current = in_force.clone();
+        let audit = self.audit.clone();
         let work = tokio::task::spawn_blocking(move || {
             let now = time::OffsetDateTime::now_utc();
             match load::consider(&settings, current.as_ref(), &file, &bytes, &sig, now) {
@@ -203,6 +217,9 @@ impl Reloader {
                     // stop enforcement (the law's 24 hours run), but is loud.
                     if let Err(e) = load::persist(&settings, &accepted) {
                         error!(error = %e, serial = accepted.list.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
+                    }
+                    if let Some(audit) = &audit {
+                        audit_applied(audit, current.as_ref(), &accepted);
                     }
                     Ok(Some((accepted, policy, added, removed)))
                 }
@@ -304,6 +321,84 @@ impl Reloader {
         info!(dir = %dir.display(), "watching the list's directory");
         Ok(watcher)
     }
+}
+
+/// Write a `list applied` record and one `entry` record per name added or
+/// removed (with reference and category). Waits for room in the audit
+/// queue: call it off the async workers.
+pub fn audit_applied(audit: &Auditor, previous: Option<&Accepted>, new: &Accepted) {
+    use std::collections::HashMap;
+    let h = &new.list.header;
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let issued = fmt(h.issued);
+    let old: HashMap<&str, &crate::list::Entry> = previous
+        .map(|p| {
+            p.list
+                .entries
+                .iter()
+                .map(|e| (e.name.as_str(), e))
+                .collect()
+        })
+        .unwrap_or_default();
+    let new_names: HashMap<&str, &crate::list::Entry> = new
+        .list
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e))
+        .collect();
+    let added: Vec<&crate::list::Entry> = new
+        .list
+        .entries
+        .iter()
+        .filter(|e| !old.contains_key(e.name.as_str()))
+        .collect();
+    let removed: Vec<&crate::list::Entry> = previous
+        .map(|p| {
+            p.list
+                .entries
+                .iter()
+                .filter(|e| !new_names.contains_key(e.name.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    audit.record_waiting(Event::List(ListEvent {
+        event: "applied".into(),
+        serial: Some(h.serial),
+        digest: Some(hex(&new.digest)),
+        issuer: Some(h.issuer.clone()),
+        issued: Some(issued.clone()),
+        expires: Some(fmt(h.expires)),
+        key_id: Some(new.key_id.clone()),
+        entries: Some(new.list.entries.len()),
+        added: Some(added.len()),
+        removed: Some(removed.len()),
+        ..ListEvent::default()
+    }));
+    for (change, entries) in [("added", added), ("removed", removed)] {
+        for e in entries {
+            audit.record_waiting(Event::Entry(EntryChange {
+                change: change.into(),
+                name: e.name.clone(),
+                reference: e.reference.clone(),
+                category: e.category.clone(),
+                serial: h.serial,
+                issued: issued.clone(),
+            }));
+        }
+    }
+}
+
+/// Write a `list refused` record.
+pub fn audit_refused(audit: &Auditor, refusal: &crate::list::Refusal) {
+    audit.record_waiting(Event::List(ListEvent {
+        event: "refused".into(),
+        source: Some(refusal.file.display().to_string()),
+        reason: Some(refusal.reason.clone()),
+        ..ListEvent::default()
+    }));
 }
 
 /// Names added and removed between the list in force and a new one.

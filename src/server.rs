@@ -206,6 +206,9 @@ pub enum StartError {
         /// What is wrong.
         reason: String,
     },
+    /// The audit trail cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::writer::AuditError),
     /// The list directory cannot be watched.
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
@@ -227,6 +230,7 @@ pub struct Service {
     pub metrics: Arc<crate::metrics::Metrics>,
     stop: tokio::sync::watch::Sender<bool>,
     serving: Arc<AtomicBool>,
+    audit: Option<Arc<crate::audit::Auditor>>,
     dns: tokio::task::JoinHandle<io::Result<()>>,
     admin: tokio::task::JoinHandle<io::Result<()>>,
     _watcher: Option<notify::RecommendedWatcher>,
@@ -263,23 +267,62 @@ impl Service {
                 Some(Arc::<str>::from(token))
             }
         };
+        let audit = if config.audit.enabled {
+            let settings = crate::audit::AuditSettings {
+                dir: config.audit.dir.clone(),
+                client_ip: config.audit.client_ip,
+                queue: config.audit.queue,
+                max_file_bytes: config.audit.max_file_bytes,
+                retention_days: config.audit.retention_days,
+            };
+            let auditor = crate::audit::Auditor::start(settings, metrics.clone())?;
+            auditor.record_waiting(crate::audit::Event::Process(crate::audit::Process {
+                event: "start".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                pid: std::process::id(),
+            }));
+            Some(auditor)
+        } else {
+            tracing::warn!("audit.enabled = false: redirects and list changes are NOT recorded");
+            None
+        };
         let startup = {
             let settings = settings.clone();
             let path = config.list.path.clone();
+            let audit = audit.clone();
             tokio::task::spawn_blocking(move || {
                 let now = time::OffsetDateTime::now_utc();
                 let result = load::startup(&settings, &path, now);
-                let policy = match &result {
-                    Ok(Some(a)) => Some(Policy::compile(&a.list, a.digest)),
-                    _ => None,
-                };
-                (result, policy)
+                match result {
+                    Ok(s) => {
+                        if let Some(audit) = &audit {
+                            if let Some(refusal) = &s.refused {
+                                crate::reload::audit_refused(audit, refusal);
+                            }
+                            if s.applied_now {
+                                crate::reload::audit_applied(
+                                    audit,
+                                    s.previous.as_ref(),
+                                    &s.in_force,
+                                );
+                            }
+                        }
+                        let policy = Policy::compile(&s.in_force.list, s.in_force.digest);
+                        Ok((s.in_force, policy))
+                    }
+                    Err(refusal) => {
+                        if let Some(audit) = &audit {
+                            crate::reload::audit_refused(audit, &refusal);
+                        }
+                        Err(refusal.to_string())
+                    }
+                }
             })
             .await
             .map_err(|e| StartError::NoList(format!("list loader failed: {e}")))?
         };
         let (in_force, policy) = match startup {
-            (Ok(Some(accepted)), Some(policy)) => {
+            Ok((accepted, policy)) => {
                 info!(
                     serial = accepted.list.header.serial,
                     entries = policy.len(),
@@ -290,12 +333,11 @@ impl Service {
                 );
                 (Some(accepted), policy)
             }
-            (result, _) => {
-                let why = match result {
-                    Err(refusal) => refusal.to_string(),
-                    _ => format!("{}: no list could be applied", config.list.path.display()),
-                };
+            Err(why) => {
                 if config.list.on_missing == crate::config::OnMissing::Refuse {
+                    if let Some(a) = &audit {
+                        a.stop();
+                    }
                     return Err(StartError::NoList(why));
                 }
                 tracing::warn!(reason = %why, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
@@ -310,6 +352,7 @@ impl Service {
             config.server.allow.clone(),
             upstream,
             metrics.clone(),
+            audit.clone(),
         );
         let reloader = crate::reload::Reloader::new(
             settings,
@@ -317,6 +360,7 @@ impl Service {
             policy,
             in_force,
             metrics.clone(),
+            audit.clone(),
         );
         let watcher = if config.list.watch {
             Some(reloader.watch()?)
@@ -376,6 +420,7 @@ impl Service {
             metrics,
             stop,
             serving,
+            audit,
             dns,
             admin,
             _watcher: watcher,
@@ -410,6 +455,23 @@ impl Service {
         let _ = self.stop.send(true);
         let dns = self.dns.await.map_err(io::Error::other)?;
         let admin = self.admin.await.map_err(io::Error::other)?;
+        if let Some(audit) = self.audit {
+            tokio::task::spawn_blocking(move || {
+                audit.record_waiting(crate::audit::Event::Process(crate::audit::Process {
+                    event: "stop".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    pid: std::process::id(),
+                }));
+                audit.stop();
+            })
+            .await
+            .map_err(io::Error::other)?;
+        }
         dns.and(admin)
+    }
+
+    /// The audit trail's writer, if enabled.
+    pub fn auditor(&self) -> Option<&Arc<crate::audit::Auditor>> {
+        self.audit.as_ref()
     }
 }

@@ -44,6 +44,13 @@ fn example_config_states_every_default() {
     assert_eq!(c.redirect.ede_text, config::DEFAULT_EDE_TEXT);
     assert_eq!(c.audit.dir, Path::new(config::DEFAULT_AUDIT_DIR));
     assert_eq!(c.audit.client_ip, config::ClientIpMode::None);
+    assert!(c.audit.enabled);
+    assert_eq!(c.audit.queue, config::DEFAULT_AUDIT_QUEUE);
+    assert_eq!(
+        c.audit.max_file_bytes,
+        config::DEFAULT_AUDIT_MAX_FILE_MB << 20
+    );
+    assert_eq!(c.audit.retention_days, config::DEFAULT_AUDIT_RETENTION_DAYS);
     assert_eq!(c.admin.listen.to_string(), config::DEFAULT_ADMIN_LISTEN);
     assert_eq!(c.log.level, config::DEFAULT_LOG_LEVEL);
     assert_eq!(c.log.format, config::LogFormat::Text);

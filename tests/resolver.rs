@@ -290,7 +290,11 @@ async fn cname_chain_into_a_listed_name_fresh_and_cached() {
         assert_eq!(answers(&m).last().unwrap(), "www.bad.test. 60 A 192.0.2.80");
     }
     assert_eq!(
-        upstream.seen().iter().filter(|q| *q == "chain.test.").count(),
+        upstream
+            .seen()
+            .iter()
+            .filter(|q| *q == "chain.test.")
+            .count(),
         1,
         "the chain answer was served from the cache afterwards"
     );

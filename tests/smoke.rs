@@ -23,6 +23,10 @@ fn demo_config(port: u16, upstream: std::net::SocketAddr, state: &Path) -> Strin
             "state_dir = \"state\"",
             &format!("state_dir = \"{}\"", state.display()),
         )
+        .replace(
+            "dir = \"audit\"",
+            &format!("dir = \"{}\"", state.join("audit").display()),
+        )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,4 +110,28 @@ async fn demo_config_serves_redirects_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(code.code(), Some(0), "exit code after SIGTERM");
+
+    // The trail holds the start, the list applied, the redirects and the
+    // stop, and verifies with the real binary.
+    let audit = dir.path().join("state").join("audit");
+    let out = Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["audit", "verify"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["audit", "report", "--format", "json"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["redirects"], 2, "{report}");
+    assert_eq!(report["versions"][0]["serial"], 2026112201u64);
 }

@@ -9,6 +9,7 @@
 //! | 2 | usage error (unknown flag, missing argument) |
 //! | 3 | runtime failure: cannot bind, I/O error, no valid list at start |
 
+pub mod audit;
 pub mod config;
 pub mod list;
 pub mod push;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Make keys, sign, verify, inspect and compare lists.
     #[command(subcommand)]
     List(list::ListCommand),
+    /// Check and report on the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Run a parsed command line.
@@ -55,5 +59,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Config(cmd) => config::run(cmd),
         Command::List(cmd) => list::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }

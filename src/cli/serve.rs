@@ -1,8 +1,8 @@
 //! `rempart serve --config FILE`: run the resolver.
 
 use std::path::PathBuf;
-use std::time::Duration;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 use tracing::{error, info, warn};
@@ -32,7 +32,8 @@ fn init_tracing(log: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -26,6 +26,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::IpNet;
 use tracing::{debug, warn};
 
+use crate::audit::{Auditor, Event, Redirect as AuditRedirect};
 use crate::metrics::{Metrics, Outcome};
 use crate::policy::{Policy, Rule};
 use crate::upstream::{Answer, Upstream};
@@ -43,6 +44,7 @@ pub struct Engine {
     upstream: Upstream,
     refused_text: Arc<str>,
     metrics: Arc<Metrics>,
+    audit: Option<Arc<Auditor>>,
     /// Requests being answered, so that a stop can let them finish.
     in_flight: AtomicUsize,
 }
@@ -72,6 +74,7 @@ impl Handler {
         allow: Vec<IpNet>,
         upstream: Upstream,
         metrics: Arc<Metrics>,
+        audit: Option<Arc<Auditor>>,
     ) -> Handler {
         Handler {
             engine: Arc::new(Engine {
@@ -81,6 +84,7 @@ impl Handler {
                 upstream,
                 refused_text: Arc::from("this resolver serves its own subscribers only"),
                 metrics,
+                audit,
                 in_flight: AtomicUsize::new(0),
             }),
         }
@@ -100,6 +104,15 @@ impl Handler {
     pub fn upstream(&self) -> &Upstream {
         &self.engine.upstream
     }
+}
+
+/// Who asked, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// True over TCP.
+    pub tcp: bool,
 }
 
 /// The question of a request, with the name in the client's letter case.
@@ -124,20 +137,19 @@ impl Engine {
     }
 
     /// Decide the reply to a question from an allowed client.
-    pub async fn answer(&self, q: &Question) -> (Reply, Outcome) {
+    pub async fn answer(&self, q: &Question, client: Client) -> (Reply, Outcome) {
         let policy = self.policy.load();
         if let Some(rule) = policy.verdict(&q.name) {
             debug!(qname = %q.name, qtype = %q.qtype, rule = rule.name, "redirect");
-            self.metrics.redirect(rule.category);
             let reply = self
-                .redirect_reply(Vec::new(), &q.name, q.qtype, &rule, &policy)
+                .redirect_reply(q, client, Vec::new(), &q.name, &rule, &policy)
                 .await;
             return (reply, Outcome::Redirected);
         }
         match self.upstream.resolve(&q.name, q.qtype, q.qclass).await {
             Ok(answer) => {
                 let cached = answer.cached;
-                let reply = self.apply_chain(q, answer, &policy).await;
+                let reply = self.apply_chain(q, client, answer, &policy).await;
                 let outcome = if reply.ede.is_some() {
                     Outcome::Redirected
                 } else if cached {
@@ -158,18 +170,51 @@ impl Engine {
     /// `chain` that led to it.
     async fn redirect_reply(
         &self,
+        q: &Question,
+        client: Client,
         mut chain: Vec<Record>,
         owner: &Name,
-        qtype: RecordType,
         rule: &Rule<'_>,
         policy: &Policy,
     ) -> Reply {
+        let qtype = q.qtype;
         let serial = policy.info().map_or(0, |i| i.serial);
         let mut authorities = Vec::new();
         let mut rcode = ResponseCode::NoError;
-        match self.redirect.records(owner, qtype) {
-            Some(records) => chain.extend(records),
-            None => authorities.push(self.redirect.soa(rule, serial)),
+        let answer_kind = match self.redirect.records(owner, qtype) {
+            Some(records) => {
+                chain.extend(records);
+                if self.redirect.cname().is_some() {
+                    "cname"
+                } else {
+                    "redirect"
+                }
+            }
+            None => {
+                authorities.push(self.redirect.soa(rule, serial));
+                "nodata"
+            }
+        };
+        self.metrics.redirect(rule.category);
+        if let Some(audit) = &self.audit {
+            audit.record(
+                Event::Redirect(AuditRedirect {
+                    qname: q.name.to_string(),
+                    qtype: qtype.to_string(),
+                    rule: rule.name.to_owned(),
+                    reference: rule.reference.to_owned(),
+                    category: rule.category.to_owned(),
+                    serial,
+                    digest: policy
+                        .info()
+                        .map(|i| i.digest_hex.clone())
+                        .unwrap_or_default(),
+                    answer: answer_kind.to_owned(),
+                    transport: if client.tcp { "tcp" } else { "udp" }.to_owned(),
+                    client: None,
+                }),
+                Some(client.ip),
+            );
         }
         // CNAME mode: the information host is resolved normally (it is a
         // protected name, so no list can redirect it in turn).
@@ -200,7 +245,13 @@ impl Engine {
     /// BEHAVIOUR section 2, CNAME chains: follow the chain from the question
     /// name; at the first listed name, keep the chain up to it and end with
     /// the redirect. Records about listed names off the chain are dropped.
-    async fn apply_chain(&self, q: &Question, answer: Answer, policy: &Policy) -> Reply {
+    async fn apply_chain(
+        &self,
+        q: &Question,
+        client: Client,
+        answer: Answer,
+        policy: &Policy,
+    ) -> Reply {
         let mut current = q.name.clone();
         let mut chain: Vec<Record> = Vec::new();
         for _ in 0..MAX_CHAIN {
@@ -219,9 +270,8 @@ impl Engine {
             let target = target.0.clone();
             if let Some(rule) = policy.verdict(&target) {
                 debug!(qname = %q.name, target = %target, rule = rule.name, "redirect via CNAME chain");
-                self.metrics.redirect(rule.category);
                 return self
-                    .redirect_reply(chain, &target, q.qtype, &rule, policy)
+                    .redirect_reply(q, client, chain, &target, &rule, policy)
                     .await;
             }
             current = target;
@@ -264,6 +314,7 @@ impl RequestHandler for Handler {
         let engine = &self.engine;
         engine.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         let _in_flight = InFlight(&engine.in_flight);
+        let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
         let (reply, outcome) = if !engine.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");
             let reply = Reply {
@@ -276,10 +327,15 @@ impl RequestHandler for Handler {
         } else {
             match question(request) {
                 None => (Reply::rcode(ResponseCode::FormErr), Outcome::Error),
-                Some(q) => engine.answer(&q).await,
+                Some(q) => {
+                    let client = Client {
+                        ip: request.src().ip(),
+                        tcp,
+                    };
+                    engine.answer(&q, client).await
+                }
             }
         };
-        let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
         engine.metrics.query(tcp, outcome);
         send(request, response_handle, &reply).await
     }

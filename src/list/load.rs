@@ -130,7 +130,9 @@ pub fn consider(
         if serial < in_force_serial {
             return Err(refuse(
                 file,
-                format!("serial {serial} is older than the serial in force, {in_force_serial} (rollback)"),
+                format!(
+                    "serial {serial} is older than the serial in force, {in_force_serial} (rollback)"
+                ),
             ));
         }
     }
@@ -152,6 +154,20 @@ pub fn consider_file(
     consider(settings, in_force, path, &bytes, &signature, now)
 }
 
+/// What [`startup`] found.
+#[derive(Debug)]
+pub struct Startup {
+    /// The list to enforce.
+    pub in_force: Accepted,
+    /// True when it was applied now (the source file was newer than the
+    /// kept list, or there was none); false when the kept list stays.
+    pub applied_now: bool,
+    /// The kept list it replaced, when `applied_now`.
+    pub previous: Option<Accepted>,
+    /// Why the source file was refused, when it was.
+    pub refused: Option<Refusal>,
+}
+
 /// At start: the list kept in the state directory, then the source file
 /// if it is newer; the one in force is kept in the state directory.
 ///
@@ -164,11 +180,16 @@ pub fn startup(
     settings: &LoadSettings,
     source: &Path,
     now: OffsetDateTime,
-) -> Result<Option<Accepted>, Refusal> {
+) -> Result<Startup, Refusal> {
     let state_file = state::path(&settings.state_dir);
     let kept = match state::load(&settings.state_dir) {
         Ok(Some(k)) => {
-            match verify_and_parse(settings, &state_file, k.list.as_bytes(), k.signature.as_bytes()) {
+            match verify_and_parse(
+                settings,
+                &state_file,
+                k.list.as_bytes(),
+                k.signature.as_bytes(),
+            ) {
                 Ok(a) => {
                     if a.list.header.expires <= now {
                         warn!(serial = a.list.header.serial, expires = %a.list.header.expires, "the kept list has expired; it stays in force until a newer list is applied");
@@ -192,13 +213,31 @@ pub fn startup(
             if let Err(e) = persist(settings, &accepted) {
                 warn!(file = %e.file.display(), reason = %e.reason, "cannot keep the list in the state directory");
             }
-            Ok(Some(accepted))
+            Ok(Startup {
+                in_force: accepted,
+                applied_now: true,
+                previous: kept,
+                refused: None,
+            })
         }
-        Ok(Decision::Unchanged) => Ok(kept),
+        Ok(Decision::Unchanged) => match kept {
+            Some(k) => Ok(Startup {
+                in_force: k,
+                applied_now: false,
+                previous: None,
+                refused: None,
+            }),
+            None => Err(refuse(source, "unchanged without a kept list")),
+        },
         Err(refusal) => match kept {
             Some(k) => {
                 warn!(file = %refusal.file.display(), reason = %refusal.reason, serial = k.list.header.serial, "list refused; the kept list stays in force");
-                Ok(Some(k))
+                Ok(Startup {
+                    in_force: k,
+                    applied_now: false,
+                    previous: None,
+                    refused: Some(refusal),
+                })
             }
             None => Err(refusal),
         },

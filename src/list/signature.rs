@@ -138,13 +138,15 @@ impl TrustedKeys {
         };
         // Legacy (non-prehashed) signatures are what minisign made before
         // 0.10; the reference tool still verifies them, so do we.
-        key.key.verify(data, &sig, true).map_err(|e| SignatureError {
-            reason: format!(
-                "signature by key {} ({}) does not match the list: {e}",
-                key.id,
-                key.file.display()
-            ),
-        })?;
+        key.key
+            .verify(data, &sig, true)
+            .map_err(|e| SignatureError {
+                reason: format!(
+                    "signature by key {} ({}) does not match the list: {e}",
+                    key.id,
+                    key.file.display()
+                ),
+            })?;
         Ok(key.id.clone())
     }
 }
@@ -177,10 +179,15 @@ pub fn keygen() -> Result<KeyFiles, minisign::PError> {
 
 /// Sign `data` with the secret key file's text; the `.minisig` text.
 /// `trusted_comment` is covered by the signature (minisign shows it).
-pub fn sign(secret_key: &str, data: &[u8], trusted_comment: &str) -> Result<String, minisign::PError> {
+pub fn sign(
+    secret_key: &str,
+    data: &[u8],
+    trusted_comment: &str,
+) -> Result<String, minisign::PError> {
     // An empty password reads an unencrypted key without prompting; an
     // encrypted key then fails its checksum ("Wrong password").
-    let sk = minisign::SecretKeyBox::from_string(secret_key)?.into_secret_key(Some(String::new()))?;
+    let sk =
+        minisign::SecretKeyBox::from_string(secret_key)?.into_secret_key(Some(String::new()))?;
     let pk = minisign::PublicKey::from_secret_key(&sk).ok();
     let sig = minisign::sign(
         pk.as_ref(),

@@ -61,10 +61,12 @@ pub fn load(dir: &Path) -> Result<Option<Kept>, StateError> {
             });
         }
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| StateError {
-        file,
-        reason: format!("not a state file: {e}"),
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| StateError {
+            file,
+            reason: format!("not a state file: {e}"),
+        })
 }
 
 /// Replace the kept list atomically.

@@ -57,6 +57,8 @@ pub struct ListInfo {
     pub serial: u64,
     /// SHA-256 of the signed bytes.
     pub digest: [u8; 32],
+    /// The same, in hex (for logs and audit records, made once).
+    pub digest_hex: String,
     /// Header `issued`.
     pub issued: time::OffsetDateTime,
     /// Header `expires`.
@@ -131,6 +133,7 @@ impl Policy {
                 issuer: list.header.issuer.clone(),
                 serial: list.header.serial,
                 digest,
+                digest_hex: digest.iter().map(|b| format!("{b:02x}")).collect(),
                 issued: list.header.issued,
                 expires: list.header.expires,
             }),

@@ -234,6 +234,11 @@ impl Setup {
         }
     }
 
+    /// The audit trail's directory.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.dir.path().join("audit")
+    }
+
     /// A config with the given upstream and extra TOML appended to sections
     /// (`server_extra` goes in [server], `redirect_extra` in [redirect]...).
     pub fn config(&self, upstream: SocketAddr, extra: &Extra) -> String {
@@ -254,6 +259,9 @@ path = "{list}"
 trusted_keys = ["{key}"]
 state_dir = "{state}"
 {list_extra}
+[audit]
+dir = "{audit_dir}"
+{audit}
 [redirect]
 {redirect}
 ttl = 60
@@ -261,6 +269,8 @@ ede_text = "Blocked: see http://info.block.test/"
 "#,
             server = extra.server,
             admin = extra.admin,
+            audit = extra.audit,
+            audit_dir = self.audit_dir().display(),
             timeout = extra.timeout_ms,
             list = self.list_path.display(),
             key = self.key.public_path.display(),
@@ -279,6 +289,7 @@ ede_text = "Blocked: see http://info.block.test/"
 pub struct Extra {
     pub server: &'static str,
     pub admin: &'static str,
+    pub audit: &'static str,
     pub list: &'static str,
     pub redirect: &'static str,
     pub timeout_ms: u64,
@@ -289,6 +300,7 @@ impl Default for Extra {
         Extra {
             server: "",
             admin: "",
+            audit: "",
             list: "",
             redirect: "",
             timeout_ms: 2000,
