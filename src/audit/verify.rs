@@ -1,0 +1,106 @@
+//! `rempart audit verify DIR`: check the chain.
+
+use std::path::{Path, PathBuf};
+
+use super::{GENESIS, Line, SCHEMA_VERSION, line_hash, trail_files};
+
+/// The first break in a trail: the file, the line and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {reason}", file.display())]
+pub struct Break {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0: the file as a whole).
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// What an intact trail holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Files read.
+    pub files: usize,
+    /// Records read.
+    pub records: u64,
+    /// `seq` of the first record.
+    pub first_seq: u64,
+    /// `seq` of the last record.
+    pub last_seq: u64,
+    /// True if the first record starts a trail (its `prev` is the genesis
+    /// value); false if older files were removed (retention).
+    pub from_genesis: bool,
+}
+
+/// Check every record's `prev` against the hash of the record before it,
+/// across files, and that `seq` grows by one.
+pub fn verify(dir: &Path) -> Result<Summary, Break> {
+    let files = trail_files(dir).map_err(|e| Break {
+        file: dir.to_owned(),
+        line: 0,
+        reason: format!("cannot list the trail: {e}"),
+    })?;
+    let mut prev: Option<String> = None;
+    let mut seq: Option<u64> = None;
+    let mut summary = Summary {
+        files: files.len(),
+        records: 0,
+        first_seq: 0,
+        last_seq: 0,
+        from_genesis: false,
+    };
+    for file in &files {
+        let brk = |line: usize, reason: String| Break {
+            file: file.clone(),
+            line,
+            reason,
+        };
+        let text = std::fs::read(file).map_err(|e| brk(0, format!("cannot read: {e}")))?;
+        if text.is_empty() {
+            continue;
+        }
+        if !text.ends_with(b"\n") {
+            let n = text.split(|&b| b == b'\n').count();
+            return Err(brk(n, "the last record is torn (no end of line)".into()));
+        }
+        for (i, line) in text[..text.len() - 1].split(|&b| b == b'\n').enumerate() {
+            let n = i + 1;
+            let record: Line = serde_json::from_slice(line)
+                .map_err(|e| brk(n, format!("not an audit record: {e}")))?;
+            if record.v != SCHEMA_VERSION {
+                return Err(brk(
+                    n,
+                    format!("schema version {} is not {SCHEMA_VERSION}", record.v),
+                ));
+            }
+            match &prev {
+                None => {
+                    summary.first_seq = record.seq;
+                    summary.from_genesis = record.prev == GENESIS;
+                }
+                Some(p) if *p != record.prev => {
+                    let why = if n == 1 {
+                        "does not follow the last record of the previous file (a file was removed, or records at the end of the previous file were deleted or edited)"
+                    } else {
+                        "does not follow the record before it (a record was edited, deleted, inserted or reordered)"
+                    };
+                    return Err(brk(
+                        n,
+                        format!("prev {} {why}", &record.prev[..record.prev.len().min(16)]),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if let Some(s) = seq
+                && record.seq != s + 1
+            {
+                return Err(brk(n, format!("seq {} follows {s}", record.seq)));
+            }
+            prev = Some(line_hash(line));
+            seq = Some(record.seq);
+            summary.records += 1;
+            summary.last_seq = record.seq;
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,524 @@
+//! The writer: a bounded queue in front of one thread that batches records
+//! to disk.
+//!
+//! The query path calls [`Auditor::record`], which never waits: when the
+//! queue is full the record is counted as lost. The writer thread writes
+//! whole batches with one `write` call; if the disk fails it cuts the file
+//! back to its last complete record and counts the batch as lost. Before the
+//! next records it writes, it writes a `loss` record with the count, so the
+//! gap is in the chain for the auditor to see, and service goes on.
+//! List and process events (rare, and evidence the auditor must get) wait
+//! for room in the queue instead of being dropped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use hmac::{Hmac, Mac};
+use time::{Date, OffsetDateTime};
+use tracing::{error, warn};
+
+use super::{
+    Event, FILE_PREFIX, FILE_SUFFIX, GENESIS, Line, Loss, Pending, SCHEMA_VERSION, line_hash,
+};
+use crate::config::ClientIpMode;
+use crate::metrics::Metrics;
+
+/// Records taken from the queue per write.
+const BATCH: usize = 4096;
+
+/// The writer's settings (from `[audit]`).
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Directory of the trail.
+    pub dir: PathBuf,
+    /// Client address privacy.
+    pub client_ip: ClientIpMode,
+    /// Records the queue holds before the query path starts losing them.
+    pub queue: usize,
+    /// A file is closed and a new one started past this size.
+    pub max_file_bytes: u64,
+    /// Files whose day is older than this many days are deleted (0: never).
+    pub retention_days: u32,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "almost every message is a record: boxing would add an allocation per redirect"
+)]
+enum Msg {
+    Record(Pending),
+    Flush(SyncSender<()>),
+    Stop,
+}
+
+/// The handle the rest of the process writes through.
+pub struct Auditor {
+    tx: Mutex<Option<SyncSender<Msg>>>,
+    fast: SyncSender<Msg>,
+    lost: Arc<AtomicU64>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+    settings: AuditSettings,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("dir", &self.settings.dir)
+            .finish()
+    }
+}
+
+/// The audit directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("audit.dir {}: {reason}", dir.display())]
+pub struct AuditError {
+    /// The directory.
+    pub dir: PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Auditor {
+    /// Open the trail in `settings.dir` (continuing its chain) and start the
+    /// writer thread.
+    pub fn start(
+        settings: AuditSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Auditor>, AuditError> {
+        let err = |reason: String| AuditError {
+            dir: settings.dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&settings.dir).map_err(|e| err(format!("cannot create: {e}")))?;
+        let lost = Arc::new(AtomicU64::new(0));
+        let mut writer = Writer::open(&settings, lost.clone(), metrics.clone()).map_err(err)?;
+        let (tx, rx) = sync_channel::<Msg>(settings.queue.max(16));
+        let thread = std::thread::Builder::new()
+            .name("rempart-audit".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| err(format!("cannot start the writer: {e}")))?;
+        Ok(Arc::new(Auditor {
+            fast: tx.clone(),
+            tx: Mutex::new(Some(tx)),
+            lost,
+            thread: Mutex::new(Some(thread)),
+            metrics,
+            settings,
+        }))
+    }
+
+    /// Hand a record to the writer without waiting; counted as lost if the
+    /// queue is full.
+    pub fn record(&self, event: Event, client: Option<IpAddr>) {
+        let msg = Msg::Record(Pending {
+            time: SystemTime::now(),
+            event,
+            client,
+        });
+        match self.fast.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                self.metrics.audit_lost(1);
+            }
+        }
+    }
+
+    /// Hand a record to the writer, waiting for room: for list and process
+    /// events, which must not be dropped.
+    pub fn record_waiting(&self, event: Event) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let msg = Msg::Record(Pending {
+            time: SystemTime::now(),
+            event,
+            client: None,
+        });
+        let sent = tx.map(|tx| tx.send(msg).is_ok()).unwrap_or(false);
+        if !sent {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            self.metrics.audit_lost(1);
+        }
+    }
+
+    /// Wait until every record handed over so far is written.
+    pub fn flush(&self) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(tx) = tx {
+            let (done, wait) = sync_channel(1);
+            if tx.send(Msg::Flush(done)).is_ok() {
+                let _ = wait.recv_timeout(Duration::from_secs(30));
+            }
+        }
+    }
+
+    /// Write what is queued, sync, and stop the writer thread.
+    pub fn stop(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Everything queued before the stop is written first.
+        let _ = self.fast.send(Msg::Stop);
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+
+    /// The trail's directory.
+    pub fn dir(&self) -> &Path {
+        &self.settings.dir
+    }
+}
+
+struct OpenFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    day: Date,
+}
+
+struct Writer {
+    settings: AuditSettings,
+    file: Option<OpenFile>,
+    prev: String,
+    seq: u64,
+    lost: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+    hmac_key: Option<(Date, [u8; 32])>,
+    dirty: bool,
+    last_error: Option<std::time::Instant>,
+}
+
+fn parse_name(path: &Path) -> Option<(Date, u32)> {
+    let name = path.file_name()?.to_str()?;
+    let core = name.strip_prefix(FILE_PREFIX)?.strip_suffix(FILE_SUFFIX)?;
+    let (day, index) = core.split_once('-')?;
+    let day = Date::parse(day, time::macros::format_description!("[year][month][day]")).ok()?;
+    Some((day, index.parse().ok()?))
+}
+
+fn file_name(day: Date, index: u32) -> String {
+    let d = day
+        .format(time::macros::format_description!("[year][month][day]"))
+        .unwrap_or_default();
+    format!("{FILE_PREFIX}{d}-{index:03}{FILE_SUFFIX}")
+}
+
+impl Writer {
+    /// Find where the trail stands: the last complete record of the last
+    /// file gives `prev` and `seq`. A torn last line (a crash while
+    /// writing) is cut off and reported as a loss.
+    fn open(
+        settings: &AuditSettings,
+        lost: Arc<AtomicU64>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Writer, String> {
+        let mut w = Writer {
+            settings: settings.clone(),
+            file: None,
+            prev: GENESIS.to_owned(),
+            seq: 0,
+            lost,
+            metrics,
+            hmac_key: None,
+            dirty: false,
+            last_error: None,
+        };
+        let files = super::trail_files(&settings.dir).map_err(|e| format!("cannot list: {e}"))?;
+        if let Some(last) = files.last() {
+            let mut text = Vec::new();
+            File::open(last)
+                .and_then(|mut f| f.read_to_end(&mut text))
+                .map_err(|e| format!("{}: cannot read: {e}", last.display()))?;
+            let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            if complete < text.len() {
+                OpenOptions::new()
+                    .write(true)
+                    .open(last)
+                    .and_then(|f| f.set_len(complete as u64))
+                    .map_err(|e| format!("{}: cannot cut a torn record: {e}", last.display()))?;
+                warn!(file = %last.display(), "audit: a torn record (crash while writing) was cut off");
+                w.lost.fetch_add(1, Ordering::Relaxed);
+            }
+            let body = &text[..complete];
+            let last_line = body[..body.len().saturating_sub(1)]
+                .rsplit(|&b| b == b'\n')
+                .next()
+                .filter(|l| !l.is_empty());
+            if let Some(line) = last_line {
+                let parsed: Line = serde_json::from_slice(line).map_err(|e| {
+                    format!("{}: the last record is not readable: {e}", last.display())
+                })?;
+                w.prev = line_hash(line);
+                w.seq = parsed.seq;
+            } else if files.len() > 1 {
+                return Err(format!("{}: empty file after others", last.display()));
+            }
+            if let Some((day, _)) = parse_name(last) {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(last)
+                    .map_err(|e| format!("{}: cannot open: {e}", last.display()))?;
+                w.file = Some(OpenFile {
+                    path: last.clone(),
+                    file,
+                    size: complete as u64,
+                    day,
+                });
+            }
+        }
+        Ok(w)
+    }
+
+    fn run(&mut self, rx: Receiver<Msg>) {
+        let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
+        let mut flushes: Vec<SyncSender<()>> = Vec::new();
+        let mut stop = false;
+        let mut last_sync = std::time::Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(msg) => {
+                    let mut next = Some(msg);
+                    while let Some(m) = next.take() {
+                        match m {
+                            Msg::Record(p) => batch.push(p),
+                            Msg::Flush(done) => flushes.push(done),
+                            Msg::Stop => stop = true,
+                        }
+                        if batch.len() < BATCH && !stop {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stop = true,
+            }
+            self.write(&mut batch);
+            // Durability once a second, and whenever someone waits for it.
+            if !flushes.is_empty()
+                || stop
+                || (self.dirty && last_sync.elapsed() >= Duration::from_secs(1))
+            {
+                self.sync();
+                last_sync = std::time::Instant::now();
+            }
+            for done in flushes.drain(..) {
+                let _ = done.try_send(());
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Some(f) = &self.file {
+            let _ = f.file.sync_data();
+        }
+        self.dirty = false;
+    }
+
+    /// Apply the privacy mode to a client address.
+    fn client(&mut self, ip: IpAddr, day: Date) -> Option<String> {
+        match self.settings.client_ip {
+            ClientIpMode::None => None,
+            ClientIpMode::Full => Some(ip.to_string()),
+            ClientIpMode::Truncate => Some(match ip {
+                IpAddr::V4(v4) => {
+                    let o = v4.octets();
+                    format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+                }
+                IpAddr::V6(v6) => {
+                    let mut o = v6.octets();
+                    o[7] = 0;
+                    o[8..].fill(0);
+                    format!("{}/56", std::net::Ipv6Addr::from(o))
+                }
+            }),
+            ClientIpMode::Hmac => {
+                let key = match self.hmac_key {
+                    Some((d, k)) if d == day => k,
+                    _ => {
+                        let mut k = [0u8; 32];
+                        if getrandom::fill(&mut k).is_err() {
+                            return Some("hmac-unavailable".into());
+                        }
+                        self.hmac_key = Some((day, k));
+                        k
+                    }
+                };
+                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).ok()?;
+                match ip {
+                    IpAddr::V4(v4) => mac.update(&v4.octets()),
+                    IpAddr::V6(v6) => mac.update(&v6.octets()),
+                }
+                let out = mac.finalize().into_bytes();
+                Some(out[..16].iter().map(|b| format!("{b:02x}")).collect())
+            }
+        }
+    }
+
+    /// Serialise `batch` (after a loss record if records were lost), write
+    /// it in one call, and advance the chain only if it reached the disk.
+    fn write(&mut self, batch: &mut Vec<Pending>) {
+        let lost = self.lost.swap(0, Ordering::AcqRel);
+        if batch.is_empty() && lost == 0 {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut prev = self.prev.clone();
+        let mut seq = self.seq;
+        let mut bytes = Vec::with_capacity(batch.len() * 300);
+        let mut count = 0u64;
+        let mut push = |event: Event,
+                        time: SystemTime,
+                        prev: &mut String,
+                        seq: &mut u64,
+                        bytes: &mut Vec<u8>| {
+            *seq += 1;
+            let line = Line {
+                v: SCHEMA_VERSION,
+                seq: *seq,
+                time: super::format_time(time),
+                prev: std::mem::take(prev),
+                event,
+            };
+            let start = bytes.len();
+            if serde_json::to_writer(&mut *bytes, &line).is_err() {
+                bytes.truncate(start);
+                *seq -= 1;
+                *prev = line.prev;
+                return;
+            }
+            *prev = line_hash(&bytes[start..]);
+            bytes.push(b'\n');
+            count += 1;
+        };
+        if lost > 0 {
+            push(
+                Event::Loss(Loss {
+                    lost,
+                    reason: "records dropped before this point: audit queue full or disk failure"
+                        .into(),
+                }),
+                SystemTime::now(),
+                &mut prev,
+                &mut seq,
+                &mut bytes,
+            );
+        }
+        let day = now.date();
+        for p in batch.drain(..) {
+            let mut event = p.event;
+            if let (Event::Redirect(r), Some(ip)) = (&mut event, p.client) {
+                r.client = self.client(ip, day);
+            }
+            push(event, p.time, &mut prev, &mut seq, &mut bytes);
+        }
+        let records = count - u64::from(lost > 0);
+        match self.append(&bytes, day) {
+            Ok(()) => {
+                self.prev = prev;
+                self.seq = seq;
+                self.dirty = true;
+                self.metrics.audit_written(count);
+            }
+            Err(e) => {
+                // The lost count of this batch comes back, plus its records.
+                self.lost.fetch_add(lost + records, Ordering::AcqRel);
+                self.metrics.audit_lost(records);
+                let now = std::time::Instant::now();
+                if self
+                    .last_error
+                    .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+                {
+                    error!(error = %e, dir = %self.settings.dir.display(), "audit: cannot write; records are counted as lost and the gap will be recorded");
+                    self.last_error = Some(now);
+                }
+                self.file = None;
+            }
+        }
+    }
+
+    /// Append to the current file, rotating by day and size first.
+    fn append(&mut self, bytes: &[u8], day: Date) -> std::io::Result<()> {
+        let rotate = match &self.file {
+            None => true,
+            Some(f) => f.day != day || f.size >= self.settings.max_file_bytes,
+        };
+        if rotate {
+            self.rotate(day)?;
+        }
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("no audit file"))?;
+        let before = f.size;
+        if let Err(e) = f.file.write_all(bytes) {
+            // Cut back to the last complete record: no torn line stays.
+            let _ = f.file.set_len(before);
+            let _ = f.file.seek(SeekFrom::End(0));
+            return Err(e);
+        }
+        f.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self, day: Date) -> std::io::Result<()> {
+        if let Some(f) = self.file.take() {
+            let _ = f.file.sync_all();
+        }
+        let files = super::trail_files(&self.settings.dir)?;
+        let index = files
+            .iter()
+            .filter_map(|p| parse_name(p))
+            .filter(|(d, _)| *d == day)
+            .map(|(_, i)| i + 1)
+            .max()
+            .unwrap_or(0);
+        let path = self.settings.dir.join(file_name(day, index));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
+        if let Ok(d) = File::open(&self.settings.dir) {
+            let _ = d.sync_all();
+        }
+        self.file = Some(OpenFile {
+            path,
+            file,
+            size: 0,
+            day,
+        });
+        self.retention(day, &files);
+        Ok(())
+    }
+
+    /// Delete files older than the retention period (oldest first; the
+    /// chain then starts at the oldest file kept, which verify reports).
+    fn retention(&self, today: Date, files: &[PathBuf]) {
+        if self.settings.retention_days == 0 {
+            return;
+        }
+        let cutoff = today - time::Duration::days(i64::from(self.settings.retention_days));
+        for p in files {
+            if let Some((d, _)) = parse_name(p)
+                && d < cutoff
+                && self.file.as_ref().is_none_or(|f| f.path != *p)
+            {
+                match std::fs::remove_file(p) {
+                    Ok(()) => {
+                        tracing::info!(file = %p.display(), "audit: file past retention removed")
+                    }
+                    Err(e) => {
+                        warn!(file = %p.display(), error = %e, "audit: cannot remove a file past retention")
+                    }
+                }
+            }
+        }
+    }
+}
