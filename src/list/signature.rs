@@ -163,18 +163,68 @@ pub struct KeyFiles {
 }
 
 /// Make an Ed25519 key pair in minisign's format. The secret key is not
-/// encrypted (like `minisign -G -W`): protect the file itself.
+/// encrypted, in the format of `minisign -G -W` (no KDF, a BLAKE2b
+/// checksum), so the `minisign` tool signs with it without a prompt:
+/// protect the file itself.
 pub fn keygen() -> Result<KeyFiles, minisign::PError> {
+    use blake2::Digest;
     let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair()?;
+    // The crate's "unencrypted" key keeps the scrypt KDF tag and no
+    // checksum, which other implementations refuse: rewrite it as minisign
+    // does. Layout: sig_alg(2) kdf_alg(2) chk_alg(2) salt(32) ops(8) mem(8)
+    // keynum(8) sk(64) chk(32).
+    let mut bytes = sk.to_bytes();
+    bytes[2..4].fill(0);
+    bytes[6..54].fill(0);
+    let mut h = blake2::Blake2b::<blake2::digest::consts::U32>::new();
+    h.update(&bytes[0..2]);
+    h.update(&bytes[54..126]);
+    let chk = h.finalize();
+    bytes[126..158].copy_from_slice(&chk);
+    let sk = minisign::SecretKey::from_bytes(&bytes)?;
     let id = key_id(pk.keynum());
-    let public = pk
-        .to_box()?
-        .to_string()
-        .replace("minisign public key", &format!("rempart public key {id}"));
+    let public_box = pk.to_box()?.to_string();
+    let base64 = public_box.lines().nth(1).unwrap_or_default();
+    let public = format!("untrusted comment: rempart public key {id}\n{base64}\n");
     let secret = sk
         .to_box(Some(&format!("rempart secret key {id}")))?
         .to_string();
     Ok(KeyFiles { public, secret, id })
+}
+
+/// Read a minisign secret key file that is not encrypted (`minisign -G
+/// -W`, or `rempart list keygen`). minisign 0.11 leaves the checksum of such
+/// keys empty, newer versions fill it: both are read, and a filled checksum
+/// must match. An encrypted key is refused, never prompted for.
+fn read_unencrypted_secret_key(text: &str) -> Result<minisign::SecretKey, minisign::PError> {
+    use base64::Engine;
+    use blake2::Digest;
+    let bad = |why: &str| minisign::PError::new(minisign::ErrorKind::Io, why.to_owned());
+    let line = text
+        .lines()
+        .nth(1)
+        .ok_or_else(|| bad("not a minisign secret key file (no key line)"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line.trim())
+        .map_err(|_| bad("not a minisign secret key file (bad base64)"))?;
+    if bytes.len() != 158 || &bytes[0..2] != b"Ed" {
+        return Err(bad("not a minisign Ed25519 secret key"));
+    }
+    if bytes[2..4] != [0, 0] {
+        return Err(bad(
+            "the secret key is encrypted (made without -W): decrypt it or make one with `rempart list keygen`",
+        ));
+    }
+    let chk = &bytes[126..158];
+    if chk.iter().any(|&b| b != 0) {
+        let mut h = blake2::Blake2b::<blake2::digest::consts::U32>::new();
+        h.update(&bytes[0..2]);
+        h.update(&bytes[54..126]);
+        if h.finalize().as_slice() != chk {
+            return Err(bad("the secret key file is corrupt (checksum mismatch)"));
+        }
+    }
+    minisign::SecretKey::from_bytes(&bytes)
 }
 
 /// Sign `data` with the secret key file's text; the `.minisig` text.
@@ -184,10 +234,7 @@ pub fn sign(
     data: &[u8],
     trusted_comment: &str,
 ) -> Result<String, minisign::PError> {
-    // An empty password reads an unencrypted key without prompting; an
-    // encrypted key then fails its checksum ("Wrong password").
-    let sk =
-        minisign::SecretKeyBox::from_string(secret_key)?.into_secret_key(Some(String::new()))?;
+    let sk = read_unencrypted_secret_key(secret_key)?;
     let pk = minisign::PublicKey::from_secret_key(&sk).ok();
     let sig = minisign::sign(
         pk.as_ref(),

@@ -1,0 +1,333 @@
+//! `rempart list ...` as an administrator runs it, exit codes included, and
+//! interoperability with Debian's `minisign` both ways.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{ENTRIES, list_text};
+
+fn rempart(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Debian's minisign; CI installs it (.ci/run). Missing here is a failure,
+/// not a skip: interoperability is part of the contract.
+fn minisign(args: &[&str]) -> Output {
+    Command::new("minisign")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the minisign tool is needed (apt-get install minisign)")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    fn keygen(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (sk, pk) = (
+            self.path(&format!("{name}.key")),
+            self.path(&format!("{name}.pub")),
+        );
+        let o = rempart(&[
+            "list",
+            "keygen",
+            "--secret-key",
+            s(&sk),
+            "--public-key",
+            s(&pk),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        (sk, pk)
+    }
+}
+
+#[test]
+fn keygen_sign_verify_and_exit_codes() {
+    let d = Dir::new();
+    let (sk, pk) = d.keygen("authority");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the secret key is private");
+    }
+    // A second keygen does not overwrite keys by accident.
+    let o = rempart(&[
+        "list",
+        "keygen",
+        "--secret-key",
+        s(&sk),
+        "--public-key",
+        s(&pk),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+
+    let list = d.write("list.txt", &list_text(4, ENTRIES));
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(d.path("list.txt.minisig").exists());
+
+    let o = rempart(&["list", "verify", "--public-key", s(&pk), s(&list)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("good") && stdout(&o).contains("serial 4"));
+
+    // One changed byte: refused with the reason, exit 1.
+    let mut bytes = std::fs::read(&list).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&list, &bytes).unwrap();
+    let o = rempart(&["list", "verify", "--public-key", s(&pk), s(&list)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("signature"), "{}", stderr(&o));
+
+    // Another key: refused, naming the key id that signed it.
+    let (_, other_pk) = d.keygen("other");
+    let list = d.write("list.txt", &list_text(4, ENTRIES));
+    let o = rempart(&["list", "verify", "--public-key", s(&other_pk), s(&list)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    // Both trusted (rotation): good.
+    let o = rempart(&[
+        "list",
+        "verify",
+        "--public-key",
+        s(&other_pk),
+        "--public-key",
+        s(&pk),
+        s(&list),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // No signature: 1. Usage errors: 2. No list file: 3.
+    std::fs::remove_file(d.path("list.txt.minisig")).unwrap();
+    let o = rempart(&["list", "verify", "--public-key", s(&pk), s(&list)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("no signature"), "{}", stderr(&o));
+    assert_eq!(code(&rempart(&["list", "verify", s(&list)])), 2);
+    assert_eq!(code(&rempart(&["list", "sign", s(&list)])), 2);
+    assert_eq!(code(&rempart(&["list", "frobnicate"])), 2);
+    let o = rempart(&[
+        "list",
+        "verify",
+        "--public-key",
+        s(&pk),
+        s(&d.path("gone.txt")),
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+}
+
+#[test]
+fn sign_refuses_a_list_that_would_be_refused() {
+    let d = Dir::new();
+    let (sk, pk) = d.keygen("authority");
+    let broken = list_text(4, ENTRIES).replace("\tsubtree\t", "\tsubtre\t");
+    let list = d.write("broken.txt", &broken);
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("broken.txt:8:") && stderr(&o).contains("subtre"),
+        "names the file, the line and the reason: {}",
+        stderr(&o)
+    );
+    assert!(!d.path("broken.txt.minisig").exists(), "nothing signed");
+
+    // A protected name (the resolver's defaults include google.fr).
+    let list = d.write(
+        "google.txt",
+        &list_text(4, &[("google.fr", "subtree", "terrorism", "R-1")]),
+    );
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
+    // With the operator's own protected names instead.
+    let o = rempart(&[
+        "list",
+        "sign",
+        "--secret-key",
+        s(&sk),
+        "--protected",
+        "example.org",
+        s(&list),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = rempart(&["list", "verify", "--public-key", s(&pk), s(&list)]);
+    assert_eq!(code(&o), 1, "verify applies the same gates");
+    let o = rempart(&[
+        "list",
+        "verify",
+        "--public-key",
+        s(&pk),
+        "--protected",
+        "example.org",
+        s(&list),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // A public suffix.
+    let list = d.write(
+        "suffix.txt",
+        &list_text(4, &[("blogspot.com", "subtree", "terrorism", "R-1")]),
+    );
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("public suffix"), "{}", stderr(&o));
+}
+
+#[test]
+fn inspect_and_diff() {
+    let d = Dir::new();
+    let old = d.write("old.txt", &list_text(4, ENTRIES));
+    let mut entries = ENTRIES.to_vec();
+    entries.retain(|e| e.0 != "host.test");
+    entries.push(("new.test", "subtree", "child-abuse", "REF-NEW"));
+    let new = d.write("new.txt", &list_text(5, &entries));
+
+    let o = rempart(&["list", "inspect", s(&old)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("serial:   4"), "{out}");
+    assert!(out.contains("entries:  2"), "{out}");
+    assert!(out.contains("terrorism\t1\t0\t1"), "{out}");
+    assert!(out.contains("child-abuse\t0\t1\t1"), "{out}");
+    assert!(
+        out.contains("host.test\texact\tchild-abuse\tREF-0002"),
+        "{out}"
+    );
+    let o = rempart(&["list", "inspect", "--summary", s(&old)]);
+    assert!(!stdout(&o).contains("REF-0002"));
+
+    let o = rempart(&["list", "diff", s(&old), s(&new)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("+\tnew.test\tsubtree\tchild-abuse\tREF-NEW"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-\thost.test\texact\tchild-abuse\tREF-0002"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("bad.test"),
+        "unchanged entries are not listed: {out}"
+    );
+    assert!(out.contains("1 added, 1 removed, 0 changed"), "{out}");
+
+    let bad = d.write("bad.txt", "not a list\n");
+    let o = rempart(&["list", "diff", s(&old), s(&bad)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("bad.txt:1:"), "{}", stderr(&o));
+}
+
+#[test]
+fn minisign_interoperability_both_ways() {
+    let d = Dir::new();
+    // A key made by minisign (-W: no password), a list signed by minisign.
+    let (msk, mpk) = (d.path("m.key"), d.path("m.pub"));
+    let o = minisign(&["-G", "-W", "-s", s(&msk), "-p", s(&mpk)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = d.write("list.txt", &list_text(4, ENTRIES));
+    let o = minisign(&["-S", "-s", s(&msk), "-m", s(&list)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rempart(&["list", "verify", "--public-key", s(&mpk), s(&list)]);
+    assert_eq!(code(&o), 0, "minisign -S is accepted: {}", stderr(&o));
+    // The legacy (non-prehashed) signature too.
+    let o = minisign(&["-S", "-l", "-s", s(&msk), "-m", s(&list)]);
+    if o.status.success() {
+        let o = rempart(&["list", "verify", "--public-key", s(&mpk), s(&list)]);
+        assert_eq!(code(&o), 0, "minisign -S -l: {}", stderr(&o));
+    }
+
+    // rempart signs with minisign's key; minisign verifies it.
+    let o = rempart(&["list", "sign", "--secret-key", s(&msk), s(&list)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = minisign(&["-V", "-p", s(&mpk), "-m", s(&list)]);
+    assert!(o.status.success(), "minisign -V: {}", stderr(&o));
+
+    // A key made by rempart works with minisign both ways.
+    let (rsk, rpk) = d.keygen("r");
+    let o = rempart(&["list", "sign", "--secret-key", s(&rsk), s(&list)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = minisign(&["-V", "-p", s(&rpk), "-m", s(&list)]);
+    assert!(
+        o.status.success(),
+        "minisign -V on rempart's signature: {}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("serial:4"),
+        "the trusted comment: {}",
+        stdout(&o)
+    );
+    let o = minisign(&["-S", "-s", s(&rsk), "-m", s(&list)]);
+    assert!(
+        o.status.success(),
+        "minisign -S with rempart's key: {}",
+        stderr(&o)
+    );
+    let o = rempart(&["list", "verify", "--public-key", s(&rpk), s(&list)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // A tampered list fails minisign's check as well as ours.
+    std::fs::write(&list, list_text(4, ENTRIES).replace("REF-0001", "REF-0009")).unwrap();
+    let o = minisign(&["-V", "-p", s(&rpk), "-m", s(&list)]);
+    assert!(!o.status.success());
+    let o = rempart(&["list", "verify", "--public-key", s(&rpk), s(&list)]);
+    assert_eq!(code(&o), 1);
+
+    // An encrypted minisign key is refused with a clear reason, no prompt.
+    let (esk, epk) = (d.path("e.key"), d.path("e.pub"));
+    let mut child = Command::new("minisign")
+        .args(["-G", "-s", s(&esk), "-p", s(&epk)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(b"a-password\na-password\n");
+    }
+    if child.wait().unwrap().success() {
+        let o = rempart(&["list", "sign", "--secret-key", s(&esk), s(&list)]);
+        assert_eq!(code(&o), 3);
+        assert!(stderr(&o).contains("encrypted"), "{}", stderr(&o));
+    }
+}

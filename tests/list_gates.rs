@@ -1,0 +1,419 @@
+//! The gates every candidate list passes (BEHAVIOUR section 4), the state
+//! directory across restarts, and the format's properties.
+
+mod common;
+
+use std::path::Path;
+
+use common::{TestKey, list_text, sig_path};
+use proptest::prelude::*;
+use rempart::list::load::{Decision, LoadSettings, consider, consider_file, startup};
+use rempart::list::signature::TrustedKeys;
+use rempart::list::{Accepted, List};
+use time::OffsetDateTime;
+
+const GOOD: &[(&str, &str, &str, &str)] = &[
+    ("bad.test", "subtree", "terrorism", "REF-1"),
+    ("someblog.wordpress.com", "subtree", "terrorism", "REF-2"),
+    ("host.example.net", "exact", "child-abuse", "REF-3"),
+];
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: TestKey,
+    settings: LoadSettings,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::new(dir.path(), "authority");
+        let settings = LoadSettings {
+            trusted_keys: TrustedKeys::load(std::slice::from_ref(&key.public_path)).unwrap(),
+            protected: vec!["wordpress.com".into(), "google.fr".into()],
+            state_dir: dir.path().join("state"),
+        };
+        Fixture { dir, key, settings }
+    }
+
+    /// Sign `text` as `name` and judge it against `in_force`.
+    fn judge(
+        &self,
+        name: &str,
+        text: &str,
+        in_force: Option<&Accepted>,
+    ) -> Result<Decision, String> {
+        let path = self.dir.path().join(name);
+        self.key.write_signed(&path, text);
+        consider_file(&self.settings, in_force, &path, now()).map_err(|r| r.to_string())
+    }
+
+    fn accept(&self, name: &str, text: &str) -> Accepted {
+        match self.judge(name, text, None) {
+            Ok(Decision::Apply(a)) => a,
+            other => panic!("{name} should be applied: {other:?}"),
+        }
+    }
+}
+
+fn refused(result: Result<Decision, String>) -> String {
+    match result {
+        Err(reason) => reason,
+        Ok(d) => panic!("should be refused, got {d:?}"),
+    }
+}
+
+fn with_header(issued: &str, expires: &str) -> String {
+    list_text(7, GOOD)
+        .replace("2026-01-01T00:00:00Z", issued)
+        .replace("2099-01-01T00:00:00Z", expires)
+}
+
+#[test]
+fn a_good_list_is_applied_and_names_its_signing_key() {
+    let f = Fixture::new();
+    let a = f.accept("list.txt", &list_text(7, GOOD));
+    assert_eq!(a.list.header.serial, 7);
+    assert_eq!(a.list.entries.len(), 3);
+    let ids = f.settings.trusted_keys.ids();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0], a.key_id, "the key id is the signer's");
+}
+
+#[test]
+fn serial_must_grow_and_equivocation_is_refused() {
+    let f = Fixture::new();
+    let current = f.accept("v7.txt", &list_text(7, GOOD));
+
+    let older = refused(f.judge("v6.txt", &list_text(6, GOOD), Some(&current)));
+    assert!(
+        older.contains("v6.txt") && older.contains("rollback"),
+        "{older}"
+    );
+
+    let mut other = GOOD.to_vec();
+    other.push(("more.test", "subtree", "terrorism", "REF-4"));
+    let same_serial = refused(f.judge("v7b.txt", &list_text(7, &other), Some(&current)));
+    assert!(same_serial.contains("equivocation"), "{same_serial}");
+
+    match f.judge("v7again.txt", &list_text(7, GOOD), Some(&current)) {
+        Ok(Decision::Unchanged) => {}
+        other => panic!("the same serial and content change nothing: {other:?}"),
+    }
+    match f.judge("v8.txt", &list_text(8, &other), Some(&current)) {
+        Ok(Decision::Apply(a)) => assert_eq!(a.list.header.serial, 8),
+        other => panic!("a greater serial applies: {other:?}"),
+    }
+}
+
+#[test]
+fn expired_and_future_lists_are_refused() {
+    let f = Fixture::new();
+    let expired = refused(f.judge(
+        "old.txt",
+        &with_header("2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),
+        None,
+    ));
+    assert!(expired.contains("expired"), "{expired}");
+
+    let future = refused(f.judge(
+        "future.txt",
+        &with_header("2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z"),
+        None,
+    ));
+    assert!(future.contains("in the future"), "{future}");
+
+    // A few seconds ahead is clock skew, not a fault.
+    let soon = (now() + time::Duration::seconds(30))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(matches!(
+        f.judge(
+            "skew.txt",
+            &with_header(&soon, "2099-01-01T00:00:00Z"),
+            None
+        ),
+        Ok(Decision::Apply(_))
+    ));
+}
+
+#[test]
+fn protected_names_and_their_ancestors_are_refused_not_their_subdomains() {
+    let f = Fixture::new();
+    for (entry, kind) in [
+        ("google.fr", "exact"),
+        ("google.fr", "subtree"),
+        ("wordpress.com", "subtree"),
+    ] {
+        let text = list_text(3, &[(entry, kind, "terrorism", "REF-X")]);
+        let reason = refused(f.judge("p.txt", &text, None));
+        assert!(
+            reason.contains("protected") && reason.contains("line 8"),
+            "{entry} {kind}: {reason}"
+        );
+    }
+    // An ancestor of a protected name (`fr` is also a TLD, so use a
+    // protected name two labels down).
+    let mut f2 = Fixture::new();
+    f2.settings.protected = vec!["www.service.example".into()];
+    let reason = refused(f2.judge(
+        "anc.txt",
+        &list_text(3, &[("service.example", "subtree", "terrorism", "R")]),
+        None,
+    ));
+    assert!(reason.contains("protected"), "{reason}");
+    // An exact entry above a protected name does not cover it.
+    assert!(matches!(
+        f2.judge(
+            "exact.txt",
+            &list_text(3, &[("service.example", "exact", "terrorism", "R")]),
+            None
+        ),
+        Ok(Decision::Apply(_))
+    ));
+    // someblog.wordpress.com under a protected wordpress.com: allowed (GOOD).
+    f.accept("sub.txt", &list_text(3, GOOD));
+}
+
+#[test]
+fn top_level_domains_and_public_suffixes_are_refused() {
+    let f = Fixture::new();
+    for name in ["com", "fr", "co.uk", "blogspot.com", "github.io"] {
+        let text = list_text(3, &[(name, "subtree", "terrorism", "REF-X")]);
+        let reason = refused(f.judge("ps.txt", &text, None));
+        assert!(
+            reason.contains("line 8")
+                && (reason.contains("public suffix") || reason.contains("top-level")),
+            "{name}: {reason}"
+        );
+    }
+    // A name registered under a public suffix is an ordinary entry.
+    f.accept(
+        "ok.txt",
+        &list_text(3, &[("bad.co.uk", "subtree", "terrorism", "R")]),
+    );
+}
+
+#[test]
+fn signatures_several_trusted_keys_for_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = TestKey::new(dir.path(), "old");
+    let new = TestKey::new(dir.path(), "new");
+    let stranger = TestKey::new(dir.path(), "stranger");
+    let settings = LoadSettings {
+        trusted_keys: TrustedKeys::load(&[old.public_path.clone(), new.public_path.clone()])
+            .unwrap(),
+        protected: vec![],
+        state_dir: dir.path().join("state"),
+    };
+    let path = dir.path().join("list.txt");
+    let mut ids = Vec::new();
+    for key in [&old, &new] {
+        key.write_signed(&path, &list_text(1, GOOD));
+        match consider_file(&settings, None, &path, now()) {
+            Ok(Decision::Apply(a)) => ids.push(a.key_id),
+            other => panic!("a trusted key's list applies: {other:?}"),
+        }
+    }
+    assert_ne!(ids[0], ids[1], "each list names the key that signed it");
+
+    stranger.write_signed(&path, &list_text(1, GOOD));
+    let reason = consider_file(&settings, None, &path, now())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        reason.contains("signature") && reason.contains("list.txt"),
+        "{reason}"
+    );
+    // No signature at all.
+    std::fs::remove_file(sig_path(&path)).unwrap();
+    let reason = consider_file(&settings, None, &path, now())
+        .unwrap_err()
+        .to_string();
+    assert!(reason.contains("minisig"), "{reason}");
+}
+
+#[test]
+fn parse_errors_name_the_file_the_line_and_the_reason() {
+    let f = Fixture::new();
+    let good = list_text(3, GOOD);
+    let cases: &[(&str, &str)] = &[
+        (
+            &good.replace("#rempart-list v1", "#rempart-list v2"),
+            "line 1",
+        ),
+        (&good.replace("serial: 3", "serial: three"), "line 3"),
+        (&good.replace("issuer: TEST\n", ""), "issuer"),
+        (
+            &good.replace("expires:", "x-note: fine\nbogus: no\nexpires:"),
+            "bogus",
+        ),
+        (
+            &good.replace("\tsubtree\tterrorism\tREF-1", "\twide\tterrorism\tREF-1"),
+            "line 8",
+        ),
+        (&good.replace("bad.test\t", "bad..test\t"), "line 8"),
+        (&good.replace("2026-01-01\n", "2026-13-01\n"), "line 8"),
+        (
+            &format!("{good}bad.test\texact\tterrorism\tREF-9\t2026-01-01\n"),
+            "line 11",
+        ),
+        (&good.replace('\n', "\r\n"), "carriage return"),
+        (&good.replace("name\tmatch", "name\tkind"), "match"),
+    ];
+    for (text, expected) in cases {
+        let reason = refused(f.judge("bad-format.txt", text, None));
+        assert!(
+            reason.contains("bad-format.txt") && reason.contains(expected),
+            "expected {expected:?} in {reason:?}"
+        );
+    }
+}
+
+#[test]
+fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
+    let f = Fixture::new();
+    let source = f.dir.path().join("list.txt");
+    f.key.write_signed(&source, &list_text(9, GOOD));
+    let first = startup(&f.settings, &source, now()).unwrap();
+    assert!(first.applied_now);
+    assert_eq!(first.in_force.list.header.serial, 9);
+    assert!(f.settings.state_dir.join("in-force.json").exists());
+
+    // The source file is gone: the kept list is enforced.
+    std::fs::remove_file(&source).unwrap();
+    let second = startup(&f.settings, &source, now()).unwrap();
+    assert!(!second.applied_now);
+    assert_eq!(second.in_force.list.header.serial, 9);
+    assert!(second.refused.is_some());
+
+    // The source now fails a gate (older serial; a public suffix): kept.
+    f.key.write_signed(&source, &list_text(8, GOOD));
+    let third = startup(&f.settings, &source, now()).unwrap();
+    assert_eq!(third.in_force.list.header.serial, 9);
+    assert!(
+        third.refused.unwrap().reason.contains("rollback"),
+        "the refusal is reported"
+    );
+    f.key.write_signed(
+        &source,
+        &list_text(10, &[("com", "subtree", "terrorism", "R")]),
+    );
+    assert_eq!(
+        startup(&f.settings, &source, now())
+            .unwrap()
+            .in_force
+            .list
+            .header
+            .serial,
+        9
+    );
+
+    // A newer good source replaces the kept list.
+    f.key.write_signed(&source, &list_text(11, GOOD));
+    let fourth = startup(&f.settings, &source, now()).unwrap();
+    assert!(fourth.applied_now);
+    assert_eq!(fourth.previous.unwrap().list.header.serial, 9);
+    assert_eq!(fourth.in_force.list.header.serial, 11);
+
+    // No kept list and no source: no list at all.
+    let empty = Fixture::new();
+    assert!(startup(&empty.settings, &empty.dir.path().join("none.txt"), now()).is_err());
+}
+
+// --- properties ---------------------------------------------------------
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,10}[a-z0-9]".prop_map(|s| s)
+}
+
+fn entry() -> impl Strategy<Value = (String, bool, String, String, u8)> {
+    (
+        prop::collection::vec(label(), 1..3),
+        any::<bool>(),
+        prop::sample::select(vec!["terrorism", "child-abuse", "other"]),
+        "[A-Z]{2,6}-[0-9]{1,6}",
+        1u8..28,
+    )
+        .prop_map(|(labels, exact, cat, reference, day)| {
+            // Always under a test TLD so no entry is a public suffix.
+            (
+                format!("{}.test", labels.join(".")),
+                exact,
+                cat.to_owned(),
+                reference,
+                day,
+            )
+        })
+}
+
+fn list_from(serial: u64, entries: &[(String, bool, String, String, u8)]) -> String {
+    let mut text = format!(
+        "#rempart-list v1\nissuer: PROP\nserial: {serial}\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\nx-note: generated\n\nname\tmatch\tcategory\treference\tadded\n"
+    );
+    let mut seen = std::collections::HashSet::new();
+    for (name, exact, cat, reference, day) in entries {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let kind = if *exact { "exact" } else { "subtree" };
+        text.push_str(&format!(
+            "{name}\t{kind}\t{cat}\t{reference}\t2026-11-{day:02}\n"
+        ));
+    }
+    text
+}
+
+fn without_lines(mut l: List) -> List {
+    for e in &mut l.entries {
+        e.line = 0;
+    }
+    l
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn parse_serialise_roundtrip(serial in 1u64..u64::MAX, entries in prop::collection::vec(entry(), 0..40)) {
+        let text = list_from(serial, &entries);
+        let parsed = List::parse(text.as_bytes(), Path::new("p.txt")).unwrap();
+        let again = List::parse(parsed.serialise().as_bytes(), Path::new("p.txt")).unwrap();
+        prop_assert_eq!(without_lines(again), without_lines(parsed.clone()));
+        // Canonical input serialises to itself, byte for byte.
+        prop_assert_eq!(parsed.serialise(), text);
+    }
+
+    #[test]
+    fn any_single_changed_byte_of_a_signed_list_is_refused(
+        entries in prop::collection::vec(entry(), 1..10),
+        position in any::<prop::sample::Index>(),
+        xor in 1u8..=255,
+        in_signature in any::<bool>(),
+    ) {
+        let f = Fixture::new();
+        let text = list_from(5, &entries);
+        let path = f.dir.path().join("list.txt");
+        f.key.write_signed(&path, &text);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut sig = std::fs::read(sig_path(&path)).unwrap();
+        // Either the list or the signature's signed parts (its first line is
+        // an untrusted comment, free text by design).
+        if in_signature {
+            let start = sig.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let i = start + position.index(sig.len() - start);
+            sig[i] ^= xor;
+        } else {
+            let i = position.index(bytes.len());
+            bytes[i] ^= xor;
+        }
+        let result = consider(&f.settings, None, &path, &bytes, &sig, now());
+        prop_assert!(result.is_err(), "a changed byte was accepted");
+    }
+}
