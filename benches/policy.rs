@@ -5,6 +5,11 @@
 //! 1,000,000). Before the timings it prints, once, the time to parse and
 //! compile the list and the snapshot's bytes per entry.
 
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented public function"
+)]
+
 use std::hint::black_box;
 use std::path::Path;
 use std::str::FromStr;
