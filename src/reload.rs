@@ -11,7 +11,6 @@
 //! dropping a million entries never stalls a worker. A refused candidate
 //! changes nothing but one log line and a counter.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,9 +21,9 @@ use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
 use crate::audit::{Auditor, EntryChange, Event, ListEvent};
-use crate::list::{Accepted, Decision, LoadSettings, load};
+use crate::list::{Accepted, Decision, InForce, LoadSettings, load};
 use crate::metrics::{Metrics, ReloadOutcome};
-use crate::policy::Policy;
+use crate::policy::{Policy, Rule};
 
 /// After a change in the list's directory, wait this long for the other
 /// file of the pair (list and `.minisig`) before a first try.
@@ -74,7 +73,7 @@ pub struct Reloader {
     /// The list in force. The mutex serialises reloads (two pushes at once
     /// are judged one after the other, each against the list in force); the
     /// query path never touches it.
-    in_force: Mutex<Option<Accepted>>,
+    in_force: Mutex<Option<InForce>>,
     metrics: Arc<Metrics>,
     audit: Option<Arc<Auditor>>,
 }
@@ -90,16 +89,16 @@ impl Reloader {
         settings: LoadSettings,
         source: PathBuf,
         policy: Arc<ArcSwap<Policy>>,
-        in_force: Option<Accepted>,
+        in_force: Option<InForce>,
         metrics: Arc<Metrics>,
         audit: Option<Arc<Auditor>>,
     ) -> Arc<Reloader> {
         if let Some(a) = &in_force {
             metrics.list_in_force(
-                a.list.header.serial,
-                a.list.entries.len(),
-                a.list.header.issued.unix_timestamp() as f64,
-                a.list.header.expires.unix_timestamp() as f64,
+                a.header.serial,
+                a.entries,
+                a.header.issued.unix_timestamp() as f64,
+                a.header.expires.unix_timestamp() as f64,
                 time::OffsetDateTime::now_utc().unix_timestamp() as f64,
             );
         }
@@ -120,11 +119,7 @@ impl Reloader {
 
     /// Serial of the list in force.
     pub async fn serial(&self) -> Option<u64> {
-        self.in_force
-            .lock()
-            .await
-            .as_ref()
-            .map(|a| a.list.header.serial)
+        self.in_force.lock().await.as_ref().map(|a| a.header.serial)
     }
 
     /// Read the configured file and its signature, and judge them.
@@ -204,6 +199,9 @@ impl Reloader {
         let settings = self.settings.clone();
         let current = in_force.clone();
         let audit = self.audit.clone();
+        // The snapshot in force, to tell what the new list adds and removes.
+        // The mutex is held: nothing else swaps it meanwhile.
+        let old_policy = self.policy.load_full();
         let work = tokio::task::spawn_blocking(move || {
             let now = time::OffsetDateTime::now_utc();
             match load::consider(&settings, current.as_ref(), &file, &bytes, &sig, now) {
@@ -211,17 +209,24 @@ impl Reloader {
                 Ok(Decision::Unchanged) => Ok(None),
                 Ok(Decision::Apply(accepted)) => {
                     let policy = Policy::compile(&accepted.list, accepted.digest);
-                    let (added, removed) = diff(current.as_ref(), &accepted);
                     // Kept before the swap: a restart must enforce what
                     // clients were told. A failure to keep it does not
                     // stop enforcement (the law's 24 hours run), but is loud.
                     if let Err(e) = load::persist(&settings, &accepted) {
                         error!(error = %e, serial = accepted.list.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
                     }
-                    if let Some(audit) = &audit {
-                        audit_applied(audit, current.as_ref(), &accepted);
-                    }
-                    Ok(Some((accepted, policy, added, removed)))
+                    let (added, removed) = {
+                        let (added, removed) = policy.changes_from(&old_policy);
+                        if let Some(audit) = &audit {
+                            audit_applied(audit, &accepted, &added, &removed);
+                        }
+                        (added.len(), removed.len())
+                    };
+                    let in_force = accepted.in_force();
+                    // The parsed entries go here, off the async workers;
+                    // the policy snapshot holds what queries need.
+                    drop(accepted);
+                    Ok(Some((in_force, policy, added, removed)))
                 }
             }
         })
@@ -233,7 +238,7 @@ impl Reloader {
         match result {
             Err(reason) => self.refused(reason, report_refusal),
             Ok(None) => {
-                let serial = in_force.as_ref().map_or(0, |a| a.list.header.serial);
+                let serial = in_force.as_ref().map_or(0, |a| a.header.serial);
                 info!(serial, "list unchanged");
                 self.metrics.reload(ReloadOutcome::Unchanged);
                 Outcome::Unchanged { serial }
@@ -243,7 +248,7 @@ impl Reloader {
                 let old = self.policy.swap(Arc::new(policy));
                 // Freeing a large snapshot takes milliseconds: not on a worker.
                 tokio::task::spawn_blocking(move || drop(old));
-                let serial = accepted.list.header.serial;
+                let serial = accepted.header.serial;
                 let digest = hex(&accepted.digest);
                 let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 info!(serial, digest = %digest, entries, added, removed, millis, key_id = %accepted.key_id, "list applied");
@@ -251,8 +256,8 @@ impl Reloader {
                 self.metrics.list_in_force(
                     serial,
                     entries,
-                    accepted.list.header.issued.unix_timestamp() as f64,
-                    accepted.list.header.expires.unix_timestamp() as f64,
+                    accepted.header.issued.unix_timestamp() as f64,
+                    accepted.header.expires.unix_timestamp() as f64,
                     time::OffsetDateTime::now_utc().unix_timestamp() as f64,
                 );
                 *in_force = Some(accepted);
@@ -326,44 +331,13 @@ impl Reloader {
 /// Write a `list applied` record and one `entry` record per name added or
 /// removed (with reference and category). Waits for room in the audit
 /// queue: call it off the async workers.
-pub fn audit_applied(audit: &Auditor, previous: Option<&Accepted>, new: &Accepted) {
-    use std::collections::HashMap;
+pub fn audit_applied(audit: &Auditor, new: &Accepted, added: &[Rule<'_>], removed: &[Rule<'_>]) {
     let h = &new.list.header;
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
     let issued = fmt(h.issued);
-    let old: HashMap<&str, &crate::list::Entry> = previous
-        .map(|p| {
-            p.list
-                .entries
-                .iter()
-                .map(|e| (e.name.as_str(), e))
-                .collect()
-        })
-        .unwrap_or_default();
-    let new_names: HashMap<&str, &crate::list::Entry> = new
-        .list
-        .entries
-        .iter()
-        .map(|e| (e.name.as_str(), e))
-        .collect();
-    let added: Vec<&crate::list::Entry> = new
-        .list
-        .entries
-        .iter()
-        .filter(|e| !old.contains_key(e.name.as_str()))
-        .collect();
-    let removed: Vec<&crate::list::Entry> = previous
-        .map(|p| {
-            p.list
-                .entries
-                .iter()
-                .filter(|e| !new_names.contains_key(e.name.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
     audit.record_waiting(Event::List(ListEvent {
         event: "applied".into(),
         serial: Some(h.serial),
@@ -377,13 +351,13 @@ pub fn audit_applied(audit: &Auditor, previous: Option<&Accepted>, new: &Accepte
         removed: Some(removed.len()),
         ..ListEvent::default()
     }));
-    for (change, entries) in [("added", added), ("removed", removed)] {
-        for e in entries {
+    for (change, rules) in [("added", added), ("removed", removed)] {
+        for r in rules {
             audit.record_waiting(Event::Entry(EntryChange {
                 change: change.into(),
-                name: e.name.clone(),
-                reference: e.reference.clone(),
-                category: e.category.clone(),
+                name: r.name.to_owned(),
+                reference: r.reference.to_owned(),
+                category: r.category.to_owned(),
                 serial: h.serial,
                 issued: issued.clone(),
             }));
@@ -399,17 +373,4 @@ pub fn audit_refused(audit: &Auditor, refusal: &crate::list::Refusal) {
         reason: Some(refusal.reason.clone()),
         ..ListEvent::default()
     }));
-}
-
-/// Names added and removed between the list in force and a new one.
-fn diff(old: Option<&Accepted>, new: &Accepted) -> (usize, usize) {
-    let Some(old) = old else {
-        return (new.list.entries.len(), 0);
-    };
-    let old_names: HashSet<&str> = old.list.entries.iter().map(|e| e.name.as_str()).collect();
-    let new_names: HashSet<&str> = new.list.entries.iter().map(|e| e.name.as_str()).collect();
-    (
-        new_names.difference(&old_names).count(),
-        old_names.difference(&new_names).count(),
-    )
 }

@@ -295,20 +295,24 @@ impl Service {
                 let result = load::startup(&settings, &path, now);
                 match result {
                     Ok(s) => {
+                        let policy = Policy::compile(&s.in_force.list, s.in_force.digest);
                         if let Some(audit) = &audit {
                             if let Some(refusal) = &s.refused {
                                 crate::reload::audit_refused(audit, refusal);
                             }
                             if s.applied_now {
-                                crate::reload::audit_applied(
-                                    audit,
-                                    s.previous.as_ref(),
-                                    &s.in_force,
-                                );
+                                let previous = s
+                                    .previous
+                                    .as_ref()
+                                    .map(|p| Policy::compile(&p.list, p.digest))
+                                    .unwrap_or_default();
+                                let (added, removed) = policy.changes_from(&previous);
+                                crate::reload::audit_applied(audit, &s.in_force, &added, &removed);
                             }
                         }
-                        let policy = Policy::compile(&s.in_force.list, s.in_force.digest);
-                        Ok((s.in_force, policy))
+                        // The parsed entries are dropped here; the policy
+                        // holds what queries need.
+                        Ok((s.in_force.in_force(), policy))
                     }
                     Err(refusal) => {
                         if let Some(audit) = &audit {
@@ -324,10 +328,10 @@ impl Service {
         let (in_force, policy) = match startup {
             Ok((accepted, policy)) => {
                 info!(
-                    serial = accepted.list.header.serial,
+                    serial = accepted.header.serial,
                     entries = policy.len(),
                     key_id = %accepted.key_id,
-                    issuer = %accepted.list.header.issuer,
+                    issuer = %accepted.header.issuer,
                     digest = %crate::reload::hex(&accepted.digest),
                     "list in force"
                 );

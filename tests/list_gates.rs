@@ -9,7 +9,7 @@ use common::{TestKey, list_text, sig_path};
 use proptest::prelude::*;
 use rempart::list::load::{Decision, LoadSettings, consider, consider_file, startup};
 use rempart::list::signature::TrustedKeys;
-use rempart::list::{Accepted, List};
+use rempart::list::{Accepted, InForce, List};
 use time::OffsetDateTime;
 
 const GOOD: &[(&str, &str, &str, &str)] = &[
@@ -45,7 +45,7 @@ impl Fixture {
         &self,
         name: &str,
         text: &str,
-        in_force: Option<&Accepted>,
+        in_force: Option<&InForce>,
     ) -> Result<Decision, String> {
         let path = self.dir.path().join(name);
         self.key.write_signed(&path, text);
@@ -89,7 +89,7 @@ fn serial_must_grow_and_equivocation_is_refused() {
     let f = Fixture::new();
     let current = f.accept("v7.txt", &list_text(7, GOOD));
 
-    let older = refused(f.judge("v6.txt", &list_text(6, GOOD), Some(&current)));
+    let older = refused(f.judge("v6.txt", &list_text(6, GOOD), Some(&current.in_force())));
     assert!(
         older.contains("v6.txt") && older.contains("rollback"),
         "{older}"
@@ -97,14 +97,18 @@ fn serial_must_grow_and_equivocation_is_refused() {
 
     let mut other = GOOD.to_vec();
     other.push(("more.test", "subtree", "terrorism", "REF-4"));
-    let same_serial = refused(f.judge("v7b.txt", &list_text(7, &other), Some(&current)));
+    let same_serial = refused(f.judge("v7b.txt", &list_text(7, &other), Some(&current.in_force())));
     assert!(same_serial.contains("equivocation"), "{same_serial}");
 
-    match f.judge("v7again.txt", &list_text(7, GOOD), Some(&current)) {
+    match f.judge(
+        "v7again.txt",
+        &list_text(7, GOOD),
+        Some(&current.in_force()),
+    ) {
         Ok(Decision::Unchanged) => {}
         other => panic!("the same serial and content change nothing: {other:?}"),
     }
-    match f.judge("v8.txt", &list_text(8, &other), Some(&current)) {
+    match f.judge("v8.txt", &list_text(8, &other), Some(&current.in_force())) {
         Ok(Decision::Apply(a)) => assert_eq!(a.list.header.serial, 8),
         other => panic!("a greater serial applies: {other:?}"),
     }

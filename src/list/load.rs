@@ -36,6 +36,33 @@ pub struct Accepted {
     pub signature: Arc<[u8]>,
 }
 
+/// What later candidates are judged against: the list in force, without
+/// its entries (the policy snapshot holds those; the state directory holds
+/// the bytes), so that a million-entry list is not kept twice in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForce {
+    /// The list's header.
+    pub header: super::Header,
+    /// SHA-256 of the list bytes.
+    pub digest: [u8; 32],
+    /// The id of the key that signed it.
+    pub key_id: String,
+    /// Number of entries.
+    pub entries: usize,
+}
+
+impl Accepted {
+    /// What stays known of this list once it is in force.
+    pub fn in_force(&self) -> InForce {
+        InForce {
+            header: self.list.header.clone(),
+            digest: self.digest,
+            key_id: self.key_id.clone(),
+            entries: self.list.entries.len(),
+        }
+    }
+}
+
 /// What to do with a candidate that passed the checks.
 #[derive(Debug)]
 pub enum Decision {
@@ -106,7 +133,7 @@ pub fn verify_and_parse(
 /// failure.
 pub fn consider(
     settings: &LoadSettings,
-    in_force: Option<&Accepted>,
+    in_force: Option<&InForce>,
     file: &Path,
     bytes: &[u8],
     signature: &[u8],
@@ -115,7 +142,7 @@ pub fn consider(
     let candidate = verify_and_parse(settings, file, bytes, signature)?;
     let serial = candidate.list.header.serial;
     if let Some(current) = in_force {
-        let in_force_serial = current.list.header.serial;
+        let in_force_serial = current.header.serial;
         if serial == in_force_serial {
             if candidate.digest == current.digest {
                 return Ok(Decision::Unchanged);
@@ -143,7 +170,7 @@ pub fn consider(
 /// Read `path` and `path.minisig` and judge them with [`consider`].
 pub fn consider_file(
     settings: &LoadSettings,
-    in_force: Option<&Accepted>,
+    in_force: Option<&InForce>,
     path: &Path,
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
@@ -208,7 +235,12 @@ pub fn startup(
             None
         }
     };
-    match consider_file(settings, kept.as_ref(), source, now) {
+    match consider_file(
+        settings,
+        kept.as_ref().map(Accepted::in_force).as_ref(),
+        source,
+        now,
+    ) {
         Ok(Decision::Apply(accepted)) => {
             if let Err(e) = persist(settings, &accepted) {
                 warn!(file = %e.file.display(), reason = %e.reason, "cannot keep the list in the state directory");

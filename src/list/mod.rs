@@ -15,4 +15,4 @@ pub mod signature;
 pub mod state;
 
 pub use format::{Entry, Header, List, MatchKind, ParseError};
-pub use load::{Accepted, Decision, LoadSettings, Refusal};
+pub use load::{Accepted, Decision, InForce, LoadSettings, Refusal};

@@ -144,25 +144,33 @@ impl Policy {
             table: HashTable::with_capacity(n),
             seed,
         };
-        let mut category_index: std::collections::HashMap<&str, u16> =
-            std::collections::HashMap::new();
+        let mut category_index: hashbrown::HashMap<&str, u16> = hashbrown::HashMap::new();
         for e in &list.entries {
             let name = e.name.trim_end_matches('.').as_bytes();
             if name.is_empty() || name.len() > usize::from(u8::MAX) {
                 continue;
             }
             let hash = p.hash_dotted(name);
-            let names = &p.names;
-            let entries = &p.entries;
-            if p.table
-                .find(hash, |&i| {
+            let (names, entries, seed) = (&p.names, &p.entries, p.seed);
+            // One probe finds a duplicate or the free slot to fill.
+            let slot = match p.table.entry(
+                hash,
+                |&i| {
                     let c = &entries[i as usize];
-                    &names[c.name_off as usize..][..usize::from(c.name_len)] == name
-                })
-                .is_some()
-            {
-                continue;
-            }
+                    names[c.name_off as usize..][..usize::from(c.name_len)]
+                        .eq_ignore_ascii_case(name)
+                },
+                |&i| {
+                    let c = &entries[i as usize];
+                    Self::hash_dotted_with(
+                        seed,
+                        &names[c.name_off as usize..][..usize::from(c.name_len)],
+                    )
+                },
+            ) {
+                hashbrown::hash_table::Entry::Occupied(_) => continue,
+                hashbrown::hash_table::Entry::Vacant(v) => v,
+            };
             let category = *category_index
                 .entry(e.category.as_str())
                 .or_insert_with(|| {
@@ -182,15 +190,8 @@ impl Policy {
             p.names.extend(name.iter().map(u8::to_ascii_lowercase));
             p.references.extend_from_slice(reference);
             let index = u32::try_from(p.entries.len()).expect("fewer than 2^32 entries");
+            slot.insert(index);
             p.entries.push(compiled);
-            let (names, entries, seed) = (&p.names, &p.entries, p.seed);
-            p.table.insert_unique(hash, index, |&i| {
-                let c = &entries[i as usize];
-                Self::hash_dotted_with(
-                    seed,
-                    &names[c.name_off as usize..][..usize::from(c.name_len)],
-                )
-            });
         }
         p
     }
@@ -248,6 +249,33 @@ impl Policy {
             category: &self.categories[usize::from(c.category)],
             reference: std::str::from_utf8(reference).unwrap_or(""),
         }
+    }
+
+    /// The entry listed under exactly `name` (canonical: lowercase, no
+    /// final dot), whatever its match kind.
+    pub fn get(&self, name: &str) -> Option<Rule<'_>> {
+        let name = name.as_bytes();
+        let hash = self.hash_dotted(name);
+        self.table
+            .find(hash, |&i| {
+                let c = &self.entries[i as usize];
+                self.names[c.name_off as usize..][..usize::from(c.name_len)]
+                    .eq_ignore_ascii_case(name)
+            })
+            .map(|&i| self.rule(i))
+    }
+
+    /// Every entry, in list order.
+    pub fn rules(&self) -> impl Iterator<Item = Rule<'_>> {
+        (0..self.entries.len() as u32).map(|i| self.rule(i))
+    }
+
+    /// The entries of `self` whose name `old` does not list (added), and
+    /// those of `old` whose name `self` does not list (removed).
+    pub fn changes_from<'a>(&'a self, old: &'a Policy) -> (Vec<Rule<'a>>, Vec<Rule<'a>>) {
+        let added = self.rules().filter(|r| old.get(r.name).is_none()).collect();
+        let removed = old.rules().filter(|r| self.get(r.name).is_none()).collect();
+        (added, removed)
     }
 
     /// True if entry `index` names exactly the labels `labels` (leftmost
