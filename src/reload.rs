@@ -112,6 +112,53 @@ impl Reloader {
         })
     }
 
+    /// Check every `every` whether the list in force has expired. The first
+    /// time a list is found expired, a warning is logged and a `list
+    /// expired` record written. It stays in force: an expired list still
+    /// names content the authority ordered blocked, and lifting every block
+    /// because a file is late would be the worse failure; a newer list (or
+    /// an operator) ends it. `rempart_list_expiry_timestamp_seconds` lets
+    /// monitoring alert before that.
+    pub fn watch_expiry(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut reported: Option<u64> = None;
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                let expired = {
+                    let in_force = me.in_force.lock().await;
+                    in_force.as_ref().and_then(|a| {
+                        (a.header.expires <= time::OffsetDateTime::now_utc()
+                            && reported != Some(a.header.serial))
+                        .then(|| a.clone())
+                    })
+                };
+                let Some(a) = expired else { continue };
+                reported = Some(a.header.serial);
+                let expires = a
+                    .header
+                    .expires
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                warn!(serial = a.header.serial, expires = %expires, "the list in force has EXPIRED; it stays in force until a newer list is applied");
+                if let Some(audit) = me.audit.clone() {
+                    let event = Event::List(ListEvent {
+                        event: "expired".into(),
+                        serial: Some(a.header.serial),
+                        digest: Some(hex(&a.digest)),
+                        issuer: Some(a.header.issuer.clone()),
+                        expires: Some(expires),
+                        ..ListEvent::default()
+                    });
+                    let _ = tokio::task::spawn_blocking(move || audit.record_waiting(event)).await;
+                }
+            }
+        })
+    }
+
     /// The configured list file.
     pub fn source(&self) -> &Path {
         &self.source

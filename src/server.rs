@@ -214,6 +214,9 @@ pub enum StartError {
     Watch(#[from] notify::Error),
 }
 
+/// How often the list in force is checked for expiry.
+pub const EXPIRY_CHECK: Duration = Duration::from_secs(1);
+
 /// A running resolver: DNS on its sockets, the admin listener, the reload
 /// path. Built by [`Service::start`], stopped by [`Service::stop`].
 #[derive(Debug)]
@@ -233,6 +236,7 @@ pub struct Service {
     audit: Option<Arc<crate::audit::Auditor>>,
     dns: tokio::task::JoinHandle<io::Result<()>>,
     admin: tokio::task::JoinHandle<io::Result<()>>,
+    expiry: tokio::task::JoinHandle<()>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -366,6 +370,7 @@ impl Service {
             metrics.clone(),
             audit.clone(),
         );
+        let expiry = reloader.watch_expiry(EXPIRY_CHECK);
         let watcher = if config.list.watch {
             Some(reloader.watch()?)
         } else {
@@ -427,6 +432,7 @@ impl Service {
             audit,
             dns,
             admin,
+            expiry,
             _watcher: watcher,
         })
     }
@@ -457,6 +463,7 @@ impl Service {
     /// dropped; see [`Service::stop_within`]).
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
+        self.expiry.abort();
         let dns = self.dns.await.map_err(io::Error::other)?;
         let admin = self.admin.await.map_err(io::Error::other)?;
         if let Some(audit) = self.audit {

@@ -27,6 +27,10 @@ pub struct Summary {
     pub first_seq: u64,
     /// `seq` of the last record.
     pub last_seq: u64,
+    /// SHA-256 of the last record's line: the trail's head. Kept outside
+    /// the trail (a ticket, an e-mail to the auditor), it proves later
+    /// that nothing was changed up to that record, the last ones included.
+    pub head: String,
     /// True if the first record starts a trail (its `prev` is the genesis
     /// value); false if older files were removed (retention).
     pub from_genesis: bool,
@@ -48,6 +52,7 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
         first_seq: 0,
         last_seq: 0,
         from_genesis: false,
+        head: String::new(),
     };
     for file in &files {
         let brk = |line: usize, reason: String| Break {
@@ -102,5 +107,6 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
             summary.last_seq = record.seq;
         }
     }
+    summary.head = prev.unwrap_or_default();
     Ok(summary)
 }

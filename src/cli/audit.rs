@@ -60,11 +60,12 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
         AuditCommand::Verify { dir } => match verify::verify(&dir) {
             Ok(s) => {
                 println!(
-                    "intact: {} record(s) in {} file(s), seq {} to {}{}",
+                    "intact: {} record(s) in {} file(s), seq {} to {}, head {}{}",
                     s.records,
                     s.files,
                     s.first_seq,
                     s.last_seq,
+                    if s.head.is_empty() { "-" } else { &s.head },
                     if s.from_genesis || s.records == 0 {
                         ""
                     } else {

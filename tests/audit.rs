@@ -1,0 +1,582 @@
+//! The audit trail as an auditor checks it: one record per redirect and none
+//! for forwarded names, each client address mode, `rempart audit verify`
+//! against tampering, report figures equal to the queries sent, and loss
+//! written into the chain.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use hickory_proto::rr::RecordType;
+use rempart::audit::{AuditSettings, Auditor, Event, Line, Redirect, trail_files};
+use rempart::config::ClientIpMode;
+use serde_json::Value;
+
+fn lines(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in trail_files(dir).unwrap() {
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            out.push(serde_json::from_str(l).unwrap());
+        }
+    }
+    out
+}
+
+fn kind<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+fn rempart_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+async fn start(audit: &'static str) -> (TestUpstream, Setup, Rempart) {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let config = setup.config(
+        upstream.addr,
+        &Extra {
+            audit,
+            ..Extra::default()
+        },
+    );
+    let rempart = Rempart::start(&config).await;
+    (upstream, setup, rempart)
+}
+
+fn flush(rempart: &Rempart) {
+    rempart.service().auditor().expect("audit on").flush();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees() {
+    let (_upstream, setup, rempart) = start("").await;
+    let a = rempart.addr;
+    let sent: &[(&str, RecordType, Transport)] = &[
+        ("bad.test.", RecordType::A, Transport::Udp),
+        ("bad.test.", RecordType::A, Transport::Udp),
+        ("WWW.Bad.Test.", RecordType::AAAA, Transport::Tcp),
+        ("bad.test.", RecordType::MX, Transport::Udp),
+        ("host.test.", RecordType::A, Transport::Tcp),
+    ];
+    for (name, qtype, transport) in sent {
+        query(a, *transport, name, *qtype, Ask::default()).await;
+    }
+    // Forwarded names: no record.
+    for name in [
+        "clean.test.",
+        "www.clean.test.",
+        "nothing.test.",
+        "notbad.test.",
+    ] {
+        query(a, Transport::Udp, name, RecordType::A, Ask::default()).await;
+    }
+    flush(&rempart);
+    let dir = setup.audit_dir();
+    let records = lines(&dir);
+    let redirects = kind(&records, "redirect");
+    assert_eq!(redirects.len(), sent.len(), "{records:#?}");
+    for (r, (name, qtype, transport)) in redirects.iter().zip(sent) {
+        assert_eq!(r["qname"], *name, "the name as asked");
+        assert_eq!(r["qtype"], qtype.to_string());
+        assert_eq!(
+            r["transport"],
+            if *transport == Transport::Udp {
+                "udp"
+            } else {
+                "tcp"
+            }
+        );
+        assert_eq!(r["serial"], 1);
+        assert_eq!(r["digest"].as_str().unwrap().len(), 64);
+        assert!(r.get("client").is_none(), "client_ip = none: {r}");
+    }
+    assert_eq!(redirects[0]["rule"], "bad.test");
+    assert_eq!(redirects[0]["reference"], "REF-0001");
+    assert_eq!(redirects[0]["category"], "terrorism");
+    assert_eq!(redirects[0]["answer"], "redirect");
+    assert_eq!(redirects[3]["answer"], "nodata");
+    assert_eq!(redirects[4]["rule"], "host.test");
+    assert_eq!(redirects[4]["category"], "child-abuse");
+    for r in &records {
+        let text = r.to_string();
+        assert!(
+            !text.contains("clean.test") && !text.contains("nothing.test"),
+            "a forwarded name was recorded: {text}"
+        );
+    }
+    // The start, and the list applied with its entries, are in the chain.
+    assert_eq!(kind(&records, "process")[0]["event"], "start");
+    let applied = kind(&records, "list");
+    assert_eq!(applied[0]["event"], "applied");
+    assert_eq!(applied[0]["serial"], 1);
+    assert_eq!(applied[0]["added"], 2);
+    assert_eq!(kind(&records, "entry").len(), 2);
+
+    // A new version: one added, one removed, with references.
+    let v2 = list_text(
+        2,
+        &[
+            ("bad.test", "subtree", "terrorism", "REF-0001"),
+            ("new.test", "exact", "terrorism", "REF-0003"),
+        ],
+    );
+    setup.key.write_signed(&setup.list_path, &v2);
+    let outcome = rempart.service().reloader.reload_file().await;
+    assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
+    query(
+        a,
+        Transport::Udp,
+        "new.test.",
+        RecordType::A,
+        Ask::default(),
+    )
+    .await;
+    rempart.stop().await;
+
+    let records = lines(&dir);
+    let entries = kind(&records, "entry");
+    let changes: Vec<(String, String, String, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["change"].as_str().unwrap().to_owned(),
+                e["name"].as_str().unwrap().to_owned(),
+                e["reference"].as_str().unwrap().to_owned(),
+                e["serial"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(changes.contains(&("added".into(), "new.test".into(), "REF-0003".into(), 2)));
+    assert!(changes.contains(&("removed".into(), "host.test".into(), "REF-0002".into(), 2)));
+    assert_eq!(kind(&records, "process").last().unwrap()["event"], "stop");
+
+    // verify: intact. report: the figures are the queries sent.
+    let o = rempart_cli(&["audit", "verify", s(&dir)]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = rempart_cli(&["audit", "report", s(&dir), "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["redirects"], 6);
+    assert_eq!(report["per_category"]["terrorism"], 5);
+    assert_eq!(report["per_category"]["child-abuse"], 1);
+    let per_entry: Vec<(String, u64)> = report["per_entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["redirects"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_entry,
+        [
+            ("bad.test".to_owned(), 4),
+            ("host.test".to_owned(), 1),
+            ("new.test".to_owned(), 1)
+        ]
+    );
+    let serials: Vec<u64> = report["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["serial"].as_u64().unwrap())
+        .collect();
+    assert_eq!(serials, [1, 2]);
+    let added = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "new.test")
+        .expect("the addition is reported");
+    // issued 2026-01-01: the delay is long, and flagged as beyond 24 hours.
+    assert!(added["delay_seconds"].as_i64().unwrap() > 24 * 3600);
+    assert_eq!(added["within_24h"], false);
+    // Text and CSV carry the same figures.
+    let o = rempart_cli(&["audit", "report", s(&dir), "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        csv.contains("bad.test") && csv.contains("REF-0001"),
+        "{csv}"
+    );
+    let o = rempart_cli(&["audit", "report", s(&dir)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("REF-0003"));
+    // A period that ends before anything happened has no redirects.
+    let o = rempart_cli(&[
+        "audit",
+        "report",
+        s(&dir),
+        "--format",
+        "json",
+        "--to",
+        "2020-01-01",
+    ]);
+    let empty: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(empty["redirects"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_ip_mode_writes_what_it_says_and_nothing_more() {
+    for (mode, audit) in [
+        ("none", "client_ip = \"none\""),
+        ("truncate", "client_ip = \"truncate\""),
+        ("hmac", "client_ip = \"hmac\""),
+        ("full", "client_ip = \"full\""),
+    ] {
+        let (_upstream, setup, rempart) = start(audit).await;
+        for local in ["127.0.0.1:0", "127.0.0.1:0", "127.0.0.2:0"] {
+            query_from(
+                rempart.addr,
+                local,
+                Transport::Udp,
+                "bad.test.",
+                RecordType::A,
+            )
+            .await;
+        }
+        flush(&rempart);
+        let records = lines(&setup.audit_dir());
+        let clients: Vec<Option<String>> = kind(&records, "redirect")
+            .iter()
+            .map(|r| r.get("client").and_then(|c| c.as_str()).map(str::to_owned))
+            .collect();
+        assert_eq!(clients.len(), 3, "{mode}");
+        let text: String = std::fs::read_dir(setup.audit_dir())
+            .unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .collect();
+        match mode {
+            "none" => assert_eq!(clients, [None, None, None]),
+            "truncate" => {
+                assert_eq!(
+                    clients,
+                    [
+                        Some("127.0.0.0/24".into()),
+                        Some("127.0.0.0/24".into()),
+                        Some("127.0.0.0/24".into())
+                    ]
+                );
+            }
+            "hmac" => {
+                let c: Vec<String> = clients.into_iter().map(Option::unwrap).collect();
+                assert!(
+                    c.iter()
+                        .all(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                );
+                assert_eq!(c[0], c[1], "one day's records link a client");
+                assert_ne!(c[0], c[2], "different clients differ");
+            }
+            "full" => {
+                assert_eq!(
+                    clients,
+                    [
+                        Some("127.0.0.1".into()),
+                        Some("127.0.0.1".into()),
+                        Some("127.0.0.2".into())
+                    ]
+                );
+            }
+            _ => unreachable!(),
+        }
+        if mode != "full" {
+            assert!(
+                !text.contains("127.0.0.1") && !text.contains("127.0.0.2"),
+                "{mode}: an address leaked into the trail"
+            );
+        }
+        rempart.stop().await;
+    }
+}
+
+/// A trail of `n` records over several small files.
+fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
+    let metrics = rempart::metrics::Metrics::new();
+    let auditor = Auditor::start(
+        AuditSettings {
+            dir: dir.to_owned(),
+            client_ip: ClientIpMode::None,
+            queue,
+            max_file_bytes: 2000,
+            retention_days: 0,
+        },
+        metrics.clone(),
+    )
+    .unwrap();
+    for i in 0..n {
+        auditor.record(
+            Event::Redirect(Redirect {
+                qname: format!("q{i}.bad.test."),
+                qtype: "A".into(),
+                rule: "bad.test".into(),
+                reference: "REF-0001".into(),
+                category: "terrorism".into(),
+                serial: 1,
+                digest: "00".repeat(32),
+                answer: "redirect".into(),
+                transport: "udp".into(),
+                client: None,
+            }),
+            None,
+        );
+        // Small batches (each one is written whole to one file), so that
+        // the trail spans files, unless the test wants a burst.
+        if queue > 16 && i % 5 == 4 {
+            auditor.flush();
+        }
+    }
+    auditor.flush();
+    auditor.stop();
+    let rendered = metrics.render(0);
+    let lost = rendered
+        .lines()
+        .find(|l| l.starts_with("rempart_audit_lost_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    (trail_files(dir).unwrap(), lost)
+}
+
+fn verify(dir: &Path) -> (i32, String) {
+    let o = rempart_cli(&["audit", "verify", s(dir)]);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in std::fs::read_dir(from).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+    }
+}
+
+fn edit_lines(file: &Path, f: impl FnOnce(&mut Vec<String>)) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    f(&mut lines);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    std::fs::write(file, out).unwrap();
+}
+
+#[test]
+fn verify_accepts_an_intact_trail_and_names_the_first_break() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    let (files, lost) = write_trail(&good, 60, 100_000);
+    assert_eq!(lost, 0);
+    assert!(files.len() >= 4, "rotation by size: {files:?}");
+    let (code, out) = verify(&good);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("60 record(s)"), "{out}");
+
+    let name = |i: usize| files[i].file_name().unwrap().to_str().unwrap().to_owned();
+    type Tamper = Box<dyn Fn(&Path)>;
+    let middle = name(1);
+    let cases: Vec<(&str, Tamper, String)> = vec![
+        (
+            "an edited byte",
+            Box::new({
+                let m = middle.clone();
+                move |d: &Path| {
+                    let f = d.join(&m);
+                    let mut bytes = std::fs::read(&f).unwrap();
+                    let i = bytes
+                        .windows(3)
+                        .position(|w| w == b"q1")
+                        .map_or(40, |p| p + 1);
+                    let i = bytes
+                        .iter()
+                        .enumerate()
+                        .skip(i)
+                        .find(|(_, b)| b.is_ascii_digit())
+                        .map(|(i, _)| i)
+                        .unwrap();
+                    bytes[i] = if bytes[i] == b'9' { b'8' } else { bytes[i] + 1 };
+                    std::fs::write(&f, bytes).unwrap();
+                }
+            }),
+            middle.clone(),
+        ),
+        (
+            "a deleted line",
+            Box::new({
+                let m = middle.clone();
+                move |d: &Path| {
+                    edit_lines(&d.join(&m), |l| {
+                        l.remove(1);
+                    })
+                }
+            }),
+            middle.clone(),
+        ),
+        (
+            "an inserted line",
+            Box::new({
+                let m = middle.clone();
+                move |d: &Path| {
+                    edit_lines(&d.join(&m), |l| {
+                        let copy = l[0].clone();
+                        l.insert(1, copy);
+                    })
+                }
+            }),
+            middle.clone(),
+        ),
+        (
+            "a reordering",
+            Box::new({
+                let m = middle.clone();
+                move |d: &Path| edit_lines(&d.join(&m), |l| l.swap(0, 1))
+            }),
+            middle.clone(),
+        ),
+        (
+            "a removed file in the middle",
+            Box::new({
+                let m = middle.clone();
+                move |d: &Path| std::fs::remove_file(d.join(&m)).unwrap()
+            }),
+            name(2),
+        ),
+        (
+            "a record rewritten with a recomputed own hash but a stale successor",
+            Box::new({
+                let m = middle.clone();
+                move |d: &Path| {
+                    edit_lines(&d.join(&m), |l| {
+                        let mut line: Line = serde_json::from_str(&l[0]).unwrap();
+                        if let Event::Redirect(r) = &mut line.event {
+                            r.qname = "innocent.example.".into();
+                        }
+                        l[0] = serde_json::to_string(&line).unwrap();
+                    })
+                }
+            }),
+            middle.clone(),
+        ),
+    ];
+    for (i, (what, tamper, file)) in cases.iter().enumerate() {
+        let d = tmp.path().join(format!("case{i}"));
+        copy_dir(&good, &d);
+        tamper(&d);
+        let (code, out) = verify(&d);
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(
+            out.contains(file.as_str()),
+            "{what}: names the file {file}: {out}"
+        );
+        assert!(
+            out.contains(&format!("{file}:")),
+            "{what}: names the line: {out}"
+        );
+    }
+}
+
+#[test]
+fn overflow_is_counted_and_written_into_the_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 50_000;
+    let (_files, lost) = write_trail(tmp.path(), n, 16);
+    assert!(
+        lost > 0,
+        "a 16-record queue under a burst of {n} loses records"
+    );
+    let records = lines(tmp.path());
+    let written = kind(&records, "redirect").len() as u64;
+    let declared: u64 = kind(&records, "loss")
+        .iter()
+        .map(|r| r["lost"].as_u64().unwrap())
+        .sum();
+    assert_eq!(declared, lost, "every lost record is declared in the chain");
+    assert_eq!(written + lost, n as u64, "nothing is lost silently");
+    assert_eq!(verify(tmp.path()).0, 0, "the chain stays intact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_list_is_recorded_and_stays_in_force() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let fmt = |t: time::OffsetDateTime| {
+        t.replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let text = list_text(3, ENTRIES)
+        .replace("2026-01-01T00:00:00Z", &fmt(now - time::Duration::hours(1)))
+        .replace(
+            "2099-01-01T00:00:00Z",
+            &fmt(now + time::Duration::seconds(2)),
+        );
+    setup.key.write_signed(&setup.list_path, &text);
+    let rempart = Rempart::start(&setup.config(upstream.addr, &Extra::default())).await;
+    let deadline = SystemTime::now() + Duration::from_secs(15);
+    let expired = loop {
+        flush(&rempart);
+        let records = lines(&setup.audit_dir());
+        if let Some(r) = kind(&records, "list")
+            .into_iter()
+            .find(|r| r["event"] == "expired")
+        {
+            break r.clone();
+        }
+        assert!(
+            SystemTime::now() < deadline,
+            "no expired record: {records:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(expired["serial"], 3);
+    let m = query(
+        rempart.addr,
+        Transport::Udp,
+        "bad.test.",
+        RecordType::A,
+        Ask::default(),
+    )
+    .await;
+    assert_eq!(
+        ede(&m).map(|e| e.0),
+        Some(16),
+        "an expired list stays in force until a newer one"
+    );
+    // Once, not every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    flush(&rempart);
+    let records = lines(&setup.audit_dir());
+    assert_eq!(
+        kind(&records, "list")
+            .iter()
+            .filter(|r| r["event"] == "expired")
+            .count(),
+        1
+    );
+    rempart.stop().await;
+}
