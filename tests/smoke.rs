@@ -27,6 +27,8 @@ fn demo_config(port: u16, upstream: std::net::SocketAddr, state: &Path) -> Strin
             "dir = \"audit\"",
             &format!("dir = \"{}\"", state.join("audit").display()),
         )
+        // Tests run side by side: no fixed admin port.
+        + "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,4 +136,133 @@ async fn demo_config_serves_redirects_and_stops_on_sigterm() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["redirects"], 2, "{report}");
     assert_eq!(report["versions"][0]["serial"], 2026112201u64);
+}
+
+/// An upstream that answers every A query with 198.51.100.7, after `delay`.
+async fn slow_upstream(delay: Duration) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::{RData, Record, rdata::A};
+    let socket = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let mut m = Message::new(
+                    query.metadata.id,
+                    MessageType::Response,
+                    query.metadata.op_code,
+                );
+                m.metadata.recursion_desired = query.metadata.recursion_desired;
+                m.metadata.recursion_available = true;
+                m.metadata.authoritative = true;
+                if let Some(q) = query.queries.first() {
+                    m.add_query(q.clone());
+                    m.answers.push(Record::from_rdata(
+                        q.name().clone(),
+                        300,
+                        RData::A(A::new(198, 51, 100, 7)),
+                    ));
+                }
+                if let Some(edns) = query.edns.clone() {
+                    m.set_edns(edns);
+                }
+                let _ = socket.send_to(&m.to_vec().unwrap(), peer).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_the_queries_in_flight_then_exits_0() {
+    let upstream = slow_upstream(Duration::from_millis(700)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let (udp, _tcp) = bind_pair().await;
+        udp.local_addr().unwrap().port()
+    };
+    let config = dir.path().join("demo.toml");
+    std::fs::write(
+        &config,
+        demo_config(port, upstream, &dir.path().join("state")),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "rempart exited early");
+        let probe = tokio::time::timeout(
+            Duration::from_millis(500),
+            query(
+                addr,
+                Transport::Udp,
+                "bad.test.",
+                RecordType::A,
+                Ask::default(),
+            ),
+        )
+        .await;
+        if probe.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rempart did not start");
+    }
+
+    // Three TCP queries and one UDP query to the slow upstream, in flight
+    // when SIGTERM arrives.
+    let mut in_flight = Vec::new();
+    for (i, transport) in [
+        Transport::Tcp,
+        Transport::Tcp,
+        Transport::Tcp,
+        Transport::Udp,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("slow{i}.test.");
+        in_flight.push(tokio::spawn(async move {
+            query(addr, transport, &name, RecordType::A, Ask::default()).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for q in in_flight {
+        let m = q.await.expect("the query in flight was answered");
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(
+            answers(&m)[0].ends_with("A 198.51.100.7"),
+            "{:?}",
+            answers(&m)
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code.code(), Some(0), "exit code after SIGTERM");
 }
