@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::config::{Config, LogConfig, LogFormat};
@@ -82,10 +82,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let service = Service::start(&config).await?;
-    warn!(
-        audit_dir = %config.audit.dir.display(),
-        "the audit trail is not implemented in this version"
-    );
     systemd_ready(&service).await;
     loop {
         tokio::select! {
