@@ -184,6 +184,32 @@ fn read_line<'t>(
     }
 }
 
+/// The duplicate name that comes first in the file, as (index of its first
+/// occurrence, index of the repeat), if any. `hashes` holds (hash of the
+/// name, entry index) and is sorted here.
+fn first_duplicate(hashes: &mut [(u64, u32)], entries: &[Entry]) -> Option<(usize, usize)> {
+    hashes.sort_unstable();
+    let mut best: Option<(usize, usize)> = None;
+    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() < 2 {
+            continue;
+        }
+        // Same hash: compare the names (a run is almost always one name).
+        for (k, &(_, i)) in run.iter().enumerate() {
+            for &(_, j) in &run[..k] {
+                let (i, j) = (i as usize, j as usize);
+                if entries[i].name == entries[j].name {
+                    let pair = (i.min(j), i.max(j));
+                    if best.is_none_or(|b| pair.1 < b.1) {
+                        best = Some(pair);
+                    }
+                }
+            }
+        }
+    }
+    best
+}
+
 /// `YYYY-MM-DD`, read by hand on the fast path (a million of them per
 /// list), by `time` for the error message otherwise.
 fn parse_date(s: &str) -> Result<Date, String> {
@@ -373,12 +399,13 @@ impl List {
             index("added"),
         );
 
-        // Sized from the text: about 60 bytes a line.
-        let mut entries: Vec<Entry> = Vec::with_capacity(text.len() / 60);
-        // Duplicate names: a table of entry indices (no copy of the names).
+        // At most one entry a line.
+        let lines_left = text.iter().filter(|&&b| b == b'\n').count() + 1;
+        let mut entries: Vec<Entry> = Vec::with_capacity(lines_left);
+        // Duplicate names are found after the loop, by sorting hashes: a
+        // sequential pass, where a hash table costs a cache miss per entry.
         let names_hasher = hashbrown::DefaultHashBuilder::default();
-        let mut names: hashbrown::HashTable<u32> =
-            hashbrown::HashTable::with_capacity(text.len() / 60);
+        let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(lines_left);
         let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
         let core = [i_name, i_match, i_category, i_reference, i_added];
         while let Some((n, l)) = read_line(&mut lines, file)? {
@@ -401,14 +428,6 @@ impl List {
             let name =
                 canonical_name(fields[i_name]).map_err(|r| err(file, n, format!("name: {r}")))?;
             let hash = names_hasher.hash_one(name.as_str());
-            if let Some(&first) = names.find(hash, |&i| entries[i as usize].name == name) {
-                let first = entries[first as usize].line;
-                return Err(err(
-                    file,
-                    n,
-                    format!("{name:?} is listed twice (first on line {first})"),
-                ));
-            }
             let kind = match fields[i_match] {
                 "subtree" => MatchKind::Subtree,
                 "exact" => MatchKind::Exact,
@@ -448,9 +467,7 @@ impl List {
             };
             let index =
                 u32::try_from(entries.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
-            names.insert_unique(hash, index, |&i| {
-                names_hasher.hash_one(entries[i as usize].name.as_str())
-            });
+            hashes.push((hash, index));
             entries.push(Entry {
                 name,
                 kind,
@@ -460,6 +477,18 @@ impl List {
                 extra,
                 line: n,
             });
+        }
+        if let Some((first, second)) = first_duplicate(&mut hashes, &entries) {
+            let (name, first, second) = (
+                &entries[second].name,
+                entries[first].line,
+                entries[second].line,
+            );
+            return Err(err(
+                file,
+                second,
+                format!("{name:?} is listed twice (first on line {first})"),
+            ));
         }
         Ok(List {
             header: Header {
