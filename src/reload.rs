@@ -255,25 +255,24 @@ impl Reloader {
                 Err(refusal) => Err(refusal.to_string()),
                 Ok(Decision::Unchanged) => Ok(None),
                 Ok(Decision::Apply(accepted)) => {
-                    let policy = Policy::compile(&accepted.list, accepted.digest);
+                    let accepted = *accepted;
                     // Kept before the swap: a restart must enforce what
                     // clients were told. A failure to keep it does not
                     // stop enforcement (the law's 24 hours run), but is loud.
                     if let Err(e) = load::persist(&settings, &accepted) {
-                        error!(error = %e, serial = accepted.list.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
+                        error!(error = %e, serial = accepted.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
                     }
                     let (added, removed) = {
-                        let (added, removed) = policy.changes_from(&old_policy);
+                        let (added, removed) = accepted.policy.changes_from(&old_policy);
                         if let Some(audit) = &audit {
                             audit_applied(audit, &accepted, &added, &removed);
                         }
                         (added.len(), removed.len())
                     };
                     let in_force = accepted.in_force();
-                    // The parsed entries go here, off the async workers;
+                    // The list bytes are freed here, off the async workers;
                     // the policy snapshot holds what queries need.
-                    drop(accepted);
-                    Ok(Some((in_force, policy, added, removed)))
+                    Ok(Some((in_force, accepted.policy, added, removed)))
                 }
             }
         })
@@ -379,7 +378,7 @@ impl Reloader {
 /// removed (with reference and category). Waits for room in the audit
 /// queue: call it off the async workers.
 pub fn audit_applied(audit: &Auditor, new: &Accepted, added: &[Rule<'_>], removed: &[Rule<'_>]) {
-    let h = &new.list.header;
+    let h = &new.header;
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
@@ -393,7 +392,7 @@ pub fn audit_applied(audit: &Auditor, new: &Accepted, added: &[Rule<'_>], remove
         issued: Some(issued.clone()),
         expires: Some(fmt(h.expires)),
         key_id: Some(new.key_id.clone()),
-        entries: Some(new.list.entries.len()),
+        entries: Some(new.entries),
         added: Some(added.len()),
         removed: Some(removed.len()),
         ..ListEvent::default()

@@ -299,24 +299,19 @@ impl Service {
                 let result = load::startup(&settings, &path, now);
                 match result {
                     Ok(s) => {
-                        let policy = Policy::compile(&s.in_force.list, s.in_force.digest);
                         if let Some(audit) = &audit {
                             if let Some(refusal) = &s.refused {
                                 crate::reload::audit_refused(audit, refusal);
                             }
                             if s.applied_now {
-                                let previous = s
-                                    .previous
-                                    .as_ref()
-                                    .map(|p| Policy::compile(&p.list, p.digest))
-                                    .unwrap_or_default();
-                                let (added, removed) = policy.changes_from(&previous);
+                                let empty = Policy::empty();
+                                let previous = s.previous.as_ref().map_or(&empty, |p| &p.policy);
+                                let (added, removed) = s.in_force.policy.changes_from(previous);
                                 crate::reload::audit_applied(audit, &s.in_force, &added, &removed);
                             }
                         }
-                        // The parsed entries are dropped here; the policy
-                        // holds what queries need.
-                        Ok((s.in_force.in_force(), policy))
+                        let in_force = s.in_force.in_force();
+                        Ok((in_force, s.in_force.policy))
                     }
                     Err(refusal) => {
                         if let Some(audit) = &audit {

@@ -54,7 +54,7 @@ impl Fixture {
 
     fn accept(&self, name: &str, text: &str) -> Accepted {
         match self.judge(name, text, None) {
-            Ok(Decision::Apply(a)) => a,
+            Ok(Decision::Apply(a)) => *a,
             other => panic!("{name} should be applied: {other:?}"),
         }
     }
@@ -77,8 +77,8 @@ fn with_header(issued: &str, expires: &str) -> String {
 fn a_good_list_is_applied_and_names_its_signing_key() {
     let f = Fixture::new();
     let a = f.accept("list.txt", &list_text(7, GOOD));
-    assert_eq!(a.list.header.serial, 7);
-    assert_eq!(a.list.entries.len(), 3);
+    assert_eq!(a.header.serial, 7);
+    assert_eq!(a.entries, 3);
     let ids = f.settings.trusted_keys.ids();
     assert_eq!(ids.len(), 1);
     assert_eq!(ids[0], a.key_id, "the key id is the signer's");
@@ -109,7 +109,7 @@ fn serial_must_grow_and_equivocation_is_refused() {
         other => panic!("the same serial and content change nothing: {other:?}"),
     }
     match f.judge("v8.txt", &list_text(8, &other), Some(&current.in_force())) {
-        Ok(Decision::Apply(a)) => assert_eq!(a.list.header.serial, 8),
+        Ok(Decision::Apply(a)) => assert_eq!(a.header.serial, 8),
         other => panic!("a greater serial applies: {other:?}"),
     }
 }
@@ -287,20 +287,20 @@ fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
     f.key.write_signed(&source, &list_text(9, GOOD));
     let first = startup(&f.settings, &source, now()).unwrap();
     assert!(first.applied_now);
-    assert_eq!(first.in_force.list.header.serial, 9);
-    assert!(f.settings.state_dir.join("in-force.json").exists());
+    assert_eq!(first.in_force.header.serial, 9);
+    assert!(f.settings.state_dir.join("in-force.state").exists());
 
     // The source file is gone: the kept list is enforced.
     std::fs::remove_file(&source).unwrap();
     let second = startup(&f.settings, &source, now()).unwrap();
     assert!(!second.applied_now);
-    assert_eq!(second.in_force.list.header.serial, 9);
+    assert_eq!(second.in_force.header.serial, 9);
     assert!(second.refused.is_some());
 
     // The source now fails a gate (older serial; a public suffix): kept.
     f.key.write_signed(&source, &list_text(8, GOOD));
     let third = startup(&f.settings, &source, now()).unwrap();
-    assert_eq!(third.in_force.list.header.serial, 9);
+    assert_eq!(third.in_force.header.serial, 9);
     assert!(
         third.refused.unwrap().reason.contains("rollback"),
         "the refusal is reported"
@@ -313,7 +313,6 @@ fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
         startup(&f.settings, &source, now())
             .unwrap()
             .in_force
-            .list
             .header
             .serial,
         9
@@ -323,8 +322,8 @@ fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
     f.key.write_signed(&source, &list_text(11, GOOD));
     let fourth = startup(&f.settings, &source, now()).unwrap();
     assert!(fourth.applied_now);
-    assert_eq!(fourth.previous.unwrap().list.header.serial, 9);
-    assert_eq!(fourth.in_force.list.header.serial, 11);
+    assert_eq!(fourth.previous.unwrap().header.serial, 9);
+    assert_eq!(fourth.in_force.header.serial, 11);
 
     // No kept list and no source: no list at all.
     let empty = Fixture::new();
@@ -333,8 +332,9 @@ fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
 
 // --- properties ---------------------------------------------------------
 
+/// A plain label (never `xn--`: random punycode is not a valid IDN).
 fn label() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9-]{0,10}[a-z0-9]".prop_map(|s| s)
+    "[a-wyz][a-z0-9-]{0,10}[a-z0-9]".prop_map(|s| s)
 }
 
 fn entry() -> impl Strategy<Value = (String, bool, String, String, u8)> {

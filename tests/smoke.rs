@@ -31,50 +31,70 @@ fn demo_config(port: u16, upstream: std::net::SocketAddr, state: &Path) -> Strin
         + "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
 }
 
+/// Start the binary on the demo config, on a free port, and wait until it
+/// answers a redirect over TCP. A port found free can be taken by another
+/// process before rempart binds it: then rempart exits (code 3) and another
+/// port is tried.
+async fn start_demo(
+    upstream: std::net::SocketAddr,
+    dir: &Path,
+) -> (std::process::Child, std::net::SocketAddr) {
+    for _attempt in 0..5 {
+        let port = {
+            let (udp, _tcp) = bind_pair().await;
+            udp.local_addr().unwrap().port()
+        };
+        let config = dir.join("demo.toml");
+        std::fs::write(&config, demo_config(port, upstream, &dir.join("state"))).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert_eq!(status.code(), Some(3), "rempart exited early: {status}");
+                break; // could not bind: another port
+            }
+            let probe = tokio::time::timeout(
+                Duration::from_millis(500),
+                query(
+                    addr,
+                    Transport::Tcp,
+                    "bad.test.",
+                    RecordType::A,
+                    Ask::default(),
+                ),
+            );
+            match tokio::spawn(probe).await {
+                Ok(Ok(_)) => return (child, addr),
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                _ => panic!("rempart did not answer within 20 s"),
+            }
+        }
+    }
+    panic!("no free port in 5 attempts");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_config_serves_redirects_and_stops_on_sigterm() {
     let upstream = TestUpstream::start(ZONE).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let (udp, _tcp) = bind_pair().await;
-        udp.local_addr().unwrap().port()
-    };
-    let config = dir.path().join("demo.toml");
-    std::fs::write(
-        &config,
-        demo_config(port, upstream.addr, &dir.path().join("state")),
+    let (mut child, addr) = start_demo(upstream.addr, dir.path()).await;
+    let m = query(
+        addr,
+        Transport::Tcp,
+        "bad.test.",
+        RecordType::A,
+        Ask::default(),
     )
-    .unwrap();
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-
-    // Wait until it answers (bounded).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let m = loop {
-        assert!(child.try_wait().unwrap().is_none(), "rempart exited early");
-        let probe = tokio::time::timeout(
-            Duration::from_millis(500),
-            query(
-                addr,
-                Transport::Tcp,
-                "bad.test.",
-                RecordType::A,
-                Ask::default(),
-            ),
-        );
-        match tokio::spawn(probe).await {
-            Ok(Ok(m)) => break m,
-            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            _ => panic!("rempart did not answer within 20 s"),
-        }
-    };
+    .await;
     assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
     assert_eq!(ede(&m).map(|e| e.0), Some(16));
     let m = query(
@@ -134,7 +154,8 @@ async fn demo_config_serves_redirects_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["redirects"], 2, "{report}");
+    // The readiness probe, then the two queries above.
+    assert_eq!(report["redirects"], 3, "{report}");
     assert_eq!(report["versions"][0]["serial"], 2026112201u64);
 }
 
@@ -186,43 +207,7 @@ async fn slow_upstream(delay: Duration) -> std::net::SocketAddr {
 async fn sigterm_answers_the_queries_in_flight_then_exits_0() {
     let upstream = slow_upstream(Duration::from_millis(700)).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let (udp, _tcp) = bind_pair().await;
-        udp.local_addr().unwrap().port()
-    };
-    let config = dir.path().join("demo.toml");
-    std::fs::write(
-        &config,
-        demo_config(port, upstream, &dir.path().join("state")),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        assert!(child.try_wait().unwrap().is_none(), "rempart exited early");
-        let probe = tokio::time::timeout(
-            Duration::from_millis(500),
-            query(
-                addr,
-                Transport::Udp,
-                "bad.test.",
-                RecordType::A,
-                Ask::default(),
-            ),
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "rempart did not start");
-    }
+    let (mut child, addr) = start_demo(upstream, dir.path()).await;
 
     // Three TCP queries and one UDP query to the slow upstream, in flight
     // when SIGTERM arrives.

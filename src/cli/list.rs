@@ -205,10 +205,12 @@ fn protected_names(given: &[String]) -> Result<Vec<String>, ExitCode> {
     given
         .iter()
         .map(|n| {
-            canonical_name(n).map_err(|e| {
-                eprintln!("rempart list: --protected {n:?}: {e}");
-                ExitCode::from(super::EXIT_USAGE)
-            })
+            canonical_name(n)
+                .map(std::borrow::Cow::into_owned)
+                .map_err(|e| {
+                    eprintln!("rempart list: --protected {n:?}: {e}");
+                    ExitCode::from(super::EXIT_USAGE)
+                })
         })
         .collect()
 }

@@ -101,7 +101,7 @@ fn format_time(t: OffsetDateTime) -> String {
 
 /// The canonical form of a list name: IDNA (UTS 46) to its ASCII form,
 /// lowercase, no trailing dot; refuses what is not a host name.
-pub fn canonical_name(raw: &str) -> Result<String, String> {
+pub fn canonical_name(raw: &str) -> Result<std::borrow::Cow<'_, str>, String> {
     if raw.is_empty() {
         return Err("empty name".into());
     }
@@ -159,35 +159,49 @@ pub fn canonical_name(raw: &str) -> Result<String, String> {
     if ascii.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(format!("{raw:?}: all-numeric names are not host names"));
     }
-    Ok(ascii.into_owned())
+    Ok(ascii)
 }
 
 /// One line of the file as text, refusing CR and what is not UTF-8.
 fn read_line<'t>(
-    lines: &mut impl Iterator<Item = (usize, &'t [u8])>,
-    file: &Path,
+    lines: &mut impl Iterator<Item = (usize, &'t str)>,
+    _file: &Path,
 ) -> Result<Option<(usize, &'t str)>, ParseError> {
-    match lines.next() {
-        None => Ok(None),
-        Some((n, bytes)) => {
-            if bytes.contains(&b'\r') {
-                return Err(err(
-                    file,
-                    n,
-                    "carriage return (CR) found: lines end with LF only",
-                ));
-            }
-            let s =
-                std::str::from_utf8(bytes).map_err(|e| err(file, n, format!("not UTF-8: {e}")))?;
-            Ok(Some((n, s)))
-        }
+    Ok(lines.next())
+}
+
+/// The text as UTF-8 with LF line ends, checked once for the whole file;
+/// the error names the first bad line.
+fn check_text<'t>(text: &'t [u8], file: &Path) -> Result<&'t str, ParseError> {
+    let line_of = |offset: usize| text[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    if let Some(i) = text.iter().position(|&b| b == b'\r') {
+        return Err(err(
+            file,
+            line_of(i),
+            "carriage return (CR) found: lines end with LF only",
+        ));
     }
+    std::str::from_utf8(text).map_err(|e| {
+        let n = line_of(e.valid_up_to());
+        let line_start = text[..e.valid_up_to()]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let in_line = std::str::from_utf8(&text[line_start..])
+            .map_err(|e| e.to_string())
+            .err()
+            .unwrap_or_default();
+        err(file, n, format!("not UTF-8: {in_line}"))
+    })
 }
 
 /// The duplicate name that comes first in the file, as (index of its first
 /// occurrence, index of the repeat), if any. `hashes` holds (hash of the
 /// name, entry index) and is sorted here.
-fn first_duplicate(hashes: &mut [(u64, u32)], entries: &[Entry]) -> Option<(usize, usize)> {
+fn first_duplicate(
+    hashes: &mut [(u64, u32)],
+    names: &[(std::borrow::Cow<'_, str>, usize)],
+) -> Option<(usize, usize)> {
     hashes.sort_unstable();
     let mut best: Option<(usize, usize)> = None;
     for run in hashes.chunk_by(|a, b| a.0 == b.0) {
@@ -198,7 +212,7 @@ fn first_duplicate(hashes: &mut [(u64, u32)], entries: &[Entry]) -> Option<(usiz
         for (k, &(_, i)) in run.iter().enumerate() {
             for &(_, j) in &run[..k] {
                 let (i, j) = (i as usize, j as usize);
-                if entries[i].name == entries[j].name {
+                if names[i].0 == names[j].0 {
                     let pair = (i.min(j), i.max(j));
                     if best.is_none_or(|b| pair.1 < b.1) {
                         best = Some(pair);
@@ -242,16 +256,94 @@ impl MatchKind {
     }
 }
 
+/// The parts of a list before its entries, and how many entries it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The header.
+    pub header: Header,
+    /// The column line, in file order.
+    pub columns: Vec<String>,
+    /// Number of entries.
+    pub entries: usize,
+}
+
+/// One entry as read, borrowed from the text (see [`List::parse_each`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// Canonical name (lowercase A-label, no trailing dot).
+    pub name: &'a str,
+    /// `match` column.
+    pub kind: MatchKind,
+    /// `category` column.
+    pub category: &'a str,
+    /// `reference` column.
+    pub reference: &'a str,
+    /// `added` column.
+    pub added: Date,
+    /// Columns beyond the five required ones, as (column name, value).
+    pub extra: Vec<(&'a str, &'a str)>,
+    /// Line number (1-based).
+    pub line: usize,
+}
+
+impl EntryRef<'_> {
+    /// An owned [`Entry`].
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            name: self.name.to_owned(),
+            kind: self.kind,
+            category: self.category.to_owned(),
+            reference: self.reference.to_owned(),
+            added: self.added,
+            extra: self
+                .extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            line: self.line,
+        }
+    }
+}
+
 impl List {
     /// Parse `text` read from `file` (the path is only used in errors).
     ///
     /// Line endings are `\n`; a `\r` anywhere is refused (the signed bytes
     /// are the list, so one canonical form is accepted, not two).
     pub fn parse(text: &[u8], file: &Path) -> Result<List, ParseError> {
-        let mut lines = text
-            .split(|&b| b == b'\n')
-            .enumerate()
-            .map(|(i, l)| (i + 1, l));
+        let mut entries = Vec::new();
+        let head = List::parse_each(
+            text,
+            file,
+            |_| Ok(()),
+            |e| {
+                entries.push(e.to_entry());
+                Ok(())
+            },
+        )?;
+        Ok(List {
+            header: head.header,
+            columns: head.columns,
+            entries,
+        })
+    }
+
+    /// Parse `text` without keeping the entries: `on_header` judges the
+    /// header before any entry is read, `on_entry` gets each entry in file
+    /// order, borrowed from the text. An `Err(reason)` from either stops the
+    /// parse with that reason at that line. A list of a million entries is
+    /// read this way without a million small allocations.
+    ///
+    /// Duplicate names are found at the end: `on_entry` may have seen both
+    /// before the parse fails.
+    pub fn parse_each<'t>(
+        text: &'t [u8],
+        file: &Path,
+        on_header: impl FnOnce(&Header) -> Result<(), String>,
+        mut on_entry: impl FnMut(&EntryRef<'_>) -> Result<(), String>,
+    ) -> Result<Head, ParseError> {
+        let checked = check_text(text, file)?;
+        let mut lines = checked.split('\n').enumerate().map(|(i, l)| (i + 1, l));
         // Line 1: the format line.
         match read_line(&mut lines, file)? {
             Some((_, l)) if l == FORMAT_LINE => {}
@@ -360,6 +452,14 @@ impl List {
         if expires <= issued {
             return Err(err(file, header_end, "expires is not after issued"));
         }
+        let header = Header {
+            issuer,
+            serial,
+            issued,
+            expires,
+            extensions,
+        };
+        on_header(&header).map_err(|r| err(file, header_end, r))?;
 
         // The column line: the first line after the header that is neither
         // empty nor a comment.
@@ -401,7 +501,8 @@ impl List {
 
         // At most one entry a line.
         let lines_left = text.iter().filter(|&&b| b == b'\n').count() + 1;
-        let mut entries: Vec<Entry> = Vec::with_capacity(lines_left);
+        // The names, for the duplicate check (borrowed unless rewritten).
+        let mut names: Vec<(std::borrow::Cow<'t, str>, usize)> = Vec::with_capacity(lines_left);
         // Duplicate names are found after the loop, by sorting hashes: a
         // sequential pass, where a hash table costs a cache miss per entry.
         let names_hasher = hashbrown::DefaultHashBuilder::default();
@@ -427,7 +528,7 @@ impl List {
             }
             let name =
                 canonical_name(fields[i_name]).map_err(|r| err(file, n, format!("name: {r}")))?;
-            let hash = names_hasher.hash_one(name.as_str());
+            let hash = names_hasher.hash_one(&*name);
             let kind = match fields[i_match] {
                 "subtree" => MatchKind::Subtree,
                 "exact" => MatchKind::Exact,
@@ -462,44 +563,36 @@ impl List {
                     .zip(&fields)
                     .enumerate()
                     .filter(|(i, _)| !core.contains(i))
-                    .map(|(_, (c, v))| (c.clone(), (*v).to_owned()))
+                    .map(|(_, (c, v))| (c.as_str(), *v))
                     .collect()
             };
             let index =
-                u32::try_from(entries.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
+                u32::try_from(names.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
             hashes.push((hash, index));
-            entries.push(Entry {
-                name,
+            on_entry(&EntryRef {
+                name: &name,
                 kind,
-                category: category.to_owned(),
-                reference: reference.to_owned(),
+                category,
+                reference,
                 added,
                 extra,
                 line: n,
-            });
+            })
+            .map_err(|r| err(file, n, r))?;
+            names.push((name, n));
         }
-        if let Some((first, second)) = first_duplicate(&mut hashes, &entries) {
-            let (name, first, second) = (
-                &entries[second].name,
-                entries[first].line,
-                entries[second].line,
-            );
+        if let Some((first, second)) = first_duplicate(&mut hashes, &names) {
+            let (name, first, second) = (&names[second].0, names[first].1, names[second].1);
             return Err(err(
                 file,
                 second,
                 format!("{name:?} is listed twice (first on line {first})"),
             ));
         }
-        Ok(List {
-            header: Header {
-                issuer,
-                serial,
-                issued,
-                expires,
-                extensions,
-            },
+        Ok(Head {
+            header,
             columns,
-            entries,
+            entries: names.len(),
         })
     }
 

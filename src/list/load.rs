@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use super::signature::TrustedKeys;
-use super::{List, gate, state};
+use super::{Header, List, gate, state};
+use crate::policy::{Policy, PolicyBuilder};
 
 /// What the load path needs from the config.
 #[derive(Debug, Clone)]
@@ -21,11 +22,16 @@ pub struct LoadSettings {
     pub state_dir: PathBuf,
 }
 
-/// A list that passed every check: the bytes and the signature that prove it.
-#[derive(Debug, Clone)]
+/// A list that passed every check, compiled: the policy snapshot to
+/// enforce, and the bytes and the signature that prove it.
+#[derive(Debug)]
 pub struct Accepted {
-    /// The parsed list.
-    pub list: Arc<List>,
+    /// The list's header.
+    pub header: Header,
+    /// Number of entries.
+    pub entries: usize,
+    /// The compiled snapshot.
+    pub policy: Policy,
     /// SHA-256 of the list bytes.
     pub digest: [u8; 32],
     /// The id of the key that signed it (hex, as minisign prints it).
@@ -55,10 +61,10 @@ impl Accepted {
     /// What stays known of this list once it is in force.
     pub fn in_force(&self) -> InForce {
         InForce {
-            header: self.list.header.clone(),
+            header: self.header.clone(),
             digest: self.digest,
             key_id: self.key_id.clone(),
-            entries: self.list.entries.len(),
+            entries: self.entries,
         }
     }
 }
@@ -66,8 +72,8 @@ impl Accepted {
 /// What to do with a candidate that passed the checks.
 #[derive(Debug)]
 pub enum Decision {
-    /// A newer list: apply it.
-    Apply(Accepted),
+    /// A newer list: apply it (boxed: it is large, `Unchanged` is nothing).
+    Apply(Box<Accepted>),
     /// The same serial and content as the list in force: nothing to do.
     Unchanged,
 }
@@ -95,20 +101,49 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// Verify the signature and parse, nothing else: what `rempart list
-/// verify` and every other check start with. Nothing is parsed before the
-/// signature verifies.
-pub fn verify_and_parse(
+/// Verify the signature, then read and compile the list in one pass,
+/// applying `checks` as it goes. Nothing is parsed before the signature
+/// verifies; the entries are never held whole (a million of them would
+/// cost more than the snapshot itself).
+fn verify_and_compile(
     settings: &LoadSettings,
     file: &Path,
     bytes: &[u8],
     signature: &[u8],
+    checks: Option<(Option<&InForce>, [u8; 32], OffsetDateTime)>,
 ) -> Result<Accepted, Refusal> {
     let key_id = settings
         .trusted_keys
         .verify(bytes, signature)
         .map_err(|e| refuse(file, format!("signature: {e}")))?;
-    let list = List::parse(bytes, file).map_err(|e| {
+    let digest = match checks {
+        Some((_, d, _)) => d,
+        None => digest(bytes),
+    };
+    let protected = gate::Protected::new(&settings.protected);
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let mut builder = PolicyBuilder::with_capacity(lines);
+    let head = List::parse_each(
+        bytes,
+        file,
+        |header| match checks {
+            None => Ok(()),
+            Some((in_force, _, now)) => {
+                if let Some(current) = in_force {
+                    check_serial(header.serial, current)?;
+                }
+                gate::check_header(header, now)
+            }
+        },
+        |e| {
+            if checks.is_some() {
+                gate::check_entry(e, &protected)?;
+            }
+            builder.push(e.name, e.kind, e.category, e.reference);
+            Ok(())
+        },
+    )
+    .map_err(|e| {
         refuse(
             file,
             if e.line > 0 {
@@ -119,18 +154,49 @@ pub fn verify_and_parse(
         )
     })?;
     Ok(Accepted {
-        list: Arc::new(list),
-        digest: digest(bytes),
+        policy: builder.finish(&head.header, digest),
+        header: head.header,
+        entries: head.entries,
+        digest,
         key_id,
         bytes: Arc::from(bytes),
         signature: Arc::from(signature),
     })
 }
 
-/// Judge a candidate: the signature against the trusted keys, the content,
-/// the serial against the list in force, then the gates (dates, public
-/// suffixes, protected names). The candidate is refused whole at the first
-/// failure.
+/// A new list's serial must be greater than the one in force (the same
+/// serial with the same bytes is caught before, as unchanged).
+fn check_serial(serial: u64, current: &InForce) -> Result<(), String> {
+    let in_force = current.header.serial;
+    if serial == in_force {
+        return Err(format!(
+            "serial {serial} is the serial in force with other content (equivocation): a new version needs a greater serial"
+        ));
+    }
+    if serial < in_force {
+        return Err(format!(
+            "serial {serial} is older than the serial in force, {in_force} (rollback)"
+        ));
+    }
+    Ok(())
+}
+
+/// Verify the signature and compile, without the other gates: for the list
+/// kept in the state directory, which this resolver applied before.
+pub fn verify_and_parse(
+    settings: &LoadSettings,
+    file: &Path,
+    bytes: &[u8],
+    signature: &[u8],
+) -> Result<Accepted, Refusal> {
+    verify_and_compile(settings, file, bytes, signature, None)
+}
+
+/// Judge a candidate: the same bytes as the list in force change nothing;
+/// otherwise the signature against the trusted keys, the header (serial
+/// against the list in force, dates), then every entry (format, public
+/// suffixes, protected names), compiling as it reads. The candidate is
+/// refused whole at the first failure.
 pub fn consider(
     settings: &LoadSettings,
     in_force: Option<&InForce>,
@@ -139,32 +205,20 @@ pub fn consider(
     signature: &[u8],
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
-    let candidate = verify_and_parse(settings, file, bytes, signature)?;
-    let serial = candidate.list.header.serial;
-    if let Some(current) = in_force {
-        let in_force_serial = current.header.serial;
-        if serial == in_force_serial {
-            if candidate.digest == current.digest {
-                return Ok(Decision::Unchanged);
-            }
-            return Err(refuse(
-                file,
-                format!(
-                    "serial {serial} is the serial in force with other content (equivocation): a new version needs a greater serial"
-                ),
-            ));
-        }
-        if serial < in_force_serial {
-            return Err(refuse(
-                file,
-                format!(
-                    "serial {serial} is older than the serial in force, {in_force_serial} (rollback)"
-                ),
-            ));
-        }
+    let digest = digest(bytes);
+    if let Some(current) = in_force
+        && current.digest == digest
+    {
+        return Ok(Decision::Unchanged);
     }
-    gate::check_content(&candidate.list, &settings.protected, now).map_err(|r| refuse(file, r))?;
-    Ok(Decision::Apply(candidate))
+    verify_and_compile(
+        settings,
+        file,
+        bytes,
+        signature,
+        Some((in_force, digest, now)),
+    )
+    .map(|a| Decision::Apply(Box::new(a)))
 }
 
 /// Read `path` and `path.minisig` and judge them with [`consider`].
@@ -210,25 +264,18 @@ pub fn startup(
 ) -> Result<Startup, Refusal> {
     let state_file = state::path(&settings.state_dir);
     let kept = match state::load(&settings.state_dir) {
-        Ok(Some(k)) => {
-            match verify_and_parse(
-                settings,
-                &state_file,
-                k.list.as_bytes(),
-                k.signature.as_bytes(),
-            ) {
-                Ok(a) => {
-                    if a.list.header.expires <= now {
-                        warn!(serial = a.list.header.serial, expires = %a.list.header.expires, "the kept list has expired; it stays in force until a newer list is applied");
-                    }
-                    Some(a)
+        Ok(Some(k)) => match verify_and_parse(settings, &state_file, &k.list, &k.signature) {
+            Ok(a) => {
+                if a.header.expires <= now {
+                    warn!(serial = a.header.serial, expires = %a.header.expires, "the kept list has expired; it stays in force until a newer list is applied");
                 }
-                Err(refusal) => {
-                    warn!(file = %state_file.display(), reason = %refusal.reason, "the kept list does not verify; ignored");
-                    None
-                }
+                Some(a)
             }
-        }
+            Err(refusal) => {
+                warn!(file = %state_file.display(), reason = %refusal.reason, "the kept list does not verify; ignored");
+                None
+            }
+        },
         Ok(None) => None,
         Err(e) => {
             warn!(file = %e.file.display(), reason = %e.reason, "cannot read the kept list");
@@ -242,6 +289,7 @@ pub fn startup(
         now,
     ) {
         Ok(Decision::Apply(accepted)) => {
+            let accepted = *accepted;
             if let Err(e) = persist(settings, &accepted) {
                 warn!(file = %e.file.display(), reason = %e.reason, "cannot keep the list in the state directory");
             }
@@ -263,7 +311,7 @@ pub fn startup(
         },
         Err(refusal) => match kept {
             Some(k) => {
-                warn!(file = %refusal.file.display(), reason = %refusal.reason, serial = k.list.header.serial, "list refused; the kept list stays in force");
+                warn!(file = %refusal.file.display(), reason = %refusal.reason, serial = k.header.serial, "list refused; the kept list stays in force");
                 Ok(Startup {
                     in_force: k,
                     applied_now: false,
@@ -285,16 +333,20 @@ pub fn signature_path(path: &Path) -> PathBuf {
 
 /// Keep `accepted` in the state directory as the list in force (atomic).
 pub fn persist(settings: &LoadSettings, accepted: &Accepted) -> Result<(), state::StateError> {
-    let kept = state::Kept {
-        format: 1,
-        serial: accepted.list.header.serial,
+    let meta = state::Meta {
+        serial: accepted.header.serial,
         digest: accepted.digest.iter().map(|b| format!("{b:02x}")).collect(),
         key_id: accepted.key_id.clone(),
         applied: OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        list: String::from_utf8_lossy(&accepted.bytes).into_owned(),
-        signature: String::from_utf8_lossy(&accepted.signature).into_owned(),
+        signature_len: 0,
+        list_len: 0,
     };
-    state::save(&settings.state_dir, &kept)
+    state::save(
+        &settings.state_dir,
+        &meta,
+        &accepted.bytes,
+        &accepted.signature,
+    )
 }

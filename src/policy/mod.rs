@@ -123,77 +123,11 @@ impl Policy {
     /// Compile a verified list. Names are unique in a parsed list; should a
     /// name appear twice, the first entry wins.
     pub fn compile(list: &List, digest: [u8; 32]) -> Policy {
-        let n = list.entries.len();
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
-            | 1;
-        let mut p = Policy {
-            info: Some(ListInfo {
-                issuer: list.header.issuer.clone(),
-                serial: list.header.serial,
-                digest,
-                digest_hex: digest.iter().map(|b| format!("{b:02x}")).collect(),
-                issued: list.header.issued,
-                expires: list.header.expires,
-            }),
-            names: Vec::with_capacity(list.entries.iter().map(|e| e.name.len()).sum()),
-            references: Vec::with_capacity(list.entries.iter().map(|e| e.reference.len()).sum()),
-            categories: Vec::new(),
-            entries: Vec::with_capacity(n),
-            table: HashTable::with_capacity(n),
-            seed,
-        };
-        let mut category_index: hashbrown::HashMap<&str, u16> = hashbrown::HashMap::new();
+        let mut b = PolicyBuilder::with_capacity(list.entries.len());
         for e in &list.entries {
-            let name = e.name.trim_end_matches('.').as_bytes();
-            if name.is_empty() || name.len() > usize::from(u8::MAX) {
-                continue;
-            }
-            let hash = p.hash_dotted(name);
-            let (names, entries, seed) = (&p.names, &p.entries, p.seed);
-            // One probe finds a duplicate or the free slot to fill.
-            let slot = match p.table.entry(
-                hash,
-                |&i| {
-                    let c = &entries[i as usize];
-                    names[c.name_off as usize..][..usize::from(c.name_len)]
-                        .eq_ignore_ascii_case(name)
-                },
-                |&i| {
-                    let c = &entries[i as usize];
-                    Self::hash_dotted_with(
-                        seed,
-                        &names[c.name_off as usize..][..usize::from(c.name_len)],
-                    )
-                },
-            ) {
-                hashbrown::hash_table::Entry::Occupied(_) => continue,
-                hashbrown::hash_table::Entry::Vacant(v) => v,
-            };
-            let category = *category_index
-                .entry(e.category.as_str())
-                .or_insert_with(|| {
-                    p.categories.push(e.category.clone());
-                    u16::try_from(p.categories.len() - 1).unwrap_or(u16::MAX)
-                });
-            let reference = e.reference.as_bytes();
-            let reference = &reference[..reference.len().min(usize::from(u16::MAX))];
-            let compiled = Compiled {
-                name_off: u32::try_from(p.names.len()).expect("name arena under 4 GiB"),
-                name_len: name.len() as u8,
-                ref_off: u32::try_from(p.references.len()).expect("reference arena under 4 GiB"),
-                ref_len: reference.len() as u16,
-                category,
-                exact: e.kind == MatchKind::Exact,
-            };
-            p.names.extend(name.iter().map(u8::to_ascii_lowercase));
-            p.references.extend_from_slice(reference);
-            let index = u32::try_from(p.entries.len()).expect("fewer than 2^32 entries");
-            slot.insert(index);
-            p.entries.push(compiled);
+            b.push(&e.name, e.kind, &e.category, &e.reference);
         }
-        p
+        b.finish(&list.header, digest)
     }
 
     fn hash_dotted(&self, name: &[u8]) -> u64 {
@@ -327,6 +261,107 @@ impl Policy {
             }
         }
         None
+    }
+}
+
+/// Builds a [`Policy`] one entry at a time, so that a list can be compiled
+/// while it is read (see `List::parse_each`), never held whole.
+#[derive(Debug)]
+pub struct PolicyBuilder {
+    p: Policy,
+    category_index: hashbrown::HashMap<String, u16>,
+}
+
+impl PolicyBuilder {
+    /// A builder for about `entries` entries.
+    pub fn with_capacity(entries: usize) -> PolicyBuilder {
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            | 1;
+        PolicyBuilder {
+            p: Policy {
+                info: None,
+                names: Vec::with_capacity(entries * 20),
+                references: Vec::with_capacity(entries * 12),
+                categories: Vec::new(),
+                entries: Vec::with_capacity(entries),
+                table: HashTable::with_capacity(entries),
+                seed,
+            },
+            category_index: hashbrown::HashMap::new(),
+        }
+    }
+
+    /// Add an entry (`name` canonical: lowercase, no final dot). A name
+    /// already added is ignored (the first entry wins).
+    pub fn push(&mut self, name: &str, kind: MatchKind, category: &str, reference: &str) {
+        let p = &mut self.p;
+        let name = name.trim_end_matches('.').as_bytes();
+        if name.is_empty() || name.len() > usize::from(u8::MAX) {
+            return;
+        }
+        let hash = p.hash_dotted(name);
+        let (names, entries, seed) = (&p.names, &p.entries, p.seed);
+        // One probe finds a duplicate or the free slot to fill.
+        let slot = match p.table.entry(
+            hash,
+            |&i| {
+                let c = &entries[i as usize];
+                names[c.name_off as usize..][..usize::from(c.name_len)].eq_ignore_ascii_case(name)
+            },
+            |&i| {
+                let c = &entries[i as usize];
+                Policy::hash_dotted_with(
+                    seed,
+                    &names[c.name_off as usize..][..usize::from(c.name_len)],
+                )
+            },
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => return,
+            hashbrown::hash_table::Entry::Vacant(v) => v,
+        };
+        let category = match self.category_index.get(category) {
+            Some(&i) => i,
+            None => {
+                p.categories.push(category.to_owned());
+                let i = u16::try_from(p.categories.len() - 1).unwrap_or(u16::MAX);
+                self.category_index.insert(category.to_owned(), i);
+                i
+            }
+        };
+        let reference = reference.as_bytes();
+        let reference = &reference[..reference.len().min(usize::from(u16::MAX))];
+        let compiled = Compiled {
+            name_off: u32::try_from(p.names.len()).expect("name arena under 4 GiB"),
+            name_len: name.len() as u8,
+            ref_off: u32::try_from(p.references.len()).expect("reference arena under 4 GiB"),
+            ref_len: reference.len() as u16,
+            category,
+            exact: kind == MatchKind::Exact,
+        };
+        p.names.extend(name.iter().map(u8::to_ascii_lowercase));
+        p.references.extend_from_slice(reference);
+        let index = u32::try_from(p.entries.len()).expect("fewer than 2^32 entries");
+        slot.insert(index);
+        p.entries.push(compiled);
+    }
+
+    /// The snapshot of the list with `header` and `digest`.
+    pub fn finish(mut self, header: &crate::list::Header, digest: [u8; 32]) -> Policy {
+        self.p.info = Some(ListInfo {
+            issuer: header.issuer.clone(),
+            serial: header.serial,
+            digest,
+            digest_hex: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            issued: header.issued,
+            expires: header.expires,
+        });
+        // The arenas were sized from a guess: give back what is unused.
+        self.p.names.shrink_to_fit();
+        self.p.references.shrink_to_fit();
+        self.p.entries.shrink_to_fit();
+        self.p
     }
 }
 

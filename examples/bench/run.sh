@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# Rempart vs Unbound (RPZ) benchmark. See examples/bench/README.md.
+#
+#   examples/bench/run.sh [-n NAMES] [-r REPEATS] [-l SECONDS] [-o DIR]
+#
+# Run as root: it re-executes itself in a network namespace with only the
+# loopback interface (unshare -n), so nothing reaches or comes from outside.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+N=1000000
+R=3
+L=10
+OUT=/tmp/rempart-bench
+
+usage() {
+    cat <<EOF
+usage: $0 [-n NAMES] [-r REPEATS] [-l SECONDS] [-o DIR]
+  -n NAMES    names in the list (default $N)
+  -r REPEATS  repetitions of every measurement, medians reported (default $R)
+  -l SECONDS  duration of each dnsperf run (default $L)
+  -o DIR      work and results directory (default $OUT)
+Environment:
+  REMPART_BIN   rempart binary (default: cargo build --release, then
+                target/release/rempart)
+  DNSPERF_ARGS  load options for the max-QPS runs (default "-c 16 -T 2 -q 512")
+EOF
+}
+
+while getopts "n:r:l:o:h" opt; do
+    case $opt in
+        n) N=$OPTARG ;;
+        r) R=$OPTARG ;;
+        l) L=$OPTARG ;;
+        o) OUT=$OPTARG ;;
+        h) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+for v in "$N" "$R" "$L"; do
+    [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: -n, -r and -l take positive integers (got '$v')" >&2; exit 2; }
+done
+
+die() { echo "bench: ERROR: $*" >&2; exit 1; }
+log() { echo "bench: $(date +%H:%M:%S) $*" >&2; }
+
+# ---------------------------------------------------------------- outside
+if [[ -z ${BENCH_IN_NETNS:-} ]]; then
+    [[ $EUID -eq 0 ]] || die "run as root (the benchmark runs in its own network namespace: unshare -n)"
+    missing=()
+    for t in python3 unshare ip unbound unbound-control nsd dnsperf minisign dig; do
+        command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+    done
+    if ((${#missing[@]})); then
+        die "missing tools: ${missing[*]} (Debian: apt-get install python3 util-linux iproute2 unbound nsd dnsperf minisign dnsutils)"
+    fi
+    if [[ -z ${REMPART_BIN:-} ]]; then
+        command -v cargo >/dev/null 2>&1 || die "REMPART_BIN is not set and cargo is missing: install Rust or point REMPART_BIN at a rempart binary"
+        log "building rempart (cargo build --release)"
+        (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
+        REMPART_BIN=$REPO/target/release/rempart
+    fi
+    [[ -x $REMPART_BIN ]] || die "REMPART_BIN=$REMPART_BIN is not an executable file"
+    REMPART_BIN=$(readlink -f "$REMPART_BIN")
+    export REMPART_BIN BENCH_IN_NETNS=1
+    exec unshare -n -- "$0" "$@"
+fi
+
+# ---------------------------------------------------------------- inside the namespace
+ip link set lo up || die "cannot bring up lo in the network namespace"
+
+PY=python3
+GEN=$HERE/gen.py
+PROBE=$HERE/probe.py
+DNSPERF_ARGS=${DNSPERF_ARGS:-"-c 16 -T 2 -q 512"}
+REM_PORT=5353
+UNB_PORT=5354
+NSD_PORT=5300
+W=$OUT/work
+LOGS=$OUT/logs
+RAW=$OUT/raw.tsv
+mkdir -p "$OUT"
+rm -rf "$W" "$LOGS"
+mkdir -p "$W" "$W/stage" "$LOGS"
+: >"$RAW"
+
+PIDS=()
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+        fi
+    done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+    done
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: start in the background, stderr+stdout to logs/NAME.log
+start() {
+    local name=$1; shift
+    "$@" >>"$LOGS/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+stop_pid() {
+    local p=$1
+    kill -TERM "$p" 2>/dev/null || return 0
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }   # rep resolver metric value
+
+# ---------------------------------------------------------------- data
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+awk '{exit !($1 > 0.5)}' /proc/loadavg && log "warning: load average is $LOAD0: other work on this machine will skew the results"
+log "generating $N names, RPZ zones, allowed.test zone, query files"
+$PY "$GEN" --n "$N" --dir "$W" >&2
+log "signing the lists with minisign"
+(
+    cd "$W"
+    minisign -G -W -f -p bench.pub -s bench.key >/dev/null
+    minisign -S -s bench.key -m list-v1.txt >/dev/null
+    minisign -S -s bench.key -m list-v2.txt >/dev/null
+) || die "minisign failed"
+LISTED_NAME=$(cat "$W/first_listed.txt")
+
+# ---------------------------------------------------------------- NSD
+cat >"$W/nsd.conf" <<EOF
+server:
+    ip-address: 127.0.0.1@$NSD_PORT
+    port: $NSD_PORT
+    do-ip6: no
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "$W"
+    database: ""
+    pidfile: "$W/nsd.pid"
+    xfrdfile: "$W/nsd-xfrd.state"
+    xfrdir: "$W"
+    zonelistfile: "$W/nsd-zone.list"
+    logfile: "$LOGS/nsd.log"
+    verbosity: 1
+remote-control:
+    control-enable: no
+zone:
+    name: allowed.test
+    zonefile: "$W/allowed.zone"
+EOF
+log "starting NSD on 127.0.0.1:$NSD_PORT"
+start nsd nsd -d -c "$W/nsd.conf"
+NSD_PID=$LAST_PID
+for _ in $(seq 300); do
+    dig +short +time=1 +tries=1 @127.0.0.1 -p $NSD_PORT a1.allowed.test A 2>/dev/null | grep -q '^198\.51\.100\.' && break
+    kill -0 "$NSD_PID" 2>/dev/null || die "NSD exited, see $LOGS/nsd.log"
+    sleep 0.1
+done
+dig +short @127.0.0.1 -p $NSD_PORT a1.allowed.test A | grep -q '^198\.51\.100\.' || die "NSD does not answer a1.allowed.test, see $LOGS/nsd.log"
+
+# ---------------------------------------------------------------- configs
+rem_config() {   # $1 = file, $2 = audit on|off
+    cat >"$1" <<EOF
+[server]
+listen = ["127.0.0.1:$REM_PORT"]
+
+[upstream]
+servers = ["127.0.0.1:$NSD_PORT"]
+cache_size = 400000
+
+[list]
+path = "$W/list.txt"
+trusted_keys = ["$W/bench.pub"]
+state_dir = "$W/rempart-state"
+protected = []
+
+[redirect]
+ipv4 = ["192.0.2.80"]
+ipv6 = ["2001:db8::80"]
+
+[admin]
+listen = "127.0.0.1:9153"
+
+[log]
+level = "info"
+EOF
+    if [[ $2 == on ]]; then
+        printf '\n[audit]\nenabled = true\ndir = "%s"\nclient_ip = "none"\n' "$W/audit" >>"$1"
+    else
+        printf '\n[audit]\nenabled = false\n' >>"$1"
+    fi
+}
+rem_config "$W/rempart.toml" off
+rem_config "$W/rempart-audit.toml" on
+"$REMPART_BIN" config check "$W/rempart.toml" >&2 || die "rempart config check refused $W/rempart.toml"
+
+cat >"$W/unbound.conf" <<EOF
+server:
+    interface: 127.0.0.1@$UNB_PORT
+    port: $UNB_PORT
+    do-ip6: no
+    num-threads: 2
+    so-reuseport: yes
+    so-rcvbuf: 4m
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "$W"
+    pidfile: "$W/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "respip iterator"
+    msg-cache-size: 256m
+    rrset-cache-size: 512m
+    num-queries-per-thread: 4096
+    outgoing-range: 8192
+    qname-minimisation: no
+    prefetch: no
+    local-zone: "test." nodefault
+remote-control:
+    control-enable: yes
+    control-interface: "$W/unbound.ctl"
+    control-use-cert: no
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@$NSD_PORT
+rpz:
+    name: rpz.bench
+    zonefile: "$W/rpz.zone"
+    rpz-log: no
+EOF
+cp "$W/rpz-v1.zone" "$W/rpz.zone"
+unbound-checkconf "$W/unbound.conf" >&2 || die "unbound-checkconf refused $W/unbound.conf"
+
+# ---------------------------------------------------------------- measurements
+dnsperf_qps() {   # port file -> QPS (also keeps the output in logs)
+    local out
+    out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$L" $DNSPERF_ARGS 2>&1) || true
+    echo "$out" >>"$LOGS/dnsperf.log"
+    echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}'
+}
+warm() {   # port: one pass over the allowed names, paced
+    dnsperf -s 127.0.0.1 -p "$1" -d "$W/q_allowed.txt" -n 1 -Q 20000 -c 4 -q 200 >>"$LOGS/dnsperf.log" 2>&1 || true
+}
+latency() {   # rep resolver port: p50/p99 at 10k qps (dnsperf -v prints every answer with its latency)
+    local out="$LOGS/latency-$2-$1.txt"
+    dnsperf -s 127.0.0.1 -p "$3" -d "$W/q_mixed.txt" -l "$L" -Q 10000 -c 4 -q 1000 -v >"$out" 2>&1 || true
+    local res
+    res=$(grep -E '^> ' "$out" | awk '{print $NF}' | sort -g | awk '{a[NR]=$1} END {if (NR==0) exit 1; i50=int(NR*0.50); if (i50<1) i50=1; i99=int(NR*0.99); if (i99<1) i99=1; printf "%.3f %.3f %d", a[i50]*1000, a[i99]*1000, NR}') || res=""
+    if [[ -z $res ]]; then
+        log "dnsperf -v gave no per-query latencies, using probe.py latency"
+        res=$($PY "$PROBE" latency --port "$3" --file "$W/q_mixed.txt" --rate 10000 --duration "$L" |
+              awk -F= '/^p50_ms/ {p50=$2} /^p99_ms/ {p99=$2} /^answered/ {n=$2} END {print p50, p99, n}')
+    fi
+    read -r p50 p99 _ <<<"$res"
+    record "$1" "$2" lat_p50_ms "$p50"
+    record "$1" "$2" lat_p99_ms "$p99"
+    local lost
+    lost=$(awk '/Queries lost:/ {print $3}' "$out")
+    [[ -n $lost ]] && record "$1" "$2" lat_lost "$lost"
+    return 0
+}
+reload_test() {   # rep resolver port trigger-cmd
+    local out="$LOGS/reload-$2-$1.txt"
+    $PY "$PROBE" steady --port "$3" --listed "$W/probe_listed.txt" --allowed "$W/probe_allowed.txt" \
+        --new "$W/probe_new.txt" --rate 2000 --duration $((L > 8 ? L : 8)) --trigger-after 3 \
+        --trigger-cmd "$4" >"$out" 2>&1 || log "probe steady failed for $2, see $out"
+    local k v
+    for k in visible_ms max_gap_ms lost wrong; do
+        v=$(awk -F= -v k="$k" '$1==k {print $2}' "$out")
+        record "$1" "$2" "reload_$k" "${v:-NA}"
+    done
+}
+
+startup() {   # rep resolver port pid t0
+    local ms
+    if ms=$($PY "$PROBE" wait --port "$3" --name "$LISTED_NAME" --since "$5" --timeout 900); then
+        record "$1" "$2" startup_ms "$ms"
+    else
+        kill -0 "$4" 2>/dev/null || die "$2 exited during startup, see $LOGS/$2.log"
+        die "$2 gave no redirect for $LISTED_NAME within 900 s, see $LOGS/$2.log"
+    fi
+    record "$1" "$2" rss_load_mib "$(rss_mib "$4")"
+}
+
+run_rempart() {   # rep
+    local rep=$1 pid t0
+    rm -rf "$W/rempart-state" "$W/audit"
+    cp "$W/list-v1.txt" "$W/list.txt"
+    cp "$W/list-v1.txt.minisig" "$W/list.txt.minisig"
+    log "[$rep] rempart: start"
+    echo "=== rep $rep $(date -u +%FT%TZ) ===" >>"$LOGS/rempart.log"
+    t0=$(date +%s.%N)
+    start rempart "$REMPART_BIN" serve --config "$W/rempart.toml"
+    pid=$LAST_PID
+    startup "$rep" rempart $REM_PORT "$pid" "$t0"
+    $PY - <<'EOF' >&2 || log "warning: /readyz is not 200"
+import urllib.request
+print("bench: rempart /readyz:", urllib.request.urlopen("http://127.0.0.1:9153/readyz", timeout=5).status)
+EOF
+    log "[$rep] rempart: warm cache, QPS listed, QPS allowed, latency"
+    warm $REM_PORT
+    record "$rep" rempart qps_listed "$(dnsperf_qps $REM_PORT "$W/q_listed.txt")"
+    record "$rep" rempart qps_allowed "$(dnsperf_qps $REM_PORT "$W/q_allowed.txt")"
+    latency "$rep" rempart $REM_PORT
+    record "$rep" rempart rss_after_mib "$(rss_mib "$pid")"
+    log "[$rep] rempart: reload under load"
+    cp "$W/list-v2.txt" "$W/stage/list.txt"
+    cp "$W/list-v2.txt.minisig" "$W/stage/list.txt.minisig"
+    reload_test "$rep" rempart $REM_PORT \
+        "mv -f '$W/stage/list.txt.minisig' '$W/list.txt.minisig' && mv -f '$W/stage/list.txt' '$W/list.txt'"
+    kill -0 "$pid" 2>/dev/null || die "rempart died during the run, see $LOGS/rempart.log"
+    stop_pid "$pid"
+
+    # audit on: listed-name QPS only
+    rm -rf "$W/rempart-state" "$W/audit"
+    cp "$W/list-v1.txt" "$W/list.txt"
+    cp "$W/list-v1.txt.minisig" "$W/list.txt.minisig"
+    log "[$rep] rempart (audit on): start, QPS listed"
+    echo "=== rep $rep audit on $(date -u +%FT%TZ) ===" >>"$LOGS/rempart.log"
+    t0=$(date +%s.%N)
+    start rempart "$REMPART_BIN" serve --config "$W/rempart-audit.toml"
+    pid=$LAST_PID
+    local ms
+    ms=$($PY "$PROBE" wait --port $REM_PORT --name "$LISTED_NAME" --since "$t0" --timeout 900) ||
+        die "rempart (audit on) gave no redirect, see $LOGS/rempart.log"
+    record "$rep" rempart startup_audit_ms "$ms"
+    record "$rep" rempart qps_listed_audit "$(dnsperf_qps $REM_PORT "$W/q_listed.txt")"
+    kill -0 "$pid" 2>/dev/null || die "rempart (audit on) died during the run, see $LOGS/rempart.log"
+    stop_pid "$pid"
+    local verify
+    verify=$("$REMPART_BIN" audit verify "$W/audit" 2>&1) || log "warning: rempart audit verify failed: $verify"
+    record "$rep" rempart audit_mib "$(du -sm "$W/audit" | cut -f1)"
+    rm -rf "$W/audit"
+}
+
+run_unbound() {   # rep
+    local rep=$1 pid t0
+    cp "$W/rpz-v1.zone" "$W/rpz.zone"
+    log "[$rep] unbound: start"
+    echo "=== rep $rep $(date -u +%FT%TZ) ===" >>"$LOGS/unbound.log"
+    t0=$(date +%s.%N)
+    start unbound unbound -d -c "$W/unbound.conf"
+    pid=$LAST_PID
+    startup "$rep" unbound $UNB_PORT "$pid" "$t0"
+    log "[$rep] unbound: warm cache, QPS listed, QPS allowed, latency"
+    warm $UNB_PORT
+    record "$rep" unbound qps_listed "$(dnsperf_qps $UNB_PORT "$W/q_listed.txt")"
+    record "$rep" unbound qps_allowed "$(dnsperf_qps $UNB_PORT "$W/q_allowed.txt")"
+    latency "$rep" unbound $UNB_PORT
+    record "$rep" unbound rss_after_mib "$(rss_mib "$pid")"
+    log "[$rep] unbound: reload under load (auth_zone_reload rpz.bench)"
+    cp "$W/rpz-v2.zone" "$W/stage/rpz.zone"
+    reload_test "$rep" unbound $UNB_PORT \
+        "mv -f '$W/stage/rpz.zone' '$W/rpz.zone' && unbound-control -c '$W/unbound.conf' auth_zone_reload rpz.bench >/dev/null"
+    kill -0 "$pid" 2>/dev/null || die "unbound died during the run, see $LOGS/unbound.log"
+    stop_pid "$pid"
+}
+
+for rep in $(seq "$R"); do
+    run_rempart "$rep"
+    run_unbound "$rep"
+done
+stop_pid "$NSD_PID"
+
+# ---------------------------------------------------------------- report
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+MACHINE="$(nproc) CPU ($cpu), $mem RAM, kernel $(uname -r), load average at start $LOAD0"
+VERSIONS="$("$REMPART_BIN" --version 2>&1 | head -1); unbound $(unbound -V 2>&1 | awk '/^Version/ {print $2; exit}'); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2; exit}'); nsd $(nsd -v 2>&1 | awk '/^NSD version/ {print $3; exit}')"
+REM_ERRS=$(grep -c -E ' (ERROR|WARN) ' "$LOGS/rempart.log" || true)
+export MACHINE VERSIONS LOAD0 N R L REM_ERRS DNSPERF_ARGS
+$PY - "$RAW" >"$OUT/results.md" <<'EOF'
+import os, statistics, sys, datetime
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+vals = {}
+for rep, res, metric, v in rows:
+    try:
+        vals.setdefault((res, metric), []).append(float(v))
+    except ValueError:
+        pass
+def med(res, metric):
+    v = vals.get((res, metric))
+    return statistics.median(v) if v else None
+def fmt(x, d):
+    if x is None:
+        return "n/a"
+    return f"{x:,.{d}f}"
+METRICS = [
+    ("qps_listed", "Max QPS, listed names (redirect)", 0),
+    ("qps_allowed", "Max QPS, allowed names (cached)", 0),
+    ("lat_p50_ms", "Latency p50 at 10k qps, mixed (ms)", 3),
+    ("lat_p99_ms", "Latency p99 at 10k qps, mixed (ms)", 3),
+    ("lat_lost", "Queries lost at 10k qps", 0),
+    ("startup_ms", "Start to first redirected answer (ms)", 0),
+    ("rss_load_mib", "RSS after load (MiB)", 1),
+    ("rss_after_mib", "RSS after the query runs (MiB)", 1),
+    ("reload_visible_ms", "Reload: trigger to first new-version answer (ms)", 1),
+    ("reload_max_gap_ms", "Reload: longest gap between answers at 2k qps (ms)", 1),
+    ("reload_lost", "Reload: queries lost (no answer within 2 s)", 0),
+    ("reload_wrong", "Reload: wrong answers (SERVFAIL, unexpected)", 0),
+]
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+e = os.environ
+print(f"Run {now}: N={int(e['N']):,} names, {e['R']} repetition(s) (medians), dnsperf -l {e['L']} {e['DNSPERF_ARGS']}")
+print()
+print(f"Machine: {e['MACHINE']}  ")
+print(f"Versions: {e['VERSIONS']}")
+print()
+print("| metric | Rempart | Unbound | ratio Rempart/Unbound |")
+print("| --- | ---: | ---: | ---: |")
+for key, label, d in METRICS:
+    a, b = med("rempart", key), med("unbound", key)
+    ratio = "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+    print(f"| {label} | {fmt(a, d)} | {fmt(b, d)} | {ratio} |")
+a, b = med("rempart", "qps_listed_audit"), med("rempart", "qps_listed")
+print(f"| Max QPS, listed names, audit on (client_ip=none) | {fmt(a, 0)} | n/a | n/a |")
+print(f"| Start to first redirected answer, audit on (ms) | {fmt(med('rempart', 'startup_audit_ms'), 0)} | n/a | n/a |")
+print(f"| Audit on/off ratio, listed-name QPS | {'n/a' if not a or not b else f'{a / b:.2f}'} | n/a | n/a |")
+print()
+print(f"Rempart log lines at WARN or ERROR: {e['REM_ERRS']} (see logs/rempart.log)")
+EOF
+cat "$OUT/results.md"
+log "results: $OUT/results.md, raw values: $RAW, logs: $LOGS"
