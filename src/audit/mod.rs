@@ -197,6 +197,55 @@ pub struct Loss {
     pub reason: String,
 }
 
+/// A redirect as the query path hands it over: the name, the type and the
+/// policy entry, nothing formatted. The writer thread turns it into a
+/// [`Redirect`] record, so that the audit trail costs the query path one
+/// queue push, not a dozen strings.
+#[derive(Debug)]
+pub struct RedirectRef {
+    /// The name asked, as sent.
+    pub qname: hickory_proto::rr::Name,
+    /// The query type.
+    pub qtype: hickory_proto::rr::RecordType,
+    /// The snapshot that decided (kept alive until written).
+    pub policy: std::sync::Arc<crate::policy::Policy>,
+    /// The entry that matched, in `policy`.
+    pub index: u32,
+    /// `redirect`, `nodata` or `cname`.
+    pub answer: &'static str,
+    /// TCP (else UDP).
+    pub tcp: bool,
+}
+
+impl RedirectRef {
+    /// The record, without the client (the writer adds it).
+    pub fn to_event(&self) -> Event {
+        let rule = self.policy.rule_at(self.index);
+        let info = self.policy.info();
+        Event::Redirect(Redirect {
+            qname: self.qname.to_string(),
+            qtype: self.qtype.to_string(),
+            rule: rule.map(|r| r.name.to_owned()).unwrap_or_default(),
+            reference: rule.map(|r| r.reference.to_owned()).unwrap_or_default(),
+            category: rule.map(|r| r.category.to_owned()).unwrap_or_default(),
+            serial: info.map_or(0, |i| i.serial),
+            digest: info.map(|i| i.digest_hex.clone()).unwrap_or_default(),
+            answer: self.answer.to_owned(),
+            transport: if self.tcp { "tcp" } else { "udp" }.to_owned(),
+            client: None,
+        })
+    }
+}
+
+/// What a pending record holds.
+#[derive(Debug)]
+pub enum PendingEvent {
+    /// A record ready to write.
+    Event(Event),
+    /// A redirect, formatted by the writer.
+    Redirect(RedirectRef),
+}
+
 /// What the query path hands to the writer: the event, when it happened,
 /// and the client address (the writer applies the privacy mode, so the
 /// query path never touches the HMAC key).
@@ -205,7 +254,7 @@ pub struct Pending {
     /// When.
     pub time: SystemTime,
     /// What.
-    pub event: Event,
+    pub event: PendingEvent,
     /// Who, for redirects.
     pub client: Option<IpAddr>,
 }

@@ -24,7 +24,8 @@ use time::{Date, OffsetDateTime};
 use tracing::{error, warn};
 
 use super::{
-    Event, FILE_PREFIX, FILE_SUFFIX, GENESIS, Line, Loss, Pending, SCHEMA_VERSION, line_hash,
+    Event, FILE_PREFIX, FILE_SUFFIX, GENESIS, Line, Loss, Pending, PendingEvent, RedirectRef,
+    SCHEMA_VERSION, line_hash,
 };
 use crate::config::ClientIpMode;
 use crate::metrics::Metrics;
@@ -119,7 +120,7 @@ impl Auditor {
     pub fn record(&self, event: Event, client: Option<IpAddr>) {
         let msg = Msg::Record(Pending {
             time: SystemTime::now(),
-            event,
+            event: PendingEvent::Event(event),
             client,
         });
         match self.fast.try_send(msg) {
@@ -131,13 +132,27 @@ impl Auditor {
         }
     }
 
+    /// Hand a redirect to the writer without waiting (the query path);
+    /// counted as lost if the queue is full.
+    pub fn record_redirect(&self, redirect: RedirectRef, client: IpAddr) {
+        let msg = Msg::Record(Pending {
+            time: SystemTime::now(),
+            event: PendingEvent::Redirect(redirect),
+            client: Some(client),
+        });
+        if self.fast.try_send(msg).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            self.metrics.audit_lost(1);
+        }
+    }
+
     /// Hand a record to the writer, waiting for room: for list and process
     /// events, which must not be dropped.
     pub fn record_waiting(&self, event: Event) {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let msg = Msg::Record(Pending {
             time: SystemTime::now(),
-            event,
+            event: PendingEvent::Event(event),
             client: None,
         });
         let sent = tx.map(|tx| tx.send(msg).is_ok()).unwrap_or(false);
@@ -380,20 +395,27 @@ impl Writer {
                         seq: &mut u64,
                         bytes: &mut Vec<u8>| {
             *seq += 1;
-            let line = Line {
-                v: SCHEMA_VERSION,
-                seq: *seq,
-                time: super::format_time(time),
-                prev: std::mem::take(prev),
-                event,
-            };
+            // `{"v":..,"seq":..,"time":..,"prev":..,` then the event's own
+            // fields (its object without the opening brace): the same line
+            // as serialising a `Line`, without serde's buffering of a
+            // flattened, internally tagged enum.
             let start = bytes.len();
-            if serde_json::to_writer(&mut *bytes, &line).is_err() {
+            let head = format!(
+                "{{\"v\":{SCHEMA_VERSION},\"seq\":{},\"time\":\"{}\",\"prev\":\"{}\",",
+                *seq,
+                super::format_time(time),
+                prev
+            );
+            bytes.extend_from_slice(head.as_bytes());
+            let event_start = bytes.len();
+            if serde_json::to_writer(&mut *bytes, &event).is_err()
+                || bytes.get(event_start) != Some(&b'{')
+            {
                 bytes.truncate(start);
                 *seq -= 1;
-                *prev = line.prev;
                 return;
             }
+            bytes.remove(event_start);
             *prev = line_hash(&bytes[start..]);
             bytes.push(b'\n');
             count += 1;
@@ -413,7 +435,10 @@ impl Writer {
         }
         let day = now.date();
         for p in batch.drain(..) {
-            let mut event = p.event;
+            let mut event = match p.event {
+                PendingEvent::Event(e) => e,
+                PendingEvent::Redirect(r) => r.to_event(),
+            };
             if let (Event::Redirect(r), Some(ip)) = (&mut event, p.client) {
                 r.client = self.client(ip, day);
             }

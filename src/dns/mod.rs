@@ -26,7 +26,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::IpNet;
 use tracing::{debug, warn};
 
-use crate::audit::{Auditor, Event, Redirect as AuditRedirect};
+use crate::audit::{Auditor, RedirectRef};
 use crate::metrics::{Metrics, Outcome};
 use crate::policy::{Policy, Rule};
 use crate::upstream::{Answer, Upstream};
@@ -175,7 +175,7 @@ impl Engine {
         mut chain: Vec<Record>,
         owner: &Name,
         rule: &Rule<'_>,
-        policy: &Policy,
+        policy: &Arc<Policy>,
     ) -> Reply {
         let qtype = q.qtype;
         let serial = policy.info().map_or(0, |i| i.serial);
@@ -197,23 +197,16 @@ impl Engine {
         };
         self.metrics.redirect(rule.category);
         if let Some(audit) = &self.audit {
-            audit.record(
-                Event::Redirect(AuditRedirect {
-                    qname: q.name.to_string(),
-                    qtype: qtype.to_string(),
-                    rule: rule.name.to_owned(),
-                    reference: rule.reference.to_owned(),
-                    category: rule.category.to_owned(),
-                    serial,
-                    digest: policy
-                        .info()
-                        .map(|i| i.digest_hex.clone())
-                        .unwrap_or_default(),
-                    answer: answer_kind.to_owned(),
-                    transport: if client.tcp { "tcp" } else { "udp" }.to_owned(),
-                    client: None,
-                }),
-                Some(client.ip),
+            audit.record_redirect(
+                RedirectRef {
+                    qname: q.name.clone(),
+                    qtype,
+                    policy: Arc::clone(policy),
+                    index: rule.index,
+                    answer: answer_kind,
+                    tcp: client.tcp,
+                },
+                client.ip,
             );
         }
         // CNAME mode: the information host is resolved normally (it is a
@@ -250,7 +243,7 @@ impl Engine {
         q: &Question,
         client: Client,
         answer: Answer,
-        policy: &Policy,
+        policy: &Arc<Policy>,
     ) -> Reply {
         let mut current = q.name.clone();
         let mut chain: Vec<Record> = Vec::new();

@@ -46,6 +46,8 @@ pub struct Rule<'a> {
     pub category: &'a str,
     /// The authority's reference of the decision.
     pub reference: &'a str,
+    /// Its index in the snapshot ([`Policy::rule_at`]).
+    pub index: u32,
 }
 
 /// Identity of the list a snapshot was compiled from.
@@ -182,7 +184,13 @@ impl Policy {
             },
             category: &self.categories[usize::from(c.category)],
             reference: std::str::from_utf8(reference).unwrap_or(""),
+            index,
         }
+    }
+
+    /// The entry at `index` (from [`Rule::index`]).
+    pub fn rule_at(&self, index: u32) -> Option<Rule<'_>> {
+        ((index as usize) < self.entries.len()).then(|| self.rule(index))
     }
 
     /// The entry listed under exactly `name` (canonical: lowercase, no
