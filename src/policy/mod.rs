@@ -85,8 +85,10 @@ const MAX_LABELS: usize = 128;
 #[derive(Debug, Default)]
 pub struct Policy {
     info: Option<ListInfo>,
-    names: Vec<u8>,
-    references: Vec<u8>,
+    /// Entry names, dotted, lowercase ASCII (a `String`: slices are `&str`
+    /// with no UTF-8 check on the query path).
+    names: String,
+    references: String,
     categories: Vec<String>,
     entries: Vec<Compiled>,
     table: HashTable<u32>,
@@ -174,16 +176,14 @@ impl Policy {
         let name = &self.names[c.name_off as usize..][..usize::from(c.name_len)];
         let reference = &self.references[c.ref_off as usize..][..usize::from(c.ref_len)];
         Rule {
-            // The arenas hold bytes copied from `String`s, cut at boundaries
-            // that are ASCII ('.' or the end), so they are valid UTF-8.
-            name: std::str::from_utf8(name).unwrap_or(""),
+            name,
             kind: if c.exact {
                 MatchKind::Exact
             } else {
                 MatchKind::Subtree
             },
             category: &self.categories[usize::from(c.category)],
-            reference: std::str::from_utf8(reference).unwrap_or(""),
+            reference,
             index,
         }
     }
@@ -201,7 +201,7 @@ impl Policy {
         self.table
             .find(hash, |&i| {
                 let c = &self.entries[i as usize];
-                self.names[c.name_off as usize..][..usize::from(c.name_len)]
+                self.names.as_bytes()[c.name_off as usize..][..usize::from(c.name_len)]
                     .eq_ignore_ascii_case(name)
             })
             .map(|&i| self.rule(i))
@@ -225,7 +225,8 @@ impl Policy {
     fn confirm(&self, index: u32, labels: &[&[u8]]) -> bool {
         let c = &self.entries[index as usize];
         let mut name =
-            self.names[c.name_off as usize..][..usize::from(c.name_len)].split(|&b| b == b'.');
+            self.names.as_bytes()[c.name_off as usize..][..usize::from(c.name_len)]
+                .split(|&b| b == b'.');
         for label in labels {
             match name.next() {
                 Some(n) if n.eq_ignore_ascii_case(label) => {}
@@ -290,8 +291,8 @@ impl PolicyBuilder {
         PolicyBuilder {
             p: Policy {
                 info: None,
-                names: Vec::with_capacity(entries * 20),
-                references: Vec::with_capacity(entries * 12),
+                names: String::with_capacity(entries * 20),
+                references: String::with_capacity(entries * 12),
                 categories: Vec::new(),
                 entries: Vec::with_capacity(entries),
                 table: HashTable::with_capacity(entries),
@@ -306,7 +307,9 @@ impl PolicyBuilder {
     pub fn push(&mut self, name: &str, kind: MatchKind, category: &str, reference: &str) {
         let p = &mut self.p;
         let name = name.trim_end_matches('.').as_bytes();
-        if name.is_empty() || name.len() > usize::from(u8::MAX) {
+        // Canonical names are ASCII (IDNs as punycode); anything else is
+        // not a name a query can carry.
+        if name.is_empty() || name.len() > usize::from(u8::MAX) || !name.is_ascii() {
             return;
         }
         let hash = p.hash_dotted(name);
@@ -316,13 +319,14 @@ impl PolicyBuilder {
             hash,
             |&i| {
                 let c = &entries[i as usize];
-                names[c.name_off as usize..][..usize::from(c.name_len)].eq_ignore_ascii_case(name)
+                names.as_bytes()[c.name_off as usize..][..usize::from(c.name_len)]
+                    .eq_ignore_ascii_case(name)
             },
             |&i| {
                 let c = &entries[i as usize];
                 Policy::hash_dotted_with(
                     seed,
-                    &names[c.name_off as usize..][..usize::from(c.name_len)],
+                    &names.as_bytes()[c.name_off as usize..][..usize::from(c.name_len)],
                 )
             },
         ) {
@@ -338,8 +342,11 @@ impl PolicyBuilder {
                 i
             }
         };
-        let reference = reference.as_bytes();
-        let reference = &reference[..reference.len().min(usize::from(u16::MAX))];
+        let mut cut = reference.len().min(usize::from(u16::MAX));
+        while !reference.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let reference = &reference[..cut];
         let compiled = Compiled {
             name_off: u32::try_from(p.names.len()).expect("name arena under 4 GiB"),
             name_len: name.len() as u8,
@@ -348,8 +355,9 @@ impl PolicyBuilder {
             category,
             exact: kind == MatchKind::Exact,
         };
-        p.names.extend(name.iter().map(u8::to_ascii_lowercase));
-        p.references.extend_from_slice(reference);
+        p.names
+            .extend(name.iter().map(|&b| char::from(b.to_ascii_lowercase())));
+        p.references.push_str(reference);
         let index = u32::try_from(p.entries.len()).expect("fewer than 2^32 entries");
         slot.insert(index);
         p.entries.push(compiled);
