@@ -206,6 +206,7 @@ def cmd_steady(a):
     t0 = trig[0]
     lost = 0
     wrong = 0
+    wrong_kinds = {}
     answers = []
     visible = None
     for j in range(total):
@@ -218,12 +219,10 @@ def cmd_steady(a):
         if k == 2 and v == "r" and t0 is not None and rt >= t0:
             if visible is None or rt < visible:
                 visible = rt
-        if k == 0 and v != "r":
+        if (k == 0 and v != "r") or (k == 1 and v != "f") or (k == 2 and v == "e"):
             wrong += 1
-        elif k == 1 and v != "f":
-            wrong += 1
-        elif k == 2 and v == "e":
-            wrong += 1
+            key = ("listed", "allowed", "new")[k] + "_" + {"r": "redirect", "f": "forwarded", "e": "error"}[v]
+            wrong_kinds[key] = wrong_kinds.get(key, 0) + 1
     answers.sort()
     # the timeline runs from the first send to the last send: silence at the
     # start or at the end (a resolver that stopped answering) counts as a gap
@@ -239,6 +238,7 @@ def cmd_steady(a):
     print("answered=%d" % len(answers))
     print("lost=%d" % lost)
     print("wrong=%d" % wrong)
+    print("wrong_by_kind=%s" % (",".join("%s:%d" % kv for kv in sorted(wrong_kinds.items())) or "none"))
     print("stale_after_visible=%d" % stale)
     print("max_gap_ms=%.1f" % (gap * 1000))
     print("visible_ms=%s" % ("%.1f" % ((visible - t0) * 1000) if visible and t0 else "NA"))
