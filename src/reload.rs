@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
 use crate::audit::{Auditor, EntryChange, Event, ListEvent};
-use crate::list::{Accepted, Decision, InForce, LoadSettings, load};
+use crate::list::{Decision, InForce, LoadSettings, load};
 use crate::metrics::{Metrics, ReloadOutcome};
 use crate::policy::{Policy, Rule};
 
@@ -245,10 +245,6 @@ impl Reloader {
         let mut in_force = self.in_force.lock().await;
         let settings = self.settings.clone();
         let current = in_force.clone();
-        let audit = self.audit.clone();
-        // The snapshot in force, to tell what the new list adds and removes.
-        // The mutex is held: nothing else swaps it meanwhile.
-        let old_policy = self.policy.load_full();
         let work = tokio::task::spawn_blocking(move || {
             let now = time::OffsetDateTime::now_utc();
             match load::consider(&settings, current.as_ref(), &file, &bytes, &sig, now) {
@@ -262,17 +258,10 @@ impl Reloader {
                     if let Err(e) = load::persist(&settings, &accepted) {
                         error!(error = %e, serial = accepted.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
                     }
-                    let (added, removed) = {
-                        let (added, removed) = accepted.policy.changes_from(&old_policy);
-                        if let Some(audit) = &audit {
-                            audit_applied(audit, &accepted, &added, &removed);
-                        }
-                        (added.len(), removed.len())
-                    };
                     let in_force = accepted.in_force();
                     // The list bytes are freed here, off the async workers;
                     // the policy snapshot holds what queries need.
-                    Ok(Some((in_force, accepted.policy, added, removed)))
+                    Ok(Some((in_force, accepted.policy)))
                 }
             }
         })
@@ -289,14 +278,27 @@ impl Reloader {
                 self.metrics.reload(ReloadOutcome::Unchanged);
                 Outcome::Unchanged { serial }
             }
-            Ok(Some((accepted, policy, added, removed))) => {
+            Ok(Some((accepted, policy))) => {
                 let entries = policy.len();
-                let old = self.policy.swap(Arc::new(policy));
-                // Freeing a large snapshot takes milliseconds: not on a worker.
-                tokio::task::spawn_blocking(move || drop(old));
+                let new = Arc::new(policy);
+                let old = self.policy.swap(Arc::clone(&new));
+                // In force from here: the time reported is the time to this.
+                let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                // Then, off the async workers: what changed (for the log
+                // and the audit trail), and freeing the old snapshot.
+                let audit = self.audit.clone();
+                let info = accepted.clone();
+                let (added, removed) = tokio::task::spawn_blocking(move || {
+                    let (added, removed) = new.changes_from(&old);
+                    if let Some(audit) = &audit {
+                        audit_applied(audit, &info, &added, &removed);
+                    }
+                    (added.len(), removed.len())
+                })
+                .await
+                .unwrap_or((0, 0));
                 let serial = accepted.header.serial;
                 let digest = hex(&accepted.digest);
-                let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 info!(serial, digest = %digest, entries, added, removed, millis, key_id = %accepted.key_id, "list applied");
                 self.metrics.reload(ReloadOutcome::Applied);
                 self.metrics.list_in_force(
@@ -377,7 +379,7 @@ impl Reloader {
 /// Write a `list applied` record and one `entry` record per name added or
 /// removed (with reference and category). Waits for room in the audit
 /// queue: call it off the async workers.
-pub fn audit_applied(audit: &Auditor, new: &Accepted, added: &[Rule<'_>], removed: &[Rule<'_>]) {
+pub fn audit_applied(audit: &Auditor, new: &InForce, added: &[Rule<'_>], removed: &[Rule<'_>]) {
     let h = &new.header;
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)

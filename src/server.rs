@@ -299,19 +299,20 @@ impl Service {
                 let result = load::startup(&settings, &path, now);
                 match result {
                     Ok(s) => {
+                        // What a list applied now changed is written to the
+                        // audit trail once serving (a first list of a
+                        // million entries is a million records).
+                        let mut previous = None;
                         if let Some(audit) = &audit {
                             if let Some(refusal) = &s.refused {
                                 crate::reload::audit_refused(audit, refusal);
                             }
                             if s.applied_now {
-                                let empty = Policy::empty();
-                                let previous = s.previous.as_ref().map_or(&empty, |p| &p.policy);
-                                let (added, removed) = s.in_force.policy.changes_from(previous);
-                                crate::reload::audit_applied(audit, &s.in_force, &added, &removed);
+                                previous = Some(s.previous.map(|p| p.policy).unwrap_or_default());
                             }
                         }
                         let in_force = s.in_force.in_force();
-                        Ok((in_force, s.in_force.policy))
+                        Ok((in_force, s.in_force.policy, previous))
                     }
                     Err(refusal) => {
                         if let Some(audit) = &audit {
@@ -324,8 +325,8 @@ impl Service {
             .await
             .map_err(|e| StartError::NoList(format!("list loader failed: {e}")))?
         };
-        let (in_force, policy) = match startup {
-            Ok((accepted, policy)) => {
+        let (in_force, policy, audit_changes) = match startup {
+            Ok((accepted, policy, previous)) => {
                 info!(
                     serial = accepted.header.serial,
                     entries = policy.len(),
@@ -334,7 +335,8 @@ impl Service {
                     digest = %crate::reload::hex(&accepted.digest),
                     "list in force"
                 );
-                (Some(accepted), policy)
+                let audit_changes = previous.map(|p| (accepted.clone(), p));
+                (Some(accepted), policy, audit_changes)
             }
             Err(why) => {
                 if config.list.on_missing == crate::config::OnMissing::Refuse {
@@ -344,10 +346,18 @@ impl Service {
                     return Err(StartError::NoList(why));
                 }
                 tracing::warn!(reason = %why, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
-                (None, Policy::empty())
+                (None, Policy::empty(), None)
             }
         };
-        let policy = Arc::new(arc_swap::ArcSwap::from_pointee(policy));
+        let policy = Arc::new(policy);
+        if let (Some(audit), Some((info, previous))) = (&audit, audit_changes) {
+            let (audit, new) = (Arc::clone(audit), Arc::clone(&policy));
+            tokio::task::spawn_blocking(move || {
+                let (added, removed) = new.changes_from(&previous);
+                crate::reload::audit_applied(&audit, &info, &added, &removed);
+            });
+        }
+        let policy = Arc::new(arc_swap::ArcSwap::new(policy));
         let upstream = crate::upstream::Upstream::new(&config.upstream, metrics.clone())?;
         let handler = Handler::new(
             policy.clone(),

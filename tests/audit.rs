@@ -81,9 +81,18 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
     ] {
         query(a, Transport::Udp, name, RecordType::A, Ask::default()).await;
     }
-    flush(&rempart);
+    // The entries of the list applied at start are written once serving,
+    // in the background: wait for them (bounded).
     let dir = setup.audit_dir();
-    let records = lines(&dir);
+    let deadline = SystemTime::now() + Duration::from_secs(10);
+    let records = loop {
+        flush(&rempart);
+        let records = lines(&dir);
+        if kind(&records, "entry").len() >= 2 || SystemTime::now() > deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let redirects = kind(&records, "redirect");
     assert_eq!(redirects.len(), sent.len(), "{records:#?}");
     for (r, (name, qtype, transport)) in redirects.iter().zip(sent) {

@@ -224,9 +224,8 @@ impl Policy {
     /// first), ignoring ASCII case.
     fn confirm(&self, index: u32, labels: &[&[u8]]) -> bool {
         let c = &self.entries[index as usize];
-        let mut name =
-            self.names.as_bytes()[c.name_off as usize..][..usize::from(c.name_len)]
-                .split(|&b| b == b'.');
+        let mut name = self.names.as_bytes()[c.name_off as usize..][..usize::from(c.name_len)]
+            .split(|&b| b == b'.');
         for label in labels {
             match name.next() {
                 Some(n) if n.eq_ignore_ascii_case(label) => {}
