@@ -27,11 +27,13 @@ use crate::policy::{Policy, Rule};
 
 /// After a change in the list's directory, wait this long for the other
 /// file of the pair (list and `.minisig`) before a first try.
-pub const DEBOUNCE: Duration = Duration::from_millis(150);
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// A candidate from the watcher that is refused is tried again for this
 /// long (the list and its signature are two files, written one after the
 /// other) before the refusal counts.
 pub const SETTLE: Duration = Duration::from_secs(3);
+/// Interval between tries within [`SETTLE`].
+pub const RETRY: Duration = Duration::from_millis(100);
 
 /// What became of a candidate list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -207,12 +209,12 @@ impl Reloader {
                 );
             }
         };
-        self.judge(path, bytes, sig, report_refusal).await
+        self.judge(path, bytes, sig, report_refusal, false).await
     }
 
     /// Judge a list and its signature received over the admin endpoint.
     pub async fn push(&self, list: Vec<u8>, signature: Vec<u8>) -> Outcome {
-        self.judge(PathBuf::from("<pushed list>"), list, signature, true)
+        self.judge(PathBuf::from("<pushed list>"), list, signature, true, true)
             .await
     }
 
@@ -240,6 +242,7 @@ impl Reloader {
         bytes: Vec<u8>,
         sig: Vec<u8>,
         report_refusal: bool,
+        keep_first: bool,
     ) -> Outcome {
         let started = Instant::now();
         let mut in_force = self.in_force.lock().await;
@@ -252,16 +255,18 @@ impl Reloader {
                 Ok(Decision::Unchanged) => Ok(None),
                 Ok(Decision::Apply(accepted)) => {
                     let accepted = *accepted;
-                    // Kept before the swap: a restart must enforce what
-                    // clients were told. A failure to keep it does not
-                    // stop enforcement (the law's 24 hours run), but is loud.
-                    if let Err(e) = load::persist(&settings, &accepted) {
-                        error!(error = %e, serial = accepted.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
-                    }
                     let in_force = accepted.in_force();
-                    // The list bytes are freed here, off the async workers;
-                    // the policy snapshot holds what queries need.
-                    Ok(Some((in_force, accepted.policy)))
+                    // A pushed list exists nowhere else: it is kept before
+                    // the swap, so that a restart enforces what clients were
+                    // told. A list read from `list.path` is kept right after
+                    // the swap (a restart would read the file again).
+                    let to_keep = if keep_first {
+                        keep(&settings, &in_force, &bytes, &sig);
+                        None
+                    } else {
+                        Some((settings, bytes, sig))
+                    };
+                    Ok(Some((in_force, accepted.policy, to_keep)))
                 }
             }
         })
@@ -278,7 +283,7 @@ impl Reloader {
                 self.metrics.reload(ReloadOutcome::Unchanged);
                 Outcome::Unchanged { serial }
             }
-            Ok(Some((accepted, policy))) => {
+            Ok(Some((accepted, policy, to_keep))) => {
                 let entries = policy.len();
                 let new = Arc::new(policy);
                 let old = self.policy.swap(Arc::clone(&new));
@@ -289,6 +294,9 @@ impl Reloader {
                 let audit = self.audit.clone();
                 let info = accepted.clone();
                 let (added, removed) = tokio::task::spawn_blocking(move || {
+                    if let Some((settings, bytes, sig)) = to_keep {
+                        keep(&settings, &info, &bytes, &sig);
+                    }
                     let (added, removed) = new.changes_from(&old);
                     if let Some(audit) = &audit {
                         audit_applied(audit, &info, &added, &removed);
@@ -357,10 +365,10 @@ impl Reloader {
                 while rx.try_recv().is_ok() {}
                 let deadline = Instant::now() + SETTLE;
                 loop {
-                    let last = Instant::now() + Duration::from_millis(250) >= deadline;
+                    let last = Instant::now() + RETRY >= deadline;
                     match this.reload_file_inner(last).await {
                         Outcome::Refused { .. } if !last => {
-                            tokio::time::sleep(Duration::from_millis(250)).await;
+                            tokio::time::sleep(RETRY).await;
                             // A newer change restarts the wait.
                             if rx.try_recv().is_ok() {
                                 while rx.try_recv().is_ok() {}
@@ -373,6 +381,14 @@ impl Reloader {
         });
         info!(dir = %dir.display(), "watching the list's directory");
         Ok(watcher)
+    }
+}
+
+/// Keep a list applied in the state directory. A failure does not stop
+/// enforcement (the law's 24 hours run), but is loud.
+fn keep(settings: &LoadSettings, in_force: &InForce, bytes: &[u8], sig: &[u8]) {
+    if let Err(e) = load::persist(settings, in_force, bytes, sig) {
+        error!(error = %e, serial = in_force.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
     }
 }
 

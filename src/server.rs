@@ -312,7 +312,7 @@ impl Service {
                             }
                         }
                         let in_force = s.in_force.in_force();
-                        Ok((in_force, s.in_force.policy, previous))
+                        Ok((in_force, s.in_force.policy, previous, s.to_keep))
                     }
                     Err(refusal) => {
                         if let Some(audit) = &audit {
@@ -326,7 +326,17 @@ impl Service {
             .map_err(|e| StartError::NoList(format!("list loader failed: {e}")))?
         };
         let (in_force, policy, audit_changes) = match startup {
-            Ok((accepted, policy, previous)) => {
+            Ok((accepted, policy, previous, to_keep)) => {
+                // The list applied now is kept in the state directory once
+                // serving (the source file holds it meanwhile).
+                if let Some((bytes, sig)) = to_keep {
+                    let (settings, info) = (settings.clone(), accepted.clone());
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = load::persist(&settings, &info, &bytes, &sig) {
+                            tracing::error!(error = %e, "cannot keep the list in the state directory");
+                        }
+                    });
+                }
                 info!(
                     serial = accepted.header.serial,
                     entries = policy.len(),

@@ -288,6 +288,12 @@ fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
     let first = startup(&f.settings, &source, now()).unwrap();
     assert!(first.applied_now);
     assert_eq!(first.in_force.header.serial, 9);
+    // The server keeps it once serving; here, by hand.
+    let (bytes, sig) = first
+        .to_keep
+        .clone()
+        .expect("a list applied now is to be kept");
+    rempart::list::load::persist(&f.settings, &first.in_force.in_force(), &bytes, &sig).unwrap();
     assert!(f.settings.state_dir.join("in-force.state").exists());
 
     // The source file is gone: the kept list is enforced.

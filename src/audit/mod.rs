@@ -262,10 +262,14 @@ pub struct Pending {
 /// SHA-256 of a line, hex.
 pub fn line_hash(line: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(line)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha2::Sha256::digest(line);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// RFC 3339 UTC with milliseconds.

@@ -1,7 +1,6 @@
 //! The one path every candidate list takes: read, verify, parse, gates.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -36,10 +35,6 @@ pub struct Accepted {
     pub digest: [u8; 32],
     /// The id of the key that signed it (hex, as minisign prints it).
     pub key_id: String,
-    /// The list bytes as signed.
-    pub bytes: Arc<[u8]>,
-    /// The `.minisig` file's bytes.
-    pub signature: Arc<[u8]>,
 }
 
 /// What later candidates are judged against: the list in force, without
@@ -159,8 +154,6 @@ fn verify_and_compile(
         entries: head.entries,
         digest,
         key_id,
-        bytes: Arc::from(bytes),
-        signature: Arc::from(signature),
     })
 }
 
@@ -221,6 +214,15 @@ pub fn consider(
     .map(|a| Decision::Apply(Box::new(a)))
 }
 
+/// Read `path` and `path.minisig`.
+pub fn read_pair(path: &Path) -> Result<(Vec<u8>, Vec<u8>), Refusal> {
+    let bytes = std::fs::read(path).map_err(|e| refuse(path, format!("cannot read: {e}")))?;
+    let sig_path = signature_path(path);
+    let signature = std::fs::read(&sig_path)
+        .map_err(|e| refuse(path, format!("{}: cannot read: {e}", sig_path.display())))?;
+    Ok((bytes, signature))
+}
+
 /// Read `path` and `path.minisig` and judge them with [`consider`].
 pub fn consider_file(
     settings: &LoadSettings,
@@ -228,10 +230,7 @@ pub fn consider_file(
     path: &Path,
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
-    let bytes = std::fs::read(path).map_err(|e| refuse(path, format!("cannot read: {e}")))?;
-    let sig_path = signature_path(path);
-    let signature = std::fs::read(&sig_path)
-        .map_err(|e| refuse(path, format!("{}: cannot read: {e}", sig_path.display())))?;
+    let (bytes, signature) = read_pair(path)?;
     consider(settings, in_force, path, &bytes, &signature, now)
 }
 
@@ -245,6 +244,10 @@ pub struct Startup {
     pub applied_now: bool,
     /// The kept list it replaced, when `applied_now`.
     pub previous: Option<Accepted>,
+    /// The bytes and signature of a list applied now, to keep in the state
+    /// directory ([`persist`]) once serving: the source file holds them
+    /// meanwhile, so a crash before that loses nothing.
+    pub to_keep: Option<(Vec<u8>, Vec<u8>)>,
     /// Why the source file was refused, when it was.
     pub refused: Option<Refusal>,
 }
@@ -282,29 +285,27 @@ pub fn startup(
             None
         }
     };
-    match consider_file(
-        settings,
-        kept.as_ref().map(Accepted::in_force).as_ref(),
-        source,
-        now,
-    ) {
-        Ok(Decision::Apply(accepted)) => {
-            let accepted = *accepted;
-            if let Err(e) = persist(settings, &accepted) {
-                warn!(file = %e.file.display(), reason = %e.reason, "cannot keep the list in the state directory");
-            }
-            Ok(Startup {
-                in_force: accepted,
-                applied_now: true,
-                previous: kept,
-                refused: None,
-            })
-        }
+    let current = kept.as_ref().map(Accepted::in_force);
+    let mut pair = None;
+    let decision = read_pair(source).and_then(|(bytes, signature)| {
+        let d = consider(settings, current.as_ref(), source, &bytes, &signature, now);
+        pair = Some((bytes, signature));
+        d
+    });
+    match decision {
+        Ok(Decision::Apply(accepted)) => Ok(Startup {
+            in_force: *accepted,
+            applied_now: true,
+            previous: kept,
+            to_keep: pair,
+            refused: None,
+        }),
         Ok(Decision::Unchanged) => match kept {
             Some(k) => Ok(Startup {
                 in_force: k,
                 applied_now: false,
                 previous: None,
+                to_keep: None,
                 refused: None,
             }),
             None => Err(refuse(source, "unchanged without a kept list")),
@@ -316,6 +317,7 @@ pub fn startup(
                     in_force: k,
                     applied_now: false,
                     previous: None,
+                    to_keep: None,
                     refused: Some(refusal),
                 })
             }
@@ -332,7 +334,12 @@ pub fn signature_path(path: &Path) -> PathBuf {
 }
 
 /// Keep `accepted` in the state directory as the list in force (atomic).
-pub fn persist(settings: &LoadSettings, accepted: &Accepted) -> Result<(), state::StateError> {
+pub fn persist(
+    settings: &LoadSettings,
+    accepted: &InForce,
+    bytes: &[u8],
+    signature: &[u8],
+) -> Result<(), state::StateError> {
     let meta = state::Meta {
         serial: accepted.header.serial,
         digest: accepted.digest.iter().map(|b| format!("{b:02x}")).collect(),
@@ -343,10 +350,5 @@ pub fn persist(settings: &LoadSettings, accepted: &Accepted) -> Result<(), state
         signature_len: 0,
         list_len: 0,
     };
-    state::save(
-        &settings.state_dir,
-        &meta,
-        &accepted.bytes,
-        &accepted.signature,
-    )
+    state::save(&settings.state_dir, &meta, bytes, signature)
 }
