@@ -15,7 +15,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -31,6 +33,8 @@ use crate::config::ClientIpMode;
 use crate::metrics::Metrics;
 
 /// Records taken from the queue per write.
+/// While records keep coming, the writer drains the queue at this pace.
+const BUSY_TICK: Duration = Duration::from_millis(2);
 const BATCH: usize = 4096;
 
 /// The writer's settings (from `[audit]`).
@@ -294,23 +298,42 @@ impl Writer {
         let mut flushes: Vec<SyncSender<()>> = Vec::new();
         let mut stop = false;
         let mut last_sync = std::time::Instant::now();
+        // Busy: drain, write, sleep a tick, drain again, never parked in
+        // `recv` (a parked writer costs every producer a wake-up call).
+        // Idle: park until the next record (or a second, for the sync).
+        let mut busy = false;
         loop {
-            match rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(msg) => {
-                    let mut next = Some(msg);
-                    while let Some(m) = next.take() {
-                        match m {
-                            Msg::Record(p) => batch.push(p),
-                            Msg::Flush(done) => flushes.push(done),
-                            Msg::Stop => stop = true,
-                        }
-                        if batch.len() < BATCH && !stop {
-                            next = rx.try_recv().ok();
-                        }
+            let first = if busy {
+                std::thread::sleep(BUSY_TICK);
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => {
+                        stop = true;
+                        None
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => stop = true,
+            } else {
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        stop = true;
+                        None
+                    }
+                }
+            };
+            busy = first.is_some();
+            let mut next = first;
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Record(p) => batch.push(p),
+                    Msg::Flush(done) => flushes.push(done),
+                    Msg::Stop => stop = true,
+                }
+                if batch.len() < BATCH && !stop {
+                    next = rx.try_recv().ok();
+                }
             }
             self.write(&mut batch);
             // Durability once a second, and whenever someone waits for it.
