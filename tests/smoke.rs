@@ -31,6 +31,19 @@ fn demo_config(port: u16, upstream: std::net::SocketAddr, state: &Path) -> Strin
         + "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
 }
 
+/// The process exits within 10 s, with code 0.
+fn assert_exits_0(child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code.code(), Some(0), "exit code after SIGTERM");
+}
+
 /// Start the binary on the demo config, on a free port, and wait until it
 /// answers a redirect over TCP. A port found free can be taken by another
 /// process before rempart binds it: then rempart exits (code 3) and another
@@ -123,15 +136,7 @@ async fn demo_config_serves_redirects_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code.code(), Some(0), "exit code after SIGTERM");
+    assert_exits_0(&mut child);
 
     // The trail holds the start, the list applied, the redirects and the
     // stop, and verifies with the real binary.
@@ -241,13 +246,5 @@ async fn sigterm_answers_the_queries_in_flight_then_exits_0() {
             answers(&m)
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code.code(), Some(0), "exit code after SIGTERM");
+    assert_exits_0(&mut child);
 }
