@@ -270,8 +270,9 @@ pub struct Head {
 /// One entry as read, borrowed from the text (see [`List::parse_each`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryRef<'a> {
-    /// Canonical name (lowercase A-label, no trailing dot).
-    pub name: &'a str,
+    /// Canonical name (lowercase A-label, no trailing dot); borrowed from
+    /// the text unless it had to be rewritten.
+    pub name: std::borrow::Cow<'a, str>,
     /// `match` column.
     pub kind: MatchKind,
     /// `category` column.
@@ -290,7 +291,7 @@ impl EntryRef<'_> {
     /// An owned [`Entry`].
     pub fn to_entry(&self) -> Entry {
         Entry {
-            name: self.name.to_owned(),
+            name: self.name.to_string(),
             kind: self.kind,
             category: self.category.to_owned(),
             reference: self.reference.to_owned(),
@@ -340,7 +341,7 @@ impl List {
         text: &'t [u8],
         file: &Path,
         on_header: impl FnOnce(&Header) -> Result<(), String>,
-        mut on_entry: impl FnMut(&EntryRef<'_>) -> Result<(), String>,
+        mut on_entry: impl FnMut(EntryRef<'t>) -> Result<(), String>,
     ) -> Result<Head, ParseError> {
         let checked = check_text(text, file)?;
         let mut lines = checked.split('\n').enumerate().map(|(i, l)| (i + 1, l));
@@ -463,7 +464,7 @@ impl List {
 
         // The column line: the first line after the header that is neither
         // empty nor a comment.
-        let columns = loop {
+        let (columns, column_names) = loop {
             let Some((n, l)) = read_line(&mut lines, file)? else {
                 return Err(err(file, header_end + 1, "no column line"));
             };
@@ -488,7 +489,7 @@ impl List {
                     ));
                 }
             }
-            break columns;
+            break (columns, l.split('\t').collect::<Vec<&'t str>>());
         };
         let index = |name: &str| columns.iter().position(|c| c == name).unwrap_or(0);
         let (i_name, i_match, i_category, i_reference, i_added) = (
@@ -558,19 +559,19 @@ impl List {
             let extra = if columns.len() == core.len() {
                 Vec::new()
             } else {
-                columns
+                column_names
                     .iter()
                     .zip(&fields)
                     .enumerate()
                     .filter(|(i, _)| !core.contains(i))
-                    .map(|(_, (c, v))| (c.as_str(), *v))
+                    .map(|(_, (c, v))| (*c, *v))
                     .collect()
             };
             let index =
                 u32::try_from(names.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
             hashes.push((hash, index));
-            on_entry(&EntryRef {
-                name: &name,
+            on_entry(EntryRef {
+                name: name.clone(),
                 kind,
                 category,
                 reference,

@@ -102,8 +102,8 @@ pub fn check_public_suffix(name: &str) -> Result<(), String> {
 
 /// Every entry gate: public suffixes, protected names.
 pub fn check_entry(e: &EntryRef<'_>, protected: &Protected) -> Result<(), String> {
-    check_public_suffix(e.name)?;
-    protected.check(e.name, e.kind)
+    check_public_suffix(&e.name)?;
+    protected.check(&e.name, e.kind)
 }
 
 /// Every gate on a parsed list: dates, public suffixes, protected names;

@@ -117,37 +117,73 @@ fn verify_and_compile(
     };
     let protected = gate::Protected::new(&settings.protected);
     let lines = bytes.iter().filter(|&&b| b == b'\n').count();
-    let mut builder = PolicyBuilder::with_capacity(lines);
-    let head = List::parse_each(
-        bytes,
-        file,
-        |header| match checks {
-            None => Ok(()),
-            Some((in_force, _, now)) => {
-                if let Some(current) = in_force {
-                    check_serial(header.serial, current)?;
+    // Two stages on two threads: one reads and checks, the other compiles
+    // what it is handed, in batches. Both run at a low priority (nice 10):
+    // the query workers come first, the load takes what is left.
+    const BATCH: usize = 4096;
+    let (head, builder) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<super::format::EntryRef<'_>>>(16);
+        let compiler = scope.spawn(move || {
+            lower_priority();
+            let mut builder = PolicyBuilder::with_capacity(lines);
+            for batch in rx {
+                for e in batch {
+                    builder.push(&e.name, e.kind, e.category, e.reference);
                 }
-                gate::check_header(header, now)
             }
-        },
-        |e| {
-            if checks.is_some() {
-                gate::check_entry(e, &protected)?;
+            builder
+        });
+        let reader = scope.spawn(move || {
+            lower_priority();
+            let mut batch = Vec::with_capacity(BATCH);
+            let head = List::parse_each(
+                bytes,
+                file,
+                |header| match checks {
+                    None => Ok(()),
+                    Some((in_force, _, now)) => {
+                        if let Some(current) = in_force {
+                            check_serial(header.serial, current)?;
+                        }
+                        gate::check_header(header, now)
+                    }
+                },
+                |e| {
+                    if checks.is_some() {
+                        gate::check_entry(&e, &protected)?;
+                    }
+                    batch.push(e);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // The compiler only stops when this sender is dropped.
+                        let _ = tx.send(full);
+                    }
+                    Ok(())
+                },
+            );
+            if head.is_ok() && !batch.is_empty() {
+                let _ = tx.send(batch);
             }
-            builder.push(e.name, e.kind, e.category, e.reference);
-            Ok(())
-        },
-    )
-    .map_err(|e| {
-        refuse(
-            file,
-            if e.line > 0 {
-                format!("line {}: {}", e.line, e.reason)
-            } else {
-                e.reason
-            },
-        )
-    })?;
+            drop(tx);
+            head
+        });
+        let head = reader.join();
+        let builder = compiler.join();
+        (head, builder)
+    });
+    let builder = builder.map_err(|_| refuse(file, "the compiler thread failed"))?;
+    let head = head
+        .map_err(|_| refuse(file, "the reader thread failed"))?
+        .map_err(|e| {
+            refuse(
+                file,
+                if e.line > 0 {
+                    format!("line {}: {}", e.line, e.reason)
+                } else {
+                    e.reason
+                },
+            )
+        })?;
     Ok(Accepted {
         policy: builder.finish(&head.header, digest),
         header: head.header,
@@ -155,6 +191,15 @@ fn verify_and_compile(
         digest,
         key_id,
     })
+}
+
+/// Nice 10 for the calling thread (best effort: an error only means the
+/// load competes with queries on equal terms).
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    if let Ok(value) = ThreadPriorityValue::try_from(25u8) {
+        let _ = set_current_thread_priority(ThreadPriority::Crossplatform(value));
+    }
 }
 
 /// A new list's serial must be greater than the one in force (the same
