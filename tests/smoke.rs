@@ -248,3 +248,58 @@ async fn sigterm_answers_the_queries_in_flight_then_exits_0() {
     }
     assert_exits_0(&mut child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_stable_fields() {
+    use std::io::BufRead;
+    let upstream = TestUpstream::start(ZONE).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let (udp, _tcp) = bind_pair().await;
+        udp.local_addr().unwrap().port()
+    };
+    let config = dir.path().join("json.toml");
+    let text = demo_config(port, upstream.addr, &dir.path().join("state"))
+        .replace("level = \"info\"", "level = \"info\"\nformat = \"json\"");
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let pid = child.id().to_string();
+    // Read until the server says it serves, then stop it and read the rest.
+    let lines = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("serving DNS") {
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            }
+            lines.push(line);
+        }
+        lines
+    })
+    .join()
+    .unwrap();
+    assert_exits_0(&mut child);
+    let records: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let find = |message: &str| {
+        records
+            .iter()
+            .find(|r| r["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {lines:#?}"))
+    };
+    let in_force = find("list in force");
+    assert_eq!(in_force["level"], "INFO");
+    assert_eq!(in_force["serial"], 2026112201u64);
+    assert!(in_force["timestamp"].is_string());
+    find("serving DNS");
+    assert_eq!(find("stop requested")["signal"], "SIGTERM");
+}
