@@ -25,6 +25,10 @@ pub const CACHE_ENTRIES: &str = "rempart_cache_entries";
 /// Forwarded queries answered from the cache (`result` = hit) or upstream
 /// (`result` = miss): the hit ratio is hit / (hit + miss).
 pub const CACHE_LOOKUPS_TOTAL: &str = "rempart_cache_lookups_total";
+/// UDP answers sent ready-made: the bytes of an earlier answer for the same
+/// question, with the ID, case and TTLs rewritten (also counted as cache
+/// hits).
+pub const READY_ANSWERS_TOTAL: &str = "rempart_ready_answers_total";
 /// Serial of the list in force (0: none).
 pub const LIST_SERIAL: &str = "rempart_list_serial";
 /// Entries of the list in force.
@@ -55,6 +59,7 @@ pub const ALL: &[&str] = &[
     UPSTREAM_SECONDS,
     CACHE_ENTRIES,
     CACHE_LOOKUPS_TOTAL,
+    READY_ANSWERS_TOTAL,
     LIST_SERIAL,
     LIST_ENTRIES,
     LIST_ISSUED,
@@ -116,6 +121,7 @@ pub struct Metrics {
     cache_entries: Gauge,
     cache_hit: Counter,
     cache_miss: Counter,
+    ready: Counter,
     list_serial: Gauge,
     list_entries: Gauge,
     list_issued: Gauge,
@@ -179,6 +185,7 @@ impl Metrics {
             cache_entries: gauge(CACHE_ENTRIES),
             cache_hit: counter(CACHE_LOOKUPS_TOTAL, &[("result", "hit")]),
             cache_miss: counter(CACHE_LOOKUPS_TOTAL, &[("result", "miss")]),
+            ready: counter(READY_ANSWERS_TOTAL, &[]),
             list_serial: gauge(LIST_SERIAL),
             list_entries: gauge(LIST_ENTRIES),
             list_issued: gauge(LIST_ISSUED),
@@ -238,6 +245,14 @@ impl Metrics {
         } else {
             self.cache_miss.increment(1);
         }
+    }
+
+    /// Count a UDP answer sent ready-made (a cache hit, a cached outcome).
+    pub fn ready_answer(&self) {
+        debug_assert_eq!(OUTCOMES[2].0, Outcome::Cached);
+        self.ready.increment(1);
+        self.cache_hit.increment(1);
+        self.queries[0][2].increment(1);
     }
 
     /// Count a reload.

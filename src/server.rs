@@ -6,7 +6,7 @@
 //!
 //! UDP: one socket per core on each address, all bound to the same port with
 //! `SO_REUSEPORT`, so the kernel spreads datagrams over the sockets and each
-//! hickory-server receive loop keeps one core busy (one socket serves one
+//! receive loop (`dns::udp`) keeps one core busy (one socket serves one
 //! core). TCP: one listener per address (RFC 7766: every resolver must serve
 //! TCP), idle connections closed after `server.tcp_idle_timeout_ms`.
 
@@ -149,11 +149,20 @@ pub async fn run(
     serving: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let mut server = Server::new(handler);
     let addrs = listeners.local_addrs();
+    // UDP: our own receive loops (the fast path for ready-to-send answers,
+    // see dns::udp); TCP: hickory-server's listener.
+    let (stop_udp, stopped) = tokio::sync::watch::channel(false);
+    let mut udp = tokio::task::JoinSet::new();
     for s in listeners.udp {
-        server.register_socket(tokio::net::UdpSocket::from_std(s)?);
+        let socket = tokio::net::UdpSocket::from_std(s)?;
+        udp.spawn(crate::dns::udp::serve(
+            handler.clone(),
+            socket,
+            stopped.clone(),
+        ));
     }
+    let mut server = Server::new(handler);
     for l in listeners.tcp {
         // 64 KiB: the largest DNS message over TCP.
         server.register_listener(
@@ -167,10 +176,10 @@ pub async fn run(
     shutdown.await;
     serving.store(false, Ordering::Release);
     info!("shutting down");
-    server
-        .shutdown_gracefully()
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))
+    let _ = stop_udp.send(true);
+    let drain_udp = async { while udp.join_next().await.is_some() {} };
+    let ((), tcp) = tokio::join!(drain_udp, server.shutdown_gracefully());
+    tcp.map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// Why the resolver cannot start.

@@ -39,6 +39,19 @@ pub struct Answer {
     pub authorities: Vec<Record>,
     /// True when served from the cache.
     pub cached: bool,
+    /// The cache entry behind this answer, if it was stored.
+    pub stored: Option<Stored>,
+}
+
+/// When an answer was stored in the cache and for how long it may be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// When it was stored.
+    pub at: Instant,
+    /// Seconds it may be served from then.
+    pub ttl: u32,
+    /// Its age in seconds when the TTLs of this answer were computed.
+    pub age: u32,
 }
 
 /// Why no answer can be relayed: the client gets SERVFAIL.
@@ -117,6 +130,11 @@ impl Upstream {
         })
     }
 
+    /// How many answers the cache holds at most.
+    pub fn capacity(&self) -> usize {
+        usize::try_from(self.cache.capacity()).unwrap_or(usize::MAX)
+    }
+
     /// Answers in the cache (expired ones included until evicted).
     pub fn cache_len(&self) -> usize {
         self.cache.len()
@@ -141,19 +159,25 @@ impl Upstream {
         let started = Instant::now();
         let fresh = self.ask(name, qtype, qclass).await;
         self.metrics.upstream(started.elapsed());
-        let fresh = fresh?;
+        let mut fresh = fresh?;
         let ttl = self.cache_ttl(&fresh);
         if ttl > 0 {
+            let stored = Instant::now();
             self.cache.insert(
                 key,
                 Arc::new(Cached {
                     rcode: fresh.rcode,
                     answers: fresh.answers.clone(),
                     authorities: fresh.authorities.clone(),
-                    stored: Instant::now(),
+                    stored,
                     ttl,
                 }),
             );
+            fresh.stored = Some(Stored {
+                at: stored,
+                ttl,
+                age: 0,
+            });
         }
         Ok(fresh)
     }
@@ -191,6 +215,7 @@ impl Upstream {
                         Vec::new()
                     },
                     cached: false,
+                    stored: None,
                 })
             }
             Err(NetError::Dns(DnsError::NoRecordsFound(NoRecords {
@@ -214,6 +239,7 @@ impl Upstream {
                     answers: Vec::new(),
                     authorities: auth,
                     cached: false,
+                    stored: None,
                 })
             }
             Err(NetError::Dns(DnsError::NoRecordsFound(NoRecords { response_code, .. })))
@@ -265,6 +291,11 @@ impl Cached {
             answers: age_records(&self.answers),
             authorities: age_records(&self.authorities),
             cached: true,
+            stored: Some(Stored {
+                at: self.stored,
+                ttl: self.ttl,
+                age,
+            }),
         })
     }
 }

@@ -497,3 +497,166 @@ async fn ipv6_listen_address_is_served() {
     }
     rempart.stop().await;
 }
+
+/// The value of an unlabelled counter in the metrics of `rempart`.
+fn counter(rempart: &Rempart, name: &str) -> u64 {
+    let text = rempart.service().metrics.render(0);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The UDP fast path: a second query for a question is answered from the
+/// bytes kept from the first, and says exactly what the full path says
+/// (ID, flags, letter case, OPT and DO as asked, TTLs counted down, negative
+/// answers with their SOA); a list change makes the kept bytes unusable at
+/// once, CNAME chains included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_made_answers_say_what_the_full_path_says_and_follow_list_changes() {
+    let (upstream, setup, rempart) = start().await;
+    let udp = Transport::Udp;
+    let ready = || counter(&rempart, "rempart_ready_answers_total");
+    let no_edns = Ask {
+        edns: false,
+        ..Ask::default()
+    };
+    let dnssec_ok = Ask {
+        do_bit: true,
+        ..Ask::default()
+    };
+    let mut expected_ready = 0;
+    for (i, ask) in [Ask::default(), no_edns, dnssec_ok].into_iter().enumerate() {
+        let full = query(rempart.addr, udp, "ok.test.", RecordType::A, ask).await;
+        assert_eq!(
+            ready(),
+            expected_ready,
+            "{ask:?}: first answer by the full path"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Other letter case, RD=0, CD=1: echoed from the query.
+        let again_ask = Ask {
+            rd: false,
+            cd: true,
+            ..ask
+        };
+        let again = query(rempart.addr, udp, "oK.TeSt.", RecordType::A, again_ask).await;
+        expected_ready += 1;
+        assert_eq!(ready(), expected_ready, "{ask:?}: answered ready-made");
+        assert_eq!(again.queries[0].name().to_string(), "oK.TeSt.");
+        assert!(!again.metadata.recursion_desired && again.metadata.checking_disabled);
+        assert!(again.metadata.recursion_available && !again.metadata.authentic_data);
+        assert_eq!(again.metadata.response_code, full.metadata.response_code);
+        assert_eq!(again.answers.len(), 1);
+        assert_eq!(again.answers[0].data, full.answers[0].data);
+        assert!(
+            again.answers[0].ttl < full.answers[0].ttl,
+            "{ask:?}: TTL {} then {}",
+            full.answers[0].ttl,
+            again.answers[0].ttl
+        );
+        assert_eq!(again.edns.is_some(), ask.edns, "{ask:?}: OPT only if asked");
+        if let Some(edns) = &again.edns {
+            assert_eq!(edns.flags().dnssec_ok, ask.do_bit, "{ask:?}: DO echoed");
+        }
+        assert_eq!(ede(&again), None);
+        let asked = upstream.seen().iter().filter(|q| *q == "ok.test.").count();
+        assert_eq!(asked, 1, "round {i}: upstream asked once in all");
+    }
+
+    // A negative answer keeps its SOA.
+    let nx = query(rempart.addr, udp, "nx.test.", RecordType::A, Ask::default()).await;
+    let again = query(rempart.addr, udp, "nx.test.", RecordType::A, Ask::default()).await;
+    expected_ready += 1;
+    assert_eq!(ready(), expected_ready);
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(again.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        soa_ttl_and_minimum(&again).map(|s| s.0),
+        soa_ttl_and_minimum(&nx).map(|s| s.0)
+    );
+
+    // clean.test is a CNAME to ok.test: kept ready-made...
+    for _ in 0..2 {
+        let m = query(
+            rempart.addr,
+            udp,
+            "clean.test.",
+            RecordType::A,
+            Ask::default(),
+        )
+        .await;
+        assert_eq!(answers(&m).len(), 2);
+        assert_eq!(ede(&m), None);
+    }
+    expected_ready += 1;
+    assert_eq!(ready(), expected_ready);
+    // ...until a list names ok.test: the chain now ends in the redirect.
+    setup.key.write_signed(
+        &setup.list_path,
+        &list_text(
+            2,
+            &[ENTRIES[0], ("ok.test", "exact", "terrorism", "REF-0009")],
+        ),
+    );
+    let outcome = rempart.service().reloader.reload_file().await;
+    assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
+    for name in ["clean.test.", "ok.test.", "OK.test."] {
+        let m = query(rempart.addr, udp, name, RecordType::A, Ask::default()).await;
+        assert!(
+            answers(&m).iter().any(|a| a.ends_with("A 192.0.2.80")),
+            "{name}: {:?}",
+            answers(&m)
+        );
+        assert_eq!(ede(&m).map(|e| e.0), Some(16), "{name}");
+    }
+    assert_eq!(
+        ready(),
+        expected_ready,
+        "nothing kept was used after the change"
+    );
+    rempart.stop().await;
+}
+
+/// A datagram that cannot be parsed: FORMERR when its header says "query"
+/// (RFC 1035 section 4.1.1), silence for a runt or a response; the server
+/// answers the next query as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_datagrams_get_formerr_or_nothing() {
+    let (_upstream, _setup, rempart) = start().await;
+    let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // One question announced, a name cut short.
+    let damaged = [
+        0xBE, 0xEF, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'a', b'b',
+    ];
+    s.send_to(&damaged, rempart.addr).await.unwrap();
+    let answer = recv(&s).await.expect("FORMERR expected");
+    assert_eq!(&answer[..2], &[0xBE, 0xEF], "ID echoed");
+    assert_eq!(answer[2] & 0x80, 0x80, "QR=1");
+    assert_eq!(answer[2] & 0x01, 0x01, "RD echoed");
+    assert_eq!(answer[3] & 0x0f, 1, "RCODE=FORMERR");
+    // A runt (no header) and a damaged response get no answer.
+    s.send_to(&[1, 2, 3, 4, 5], rempart.addr).await.unwrap();
+    assert_eq!(recv(&s).await, None);
+    let mut response = damaged;
+    response[2] |= 0x80;
+    s.send_to(&response, rempart.addr).await.unwrap();
+    assert_eq!(recv(&s).await, None);
+    let m = query(
+        rempart.addr,
+        Transport::Udp,
+        "ok.test.",
+        RecordType::A,
+        Ask::default(),
+    )
+    .await;
+    assert_eq!(answers(&m), ["ok.test. 300 A 198.51.100.1"]);
+    rempart.stop().await;
+}
+
+async fn recv(s: &tokio::net::UdpSocket) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 512];
+    match tokio::time::timeout(Duration::from_millis(500), s.recv(&mut buf)).await {
+        Ok(Ok(n)) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}

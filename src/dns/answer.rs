@@ -35,6 +35,9 @@ pub struct Reply {
     pub authorities: Vec<Record>,
     /// Extended DNS Error (info code, text), sent only to EDNS clients.
     pub ede: Option<(u16, Arc<str>)>,
+    /// For an answer relayed from the cache or upstream: what makes its
+    /// bytes reusable by the UDP fast path ([`super::wire`]).
+    pub stamp: Option<super::wire::Stamp>,
 }
 
 impl Reply {
@@ -45,6 +48,7 @@ impl Reply {
             answers: Vec::new(),
             authorities: Vec::new(),
             ede: None,
+            stamp: None,
         }
     }
 }

@@ -10,6 +10,8 @@
 //!    answer's CNAME chain, fresh or cached (BEHAVIOUR section 2).
 
 pub mod answer;
+pub mod udp;
+pub mod wire;
 
 use std::iter;
 use std::net::IpAddr;
@@ -19,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -45,6 +47,8 @@ pub struct Engine {
     refused_text: Arc<str>,
     metrics: Arc<Metrics>,
     audit: Option<Arc<Auditor>>,
+    /// Ready-to-send answers for the UDP fast path.
+    wire: wire::WireCache,
     /// Requests being answered, so that a stop can let them finish.
     in_flight: AtomicUsize,
 }
@@ -76,8 +80,11 @@ impl Handler {
         metrics: Arc<Metrics>,
         audit: Option<Arc<Auditor>>,
     ) -> Handler {
+        // As many ready-to-send answers as upstream answers kept.
+        let wire = wire::WireCache::new(upstream.capacity());
         Handler {
             engine: Arc::new(Engine {
+                wire,
                 policy,
                 redirect,
                 allow,
@@ -232,6 +239,7 @@ impl Engine {
             answers: chain,
             authorities,
             ede: Some(self.redirect.ede()),
+            stamp: None,
         }
     }
 
@@ -245,6 +253,12 @@ impl Engine {
         answer: Answer,
         policy: &Arc<Policy>,
     ) -> Reply {
+        let stamp = answer.stored.map(|s| wire::Stamp {
+            stored: s.at,
+            ttl: s.ttl,
+            age: s.age,
+            generation: policy.generation(),
+        });
         let mut current = q.name.clone();
         let mut chain: Vec<Record> = Vec::new();
         for _ in 0..MAX_CHAIN {
@@ -279,6 +293,7 @@ impl Engine {
             answers,
             authorities: answer.authorities,
             ede: None,
+            stamp,
         }
     }
 }
@@ -297,21 +312,16 @@ fn question(request: &Request) -> Option<Question> {
     })
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        let engine = &self.engine;
-        engine.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
-        let _in_flight = InFlight(&engine.in_flight);
+impl Engine {
+    /// The reply to a parsed request, counted in the metrics.
+    pub async fn handle(&self, request: &Request) -> (Reply, Outcome) {
+        self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
+        let _in_flight = InFlight(&self.in_flight);
         let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
-        let (reply, outcome) = if !engine.allowed(request.src().ip()) {
+        let (reply, outcome) = if !self.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");
             let reply = Reply {
-                ede: Some((answer::EDE_PROHIBITED, engine.refused_text.clone())),
+                ede: Some((answer::EDE_PROHIBITED, self.refused_text.clone())),
                 ..Reply::rcode(ResponseCode::Refused)
             };
             (reply, Outcome::Refused)
@@ -325,21 +335,73 @@ impl RequestHandler for Handler {
                         ip: request.src().ip(),
                         tcp,
                     };
-                    engine.answer(&q, client).await
+                    self.answer(&q, client).await
                 }
             }
         };
-        engine.metrics.query(tcp, outcome);
+        self.metrics.query(tcp, outcome);
+        (reply, outcome)
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let (reply, _) = self.engine.handle(request).await;
         send(request, response_handle, &reply).await
     }
 }
 
-/// Encode and send `reply` (RA=1, AD=0, OPT only for EDNS queries).
-async fn send<R: ResponseHandler>(request: &Request, mut handle: R, reply: &Reply) -> ResponseInfo {
+/// The response metadata for `reply` to `request`: RA=1, AD=0.
+fn response_metadata(request: &Request, reply: &Reply) -> Metadata {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = true;
     metadata.authentic_data = false;
     metadata.response_code = reply.rcode;
+    metadata
+}
+
+/// `reply` to `request` on the wire, at most `max_size` octets (the rest
+/// dropped and TC set, RFC 2181 section 9); SERVFAIL if it cannot be
+/// encoded.
+pub fn encode(request: &Request, reply: &Reply, max_size: u16) -> Vec<u8> {
+    let metadata = response_metadata(request, reply);
+    let edns: Option<Edns> = request
+        .edns
+        .as_ref()
+        .map(|e| answer::response_edns(e, reply.ede.as_ref()));
+    let response = MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
+        metadata,
+        reply.answers.iter(),
+        reply.authorities.iter(),
+        iter::empty(),
+        iter::empty(),
+    );
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(max_size);
+    if let Err(error) = response.destructive_emit(&mut encoder) {
+        warn!(%error, "cannot encode an answer; SERVFAIL instead");
+        let mut metadata = metadata;
+        metadata.response_code = ResponseCode::ServFail;
+        bytes.clear();
+        let mut encoder = BinEncoder::new(&mut bytes);
+        let header = Header {
+            metadata,
+            counts: HeaderCounts::default(),
+        };
+        let _ = header.emit(&mut encoder);
+    }
+    bytes
+}
+
+/// Encode and send `reply` (RA=1, AD=0, OPT only for EDNS queries).
+async fn send<R: ResponseHandler>(request: &Request, mut handle: R, reply: &Reply) -> ResponseInfo {
+    let mut metadata = response_metadata(request, reply);
     let edns: Option<Edns> = request
         .edns
         .as_ref()

@@ -93,7 +93,13 @@ pub struct Policy {
     entries: Vec<Compiled>,
     table: HashTable<u32>,
     seed: u64,
+    /// Unique per compiled snapshot (0 for the empty policy): what answers
+    /// built under this snapshot are tagged with.
+    generation: u64,
 }
+
+/// The next [`Policy::generation`].
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// FNV-1a over one label, lowercased, continuing from `state`, with a
 /// separator so that label boundaries count (`ab.c` differs from `a.bc`).
@@ -144,6 +150,12 @@ impl Policy {
             state = absorb_label(state, label);
         }
         finish(state)
+    }
+
+    /// Tells snapshots apart: two snapshots with the same generation give
+    /// the same verdicts (every empty policy has generation 0).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The list this snapshot enforces, `None` for the empty policy.
@@ -296,6 +308,7 @@ impl PolicyBuilder {
                 entries: Vec::with_capacity(entries),
                 table: HashTable::with_capacity(entries),
                 seed,
+                generation: 0,
             },
             category_index: hashbrown::HashMap::new(),
         }
@@ -376,6 +389,7 @@ impl PolicyBuilder {
         self.p.names.shrink_to_fit();
         self.p.references.shrink_to_fit();
         self.p.entries.shrink_to_fit();
+        self.p.generation = NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.p
     }
 }
