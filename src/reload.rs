@@ -261,7 +261,7 @@ impl Reloader {
                     // told. A list read from `list.path` is kept right after
                     // the swap (a restart would read the file again).
                     let to_keep = if keep_first {
-                        keep(&settings, &in_force, &bytes, &sig);
+                        keep(&settings, &in_force, bytes, &sig);
                         None
                     } else {
                         Some((settings, bytes, sig))
@@ -295,7 +295,7 @@ impl Reloader {
                 let info = accepted.clone();
                 let (added, removed) = tokio::task::spawn_blocking(move || {
                     if let Some((settings, bytes, sig)) = to_keep {
-                        keep(&settings, &info, &bytes, &sig);
+                        keep(&settings, &info, bytes, &sig);
                     }
                     let (added, removed) = new.changes_from(&old);
                     if let Some(audit) = &audit {
@@ -386,7 +386,7 @@ impl Reloader {
 
 /// Keep a list applied in the state directory. A failure does not stop
 /// enforcement (the law's 24 hours run), but is loud.
-fn keep(settings: &LoadSettings, in_force: &InForce, bytes: &[u8], sig: &[u8]) {
+fn keep(settings: &LoadSettings, in_force: &InForce, bytes: Vec<u8>, sig: &[u8]) {
     if let Err(e) = load::persist(settings, in_force, bytes, sig) {
         error!(error = %e, serial = in_force.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
     }

@@ -341,7 +341,7 @@ impl Service {
                 if let Some((bytes, sig)) = to_keep {
                     let (settings, info) = (settings.clone(), accepted.clone());
                     tokio::task::spawn_blocking(move || {
-                        if let Err(e) = load::persist(&settings, &info, &bytes, &sig) {
+                        if let Err(e) = load::persist(&settings, &info, bytes, &sig) {
                             tracing::error!(error = %e, "cannot keep the list in the state directory");
                         }
                     });

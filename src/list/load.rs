@@ -382,7 +382,7 @@ pub fn signature_path(path: &Path) -> PathBuf {
 pub fn persist(
     settings: &LoadSettings,
     accepted: &InForce,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     signature: &[u8],
 ) -> Result<(), state::StateError> {
     let meta = state::Meta {
