@@ -293,7 +293,7 @@ fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
         .to_keep
         .clone()
         .expect("a list applied now is to be kept");
-    rempart::list::load::persist(&f.settings, &first.in_force.in_force(), &bytes, &sig).unwrap();
+    rempart::list::load::persist(&f.settings, &first.in_force.in_force(), bytes, &sig).unwrap();
     assert!(f.settings.state_dir.join("in-force.state").exists());
 
     // The source file is gone: the kept list is enforced.

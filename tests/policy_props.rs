@@ -8,6 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use hickory_proto::rr::Name;
+use hickory_proto::serialize::binary::BinEncodable;
 use proptest::prelude::*;
 use rempart::list::List;
 use rempart::policy::Policy;
@@ -101,7 +102,11 @@ proptest! {
             let query = Name::from_str(&text).unwrap();
             let got = policy.verdict(&query).map(|r| r.name.to_owned());
             let want = naive(&entries, &labels).map(str::to_owned);
-            prop_assert_eq!(got, want, "query {}", text);
+            prop_assert_eq!(&got, &want, "query {}", text);
+            // The same name as a query carries it on the wire.
+            let wire = query.to_bytes().unwrap();
+            let got_wire = policy.verdict_wire(&wire).map(|r| r.name.to_owned());
+            prop_assert_eq!(got_wire, want, "wire query {}", text);
         }
     }
 
@@ -113,6 +118,7 @@ proptest! {
         let policy = compile(&entries);
         let escaped = Name::from_str(&format!("{prefix}\\.bad.test.")).unwrap();
         prop_assert!(policy.verdict(&escaped).is_none());
+        prop_assert!(policy.verdict_wire(&escaped.to_bytes().unwrap()).is_none());
         let real = Name::from_str(&format!("www.{prefix}.bad.test.")).unwrap();
         prop_assert!(policy.verdict(&real).is_some());
     }

@@ -660,3 +660,82 @@ async fn recv(s: &tokio::net::UdpSocket) -> Option<Vec<u8>> {
         _ => None,
     }
 }
+
+/// Redirects over UDP are written straight to the wire by the receive loop;
+/// over TCP they are built by the full path. For every kind of question the
+/// two say the same thing: flags, answer, authority (the SOA of NODATA),
+/// OPT with DO and EDE 16.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_written_by_the_receive_loop_equal_the_full_path() {
+    let (upstream, _setup, rempart) = start().await;
+    let asks = [
+        Ask::default(),
+        Ask {
+            edns: false,
+            ..Ask::default()
+        },
+        Ask {
+            do_bit: true,
+            cd: true,
+            rd: false,
+            ..Ask::default()
+        },
+    ];
+    let qtypes = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::MX,
+        RecordType::TXT,
+        RecordType::ANY,
+        RecordType::HTTPS,
+    ];
+    let before = rempart.service().metrics.render(0);
+    let redirected = |text: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(r#"rempart_queries_total{transport="udp",outcome="redirected"} "#)?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let mut sent = 0;
+    for name in ["bad.test.", "wWw.Bad.TEST.", "host.test."] {
+        for qtype in qtypes {
+            for ask in asks {
+                let udp = query(rempart.addr, Transport::Udp, name, qtype, ask).await;
+                let tcp = query(rempart.addr, Transport::Tcp, name, qtype, ask).await;
+                sent += 1;
+                let what = format!("{name} {qtype} {ask:?}");
+                assert_eq!(
+                    udp.metadata.response_code, tcp.metadata.response_code,
+                    "{what}"
+                );
+                assert_eq!(
+                    udp.metadata.flags().to_string(),
+                    tcp.metadata.flags().to_string(),
+                    "{what}"
+                );
+                assert_eq!(udp.queries, tcp.queries, "{what}");
+                assert_eq!(answers(&udp), answers(&tcp), "{what}");
+                assert_eq!(udp.authorities, tcp.authorities, "{what}");
+                assert_eq!(udp.edns, tcp.edns, "{what}: OPT, DO and EDE");
+                assert_eq!(udp.queries[0].name().to_string(), name, "{what}: case kept");
+                if qtype == RecordType::MX {
+                    assert!(
+                        udp.answers.is_empty() && udp.authorities.len() == 1,
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+    let after = rempart.service().metrics.render(0);
+    assert_eq!(
+        redirected(&after) - redirected(&before),
+        sent,
+        "UDP redirects counted"
+    );
+    assert!(!upstream.was_asked_under("bad.test"));
+    rempart.stop().await;
+}

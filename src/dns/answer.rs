@@ -7,6 +7,7 @@ use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::wire::QueryView;
 use crate::config::RedirectConfig;
 use crate::policy::Rule;
 
@@ -147,6 +148,101 @@ impl Redirect {
                 self.ttl,
             )),
         )
+    }
+}
+
+/// Append `name` (dotted, without the final dot) in wire form.
+fn push_name(out: &mut Vec<u8>, name: &str) {
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        // Labels of names from the list and the constants are <= 63 octets.
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
+
+impl Redirect {
+    /// The redirect for a listed name, straight to the wire: the answer
+    /// [`Redirect::records`] / [`Redirect::soa`] and [`response_edns`] give,
+    /// for a plain UDP query (`query`, read as `view`) outside CNAME mode.
+    /// Returns the answer kind for the audit record (`redirect`, `nodata`),
+    /// or `None` if the answer exceeds what the client takes over UDP (the
+    /// full path then truncates it).
+    pub fn write_wire(
+        &self,
+        query: &[u8],
+        view: &QueryView,
+        rule: &Rule<'_>,
+        serial: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<&'static str> {
+        const A: u16 = 1;
+        const AAAA: u16 = 28;
+        const ANY: u16 = 255;
+        let (v4, v6) = match view.qtype {
+            A => (self.ipv4.len(), 0),
+            AAAA => (0, self.ipv6.len()),
+            ANY => (self.ipv4.len(), self.ipv6.len()),
+            _ => (0, 0),
+        };
+        let answers = v4 + v6;
+        let nodata = answers == 0;
+        out.clear();
+        // Header: ID; QR=1, opcode QUERY, RD as asked; RA=1, CD as asked,
+        // NOERROR; one question; the counts.
+        out.extend_from_slice(&query[..2]);
+        out.push(0x80 | (query[2] & 0x01));
+        out.push(0x80 | (query[3] & 0x10));
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(answers).ok()?.to_be_bytes());
+        out.extend_from_slice(&u16::from(nodata).to_be_bytes());
+        out.extend_from_slice(&u16::from(view.edns.is_some()).to_be_bytes());
+        // The question as sent (letter case included).
+        out.extend_from_slice(&query[12..12 + view.name_len + 4]);
+        let ttl = self.ttl.to_be_bytes();
+        // Owner: a pointer to the question name (offset 12).
+        for a in self.ipv4.iter().take(v4) {
+            out.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
+            out.extend_from_slice(&ttl);
+            out.extend_from_slice(&[0, 4]);
+            out.extend_from_slice(&a.0.octets());
+        }
+        for a in self.ipv6.iter().take(v6) {
+            out.extend_from_slice(&[0xC0, 12, 0, 28, 0, 1]);
+            out.extend_from_slice(&ttl);
+            out.extend_from_slice(&[0, 16]);
+            out.extend_from_slice(&a.0.octets());
+        }
+        if nodata {
+            // The SOA of [`Redirect::soa`], owned by the entry's name.
+            push_name(out, rule.name);
+            out.extend_from_slice(&[0, 6, 0, 1]);
+            out.extend_from_slice(&ttl);
+            let rdlen_at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            push_name(out, SOA_MNAME);
+            push_name(out, SOA_RNAME);
+            let serial = (serial % (u64::from(u32::MAX) + 1)) as u32;
+            for field in [serial, 3600, 600, 86400, self.ttl] {
+                out.extend_from_slice(&field.to_be_bytes());
+            }
+            let rdlen = u16::try_from(out.len() - rdlen_at - 2).ok()?;
+            out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+        }
+        if let Some((payload, dnssec_ok)) = view.edns {
+            // OPT: root owner, payload, version 0, DO as asked, EDE 16.
+            let text = self.ede_text.as_bytes();
+            let option_len = u16::try_from(2 + text.len()).ok()?;
+            out.extend_from_slice(&[0, 0, 41]);
+            out.extend_from_slice(&payload.to_be_bytes());
+            out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+            out.extend_from_slice(&(option_len + 4).to_be_bytes());
+            out.extend_from_slice(&EDE_OPTION_CODE.to_be_bytes());
+            out.extend_from_slice(&option_len.to_be_bytes());
+            out.extend_from_slice(&EDE_CENSORED.to_be_bytes());
+            out.extend_from_slice(text);
+        }
+        (out.len() <= view.max_udp()).then_some(if nodata { "nodata" } else { "redirect" })
     }
 }
 

@@ -1,8 +1,9 @@
 //! The UDP receive loop.
 //!
-//! One loop per socket (one socket per core, see `server`). A query whose
-//! answer is kept ready to send ([`super::wire`]) is answered inside the
-//! loop, with no allocation and no task; any other query is parsed by
+//! One loop per socket (one socket per core, see `server`). A plain query
+//! whose answer is kept ready to send ([`super::wire`]), or for a listed
+//! name (the redirect is written straight to the wire), is answered inside
+//! the loop, with no task and no hickory message; any other query is parsed by
 //! hickory and answered in a task of its own (it may wait for upstream), the
 //! answer's bytes then kept for the next query alike.
 //!
@@ -12,6 +13,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use tokio::net::UdpSocket;
@@ -21,6 +24,7 @@ use tracing::debug;
 
 use super::wire::QueryView;
 use super::{Engine, Handler, encode};
+use crate::audit::RedirectRef;
 use crate::metrics::Outcome;
 
 /// Largest datagram read (a longer one is cut, then refused as FORMERR).
@@ -55,13 +59,10 @@ pub async fn serve(handler: Handler, socket: UdpSocket, mut stop: watch::Receive
         let msg = &buf[..len];
         if let Some(view) = QueryView::parse(msg)
             && engine.allowed(src.ip())
+            && engine.answer_now(msg, &view, src, &mut out)
         {
-            let generation = engine.policy.load().generation();
-            if engine.wire.answer(msg, &view, generation, &mut out) {
-                engine.metrics.ready_answer();
-                send(&socket, &out, src).await;
-                continue;
-            }
+            send(&socket, &out, src).await;
+            continue;
         }
         let query = msg.to_vec();
         let engine = Arc::clone(&engine);
@@ -75,6 +76,49 @@ pub async fn serve(handler: Handler, socket: UdpSocket, mut stop: watch::Receive
 async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
     if let Err(error) = socket.send_to(bytes, to).await {
         debug!(%to, %error, "cannot send a UDP answer");
+    }
+}
+
+impl Engine {
+    /// Answer a plain query from an allowed client without leaving the
+    /// receive loop, when that needs neither upstream nor hickory: a kept
+    /// answer ([`super::wire`]), or the redirect for a listed name (outside
+    /// CNAME mode, class IN). Writes the answer into `out` and returns true;
+    /// false leaves the query to the full path.
+    fn answer_now(&self, msg: &[u8], view: &QueryView, src: SocketAddr, out: &mut Vec<u8>) -> bool {
+        let policy = self.policy.load();
+        if self.wire.answer(msg, view, policy.generation(), out) {
+            self.metrics.ready_answer();
+            return true;
+        }
+        if view.qclass != u16::from(DNSClass::IN) || self.redirect.cname().is_some() {
+            return false;
+        }
+        let name = &msg[12..12 + view.name_len];
+        let Some(rule) = policy.verdict_wire(name) else {
+            return false;
+        };
+        let serial = policy.info().map_or(0, |i| i.serial);
+        let Some(kind) = self.redirect.write_wire(msg, view, &rule, serial, out) else {
+            return false;
+        };
+        self.metrics.redirect(rule.category);
+        self.metrics.query(false, Outcome::Redirected);
+        if let Some(audit) = &self.audit {
+            let qname = Name::read(&mut BinDecoder::new(name)).unwrap_or_else(|_| Name::root());
+            audit.record_redirect(
+                RedirectRef {
+                    qname,
+                    qtype: RecordType::from(view.qtype),
+                    policy: Arc::clone(&policy),
+                    index: rule.index,
+                    answer: kind,
+                    tcp: false,
+                },
+                src.ip(),
+            );
+        }
+        true
     }
 }
 

@@ -252,6 +252,36 @@ impl Policy {
     /// ancestors. Label-wise and ASCII case-insensitive; the root name
     /// matches nothing.
     pub fn verdict(&self, name: &Name) -> Option<Rule<'_>> {
+        self.verdict_rev(name.iter().rev())
+    }
+
+    /// [`Policy::verdict`] for a name in DNS wire form (length-prefixed
+    /// labels, ending with the root label, no compression pointer), as a
+    /// query carries it; `None` as well for a malformed name.
+    pub fn verdict_wire(&self, wire: &[u8]) -> Option<Rule<'_>> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+        let mut n = 0;
+        let mut at = 0;
+        loop {
+            let len = usize::from(*wire.get(at)?);
+            if len == 0 {
+                break;
+            }
+            if len > 63 || n == MAX_LABELS {
+                return None;
+            }
+            labels[n] = wire.get(at + 1..at + 1 + len)?;
+            n += 1;
+            at += 1 + len;
+        }
+        self.verdict_rev(labels[..n].iter().rev().copied())
+    }
+
+    /// The verdict for the name whose labels are given right to left.
+    fn verdict_rev<'l>(&self, rev: impl Iterator<Item = &'l [u8]>) -> Option<Rule<'_>> {
         if self.entries.is_empty() {
             return None;
         }
@@ -260,7 +290,7 @@ impl Policy {
         let mut n = 0;
         // Right to left: hashes[k] is the hash of the suffix of k+1 labels.
         let mut state = self.seed;
-        for label in name.iter().rev() {
+        for label in rev {
             if n == MAX_LABELS {
                 return None;
             }
