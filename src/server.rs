@@ -150,17 +150,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let addrs = listeners.local_addrs();
-    // UDP: our own receive loops (the fast path for ready-to-send answers,
-    // see dns::udp); TCP: hickory-server's listener.
-    let (stop_udp, stopped) = tokio::sync::watch::channel(false);
-    let mut udp = tokio::task::JoinSet::new();
+    // UDP: our own receive threads (the fast path for redirects and
+    // ready-to-send answers, see dns::udp); TCP: hickory-server's listener.
+    let stop_udp = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let mut udp = Vec::new();
     for s in listeners.udp {
-        let socket = tokio::net::UdpSocket::from_std(s)?;
-        udp.spawn(crate::dns::udp::serve(
-            handler.clone(),
-            socket,
-            stopped.clone(),
-        ));
+        udp.push(crate::dns::udp::spawn(
+            &handler,
+            s,
+            Arc::clone(&stop_udp),
+            runtime.clone(),
+        )?);
     }
     let mut server = Server::new(handler);
     for l in listeners.tcp {
@@ -176,8 +177,15 @@ pub async fn run(
     shutdown.await;
     serving.store(false, Ordering::Release);
     info!("shutting down");
-    let _ = stop_udp.send(true);
-    let drain_udp = async { while udp.join_next().await.is_some() {} };
+    stop_udp.store(true, Ordering::Release);
+    let drain_udp = async {
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in udp {
+                let _ = t.join();
+            }
+        })
+        .await;
+    };
     let ((), tcp) = tokio::join!(drain_udp, server.shutdown_gracefully());
     tcp.map_err(|e| io::Error::other(e.to_string()))
 }

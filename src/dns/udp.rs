@@ -1,24 +1,27 @@
 //! The UDP receive loop.
 //!
-//! One loop per socket (one socket per core, see `server`). A plain query
+//! One thread per socket (one socket per core, see `server`), blocked in
+//! `recvfrom` until a datagram comes. A plain query
 //! whose answer is kept ready to send ([`super::wire`]), or for a listed
 //! name (the redirect is written straight to the wire), is answered inside
 //! the loop, with no task and no hickory message; any other query is parsed by
-//! hickory and answered in a task of its own (it may wait for upstream), the
+//! hickory and answered in a task on the tokio runtime (it may wait for
+//! upstream), the
 //! answer's bytes then kept for the next query alike.
 //!
 //! On stop, the loop stops receiving and waits for the tasks it started, so
 //! that a query received is a query answered.
 
-use std::net::SocketAddr;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::debug;
 
@@ -30,27 +33,54 @@ use crate::metrics::Outcome;
 /// Largest datagram read (a longer one is cut, then refused as FORMERR).
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Serve `socket` until `stop` turns true, then wait for the queries being
-/// answered.
-pub async fn serve(handler: Handler, socket: UdpSocket, mut stop: watch::Receiver<bool>) {
+/// How often a receive waiting for a datagram looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// Serve `socket` on a thread of its own until `stop` is set, then wait for
+/// the queries being answered. Queries that need upstream or hickory run as
+/// tasks on `runtime`.
+pub fn spawn(
+    handler: &Handler,
+    socket: UdpSocket,
+    stop: Arc<AtomicBool>,
+    runtime: tokio::runtime::Handle,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    // A thread blocked in recvfrom wakes on the datagram itself: no event
+    // loop, no hand-over between threads (what keeps p99 low at low load).
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(STOP_CHECK))?;
     let engine = Arc::clone(&handler.engine);
-    let socket = Arc::new(socket);
+    std::thread::Builder::new()
+        .name("rempart-udp".into())
+        .spawn(move || serve(&engine, Arc::new(socket), &stop, &runtime))
+}
+
+fn serve(
+    engine: &Arc<Engine>,
+    socket: Arc<UdpSocket>,
+    stop: &AtomicBool,
+    runtime: &tokio::runtime::Handle,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Vec::with_capacity(usize::from(super::answer::EDNS_PAYLOAD));
     let mut tasks = JoinSet::new();
-    loop {
-        let (len, src) = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => break,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                Err(error) => {
-                    // ICMP errors of earlier sends, interrupted calls: the
-                    // socket itself stays usable.
+    while !stop.load(Ordering::Acquire) {
+        let (len, src) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(error) => {
+                // Timeouts (to look at the stop flag), ICMP errors of
+                // earlier sends, interrupted calls: the socket stays usable.
+                if !matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) {
                     debug!(%error, "UDP receive error");
-                    continue;
                 }
-            },
+                while tasks.try_join_next().is_some() {}
+                continue;
+            }
         };
         // Nobody to answer (RFC 768: source port 0 means no reply wanted).
         if src.port() == 0 || src.ip().is_unspecified() {
@@ -61,20 +91,25 @@ pub async fn serve(handler: Handler, socket: UdpSocket, mut stop: watch::Receive
             && engine.allowed(src.ip())
             && engine.answer_now(msg, &view, src, &mut out)
         {
-            send(&socket, &out, src).await;
+            send(&socket, &out, src);
             continue;
         }
         let query = msg.to_vec();
-        let engine = Arc::clone(&engine);
+        let engine = Arc::clone(engine);
         let socket = Arc::clone(&socket);
-        tasks.spawn(async move { full(&engine, &socket, query, src).await });
+        tasks.spawn_on(
+            async move { full(&engine, &socket, query, src).await },
+            runtime,
+        );
         while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
+    runtime.block_on(async { while tasks.join_next().await.is_some() {} });
 }
 
-async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
-    if let Err(error) = socket.send_to(bytes, to).await {
+/// Send an answer. A UDP send waits only if the socket's send buffer
+/// (4 MiB) is full.
+fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
+    if let Err(error) = socket.send_to(bytes, to) {
         debug!(%to, %error, "cannot send a UDP answer");
     }
 }
@@ -135,7 +170,7 @@ async fn full(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src: SocketAd
             debug!(client = %src, %error, "malformed query");
             if let Some(answer) = damaged {
                 engine.metrics.query(false, Outcome::Error);
-                send(socket, &answer, src).await;
+                send(socket, &answer, src);
             }
             return;
         }
@@ -149,7 +184,7 @@ async fn full(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src: SocketAd
         e.max_payload().clamp(512, super::answer::EDNS_PAYLOAD)
     });
     let bytes = encode(&request, &reply, max);
-    send(socket, &bytes, src).await;
+    send(socket, &bytes, src);
     if let (Some(view), Some(stamp), Outcome::Cached | Outcome::Forwarded) =
         (view, reply.stamp, outcome)
     {
