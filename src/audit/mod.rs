@@ -261,13 +261,18 @@ pub struct Pending {
 
 /// SHA-256 of a line, hex.
 pub fn line_hash(line: &[u8]) -> String {
+    String::from_utf8_lossy(&line_hash_hex(line)).into_owned()
+}
+
+/// SHA-256 of a line, as 64 ASCII hex digits (no allocation).
+pub fn line_hash_hex(line: &[u8]) -> [u8; 64] {
     use sha2::Digest;
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = sha2::Sha256::digest(line);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
+    let mut out = [0u8; 64];
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 15)];
     }
     out
 }

@@ -409,7 +409,7 @@ impl Writer {
         }
         let now = OffsetDateTime::now_utc();
         let mut chain = Chain {
-            prev: self.prev.clone(),
+            prev: hex_array(&self.prev),
             seq: self.seq,
             bytes: Vec::with_capacity(batch.len() * 320),
             count: 0,
@@ -451,7 +451,7 @@ impl Writer {
         let records = count - u64::from(lost > 0);
         match self.append(&bytes, day) {
             Ok(()) => {
-                self.prev = prev;
+                self.prev = String::from_utf8_lossy(&prev).into_owned();
                 self.seq = seq;
                 self.dirty = true;
                 self.metrics.audit_written(count);
@@ -552,9 +552,45 @@ impl Writer {
     }
 }
 
+/// `prev` as the 64 hex digits a [`Chain`] holds (the genesis value and
+/// every hash are 64 ASCII hex digits; anything else is a bug, seen by
+/// `audit verify`).
+fn hex_array(prev: &str) -> [u8; 64] {
+    let mut out = [b'0'; 64];
+    for (d, s) in out.iter_mut().zip(prev.as_bytes()) {
+        *d = *s;
+    }
+    out
+}
+
+/// Write `name` as a JSON string the way `Name`'s Display and serde_json
+/// would, when every label is letters, digits, `-` and `_` (nothing to
+/// escape, which is every name of real traffic); false (and nothing
+/// written) otherwise.
+fn write_plain_name(b: &mut Vec<u8>, name: &hickory_proto::rr::Name) -> bool {
+    let plain = |l: &[u8]| {
+        l.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    };
+    if name.is_root() || !name.iter().all(plain) {
+        return false;
+    }
+    b.push(b'"');
+    for label in name.iter() {
+        b.extend_from_slice(label);
+        b.push(b'.');
+    }
+    if !name.is_fqdn() {
+        b.pop();
+    }
+    b.push(b'"');
+    true
+}
+
 /// A batch being serialised: each line is hashed into the next one's `prev`.
 struct Chain {
-    prev: String,
+    /// The hash of the last line, hex.
+    prev: [u8; 64],
     seq: u64,
     bytes: Vec<u8>,
     count: u64,
@@ -577,14 +613,18 @@ impl Chain {
         let start = self.bytes.len();
         let _ = write!(
             self.bytes,
-            "{{\"v\":{SCHEMA_VERSION},\"seq\":{},\"time\":\"{}\",\"prev\":\"{}\",",
-            self.seq, self.time_cache.1, self.prev
+            "{{\"v\":{SCHEMA_VERSION},\"seq\":{},\"time\":\"",
+            self.seq
         );
+        self.bytes.extend_from_slice(self.time_cache.1.as_bytes());
+        self.bytes.extend_from_slice(b"\",\"prev\":\"");
+        self.bytes.extend_from_slice(&self.prev);
+        self.bytes.extend_from_slice(b"\",");
         start
     }
 
     fn end(&mut self, start: usize) {
-        self.prev = line_hash(&self.bytes[start..]);
+        self.prev = super::line_hash_hex(&self.bytes[start..]);
         self.bytes.push(b'\n');
         self.count += 1;
     }
@@ -617,9 +657,12 @@ impl Chain {
         let info = r.policy.info();
         let b = &mut self.bytes;
         b.extend_from_slice(b"\"kind\":\"redirect\",\"qname\":");
-        self.scratch.clear();
-        let _ = write!(self.scratch, "{}", r.qname);
-        let _ = serde_json::to_writer(&mut *b, self.scratch.as_str());
+        if !write_plain_name(b, &r.qname) {
+            // Escapes needed (DNS presentation, then JSON): the slow way.
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{}", r.qname);
+            let _ = serde_json::to_writer(&mut *b, self.scratch.as_str());
+        }
         b.extend_from_slice(b",\"qtype\":\"");
         let _ = write!(b, "{}", r.qtype);
         b.extend_from_slice(b"\",\"rule\":");
@@ -658,42 +701,47 @@ mod tests {
         )
         .unwrap();
         let policy = std::sync::Arc::new(crate::policy::Policy::compile(&list, [7; 32]));
-        let r = RedirectRef {
-            // A label with a quote and a backslash: both need escaping.
-            qname: hickory_proto::rr::Name::from_labels(vec![
-                b"W\"w\\".as_ref(),
-                b"Bad".as_ref(),
-                b"test".as_ref(),
-            ])
-            .unwrap(),
-            qtype: hickory_proto::rr::RecordType::AAAA,
-            policy,
-            index: 0,
-            answer: "redirect",
-            tcp: true,
-        };
-        let time = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_400_000_123);
-        let new = || Chain {
-            prev: GENESIS.into(),
-            seq: 4,
-            bytes: Vec::new(),
-            count: 0,
-            time_cache: (0, String::new()),
-            scratch: String::new(),
-        };
-        let (mut fast, mut slow) = (new(), new());
-        fast.push_redirect(&r, Some("127.0.0.0/24"), time);
-        let mut event = r.to_event();
-        if let Event::Redirect(e) = &mut event {
-            e.client = Some("127.0.0.0/24".into());
+        // A label with a quote and a backslash (both need escaping), and a
+        // plain name as in real traffic (written without Display).
+        let odd = hickory_proto::rr::Name::from_labels(vec![
+            b"W\"w\\".as_ref(),
+            b"Bad".as_ref(),
+            b"test".as_ref(),
+        ])
+        .unwrap();
+        let plain = hickory_proto::rr::Name::from_ascii("wWw.B-a_d.test.").unwrap();
+        for qname in [odd, plain] {
+            let r = RedirectRef {
+                qname,
+                qtype: hickory_proto::rr::RecordType::AAAA,
+                policy: policy.clone(),
+                index: 0,
+                answer: "redirect",
+                tcp: true,
+            };
+            let time = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_400_000_123);
+            let new = || Chain {
+                prev: hex_array(GENESIS),
+                seq: 4,
+                bytes: Vec::new(),
+                count: 0,
+                time_cache: (0, String::new()),
+                scratch: String::new(),
+            };
+            let (mut fast, mut slow) = (new(), new());
+            fast.push_redirect(&r, Some("127.0.0.0/24"), time);
+            let mut event = r.to_event();
+            if let Event::Redirect(e) = &mut event {
+                e.client = Some("127.0.0.0/24".into());
+            }
+            slow.push_event(&event, time);
+            assert_eq!(
+                String::from_utf8(fast.bytes.clone()).unwrap(),
+                String::from_utf8(slow.bytes).unwrap()
+            );
+            assert_eq!(fast.prev, slow.prev);
+            let line: Line = serde_json::from_slice(fast.bytes.trim_ascii_end()).unwrap();
+            assert_eq!(line.seq, 5);
         }
-        slow.push_event(&event, time);
-        assert_eq!(
-            String::from_utf8(fast.bytes.clone()).unwrap(),
-            String::from_utf8(slow.bytes).unwrap()
-        );
-        assert_eq!(fast.prev, slow.prev);
-        let line: Line = serde_json::from_slice(fast.bytes.trim_ascii_end()).unwrap();
-        assert_eq!(line.seq, 5);
     }
 }
