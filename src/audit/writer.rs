@@ -744,4 +744,92 @@ mod tests {
             assert_eq!(line.seq, 5);
         }
     }
+
+    /// `audit.client_ip = "hmac"`: one day's records link a client, two
+    /// days' do not (the key is drawn at random for each UTC day, kept in
+    /// memory only, and a past day's key is gone), and the key is never
+    /// written next to the log.
+    #[test]
+    fn hmac_pseudonyms_link_one_day_and_never_two() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer {
+            settings: AuditSettings {
+                dir: dir.path().to_path_buf(),
+                client_ip: ClientIpMode::Hmac,
+                queue: 16,
+                max_file_bytes: 1 << 20,
+                retention_days: 0,
+            },
+            file: None,
+            prev: GENESIS.into(),
+            seq: 0,
+            lost: Arc::new(AtomicU64::new(0)),
+            metrics: Metrics::new(),
+            hmac_key: None,
+            dirty: false,
+            last_error: None,
+        };
+        let day = time::macros::date!(2026 - 11 - 23);
+        let next = day.next_day().unwrap();
+        let (v4, v6): (IpAddr, IpAddr) =
+            ("192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap());
+        let a = w.client(v4, day).unwrap();
+        assert_eq!(
+            w.client(v4, day).unwrap(),
+            a,
+            "same day, same address: linked"
+        );
+        assert_ne!(w.client(v6, day).unwrap(), a, "another address");
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        let key_day = w.hmac_key.unwrap();
+        let b = w.client(v4, next).unwrap();
+        assert_ne!(b, a, "the next day: not linked");
+        let key_next = w.hmac_key.unwrap();
+        assert_ne!(key_day.1, key_next.1, "a new key each day");
+        assert_eq!(key_next.0, next);
+        assert_ne!(w.client(v4, day).unwrap(), a, "a past day's key is gone");
+
+        // Records written with both keys: neither key is on disk.
+        let list = crate::list::List::parse(
+            "#rempart-list v1\nissuer: T\nserial: 9\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\nbad.test\tsubtree\tterrorism\tREF-1\t2026-01-01\n"
+                .as_bytes(),
+            std::path::Path::new("t"),
+        )
+        .unwrap();
+        let policy = Arc::new(crate::policy::Policy::compile(&list, [7; 32]));
+        let mut batch: Vec<Pending> = (0..3)
+            .map(|_| Pending {
+                time: SystemTime::now(),
+                event: PendingEvent::Redirect(RedirectRef {
+                    qname: hickory_proto::rr::Name::from_ascii("www.bad.test.").unwrap(),
+                    qtype: hickory_proto::rr::RecordType::A,
+                    policy: policy.clone(),
+                    index: 0,
+                    answer: "redirect",
+                    tcp: false,
+                }),
+                client: Some(v4),
+            })
+            .collect();
+        w.write(&mut batch);
+        let mut on_disk = Vec::new();
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            on_disk.extend(std::fs::read(f.unwrap().path()).unwrap());
+        }
+        let text = String::from_utf8_lossy(&on_disk);
+        assert!(
+            text.contains("\"client\":\""),
+            "records were written: {text}"
+        );
+        assert!(!text.contains("192.0.2.7"), "no address");
+        for (_, key) in [key_day, key_next, w.hmac_key.unwrap()] {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            assert!(!text.contains(&hex), "key in hex on disk");
+            assert!(
+                !on_disk.windows(32).any(|win| win == key),
+                "raw key on disk"
+            );
+        }
+    }
 }
