@@ -403,11 +403,16 @@ impl Writer {
     /// Serialise `batch` (after a loss record if records were lost), write
     /// it in one call, and advance the chain only if it reached the disk.
     fn write(&mut self, batch: &mut Vec<Pending>) {
+        self.write_on(batch, OffsetDateTime::now_utc().date());
+    }
+
+    /// [`Writer::write`] on a given UTC day: the day names the file (a new
+    /// one when the day changes), picks the HMAC key and drives retention.
+    fn write_on(&mut self, batch: &mut Vec<Pending>, day: Date) {
         let lost = self.lost.swap(0, Ordering::AcqRel);
         if batch.is_empty() && lost == 0 {
             return;
         }
-        let now = OffsetDateTime::now_utc();
         let mut chain = Chain {
             prev: hex_array(&self.prev),
             seq: self.seq,
@@ -426,7 +431,6 @@ impl Writer {
                 SystemTime::now(),
             );
         }
-        let day = now.date();
         for p in batch.drain(..) {
             match p.event {
                 PendingEvent::Redirect(r) => {
@@ -831,5 +835,86 @@ mod tests {
                 "raw key on disk"
             );
         }
+    }
+    /// A new file each UTC day, chained to the last record of the day
+    /// before; files past `audit.retention_days` are deleted at the next
+    /// rotation, and the trail left still verifies (starting after them).
+    #[test]
+    fn files_rotate_by_day_chain_across_and_age_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = AuditSettings {
+            dir: dir.path().to_path_buf(),
+            client_ip: ClientIpMode::None,
+            queue: 16,
+            max_file_bytes: 1 << 20,
+            retention_days: 3,
+        };
+        let mut w = Writer::open(&settings, Arc::new(AtomicU64::new(0)), Metrics::new()).unwrap();
+        let list = crate::list::List::parse(
+            "#rempart-list v1\nissuer: T\nserial: 9\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\nbad.test\tsubtree\tterrorism\tREF-1\t2026-01-01\n"
+                .as_bytes(),
+            std::path::Path::new("t"),
+        )
+        .unwrap();
+        let policy = Arc::new(crate::policy::Policy::compile(&list, [7; 32]));
+        let three = || -> Vec<Pending> {
+            (0..3)
+                .map(|_| Pending {
+                    time: SystemTime::now(),
+                    event: PendingEvent::Redirect(RedirectRef {
+                        qname: hickory_proto::rr::Name::from_ascii("www.bad.test.").unwrap(),
+                        qtype: hickory_proto::rr::RecordType::A,
+                        policy: policy.clone(),
+                        index: 0,
+                        answer: "redirect",
+                        tcp: false,
+                    }),
+                    client: None,
+                })
+                .collect()
+        };
+        let names = |dir: &Path| -> Vec<String> {
+            super::super::trail_files(dir)
+                .unwrap()
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        let d0 = time::macros::date!(2026 - 11 - 10);
+        w.write_on(&mut three(), d0);
+        w.write_on(&mut three(), d0);
+        assert_eq!(names(dir.path()), ["rempart-audit-20261110-000.jsonl"]);
+
+        // The next day: a new file whose first record names the last one
+        // of the day before.
+        w.write_on(&mut three(), d0.next_day().unwrap());
+        assert_eq!(
+            names(dir.path()),
+            [
+                "rempart-audit-20261110-000.jsonl",
+                "rempart-audit-20261111-000.jsonl"
+            ]
+        );
+        let day0 =
+            std::fs::read_to_string(dir.path().join("rempart-audit-20261110-000.jsonl")).unwrap();
+        let day1 =
+            std::fs::read_to_string(dir.path().join("rempart-audit-20261111-000.jsonl")).unwrap();
+        let last0 = day0.lines().last().unwrap();
+        let first1: Line = serde_json::from_str(day1.lines().next().unwrap()).unwrap();
+        assert_eq!(day0.lines().count(), 6);
+        assert_eq!(first1.prev, super::super::line_hash(last0.as_bytes()));
+        assert_eq!(first1.seq, 7);
+        let s = super::super::verify::verify(dir.path()).unwrap();
+        assert_eq!((s.files, s.records, s.from_genesis), (2, 9, true));
+
+        // Five days on, with 3 days of retention: both older files go.
+        w.write_on(&mut three(), d0 + time::Duration::days(5));
+        assert_eq!(names(dir.path()), ["rempart-audit-20261115-000.jsonl"]);
+        let s = super::super::verify::verify(dir.path()).unwrap();
+        assert_eq!(
+            (s.files, s.records, s.first_seq, s.last_seq, s.from_genesis),
+            (1, 3, 10, 12, false),
+            "the trail left verifies and says it starts after removed files"
+        );
     }
 }
