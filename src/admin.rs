@@ -48,6 +48,23 @@ pub struct AdminState {
     pub token: Option<Arc<str>>,
 }
 
+/// Shortest bearer token accepted in `admin.token_file`.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Read `admin.token_file`: its content, blanks around it trimmed, at
+/// least [`MIN_TOKEN_LEN`] characters. The error says what is wrong (both
+/// `serve` and `config check` name the file with it).
+pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let token = text.trim();
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "the token must have at least {MIN_TOKEN_LEN} characters"
+        ));
+    }
+    Ok(Arc::from(token))
+}
+
 /// The router.
 pub fn router(state: AdminState) -> Router {
     Router::new()

@@ -69,8 +69,23 @@ pub const DEFAULT_REDIRECT_TTL: u32 = 60;
 /// Largest `redirect.ttl` accepted: a delisted name must be restored within
 /// 24 hours, and downstream caches keep a redirect for up to this long.
 pub const MAX_REDIRECT_TTL: u32 = 3_600;
-/// `redirect.ede_text` default.
-pub const DEFAULT_EDE_TEXT: &str = "Blocked by order of the French administrative authority (LCEN art. 6-1); see the information page of the Ministry of the Interior";
+/// `redirect.ede_text` default, before the information page URL: see
+/// [`default_ede_text`].
+pub const DEFAULT_EDE_TEXT: &str =
+    "Blocked by order of the French administrative authority (LCEN art. 6-1)";
+
+/// The default EDE text: the authority, then the URL of the information
+/// page users are sent to, built from `redirect.cname` if set, else the
+/// first IPv4 address, else the first IPv6 address.
+pub fn default_ede_text(cname: Option<&Name>, ipv4: &[Ipv4Addr], ipv6: &[Ipv6Addr]) -> String {
+    let host = match (cname, ipv4.first(), ipv6.first()) {
+        (Some(name), _, _) => name.to_ascii().trim_end_matches('.').to_owned(),
+        (None, Some(v4), _) => v4.to_string(),
+        (None, None, Some(v6)) => format!("[{v6}]"),
+        (None, None, None) => return DEFAULT_EDE_TEXT.to_owned(),
+    };
+    format!("{DEFAULT_EDE_TEXT}; information page: http://{host}/")
+}
 /// `audit.dir` default.
 pub const DEFAULT_AUDIT_DIR: &str = "/var/log/rempart/audit";
 /// `audit.queue` default: records waiting for the writer.
@@ -587,7 +602,9 @@ impl RawConfig {
                 "one of redirect.ipv4, redirect.ipv6 or redirect.cname is needed to send users to the information page",
             );
         }
-        let ede_text = r.ede_text.unwrap_or_else(|| DEFAULT_EDE_TEXT.to_owned());
+        let ede_text = r
+            .ede_text
+            .unwrap_or_else(|| default_ede_text(cname.as_ref(), &ipv4, &ipv6));
         if ede_text.len() > 1_000 {
             e.push("redirect.ede_text", "must be at most 1000 bytes");
         }
@@ -752,7 +769,34 @@ ipv4 = ["192.0.2.80"]
         assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
         assert_eq!(c.list.on_missing, OnMissing::Refuse);
         assert!(c.list.protected.iter().any(|p| p == "google.fr"));
-        assert_eq!(c.redirect.ede_text, DEFAULT_EDE_TEXT);
+        assert_eq!(
+            c.redirect.ede_text,
+            format!("{DEFAULT_EDE_TEXT}; information page: http://192.0.2.80/")
+        );
+    }
+
+    #[test]
+    fn default_ede_text_names_the_information_page() {
+        let with_redirect = |redirect: &str| {
+            load(&MINIMAL.replace(
+                "[redirect]\nipv4 = [\"192.0.2.80\"]\n",
+                &format!("[redirect]\n{redirect}"),
+            ))
+        };
+        let c = with_redirect("cname = \"Info.Block.Test\"\nipv4 = [\"192.0.2.80\"]\n").unwrap();
+        assert!(
+            c.redirect
+                .ede_text
+                .ends_with("; information page: http://info.block.test/")
+        );
+        let c = with_redirect("ipv6 = [\"2001:db8::80\"]\n").unwrap();
+        assert!(
+            c.redirect
+                .ede_text
+                .ends_with("; information page: http://[2001:db8::80]/")
+        );
+        let c = with_redirect("ipv4 = [\"192.0.2.80\"]\nede_text = \"see the page\"\n").unwrap();
+        assert_eq!(c.redirect.ede_text, "see the page");
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Reloader {
     /// expired` record written. It stays in force: an expired list still
     /// names content the authority ordered blocked, and lifting every block
     /// because a file is late would be the worse failure; a newer list (or
-    /// an operator) ends it. `rempart_list_expiry_timestamp_seconds` lets
+    /// an operator) ends it. `rempart_list_expires_timestamp_seconds` lets
     /// monitoring alert before that.
     pub fn watch_expiry(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let me = Arc::downgrade(self);
@@ -186,12 +186,15 @@ impl Reloader {
         .await;
         let (path, bytes, sig) = match read {
             Ok(r) => r,
-            Err(e) => return self.refused(format!("reader task failed: {e}"), true),
+            Err(e) => {
+                return self.refused(&self.source, format!("reader task failed: {e}"), true);
+            }
         };
         let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
                 return self.refused(
+                    &path,
                     format!("{}: cannot read: {e}", path.display()),
                     report_refusal,
                 );
@@ -201,6 +204,7 @@ impl Reloader {
             Ok(s) => s,
             Err(e) => {
                 return self.refused(
+                    &path,
                     format!(
                         "{}: cannot read: {e}",
                         load::signature_path(&path).display()
@@ -218,14 +222,14 @@ impl Reloader {
             .await
     }
 
-    fn refused(&self, reason: String, report: bool) -> Outcome {
+    fn refused(&self, file: &Path, reason: String, report: bool) -> Outcome {
         if report {
-            warn!(file = %self.source.display(), %reason, "list refused; the list in force keeps serving");
+            warn!(file = %file.display(), %reason, "list refused; the list in force keeps serving");
             self.metrics.reload(ReloadOutcome::Refused);
             if let Some(audit) = &self.audit {
                 let audit = audit.clone();
                 let refusal = crate::list::Refusal {
-                    file: self.source.clone(),
+                    file: file.to_owned(),
                     reason: reason.clone(),
                 };
                 // Waits for room in the audit queue: off the async workers.
@@ -248,6 +252,7 @@ impl Reloader {
         let mut in_force = self.in_force.lock().await;
         let settings = self.settings.clone();
         let current = in_force.clone();
+        let source = file.clone();
         let work = tokio::task::spawn_blocking(move || {
             let now = time::OffsetDateTime::now_utc();
             match load::consider(&settings, current.as_ref(), &file, &bytes, &sig, now) {
@@ -276,7 +281,7 @@ impl Reloader {
             Err(e) => Err(format!("list worker failed: {e}")),
         };
         match result {
-            Err(reason) => self.refused(reason, report_refusal),
+            Err(reason) => self.refused(&source, reason, report_refusal),
             Ok(None) => {
                 let serial = in_force.as_ref().map_or(0, |a| a.header.serial);
                 info!(serial, "list unchanged");
@@ -287,6 +292,7 @@ impl Reloader {
                 let entries = policy.len();
                 let new = Arc::new(policy);
                 let old = self.policy.swap(Arc::clone(&new));
+                let applied = std::time::SystemTime::now();
                 // In force from here: the time reported is the time to this.
                 let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 // Then, off the async workers: what changed (for the log
@@ -299,7 +305,7 @@ impl Reloader {
                     }
                     let (added, removed) = new.changes_from(&old);
                     if let Some(audit) = &audit {
-                        audit_applied(audit, &info, &added, &removed);
+                        audit_applied(audit, &info, applied, &added, &removed);
                     }
                     (added.len(), removed.len())
                 })
@@ -395,26 +401,35 @@ fn keep(settings: &LoadSettings, in_force: &InForce, bytes: Vec<u8>, sig: &[u8])
 /// Write a `list applied` record and one `entry` record per name added or
 /// removed (with reference and category). Waits for room in the audit
 /// queue: call it off the async workers.
-pub fn audit_applied(audit: &Auditor, new: &InForce, added: &[Rule<'_>], removed: &[Rule<'_>]) {
+pub fn audit_applied(
+    audit: &Auditor,
+    new: &InForce,
+    applied: std::time::SystemTime,
+    added: &[Rule<'_>],
+    removed: &[Rule<'_>],
+) {
     let h = &new.header;
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
     let issued = fmt(h.issued);
-    audit.record_waiting(Event::List(ListEvent {
-        event: "applied".into(),
-        serial: Some(h.serial),
-        digest: Some(hex(&new.digest)),
-        issuer: Some(h.issuer.clone()),
-        issued: Some(issued.clone()),
-        expires: Some(fmt(h.expires)),
-        key_id: Some(new.key_id.clone()),
-        entries: Some(new.entries),
-        added: Some(added.len()),
-        removed: Some(removed.len()),
-        ..ListEvent::default()
-    }));
+    audit.record_waiting_at(
+        Event::List(ListEvent {
+            event: "applied".into(),
+            serial: Some(h.serial),
+            digest: Some(hex(&new.digest)),
+            issuer: Some(h.issuer.clone()),
+            issued: Some(issued.clone()),
+            expires: Some(fmt(h.expires)),
+            key_id: Some(new.key_id.clone()),
+            entries: Some(new.entries),
+            added: Some(added.len()),
+            removed: Some(removed.len()),
+            ..ListEvent::default()
+        }),
+        applied,
+    );
     for (change, rules) in [("added", added), ("removed", removed)] {
         for r in rules {
             audit.record_waiting(Event::Entry(EntryChange {

@@ -274,18 +274,12 @@ impl Service {
         let token = match &config.admin.token_file {
             None => None,
             Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|e| StartError::Token {
-                    file: file.clone(),
-                    reason: e.to_string(),
-                })?;
-                let token = text.trim();
-                if token.len() < 16 {
-                    return Err(StartError::Token {
+                Some(
+                    crate::admin::read_token(file).map_err(|reason| StartError::Token {
                         file: file.clone(),
-                        reason: "the token must have at least 16 characters".into(),
-                    });
-                }
-                Some(Arc::<str>::from(token))
+                        reason,
+                    })?,
+                )
             }
         };
         let audit = if config.audit.enabled {
@@ -311,9 +305,19 @@ impl Service {
             let settings = settings.clone();
             let path = config.list.path.clone();
             let audit = audit.clone();
+            let metrics = metrics.clone();
             tokio::task::spawn_blocking(move || {
+                use crate::metrics::ReloadOutcome;
                 let now = time::OffsetDateTime::now_utc();
                 let result = load::startup(&settings, &path, now);
+                // The list read at start counts as a load like any reload:
+                // a refusal here raises the same alert.
+                match &result {
+                    Ok(s) if s.refused.is_some() => metrics.reload(ReloadOutcome::Refused),
+                    Ok(s) if s.applied_now => metrics.reload(ReloadOutcome::Applied),
+                    Ok(_) => metrics.reload(ReloadOutcome::Unchanged),
+                    Err(_) => metrics.reload(ReloadOutcome::Refused),
+                }
                 match result {
                     Ok(s) => {
                         // What a list applied now changed is written to the
@@ -379,9 +383,11 @@ impl Service {
         let policy = Arc::new(policy);
         if let (Some(audit), Some((info, previous))) = (&audit, audit_changes) {
             let (audit, new) = (Arc::clone(audit), Arc::clone(&policy));
+            // In force from here: the snapshot the DNS handler starts with.
+            let applied = std::time::SystemTime::now();
             tokio::task::spawn_blocking(move || {
                 let (added, removed) = new.changes_from(&previous);
-                crate::reload::audit_applied(&audit, &info, &added, &removed);
+                crate::reload::audit_applied(&audit, &info, applied, &added, &removed);
             });
         }
         let policy = Arc::new(arc_swap::ArcSwap::new(policy));

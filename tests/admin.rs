@@ -90,6 +90,13 @@ async fn readyz_says_not_ready_until_a_list_is_in_force() {
     let (status, body) = fetch(format!("http://{}/readyz", rempart.admin)).await;
     assert_eq!(status, 503);
     assert!(body.contains("no list in force"), "{body}");
+    // The refusal at start is counted like a refused reload (what the
+    // suggested alert watches).
+    let (_, metrics) = fetch(format!("http://{}/metrics", rempart.admin)).await;
+    assert!(
+        metrics.contains("rempart_reloads_total{outcome=\"refused\"} 1"),
+        "{metrics}"
+    );
     // Unfiltered meanwhile: the listed name resolves from upstream.
     let m = query(
         rempart.addr,

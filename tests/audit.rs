@@ -151,6 +151,22 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
         Ask::default(),
     )
     .await;
+    // Refused candidates: a pushed list (not the bytes in force, which
+    // would be `unchanged`) with a signature that is not one, then the file
+    // edited after signing. Each is a `list refused` record naming where it
+    // came from and why.
+    let outcome = rempart
+        .service()
+        .reloader
+        .push(
+            v2.replace("REF-0003", "REF-0005").into_bytes(),
+            b"not a signature\n".to_vec(),
+        )
+        .await;
+    assert!(format!("{outcome:?}").contains("Refused"), "{outcome:?}");
+    std::fs::write(&setup.list_path, v2.replace("REF-0003", "REF-0004")).unwrap();
+    let outcome = rempart.service().reloader.reload_file().await;
+    assert!(format!("{outcome:?}").contains("Refused"), "{outcome:?}");
     rempart.stop().await;
 
     let records = lines(&dir);
@@ -169,6 +185,23 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
     assert!(changes.contains(&("added".into(), "new.test".into(), "REF-0003".into(), 2)));
     assert!(changes.contains(&("removed".into(), "host.test".into(), "REF-0002".into(), 2)));
     assert_eq!(kind(&records, "process").last().unwrap()["event"], "stop");
+    let refused: Vec<&Value> = kind(&records, "list")
+        .into_iter()
+        .filter(|l| l["event"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert_eq!(refused[0]["source"], "<pushed list>");
+    assert!(
+        refused[0]["reason"].as_str().unwrap().contains("signature"),
+        "{}",
+        refused[0]
+    );
+    assert_eq!(refused[1]["source"], s(&setup.list_path));
+    assert!(
+        refused[1]["reason"].as_str().unwrap().contains("signature"),
+        "{}",
+        refused[1]
+    );
 
     // verify: intact. report: the figures are the queries sent.
     let o = rempart_cli(&["audit", "verify", s(&dir)]);
@@ -403,6 +436,10 @@ fn verify_accepts_an_intact_trail_and_names_the_first_break() {
     let (code, out) = verify(&good);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("60 record(s)"), "{out}");
+    // A trail that cannot be read is not a broken one: exit 3, not 1.
+    let (code, out) = verify(&tmp.path().join("nowhere"));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("cannot list the trail"), "{out}");
 
     let name = |i: usize| files[i].file_name().unwrap().to_str().unwrap().to_owned();
     type Tamper = Box<dyn Fn(&Path)>;

@@ -41,7 +41,13 @@ fn example_config_states_every_default() {
     assert_eq!(c.list.protected, config::DEFAULT_PROTECTED);
     assert_eq!(c.list.on_missing, config::OnMissing::Refuse);
     assert_eq!(c.redirect.ttl, config::DEFAULT_REDIRECT_TTL);
-    assert_eq!(c.redirect.ede_text, config::DEFAULT_EDE_TEXT);
+    assert_eq!(
+        c.redirect.ede_text,
+        format!(
+            "{}; information page: http://192.0.2.80/",
+            config::DEFAULT_EDE_TEXT
+        )
+    );
     assert_eq!(c.audit.dir, Path::new(config::DEFAULT_AUDIT_DIR));
     assert_eq!(c.audit.client_ip, config::ClientIpMode::None);
     assert!(c.audit.enabled);
@@ -92,4 +98,53 @@ fn a_typo_in_any_section_is_named() {
     }
     let err = Config::from_toml(&format!("{base}\n[extra]\nx = 1\n"), Path::new("t")).unwrap_err();
     assert!(err.to_string().contains("extra"), "{err}");
+}
+
+/// A token file `serve` would refuse is refused by `config check` too
+/// (what the unit's ExecStartPre runs), and both exit 1, naming the key.
+#[test]
+fn an_unusable_admin_token_is_a_config_error_for_check_and_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "short\n").unwrap();
+    let demo = std::fs::read_to_string("config/demo.toml")
+        .unwrap()
+        .replace(
+            "state_dir = \"state\"",
+            &format!("state_dir = {:?}", tmp.path().join("state")),
+        )
+        .replace(
+            "dir = \"audit\"",
+            &format!("dir = {:?}", tmp.path().join("audit")),
+        );
+    let run = |toml: &str, args: &[&str]| {
+        let file = tmp.path().join("rempart.toml");
+        std::fs::write(&file, toml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let with_token = format!("{demo}\n[admin]\ntoken_file = {token:?}\n");
+    for args in [&["config", "check"][..], &["serve", "--config"][..]] {
+        let (code, err) = run(&with_token, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("admin.token_file") && err.contains("at least 16 characters"),
+            "{args:?}: {err}"
+        );
+    }
+    let missing = with_token.replace("token\"", "no-such-token\"");
+    let (code, err) = run(&missing, &["config", "check"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no-such-token"), "{err}");
+
+    std::fs::write(&token, "0123456789abcdef0123\n").unwrap();
+    let (code, err) = run(&with_token, &["config", "check"]);
+    assert_eq!(code, Some(0), "{err}");
 }

@@ -26,7 +26,10 @@
 //!     `client` per `audit.client_ip` (absent with `none`);
 //!   - `list`: `event` (`applied`, `refused`, `expired`), and for applied:
 //!     `serial`, `digest`, `issuer`, `issued`, `expires`, `key_id`,
-//!     `entries`, `added`, `removed`; for refused: `source`, `reason`;
+//!     `entries`, `added`, `removed` (`time` is when it was swapped in);
+//!     for refused: `source` (the file, or `<pushed list>`), `reason`; for
+//!     expired: `serial`, `digest`, `issuer`, `expires` (the list stays in
+//!     force until a newer one);
 //!   - `entry`: one per name added or removed by an applied list: `change`
 //!     (`added`, `removed`), `name`, `reference`, `category`, `serial` and
 //!     `issued` of the list that made the change (the report's evidence for

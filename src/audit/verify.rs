@@ -14,6 +14,9 @@ pub struct Break {
     pub line: usize,
     /// What is wrong.
     pub reason: String,
+    /// The trail could not be read (an I/O error): nothing is known about
+    /// it, which is not the same as a break (`audit verify` exits 3, not 1).
+    pub unreadable: bool,
 }
 
 /// What an intact trail holds.
@@ -43,6 +46,7 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
         file: dir.to_owned(),
         line: 0,
         reason: format!("cannot list the trail: {e}"),
+        unreadable: true,
     })?;
     let mut prev: Option<String> = None;
     let mut seq: Option<u64> = None;
@@ -59,8 +63,12 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
             file: file.clone(),
             line,
             reason,
+            unreadable: false,
         };
-        let text = std::fs::read(file).map_err(|e| brk(0, format!("cannot read: {e}")))?;
+        let text = std::fs::read(file).map_err(|e| Break {
+            unreadable: true,
+            ..brk(0, format!("cannot read: {e}"))
+        })?;
         if text.is_empty() {
             continue;
         }

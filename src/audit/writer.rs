@@ -153,9 +153,16 @@ impl Auditor {
     /// Hand a record to the writer, waiting for room: for list and process
     /// events, which must not be dropped.
     pub fn record_waiting(&self, event: Event) {
+        self.record_waiting_at(event, SystemTime::now());
+    }
+
+    /// [`Auditor::record_waiting`] for an event that happened at `time`
+    /// (a list applied: the record's time is the swap, not when the
+    /// record was made).
+    pub fn record_waiting_at(&self, event: Event, time: SystemTime) {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let msg = Msg::Record(Pending {
-            time: SystemTime::now(),
+            time,
             event: PendingEvent::Event(event),
             client: None,
         });

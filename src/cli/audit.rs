@@ -74,6 +74,10 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                 );
                 ExitCode::from(EXIT_OK)
             }
+            Err(b) if b.unreadable => {
+                eprintln!("rempart audit verify: {b}");
+                ExitCode::from(EXIT_FAILURE)
+            }
             Err(b) => {
                 eprintln!("broken: {b}");
                 ExitCode::from(EXIT_REFUSED)

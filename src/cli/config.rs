@@ -42,6 +42,18 @@ fn check(file: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_REFUSED);
         }
     }
+    // So is the admin token: `serve` refuses a file it cannot read or a
+    // token too short, so the check does too.
+    if let Some(token_file) = &config.admin.token_file
+        && let Err(reason) = crate::admin::read_token(token_file)
+    {
+        eprintln!(
+            "{}: admin.token_file {}: {reason}",
+            file.display(),
+            token_file.display()
+        );
+        return ExitCode::from(EXIT_REFUSED);
+    }
     println!(
         "{}: ok (listen {:?}, {} upstream(s), list {}, {} trusted key(s), {} protected name(s))",
         file.display(),

@@ -9,7 +9,7 @@ use tracing::{error, info};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::config::{Config, LogConfig, LogFormat};
-use crate::server::Service;
+use crate::server::{Service, StartError};
 
 /// Arguments of `rempart serve`.
 #[derive(Debug, Args)]
@@ -69,7 +69,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(e) => {
             error!(error = %e, "cannot serve");
             eprintln!("rempart: {e}");
-            ExitCode::from(EXIT_FAILURE)
+            // A trusted key or token file that is not usable is part of
+            // the config (config check refuses it too): exit 1, as for
+            // any invalid config; the rest is a runtime failure.
+            match e.downcast_ref::<StartError>() {
+                Some(StartError::Keys(_) | StartError::Token { .. }) => {
+                    ExitCode::from(EXIT_REFUSED)
+                }
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
         }
     }
 }
@@ -114,11 +122,10 @@ async fn systemd_ready(service: &Service) {
         Some(info) => format!("serving, list serial {}", info.serial),
         None => "serving UNFILTERED: no list in force".to_owned(),
     };
-    // Wait (briefly) for the sockets' serving loop to start.
-    for _ in 0..100 {
-        if service.is_serving() {
-            break;
-        }
+    // Wait for the sockets' serving loop (milliseconds after start; should
+    // it never come, systemd's start timeout fails the unit, which is right:
+    // READY=1 must mean that queries are answered).
+    while !service.is_serving() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
