@@ -634,6 +634,17 @@ async fn malformed_datagrams_get_formerr_or_nothing() {
     assert_eq!(answer[2] & 0x80, 0x80, "QR=1");
     assert_eq!(answer[2] & 0x01, 0x01, "RD echoed");
     assert_eq!(answer[3] & 0x0f, 1, "RCODE=FORMERR");
+    // A query longer than any DNS query (5000 bytes: it is cut on receive)
+    // gets FORMERR too, with its ID.
+    let mut long = damaged.to_vec();
+    long[..2].copy_from_slice(&[0xCA, 0xFE]);
+    long.resize(5000, 0);
+    s.send_to(&long, rempart.addr).await.unwrap();
+    let answer = recv(&s)
+        .await
+        .expect("FORMERR expected for a long datagram");
+    assert_eq!(&answer[..2], &[0xCA, 0xFE], "ID echoed");
+    assert_eq!(answer[3] & 0x0f, 1, "RCODE=FORMERR");
     // A runt (no header) and a damaged response get no answer.
     s.send_to(&[1, 2, 3, 4, 5], rempart.addr).await.unwrap();
     assert_eq!(recv(&s).await, None);
@@ -737,5 +748,109 @@ async fn redirects_written_by_the_receive_loop_equal_the_full_path() {
         "UDP redirects counted"
     );
     assert!(!upstream.was_asked_under("bad.test"));
+    rempart.stop().await;
+}
+
+/// Queries that arrive together are taken from the socket in batches and
+/// their answers sent in batches: every sender gets the answer to its own
+/// question, with its own ID and letter case, whatever the mix in the batch
+/// (redirects and ready-made answers written in the loop, forwarded names
+/// answered by the full path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_many_senders_gets_each_its_own_answer() {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::Name;
+    let (_upstream, _setup, rempart) = start().await;
+    // ok.test's answer is then kept ready-made.
+    query(
+        rempart.addr,
+        Transport::Udp,
+        "ok.test.",
+        RecordType::A,
+        Ask::default(),
+    )
+    .await;
+    let expected = |i: u16| -> (String, Vec<String>, ResponseCode) {
+        match i % 4 {
+            0 => {
+                let n = format!("n{i}.Bad.test.");
+                (
+                    n.clone(),
+                    vec![format!("{n} 60 A 192.0.2.80")],
+                    ResponseCode::NoError,
+                )
+            }
+            // The question echoes the case asked; the records keep the
+            // cached answer's.
+            1 => (
+                "Ok.Test.".into(),
+                vec!["ok.test. 300 A 198.51.100.1".into()],
+                ResponseCode::NoError,
+            ),
+            2 => (format!("nx{i}.test."), vec![], ResponseCode::NXDomain),
+            _ => (
+                "ok.test.".into(),
+                vec!["ok.test. 300 A 198.51.100.1".into()],
+                ResponseCode::NoError,
+            ),
+        }
+    };
+    const SENDERS: u16 = 128;
+    let mut sockets = Vec::new();
+    for i in 0..SENDERS {
+        let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut m = Message::new(1000 + i * 7, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(
+            Name::from_ascii(expected(i).0).unwrap(),
+            RecordType::A,
+        ));
+        m.metadata.recursion_desired = true;
+        sockets.push((s, m.to_vec().unwrap()));
+    }
+    // All sent before any answer is read.
+    for (s, bytes) in &sockets {
+        s.send_to(bytes, rempart.addr).await.unwrap();
+    }
+    for (i, (s, _)) in sockets.iter().enumerate() {
+        let i = i as u16;
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.recv(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("sender {i}: no answer within 5 s"))
+            .unwrap();
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        let (name, records, rcode) = expected(i);
+        assert_eq!(m.metadata.id, 1000 + i * 7, "sender {i}: ID");
+        assert_eq!(
+            m.queries[0].name().to_string(),
+            name,
+            "sender {i}: question"
+        );
+        assert_eq!(m.metadata.response_code, rcode, "sender {i}");
+        // TTLs of cached answers count down: compare the rest.
+        let got: Vec<String> = answers(&m)
+            .iter()
+            .map(|a| {
+                a.split(' ')
+                    .enumerate()
+                    .filter(|(k, _)| *k != 1)
+                    .map(|(_, w)| w)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let want: Vec<String> = records
+            .iter()
+            .map(|a| {
+                a.split(' ')
+                    .enumerate()
+                    .filter(|(k, _)| *k != 1)
+                    .map(|(_, w)| w)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(got, want, "sender {i}: answer");
+    }
     rempart.stop().await;
 }
