@@ -435,7 +435,7 @@ pub fn audit_applied(
             audit.record_waiting(Event::Entry(EntryChange {
                 change: change.into(),
                 name: r.name.to_owned(),
-                reference: r.reference.to_owned(),
+                reference: r.reference().to_owned(),
                 category: r.category.to_owned(),
                 serial: h.serial,
                 issued: issued.clone(),

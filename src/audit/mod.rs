@@ -229,7 +229,7 @@ impl RedirectRef {
             qname: self.qname.to_string(),
             qtype: self.qtype.to_string(),
             rule: rule.map(|r| r.name.to_owned()).unwrap_or_default(),
-            reference: rule.map(|r| r.reference.to_owned()).unwrap_or_default(),
+            reference: rule.map(|r| r.reference().to_owned()).unwrap_or_default(),
             category: rule.map(|r| r.category.to_owned()).unwrap_or_default(),
             serial: info.map_or(0, |i| i.serial),
             digest: info.map(|i| i.digest_hex.clone()).unwrap_or_default(),

@@ -423,7 +423,9 @@ impl Writer {
         let mut chain = Chain {
             prev: hex_array(&self.prev),
             seq: self.seq,
-            bytes: Vec::with_capacity(batch.len() * 320),
+            // A redirect line is ~400 bytes (two 64-digit hashes): no regrowth
+            // (and copy) of the batch's buffer on the way.
+            bytes: Vec::with_capacity(batch.len() * 448 + 512),
             count: 0,
             time_cache: (0, String::new()),
             scratch: String::with_capacity(256),
@@ -679,7 +681,7 @@ impl Chain {
         b.extend_from_slice(b"\",\"rule\":");
         let _ = serde_json::to_writer(&mut *b, rule.map_or("", |r| r.name));
         b.extend_from_slice(b",\"reference\":");
-        let _ = serde_json::to_writer(&mut *b, rule.map_or("", |r| r.reference));
+        let _ = serde_json::to_writer(&mut *b, rule.map_or("", |r| r.reference()));
         b.extend_from_slice(b",\"category\":");
         let _ = serde_json::to_writer(&mut *b, rule.map_or("", |r| r.category));
         let _ = write!(

@@ -44,10 +44,22 @@ pub struct Rule<'a> {
     pub kind: MatchKind,
     /// Its category.
     pub category: &'a str,
-    /// The authority's reference of the decision.
-    pub reference: &'a str,
     /// Its index in the snapshot ([`Policy::rule_at`]).
     pub index: u32,
+    /// The reference arena and the reference's place in it: sliced only
+    /// when asked ([`Rule::reference`]). The query path never needs the
+    /// reference, and slicing it would read (check the UTF-8 boundaries of)
+    /// a cache line of its own.
+    references: &'a str,
+    ref_off: u32,
+    ref_len: u16,
+}
+
+impl<'a> Rule<'a> {
+    /// The authority's reference of the decision.
+    pub fn reference(&self) -> &'a str {
+        &self.references[self.ref_off as usize..][..usize::from(self.ref_len)]
+    }
 }
 
 /// Identity of the list a snapshot was compiled from.
@@ -186,7 +198,6 @@ impl Policy {
     fn rule(&self, index: u32) -> Rule<'_> {
         let c = &self.entries[index as usize];
         let name = &self.names[c.name_off as usize..][..usize::from(c.name_len)];
-        let reference = &self.references[c.ref_off as usize..][..usize::from(c.ref_len)];
         Rule {
             name,
             kind: if c.exact {
@@ -195,8 +206,10 @@ impl Policy {
                 MatchKind::Subtree
             },
             category: &self.categories[usize::from(c.category)],
-            reference,
             index,
+            references: &self.references,
+            ref_off: c.ref_off,
+            ref_len: c.ref_len,
         }
     }
 
@@ -510,7 +523,7 @@ mod tests {
         assert_eq!(hit(&p, "www.host.example.net"), None);
         let r = p.verdict(&name("www.bad.example")).unwrap();
         assert_eq!(
-            (r.category, r.reference, r.kind),
+            (r.category, r.reference(), r.kind),
             ("terrorism", "REF-0", Subtree)
         );
         assert_eq!(p.info().unwrap().serial, 7);
