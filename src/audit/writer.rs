@@ -705,6 +705,32 @@ impl Chain {
 mod tests {
     use super::*;
 
+    /// `n` redirects of `www.bad.test` A under a one-entry list, from
+    /// `client`.
+    fn redirects(n: usize, client: Option<IpAddr>) -> Vec<Pending> {
+        let list = crate::list::List::parse(
+            "#rempart-list v1\nissuer: T\nserial: 9\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\nbad.test\tsubtree\tterrorism\tREF-1\t2026-01-01\n"
+                .as_bytes(),
+            std::path::Path::new("t"),
+        )
+        .unwrap();
+        let policy = Arc::new(crate::policy::Policy::compile(&list, [7; 32]));
+        (0..n)
+            .map(|_| Pending {
+                time: SystemTime::now(),
+                event: PendingEvent::Redirect(RedirectRef {
+                    qname: hickory_proto::rr::Name::from_ascii("www.bad.test.").unwrap(),
+                    qtype: hickory_proto::rr::RecordType::A,
+                    policy: policy.clone(),
+                    index: 0,
+                    answer: "redirect",
+                    tcp: false,
+                }),
+                client,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_fast_redirect_line_is_the_serde_line() {
         let list = crate::list::List::parse(
@@ -804,27 +830,7 @@ mod tests {
         assert_ne!(w.client(v4, day).unwrap(), a, "a past day's key is gone");
 
         // Records written with both keys: neither key is on disk.
-        let list = crate::list::List::parse(
-            "#rempart-list v1\nissuer: T\nserial: 9\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\nbad.test\tsubtree\tterrorism\tREF-1\t2026-01-01\n"
-                .as_bytes(),
-            std::path::Path::new("t"),
-        )
-        .unwrap();
-        let policy = Arc::new(crate::policy::Policy::compile(&list, [7; 32]));
-        let mut batch: Vec<Pending> = (0..3)
-            .map(|_| Pending {
-                time: SystemTime::now(),
-                event: PendingEvent::Redirect(RedirectRef {
-                    qname: hickory_proto::rr::Name::from_ascii("www.bad.test.").unwrap(),
-                    qtype: hickory_proto::rr::RecordType::A,
-                    policy: policy.clone(),
-                    index: 0,
-                    answer: "redirect",
-                    tcp: false,
-                }),
-                client: Some(v4),
-            })
-            .collect();
+        let mut batch = redirects(3, Some(v4));
         w.write(&mut batch);
         let mut on_disk = Vec::new();
         for f in std::fs::read_dir(dir.path()).unwrap() {
@@ -859,29 +865,7 @@ mod tests {
             retention_days: 3,
         };
         let mut w = Writer::open(&settings, Arc::new(AtomicU64::new(0)), Metrics::new()).unwrap();
-        let list = crate::list::List::parse(
-            "#rempart-list v1\nissuer: T\nserial: 9\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\nname\tmatch\tcategory\treference\tadded\nbad.test\tsubtree\tterrorism\tREF-1\t2026-01-01\n"
-                .as_bytes(),
-            std::path::Path::new("t"),
-        )
-        .unwrap();
-        let policy = Arc::new(crate::policy::Policy::compile(&list, [7; 32]));
-        let three = || -> Vec<Pending> {
-            (0..3)
-                .map(|_| Pending {
-                    time: SystemTime::now(),
-                    event: PendingEvent::Redirect(RedirectRef {
-                        qname: hickory_proto::rr::Name::from_ascii("www.bad.test.").unwrap(),
-                        qtype: hickory_proto::rr::RecordType::A,
-                        policy: policy.clone(),
-                        index: 0,
-                        answer: "redirect",
-                        tcp: false,
-                    }),
-                    client: None,
-                })
-                .collect()
-        };
+        let three = || redirects(3, None);
         let names = |dir: &Path| -> Vec<String> {
             super::super::trail_files(dir)
                 .unwrap()
