@@ -776,7 +776,7 @@ async fn a_burst_from_many_senders_gets_each_its_own_answer() {
                 let n = format!("n{i}.Bad.test.");
                 (
                     n.clone(),
-                    vec![format!("{n} 60 A 192.0.2.80")],
+                    vec![format!("{n} A 192.0.2.80")],
                     ResponseCode::NoError,
                 )
             }
@@ -784,13 +784,13 @@ async fn a_burst_from_many_senders_gets_each_its_own_answer() {
             // cached answer's.
             1 => (
                 "Ok.Test.".into(),
-                vec!["ok.test. 300 A 198.51.100.1".into()],
+                vec!["ok.test. A 198.51.100.1".into()],
                 ResponseCode::NoError,
             ),
             2 => (format!("nx{i}.test."), vec![], ResponseCode::NXDomain),
             _ => (
                 "ok.test.".into(),
-                vec!["ok.test. 300 A 198.51.100.1".into()],
+                vec!["ok.test. A 198.51.100.1".into()],
                 ResponseCode::NoError,
             ),
         }
@@ -827,30 +827,15 @@ async fn a_burst_from_many_senders_gets_each_its_own_answer() {
             "sender {i}: question"
         );
         assert_eq!(m.metadata.response_code, rcode, "sender {i}");
-        // TTLs of cached answers count down: compare the rest.
+        // TTLs of cached answers count down: the records without them.
         let got: Vec<String> = answers(&m)
             .iter()
             .map(|a| {
-                a.split(' ')
-                    .enumerate()
-                    .filter(|(k, _)| *k != 1)
-                    .map(|(_, w)| w)
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                let w: Vec<&str> = a.split(' ').collect();
+                [w[0], w[2], w[3]].join(" ")
             })
             .collect();
-        let want: Vec<String> = records
-            .iter()
-            .map(|a| {
-                a.split(' ')
-                    .enumerate()
-                    .filter(|(k, _)| *k != 1)
-                    .map(|(_, w)| w)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        assert_eq!(got, want, "sender {i}: answer");
+        assert_eq!(got, records, "sender {i}: answer");
     }
     rempart.stop().await;
 }

@@ -851,6 +851,7 @@ mod tests {
             );
         }
     }
+
     /// A new file each UTC day, chained to the last record of the day
     /// before; files past `audit.retention_days` are deleted at the next
     /// rotation, and the trail left still verifies (starting after them).

@@ -36,7 +36,7 @@ use hickory_proto::rr::Name;
 use crate::list::{List, MatchKind};
 
 /// The entry that matched a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Rule<'a> {
     /// The entry's name (canonical form).
     pub name: &'a str,
@@ -59,6 +59,40 @@ impl<'a> Rule<'a> {
     /// The authority's reference of the decision.
     pub fn reference(&self) -> &'a str {
         &self.references[self.ref_off as usize..][..usize::from(self.ref_len)]
+    }
+}
+
+// By hand: the derived ones would compare and print the whole reference
+// arena (tens of MB at a million entries) instead of the one reference.
+impl PartialEq for Rule<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.name,
+            self.kind,
+            self.category,
+            self.reference(),
+            self.index,
+        ) == (
+            other.name,
+            other.kind,
+            other.category,
+            other.reference(),
+            other.index,
+        )
+    }
+}
+
+impl Eq for Rule<'_> {}
+
+impl std::fmt::Debug for Rule<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("category", &self.category)
+            .field("reference", &self.reference())
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -525,6 +559,10 @@ mod tests {
         assert_eq!(
             (r.category, r.reference(), r.kind),
             ("terrorism", "REF-0", Subtree)
+        );
+        assert_eq!(
+            format!("{r:?}"),
+            r#"Rule { name: "bad.example", kind: Subtree, category: "terrorism", reference: "REF-0", index: 0 }"#
         );
         assert_eq!(p.info().unwrap().serial, 7);
     }
