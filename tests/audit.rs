@@ -222,6 +222,14 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
     assert_eq!(report["redirects"], 6);
     assert_eq!(report["per_category"]["terrorism"], 5);
     assert_eq!(report["per_category"]["child-abuse"], 1);
+    // Per UTC day: the redirects counted on the day their records carry.
+    let mut days = serde_json::Map::new();
+    for r in kind(&records, "redirect") {
+        let day = &r["time"].as_str().unwrap()[..10];
+        let n = days.get(day).and_then(Value::as_u64).unwrap_or(0);
+        days.insert(day.to_owned(), Value::from(n + 1));
+    }
+    assert_eq!(report["per_day"], Value::Object(days), "{report}");
     let per_entry: Vec<(String, u64)> = report["per_entry"]
         .as_array()
         .unwrap()
@@ -278,6 +286,21 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
     ]);
     let empty: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(empty["redirects"], 0);
+    // And one that starts after everything, likewise; one that holds it
+    // all counts all six.
+    for (from, redirects) in [("2100-01-01", 0), ("2020-01-01", 6)] {
+        let o = rempart_cli(&[
+            "audit",
+            "report",
+            s(&dir),
+            "--format",
+            "json",
+            "--from",
+            from,
+        ]);
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["redirects"], redirects, "--from {from}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
