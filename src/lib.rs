@@ -33,4 +33,5 @@ pub mod metrics;
 pub mod policy;
 pub mod reload;
 pub mod server;
+pub mod text;
 pub mod upstream;

@@ -80,10 +80,7 @@ pub struct Reloader {
     audit: Option<Arc<Auditor>>,
 }
 
-/// Hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::text::hex;
 
 impl Reloader {
     /// A reloader for `source`, swapping into `policy`.
@@ -140,11 +137,7 @@ impl Reloader {
                 };
                 let Some(a) = expired else { continue };
                 reported = Some(a.header.serial);
-                let expires = a
-                    .header
-                    .expires
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
+                let expires = crate::text::rfc3339(a.header.expires);
                 warn!(serial = a.header.serial, expires = %expires, "the list in force has EXPIRED; it stays in force until a newer list is applied");
                 if let Some(audit) = me.audit.clone() {
                     let event = Event::List(ListEvent {
@@ -409,10 +402,7 @@ pub fn audit_applied(
     removed: &[Rule<'_>],
 ) {
     let h = &new.header;
-    let fmt = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let fmt = crate::text::rfc3339;
     let issued = fmt(h.issued);
     audit.record_waiting_at(
         Event::List(ListEvent {

@@ -291,7 +291,7 @@ pub fn format_time(t: SystemTime) -> String {
 
 /// Parse a `time` field.
 pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    crate::text::parse_rfc3339(s).ok()
 }
 
 /// The trail's files in order.

@@ -128,10 +128,7 @@ pub fn build(
         file: dir.display().to_string(),
         reason: e.to_string(),
     })?;
-    let fmt = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let fmt = crate::text::rfc3339;
     let mut r = Report {
         from: from.map(fmt),
         to: to.map(fmt),

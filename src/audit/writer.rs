@@ -402,7 +402,7 @@ impl Writer {
                     IpAddr::V6(v6) => mac.update(&v6.octets()),
                 }
                 let out = mac.finalize().into_bytes();
-                Some(out[..16].iter().map(|b| format!("{b:02x}")).collect())
+                Some(crate::text::hex(&out[..16]))
             }
         }
     }
@@ -843,7 +843,7 @@ mod tests {
         );
         assert!(!text.contains("192.0.2.7"), "no address");
         for (_, key) in [key_day, key_next, w.hmac_key.unwrap()] {
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = crate::text::hex(&key);
             assert!(!text.contains(&hex), "key in hex on disk");
             assert!(
                 !on_disk.windows(32).any(|win| win == key),

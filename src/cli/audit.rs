@@ -46,7 +46,7 @@ pub enum AuditCommand {
 }
 
 fn parse_bound(s: &str) -> Result<time::OffsetDateTime, String> {
-    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+    if let Ok(t) = crate::text::parse_rfc3339(s) {
         return Ok(t);
     }
     time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))

@@ -320,14 +320,7 @@ fn verify(keys: &[PathBuf], protected: &[String], path: &Path) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::text::{hex, rfc3339};
 
 fn load(path: &Path) -> Result<(List, Vec<u8>), ExitCode> {
     let bytes = read(path)?;

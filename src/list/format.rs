@@ -86,7 +86,7 @@ fn err(file: &Path, line: usize, reason: impl Into<String>) -> ParseError {
 }
 
 fn rfc3339(value: &str) -> Result<OffsetDateTime, String> {
-    let t = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+    let t = crate::text::parse_rfc3339(value)
         .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))?;
     if t.offset() != time::UtcOffset::UTC {
         return Err(format!("{value:?} must be in UTC (end with Z)"));
@@ -94,10 +94,7 @@ fn rfc3339(value: &str) -> Result<OffsetDateTime, String> {
     Ok(t)
 }
 
-fn format_time(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+use crate::text::rfc3339 as format_time;
 
 /// The canonical form of a list name: IDNA (UTS 46) to its ASCII form,
 /// lowercase, no trailing dot; refuses what is not a host name.

@@ -387,11 +387,9 @@ pub fn persist(
 ) -> Result<(), state::StateError> {
     let meta = state::Meta {
         serial: accepted.header.serial,
-        digest: accepted.digest.iter().map(|b| format!("{b:02x}")).collect(),
+        digest: crate::text::hex(&accepted.digest),
         key_id: accepted.key_id.clone(),
-        applied: OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        applied: crate::text::rfc3339(OffsetDateTime::now_utc()),
         signature_len: 0,
         list_len: 0,
     };

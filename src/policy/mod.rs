@@ -458,7 +458,7 @@ impl PolicyBuilder {
             issuer: header.issuer.clone(),
             serial: header.serial,
             digest,
-            digest_hex: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            digest_hex: crate::text::hex(&digest),
             issued: header.issued,
             expires: header.expires,
         });
