@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """Generate the benchmark data set (python3 stdlib only, deterministic).
 
-    gen.py --n N --dir DIR [--seed S] [--allowed 100000]
+    gen.py --n N --dir DIR [--seed S] [--allowed 100000] [--miss 1000000]
 
 Writes into DIR:
   list-v1.txt, list-v2.txt     Rempart list format v1 (v2: serial+1, some
                                names removed, the reload names added)
   rpz-v1.zone, rpz-v2.zone     the same lists as an RPZ zone for Unbound
                                (name A 192.0.2.80 and *.name A 192.0.2.80)
+  dnsdist-v1.names             the names of list-v1, one a line, read by
+                               dnsdist's Lua config into a SuffixMatchNode
   allowed.zone                 zone allowed.test for NSD: aI.allowed.test A
                                198.51.100.x, and rI.allowed.test (reload names)
+  miss.zone                    zone miss.test for NSD: *.miss.test A
+                               203.0.113.77 (answers any name below it)
   q_listed.txt                 dnsperf: listed names and random subnames (A)
   q_allowed.txt                dnsperf: every allowed name once, shuffled (A)
   q_mixed.txt                  dnsperf: half listed, half allowed (A)
+  q_miss.txt                   dnsperf: --miss distinct names below miss.test
+                               (A), so that no query can be a cache hit
   probe_listed.txt, probe_allowed.txt, probe_new.txt
                                names for probe.py (listed in v1 and v2,
                                allowed, listed in v2 only)
@@ -31,6 +37,7 @@ TLDS = ["fr", "fr", "fr", "com", "com", "net", "org", "info", "eu"]
 SYLL = ["ba", "ko", "ri", "tu", "ne", "mo", "la", "pi", "zu", "ge", "do",
         "sa", "vi", "ro", "mu", "te", "ka", "no", "li", "pe", "xo", "ju"]
 REDIRECT_V4 = "192.0.2.80"
+MISS_V4 = "203.0.113.77"  # NSD's wildcard answer below miss.test
 NEW_NAMES = 100          # rI.allowed.test, listed in v2 only
 
 
@@ -98,6 +105,8 @@ def main():
     ap.add_argument("--seed", type=int, default=20261120)
     ap.add_argument("--allowed", type=int, default=100000)
     ap.add_argument("--queries", type=int, default=200000)
+    ap.add_argument("--miss", type=int, default=1000000,
+                    help="distinct cache-miss queries (more than one run sends)")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     rng = random.Random(a.seed)
@@ -113,6 +122,8 @@ def main():
     write_list(p("list-v2.txt"), serial + 1, kept + new, now)
     write_rpz(p("rpz-v1.zone"), serial, names)
     write_rpz(p("rpz-v2.zone"), serial + 1, kept + new)
+    with open(p("dnsdist-v1.names"), "w") as f:
+        f.writelines("%s\n" % name for name in names)
 
     with open(p("allowed.zone"), "w") as f:
         f.write("$ORIGIN allowed.test.\n$TTL 86400\n")
@@ -122,6 +133,11 @@ def main():
             f.write("a%d A 198.51.100.%d\n" % (i, i % 254 + 1))
         for i in range(NEW_NAMES):
             f.write("r%d A 198.51.100.200\n" % i)
+    with open(p("miss.zone"), "w") as f:
+        f.write("$ORIGIN miss.test.\n$TTL 3600\n")
+        f.write("@ SOA ns.miss.test. hostmaster.miss.test. 1 3600 600 86400 3600\n")
+        f.write("@ NS ns.miss.test.\nns A 127.0.0.1\n")
+        f.write("* A %s\n" % MISS_V4)
 
     qrng = random.Random(a.seed + 1)
     listed_q = []
@@ -139,6 +155,11 @@ def main():
     with open(p("q_mixed.txt"), "w") as f:
         for i in range(min(len(listed_q), len(allowed_q))):
             f.write("%s A\n%s A\n" % (listed_q[i], allowed_q[i]))
+    # Cache misses: the index makes every name distinct; the random label
+    # keeps consecutive names from sharing a long prefix.
+    with open(p("q_miss.txt"), "w") as f:
+        f.writelines("m%x-%06x.miss.test A\n" % (i, qrng.getrandbits(24))
+                     for i in range(a.miss))
     with open(p("probe_listed.txt"), "w") as f:
         f.writelines("%s\n" % q for q in listed_q[:5000])
     with open(p("probe_allowed.txt"), "w") as f:
@@ -147,8 +168,8 @@ def main():
         f.writelines("%s\n" % q for q in new)
     with open(p("first_listed.txt"), "w") as f:
         f.write(kept[0] + "\n")
-    print("gen: %d names (%d delisted in v2, %d added), serial %d, %d allowed names"
-          % (len(names), removed, len(new), serial, a.allowed))
+    print("gen: %d names (%d delisted in v2, %d added), serial %d, %d allowed names,"
+          " %d cache-miss queries" % (len(names), removed, len(new), serial, a.allowed, a.miss))
 
 
 if __name__ == "__main__":

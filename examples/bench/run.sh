@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rempart vs Unbound (RPZ) benchmark. See examples/bench/README.md.
+# Rempart vs Unbound (RPZ) and dnsdist (SuffixMatchNode) benchmark. See
+# examples/bench/README.md.
 #
 #   examples/bench/run.sh [-n NAMES] [-r REPEATS] [-l SECONDS] [-o DIR]
 #
@@ -25,6 +26,7 @@ Environment:
   REMPART_BIN   rempart binary (default: cargo build --release, then
                 target/release/rempart)
   DNSPERF_ARGS  load options for the max-QPS runs (default "-c 16 -T 2 -q 512")
+  MISS_ARGS     load options for the cache-miss runs (default "-c 16 -T 2 -q 2000")
 EOF
 }
 
@@ -49,11 +51,11 @@ log() { echo "bench: $(date +%H:%M:%S) $*" >&2; }
 if [[ -z ${BENCH_IN_NETNS:-} ]]; then
     [[ $EUID -eq 0 ]] || die "run as root (the benchmark runs in its own network namespace: unshare -n)"
     missing=()
-    for t in python3 unshare ip unbound unbound-control nsd dnsperf minisign dig; do
+    for t in python3 unshare ip unbound unbound-control nsd nsd-control dnsdist dnsperf minisign dig; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     if ((${#missing[@]})); then
-        die "missing tools: ${missing[*]} (Debian: apt-get install python3 util-linux iproute2 unbound nsd dnsperf minisign dnsutils)"
+        die "missing tools: ${missing[*]} (Debian: apt-get install python3 util-linux iproute2 unbound nsd dnsdist dnsperf minisign dnsutils)"
     fi
     if [[ -z ${REMPART_BIN:-} ]]; then
         command -v cargo >/dev/null 2>&1 || die "REMPART_BIN is not set and cargo is missing: install Rust or point REMPART_BIN at a rempart binary"
@@ -74,8 +76,10 @@ PY=python3
 GEN=$HERE/gen.py
 PROBE=$HERE/probe.py
 DNSPERF_ARGS=${DNSPERF_ARGS:-"-c 16 -T 2 -q 512"}
+MISS_ARGS=${MISS_ARGS:-"-c 16 -T 2 -q 2000"}
 REM_PORT=5353
 UNB_PORT=5354
+DD_PORT=5355
 NSD_PORT=5300
 W=$OUT/work
 LOGS=$OUT/logs
@@ -122,8 +126,13 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }   # rep res
 # ---------------------------------------------------------------- data
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 awk '{exit !($1 > 0.5)}' /proc/loadavg && log "warning: load average is $LOAD0: other work on this machine will skew the results"
-log "generating $N names, RPZ zones, allowed.test zone, query files"
-$PY "$GEN" --n "$N" --dir "$W" >&2
+# Distinct cache-miss names: more than any resolver answers in one run
+# (100k/s for -l seconds); dnsperf runs through them once (-n 1), so none
+# repeats, and the script warns if a run used them all.
+MISS_Q=$((100000 * L))
+MISS_V4=203.0.113.77
+log "generating $N names, RPZ zones, dnsdist names, NSD zones, query files"
+$PY "$GEN" --n "$N" --dir "$W" --miss "$MISS_Q" >&2
 log "signing the lists with minisign"
 (
     cd "$W"
@@ -150,11 +159,21 @@ server:
     zonelistfile: "$W/nsd-zone.list"
     logfile: "$LOGS/nsd.log"
     verbosity: 1
+    # Response rate limiting off: every cache miss is a wildcard answer, and
+    # RRL would cap those at 200/s from one source.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
-    control-enable: no
+    # a local socket, no keys: the query counter checks that every cache
+    # miss reached NSD
+    control-enable: yes
+    control-interface: "$W/nsd.ctl"
 zone:
     name: allowed.test
     zonefile: "$W/allowed.zone"
+zone:
+    name: miss.test
+    zonefile: "$W/miss.zone"
 EOF
 log "starting NSD on 127.0.0.1:$NSD_PORT"
 start nsd nsd -d -c "$W/nsd.conf"
@@ -165,6 +184,9 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 dig +short @127.0.0.1 -p $NSD_PORT a1.allowed.test A | grep -q '^198\.51\.100\.' || die "NSD does not answer a1.allowed.test, see $LOGS/nsd.log"
+[[ $(dig +short @127.0.0.1 -p $NSD_PORT check.miss.test A) == "$MISS_V4" ]] || die "NSD does not answer check.miss.test with $MISS_V4, see $LOGS/nsd.log"
+nsd_queries() { nsd-control -c "$W/nsd.conf" stats_noreset 2>/dev/null | awk -F= '$1=="num.queries" {print $2}'; }
+[[ -n $(nsd_queries) ]] || die "nsd-control stats_noreset gives no num.queries (NSD built without statistics?)"
 
 # ---------------------------------------------------------------- configs
 rem_config() {   # $1 = file, $2 = audit on|off
@@ -243,6 +265,30 @@ EOF
 cp "$W/rpz-v1.zone" "$W/rpz.zone"
 unbound-checkconf "$W/unbound.conf" >&2 || die "unbound-checkconf refused $W/unbound.conf"
 
+# dnsdist: two UDP listeners on one port (SO_REUSEPORT, one thread each, as
+# Unbound's 2 threads); the list as a SuffixMatchNode (a name and every name
+# below it, as Rempart's subtree entries) answered by a SpoofAction with
+# Rempart's redirect; a packet cache as large as Rempart's cache; NSD as the
+# only backend. The names are read from a file: a Lua chunk with a million
+# add() lines would exceed LuaJIT's limits on one function.
+cat >"$W/dnsdist.lua" <<EOF
+setSecurityPollSuffix("")
+setLocal("127.0.0.1:$DD_PORT", {reusePort=true})
+addLocal("127.0.0.1:$DD_PORT", {reusePort=true})
+setACL({"127.0.0.0/8"})
+newServer({address="127.0.0.1:$NSD_PORT", name="nsd", checkName="allowed.test.", checkType="SOA"})
+getPool(""):setCache(newPacketCache(400000, {maxTTL=86400, numberOfShards=20}))
+local listed = newSuffixMatchNode()
+local n = 0
+for name in io.lines("$W/dnsdist-v1.names") do
+    listed:add(name)
+    n = n + 1
+end
+infolog("bench: " .. n .. " names in the SuffixMatchNode")
+addAction(SuffixMatchNodeRule(listed, true), SpoofAction({"192.0.2.80", "2001:db8::80"}))
+EOF
+dnsdist --check-config -C "$W/dnsdist.lua" >>"$LOGS/dnsdist.log" 2>&1 || die "dnsdist --check-config refused $W/dnsdist.lua, see $LOGS/dnsdist.log"
+
 # ---------------------------------------------------------------- measurements
 dnsperf_qps() {   # port file -> QPS (also keeps the output in logs)
     local out
@@ -283,6 +329,48 @@ reload_test() {   # rep resolver port trigger-cmd
     done
 }
 
+cache_misses() {   # rep resolver port: every query a name no cache holds
+    local out="$LOGS/miss-$2-$1.txt" got
+    # The resolver must give NSD's wildcard answer (a name no other test uses).
+    got=$(dig +short +time=3 +tries=1 @127.0.0.1 -p "$3" "check-$2-$1.miss.test" A 2>/dev/null | tail -1) || true
+    [[ $got == "$MISS_V4" ]] || log "warning: $2 answers check-$2-$1.miss.test with '$got', NSD with $MISS_V4"
+    local q0 q1
+    q0=$(nsd_queries)
+    # One pass at most over distinct names (-n 1), so no query repeats; -v
+    # prints every answer with its latency, under the same load as the QPS.
+    dnsperf -s 127.0.0.1 -p "$3" -d "$W/q_miss.txt" -n 1 -l "$L" $MISS_ARGS -v >"$out.all" 2>&1 || true
+    q1=$(nsd_queries)
+    local qps sent noerror servfail lost rcodes res
+    qps=$(awk '/Queries per second:/ {printf "%.0f", $4}' "$out.all")
+    sent=$(awk '/Queries sent:/ {print $3}' "$out.all")
+    lost=$(awk '/Queries lost:/ {print $3}' "$out.all")
+    rcodes=$(sed -n 's/^ *Response codes: *//p' "$out.all")
+    noerror=$(echo "$rcodes" | grep -oE 'NOERROR [0-9]+' | awk '{print $2}') || true
+    servfail=$(echo "$rcodes" | grep -oE 'SERVFAIL [0-9]+' | awk '{print $2}') || true
+    # percentiles over the answered queries (any rcode; "> T" lines are the
+    # queries dnsperf gave up on, counted as lost)
+    res=$(awk '$1 == ">" && $2 != "T" {print $NF}' "$out.all" | sort -g |
+          awk '{a[NR]=$1} END {if (NR==0) exit 1; i50=int(NR*0.50); if (i50<1) i50=1; i99=int(NR*0.99); if (i99<1) i99=1; printf "%.3f %.3f", a[i50]*1000, a[i99]*1000}') || res="NA NA"
+    # keep the summary and the answers that were not NOERROR, not 100k lines
+    grep -v '^> NOERROR ' "$out.all" >"$out" || true
+    rm -f "$out.all"
+    local p50 p99
+    read -r p50 p99 <<<"$res"
+    record "$1" "$2" miss_qps "${qps:-NA}"
+    record "$1" "$2" miss_servfail "${servfail:-0}"
+    record "$1" "$2" miss_lost "${lost:-NA}"
+    record "$1" "$2" miss_p50_ms "$p50"
+    record "$1" "$2" miss_p99_ms "$p99"
+    record "$1" "$2" miss_rcodes "${rcodes:-none}"
+    if [[ -n $q0 && -n $q1 && -n $sent && $sent -gt 0 ]]; then
+        record "$1" "$2" miss_nsd_per_query "$(awk -v d=$((q1 - q0)) -v s="$sent" 'BEGIN {printf "%.3f", d / s}')"
+        # no cache holds these names: every NOERROR answer came from NSD
+        ((q1 - q0 >= ${noerror:-0})) || log "warning: $2 gave ${noerror:-0} NOERROR cache-miss answers but NSD saw only $((q1 - q0)) queries"
+    fi
+    [[ ${sent:-0} -lt $MISS_Q ]] || log "warning: $2 used every one of the $MISS_Q cache-miss names before -l $L s ended: the QPS covers a shorter run"
+    return 0
+}
+
 startup() {   # rep resolver port pid t0
     local ms
     if ms=$($PY "$PROBE" wait --port "$3" --name "$LISTED_NAME" --since "$5" --timeout 900); then
@@ -294,32 +382,43 @@ startup() {   # rep resolver port pid t0
     record "$1" "$2" rss_load_mib "$(rss_mib "$4")"
 }
 
+launch() {   # rep resolver port cmd...: start it, then the start-up rows; sets LAST_PID
+    local rep=$1 res=$2 port=$3 t0
+    shift 3
+    log "[$rep] $res: start"
+    echo "=== rep $rep $(date -u +%FT%TZ) ===" >>"$LOGS/$res.log"
+    t0=$(date +%s.%N)
+    start "$res" "$@"
+    startup "$rep" "$res" "$port" "$LAST_PID" "$t0"
+}
+load_rows() {   # rep resolver port pid: the rows every peer has, on a started process
+    log "[$1] $2: warm cache, QPS listed, QPS allowed, latency"
+    warm "$3"
+    record "$1" "$2" qps_listed "$(dnsperf_qps "$3" "$W/q_listed.txt")"
+    record "$1" "$2" qps_allowed "$(dnsperf_qps "$3" "$W/q_allowed.txt")"
+    latency "$1" "$2" "$3"
+    record "$1" "$2" rss_after_mib "$(rss_mib "$4")"
+}
+
 run_rempart() {   # rep
     local rep=$1 pid t0
     rm -rf "$W/rempart-state" "$W/audit"
     cp "$W/list-v1.txt" "$W/list.txt"
     cp "$W/list-v1.txt.minisig" "$W/list.txt.minisig"
-    log "[$rep] rempart: start"
-    echo "=== rep $rep $(date -u +%FT%TZ) ===" >>"$LOGS/rempart.log"
-    t0=$(date +%s.%N)
-    start rempart "$REMPART_BIN" serve --config "$W/rempart.toml"
+    launch "$rep" rempart $REM_PORT "$REMPART_BIN" serve --config "$W/rempart.toml"
     pid=$LAST_PID
-    startup "$rep" rempart $REM_PORT "$pid" "$t0"
     $PY - <<'EOF' >&2 || log "warning: /readyz is not 200"
 import urllib.request
 print("bench: rempart /readyz:", urllib.request.urlopen("http://127.0.0.1:9153/readyz", timeout=5).status)
 EOF
-    log "[$rep] rempart: warm cache, QPS listed, QPS allowed, latency"
-    warm $REM_PORT
-    record "$rep" rempart qps_listed "$(dnsperf_qps $REM_PORT "$W/q_listed.txt")"
-    record "$rep" rempart qps_allowed "$(dnsperf_qps $REM_PORT "$W/q_allowed.txt")"
-    latency "$rep" rempart $REM_PORT
-    record "$rep" rempart rss_after_mib "$(rss_mib "$pid")"
+    load_rows "$rep" rempart $REM_PORT "$pid"
     log "[$rep] rempart: reload under load"
     cp "$W/list-v2.txt" "$W/stage/list.txt"
     cp "$W/list-v2.txt.minisig" "$W/stage/list.txt.minisig"
     reload_test "$rep" rempart $REM_PORT \
         "mv -f '$W/stage/list.txt.minisig' '$W/list.txt.minisig' && mv -f '$W/stage/list.txt' '$W/list.txt'"
+    log "[$rep] rempart: cache misses"
+    cache_misses "$rep" rempart $REM_PORT
     kill -0 "$pid" 2>/dev/null || die "rempart died during the run, see $LOGS/rempart.log"
     stop_pid "$pid"
 
@@ -368,31 +467,34 @@ PYEOF
 }
 
 run_unbound() {   # rep
-    local rep=$1 pid t0
+    local rep=$1 pid
     cp "$W/rpz-v1.zone" "$W/rpz.zone"
-    log "[$rep] unbound: start"
-    echo "=== rep $rep $(date -u +%FT%TZ) ===" >>"$LOGS/unbound.log"
-    t0=$(date +%s.%N)
-    start unbound unbound -d -c "$W/unbound.conf"
+    launch "$rep" unbound $UNB_PORT unbound -d -c "$W/unbound.conf"
     pid=$LAST_PID
-    startup "$rep" unbound $UNB_PORT "$pid" "$t0"
-    log "[$rep] unbound: warm cache, QPS listed, QPS allowed, latency"
-    warm $UNB_PORT
-    record "$rep" unbound qps_listed "$(dnsperf_qps $UNB_PORT "$W/q_listed.txt")"
-    record "$rep" unbound qps_allowed "$(dnsperf_qps $UNB_PORT "$W/q_allowed.txt")"
-    latency "$rep" unbound $UNB_PORT
-    record "$rep" unbound rss_after_mib "$(rss_mib "$pid")"
+    load_rows "$rep" unbound $UNB_PORT "$pid"
     log "[$rep] unbound: reload under load (auth_zone_reload rpz.bench)"
     cp "$W/rpz-v2.zone" "$W/stage/rpz.zone"
     reload_test "$rep" unbound $UNB_PORT \
         "mv -f '$W/stage/rpz.zone' '$W/rpz.zone' && unbound-control -c '$W/unbound.conf' auth_zone_reload rpz.bench >/dev/null"
+    log "[$rep] unbound: cache misses"
+    cache_misses "$rep" unbound $UNB_PORT
     kill -0 "$pid" 2>/dev/null || die "unbound died during the run, see $LOGS/unbound.log"
+    stop_pid "$pid"
+}
+
+run_dnsdist() {   # rep: the listed and cached rows only (no reload, no cache misses)
+    local rep=$1 pid
+    launch "$rep" dnsdist $DD_PORT dnsdist --supervised --disable-syslog -C "$W/dnsdist.lua"
+    pid=$LAST_PID
+    load_rows "$rep" dnsdist $DD_PORT "$pid"
+    kill -0 "$pid" 2>/dev/null || die "dnsdist died during the run, see $LOGS/dnsdist.log"
     stop_pid "$pid"
 }
 
 for rep in $(seq "$R"); do
     run_rempart "$rep"
     run_unbound "$rep"
+    run_dnsdist "$rep"
 done
 stop_pid "$NSD_PID"
 
@@ -400,18 +502,19 @@ stop_pid "$NSD_PID"
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 MACHINE="$(nproc) CPU ($cpu), $mem RAM, kernel $(uname -r), load average at start $LOAD0"
-VERSIONS="$("$REMPART_BIN" --version 2>&1 | head -1); unbound $(unbound -V 2>&1 | awk '/^Version/ {print $2; exit}'); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2; exit}'); nsd $(nsd -v 2>&1 | awk '/^NSD version/ {print $3; exit}')"
+VERSIONS="$("$REMPART_BIN" --version 2>&1 | head -1); unbound $(unbound -V 2>&1 | awk '/^Version/ {print $2; exit}'); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2; exit}'); nsd $(nsd -v 2>&1 | awk '/^NSD version/ {print $3; exit}'); dnsdist $(dnsdist --version 2>&1 | awk '/^dnsdist/ {print $2; exit}')"
 REM_ERRS=$(grep -c -E ' (ERROR|WARN) ' "$LOGS/rempart.log" || true)
-export MACHINE VERSIONS LOAD0 N R L REM_ERRS DNSPERF_ARGS
+export MACHINE VERSIONS LOAD0 N R L REM_ERRS DNSPERF_ARGS MISS_ARGS
 $PY - "$RAW" >"$OUT/results.md" <<'EOF'
 import os, statistics, sys, datetime
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 vals = {}
+texts = {}
 for rep, res, metric, v in rows:
     try:
         vals.setdefault((res, metric), []).append(float(v))
     except ValueError:
-        pass
+        texts.setdefault((res, metric), []).append(v)
 def med(res, metric):
     v = vals.get((res, metric))
     return statistics.median(v) if v else None
@@ -432,25 +535,38 @@ METRICS = [
     ("reload_max_gap_ms", "Reload: longest gap between answers at 2k qps (ms)", 1),
     ("reload_lost", "Reload: queries lost (no answer within 2 s)", 0),
     ("reload_wrong", "Reload: wrong answers (SERVFAIL, unexpected)", 0),
+    ("miss_qps", "Max QPS, cache misses", 0),
+    ("miss_servfail", "SERVFAIL under cache misses", 0),
+    ("miss_lost", "Queries lost under cache misses (no answer within 5 s)", 0),
+    ("miss_p50_ms", "Latency p50 under cache misses (ms)", 3),
+    ("miss_p99_ms", "Latency p99 under cache misses (ms)", 3),
 ]
+def ratio(a, b):
+    return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 e = os.environ
-print(f"Run {now}: N={int(e['N']):,} names, {e['R']} repetition(s) (medians), dnsperf -l {e['L']} {e['DNSPERF_ARGS']}")
+print(f"Run {now}: N={int(e['N']):,} names, {e['R']} repetition(s) (medians), dnsperf -l {e['L']} {e['DNSPERF_ARGS']}"
+      f" (cache misses: {e['MISS_ARGS']})")
 print()
 print(f"Machine: {e['MACHINE']}  ")
 print(f"Versions: {e['VERSIONS']}")
 print()
-print("| metric | Rempart | Unbound | ratio Rempart/Unbound |")
-print("| --- | ---: | ---: | ---: |")
+print("| metric | Rempart | Unbound | ratio Rempart/Unbound | dnsdist | ratio Rempart/dnsdist |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for key, label, d in METRICS:
-    a, b = med("rempart", key), med("unbound", key)
-    ratio = "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
-    print(f"| {label} | {fmt(a, d)} | {fmt(b, d)} | {ratio} |")
+    a, b, c = med("rempart", key), med("unbound", key), med("dnsdist", key)
+    print(f"| {label} | {fmt(a, d)} | {fmt(b, d)} | {ratio(a, b)} | {fmt(c, d)} | {ratio(a, c)} |")
 a, b = med("rempart", "qps_listed_audit"), med("rempart", "qps_listed")
-print(f"| Max QPS, listed names, audit on (client_ip=none) | {fmt(a, 0)} | n/a | n/a |")
-print(f"| Start to first redirected answer, audit on (ms) | {fmt(med('rempart', 'startup_audit_ms'), 0)} | n/a | n/a |")
-print(f"| Audit: first list's entry records written, after the first answer (s) | {fmt(med('rempart', 'audit_initial_s'), 1)} | n/a | n/a |")
-print(f"| Audit on/off ratio, listed-name QPS | {'n/a' if not a or not b else f'{a / b:.2f}'} | n/a | n/a |")
+print(f"| Max QPS, listed names, audit on (client_ip=none) | {fmt(a, 0)} | n/a | n/a | n/a | n/a |")
+print(f"| Start to first redirected answer, audit on (ms) | {fmt(med('rempart', 'startup_audit_ms'), 0)} | n/a | n/a | n/a | n/a |")
+print(f"| Audit: first list's entry records written, after the first answer (s) | {fmt(med('rempart', 'audit_initial_s'), 1)} | n/a | n/a | n/a | n/a |")
+print(f"| Audit on/off ratio, listed-name QPS | {'n/a' if not a or not b else f'{a / b:.2f}'} | n/a | n/a | n/a | n/a |")
+print()
+for res in ("rempart", "unbound"):
+    codes = texts.get((res, "miss_rcodes"), [])
+    per = vals.get((res, "miss_nsd_per_query"), [])
+    print(f"Cache misses, {res}, each repetition: response codes {' | '.join(codes) or 'n/a'};"
+          f" NSD queries per query sent {' | '.join(f'{x:.2f}' for x in per) or 'n/a'}  ")
 print()
 print(f"Rempart log lines at WARN or ERROR: {e['REM_ERRS']} (see logs/rempart.log)")
 EOF
