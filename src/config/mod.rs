@@ -25,7 +25,6 @@ mod tests;
 mod validate;
 
 pub use raw::RawConfig;
-pub use validate::{NameError, UpstreamAddrError, canonical_name};
 
 /// `server.listen` default: loopback, unprivileged port (set `:53` in production).
 pub const DEFAULT_LISTEN: &[&str] = &["127.0.0.1:1053"];

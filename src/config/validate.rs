@@ -58,7 +58,7 @@ fn strings(defaults: &[&str]) -> Vec<String> {
 
 /// A configured domain name that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
+pub(super) enum NameError {
     /// Nothing but perhaps a dot.
     #[error("empty name")]
     Empty,
@@ -80,7 +80,7 @@ pub enum NameError {
 
 /// The canonical form of a configured domain name: lowercase, no trailing
 /// dot, each label 1-63 octets of letters, digits, `-` or `_`.
-pub fn canonical_name(text: &str) -> Result<String, NameError> {
+pub(super) fn canonical_name(text: &str) -> Result<String, NameError> {
     let t = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
     if t.is_empty() {
         return Err(NameError::Empty);
@@ -106,7 +106,7 @@ pub fn canonical_name(text: &str) -> Result<String, NameError> {
 /// `address:port`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not an IP address or address:port")]
-pub struct UpstreamAddrError(pub String);
+pub(super) struct UpstreamAddrError(String);
 
 /// `ip:port`, or a bare IP meaning port 53.
 pub(super) fn parse_upstream(s: &str) -> Result<SocketAddr, UpstreamAddrError> {
