@@ -2,7 +2,7 @@
 //! trail, each line naming the SHA-256 of the one before it.
 //!
 //! A line is `{"v":..,"seq":..,"time":"..","prev":"<64 hex>",` followed by
-//! the event's fields (`"kind":..` first), `}` and a newline. [`Batch`]
+//! the event's fields (`"kind":..` first), `}` and a newline. `Batch`
 //! writes a batch of them into one buffer (the writer hands it to the disk
 //! in one call); [`ChainHash::of`] is the one hash of a line, which the
 //! writer, `audit verify` and the writer reopening a trail all use.

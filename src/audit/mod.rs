@@ -51,7 +51,7 @@
 //! One job each, and one code for writing and reading: [`record`] (what a
 //! line says, and parsing it back), [`chain`] (serialising lines, each
 //! naming the SHA-256 of the one before), [`trail`] (the files: names,
-//! listing, reading, rotation, retention), [`privacy`] (the client address
+//! listing, reading, rotation, retention), `privacy` (the client address
 //! modes), [`writer`] (the bounded queue and the thread that writes),
 //! [`verify`] and [`report`] (which read the trail through `trail`, `record`
 //! and `chain`, as the writer does).
