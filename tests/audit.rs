@@ -11,13 +11,13 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use hickory_proto::rr::RecordType;
-use rempart::audit::{AuditSettings, Auditor, Event, Line, Redirect, trail_files};
+use rempart::audit::{AuditSettings, Auditor, Event, Line, RedirectRecord, trail};
 use rempart::config::ClientIpMode;
 use serde_json::Value;
 
 fn lines(dir: &Path) -> Vec<Value> {
     let mut out = Vec::new();
-    for f in trail_files(dir).unwrap() {
+    for f in trail::files(dir).unwrap() {
         for l in std::fs::read_to_string(&f).unwrap().lines() {
             out.push(serde_json::from_str(l).unwrap());
         }
@@ -392,7 +392,7 @@ fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
     .unwrap();
     for i in 0..n {
         auditor.record(
-            Event::Redirect(Redirect {
+            Event::Redirect(RedirectRecord {
                 qname: format!("q{i}.bad.test."),
                 qtype: "A".into(),
                 rule: "bad.test".into(),
@@ -421,7 +421,7 @@ fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0) as u64;
-    (trail_files(dir).unwrap(), lost)
+    (trail::files(dir).unwrap(), lost)
 }
 
 fn verify(dir: &Path) -> (i32, String) {

@@ -153,7 +153,7 @@ async fn a_failing_disk_loses_records_visibly_and_the_service_continues() {
     // the chain verifies across the files started after each failure.
     let mut redirects = 0u64;
     let mut lost_recorded = 0u64;
-    let files = rempart::audit::trail_files(&setup.audit_dir()).unwrap();
+    let files = rempart::audit::trail::files(&setup.audit_dir()).unwrap();
     assert!(files.len() > 1, "a new file after a failure: {files:?}");
     for f in &files {
         assert!(std::fs::metadata(f).unwrap().len() <= FILE_LIMIT, "{f:?}");

@@ -7,12 +7,13 @@
 //! within 24 hours of delisting).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Event, Line, parse_time, trail_files};
+use super::record::{EntryChange, Event, Line, NotARecord, parse_time};
+use super::trail::{self, TrailFile};
 
 /// The law's delay: 24 hours.
 pub const OBLIGATION_SECONDS: i64 = 24 * 3600;
@@ -47,21 +48,13 @@ pub struct Version {
     pub delay_seconds: i64,
 }
 
-/// A name added or removed.
+/// A name added or removed, with when it took effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    /// `added` or `removed`.
-    pub change: String,
-    /// The name.
-    pub name: String,
-    /// Its reference.
-    pub reference: String,
-    /// Its category.
-    pub category: String,
-    /// The list that made the change.
-    pub serial: u64,
-    /// That list's `issued`.
-    pub issued: String,
+    /// The `entry` record: the change, the name, its reference and
+    /// category, the list that made it and that list's `issued`.
+    #[serde(flatten)]
+    pub entry: EntryChange,
     /// When applied.
     pub applied: String,
     /// Seconds from `issued` to applied.
@@ -106,12 +99,33 @@ pub struct Report {
 
 /// The trail cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {reason}")]
-pub struct ReportError {
-    /// The file (and line).
-    pub file: String,
-    /// What is wrong.
-    pub reason: String,
+pub enum ReportError {
+    /// The directory cannot be listed.
+    #[error("{}: {source}", dir.display())]
+    List {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file cannot be read.
+    #[error("{}: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not an audit record.
+    #[error("{}:{line}: {source}", file.display())]
+    Record {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// Why.
+        source: NotARecord,
+    },
 }
 
 fn delay(issued: &str, applied: OffsetDateTime) -> i64 {
@@ -124,9 +138,9 @@ pub fn build(
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
 ) -> Result<Report, ReportError> {
-    let files = trail_files(dir).map_err(|e| ReportError {
-        file: dir.display().to_string(),
-        reason: e.to_string(),
+    let files = trail::files(dir).map_err(|source| ReportError::List {
+        dir: dir.to_owned(),
+        source,
     })?;
     let fmt = crate::text::rfc3339;
     let mut r = Report {
@@ -136,14 +150,16 @@ pub fn build(
     };
     let mut entries: BTreeMap<(String, String, String), u64> = BTreeMap::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| ReportError {
-            file: file.display().to_string(),
-            reason: e.to_string(),
+        let text = TrailFile::read(&file).map_err(|source| ReportError::Read {
+            file: file.clone(),
+            source,
         })?;
-        for (i, line) in text.lines().enumerate() {
-            let record: Line = serde_json::from_str(line).map_err(|e| ReportError {
-                file: format!("{}:{}", file.display(), i + 1),
-                reason: format!("not an audit record: {e}"),
+        // A torn last line is read too: it does not parse, and says where.
+        for (n, line) in text.lines().chain(text.torn()) {
+            let record = Line::parse(line).map_err(|source| ReportError::Record {
+                file: file.clone(),
+                line: n,
+                source,
             })?;
             let Some(t) = parse_time(&record.time) else {
                 continue;
@@ -178,12 +194,7 @@ pub fn build(
                 Event::Entry(c) => {
                     let d = delay(&c.issued, t);
                     r.changes.push(Change {
-                        change: c.change,
-                        name: c.name,
-                        reference: c.reference,
-                        category: c.category,
-                        serial: c.serial,
-                        issued: c.issued,
+                        entry: c,
                         applied: record.time.clone(),
                         delay_seconds: d,
                         within_24h: d <= OBLIGATION_SECONDS,
@@ -276,10 +287,10 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(
             o,
             "  {:<8} {:<40} {:<24} {:<12} {:>12}  {}",
-            c.change,
-            c.name,
-            c.reference,
-            c.serial,
+            c.entry.change,
+            c.entry.name,
+            c.entry.reference,
+            c.entry.serial,
             duration(c.delay_seconds),
             if c.within_24h { "yes" } else { "NO" }
         );
@@ -379,14 +390,14 @@ pub fn csv(r: &Report) -> String {
             &mut o,
             [
                 "change",
-                &c.name,
-                &c.reference,
-                &c.category,
+                &c.entry.name,
+                &c.entry.reference,
+                &c.entry.category,
                 "",
                 "",
-                &c.change,
-                &c.serial.to_string(),
-                &c.issued,
+                &c.entry.change,
+                &c.entry.serial.to_string(),
+                &c.entry.issued,
                 &c.applied,
                 &c.delay_seconds.to_string(),
                 if c.within_24h { "yes" } else { "no" },

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{GENESIS, Line, SCHEMA_VERSION, line_hash, trail_files};
+use super::chain::ChainHash;
+use super::record::{Line, SCHEMA_VERSION};
+use super::trail::{self, TrailFile};
 
 /// The first break in a trail: the file, the line and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,13 +44,13 @@ pub struct Summary {
 /// Check every record's `prev` against the hash of the record before it,
 /// across files, and that `seq` grows by one.
 pub fn verify(dir: &Path) -> Result<Summary, Break> {
-    let files = trail_files(dir).map_err(|e| Break {
+    let files = trail::files(dir).map_err(|e| Break {
         file: dir.to_owned(),
         line: 0,
         reason: format!("cannot list the trail: {e}"),
         unreadable: true,
     })?;
-    let mut prev: Option<String> = None;
+    let mut prev: Option<ChainHash> = None;
     let mut seq: Option<u64> = None;
     let mut summary = Summary {
         files: files.len(),
@@ -65,21 +67,15 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
             reason,
             unreadable: false,
         };
-        let text = std::fs::read(file).map_err(|e| Break {
+        let text = TrailFile::read(file).map_err(|e| Break {
             unreadable: true,
             ..brk(0, format!("cannot read: {e}"))
         })?;
-        if text.is_empty() {
-            continue;
-        }
-        if !text.ends_with(b"\n") {
-            let n = text.split(|&b| b == b'\n').count();
+        if let Some((n, _)) = text.torn() {
             return Err(brk(n, "the last record is torn (no end of line)".into()));
         }
-        for (i, line) in text[..text.len() - 1].split(|&b| b == b'\n').enumerate() {
-            let n = i + 1;
-            let record: Line = serde_json::from_slice(line)
-                .map_err(|e| brk(n, format!("not an audit record: {e}")))?;
+        for (n, line) in text.lines() {
+            let record = Line::parse(line).map_err(|e| brk(n, e.to_string()))?;
             if record.v != SCHEMA_VERSION {
                 return Err(brk(
                     n,
@@ -89,9 +85,9 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
             match &prev {
                 None => {
                     summary.first_seq = record.seq;
-                    summary.from_genesis = record.prev == GENESIS;
+                    summary.from_genesis = record.prev == ChainHash::GENESIS.as_str();
                 }
-                Some(p) if *p != record.prev => {
+                Some(p) if p.as_str() != record.prev => {
                     let why = if n == 1 {
                         "does not follow the last record of the previous file (a file was removed, or records at the end of the previous file were deleted or edited)"
                     } else {
@@ -109,12 +105,12 @@ pub fn verify(dir: &Path) -> Result<Summary, Break> {
             {
                 return Err(brk(n, format!("seq {} follows {s}", record.seq)));
             }
-            prev = Some(line_hash(line));
+            prev = Some(ChainHash::of(line));
             seq = Some(record.seq);
             summary.records += 1;
             summary.last_seq = record.seq;
         }
     }
-    summary.head = prev.unwrap_or_default();
+    summary.head = prev.map(|h| h.to_string()).unwrap_or_default();
     Ok(summary)
 }

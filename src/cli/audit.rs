@@ -45,13 +45,19 @@ pub enum AuditCommand {
     },
 }
 
-fn parse_bound(s: &str) -> Result<time::OffsetDateTime, String> {
+/// A `--from` or `--to` that is not a time.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is neither an RFC 3339 time nor a date YYYY-MM-DD")]
+struct BoundError(String);
+
+/// `--from` and `--to`: an RFC 3339 time, or a date meaning its midnight UTC.
+fn parse_bound(s: &str) -> Result<time::OffsetDateTime, BoundError> {
     if let Ok(t) = crate::text::parse_rfc3339(s) {
         return Ok(t);
     }
     time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
         .map(|d| d.midnight().assume_utc())
-        .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor a date YYYY-MM-DD"))
+        .map_err(|_| BoundError(s.to_owned()))
 }
 
 /// Run an `audit` subcommand.

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use time::{Date, OffsetDateTime};
 
+use crate::text::rfc3339;
+
 /// How an entry matches names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchKind {
@@ -85,25 +87,81 @@ fn err(file: &Path, line: usize, reason: impl Into<String>) -> ParseError {
     }
 }
 
-fn rfc3339(value: &str) -> Result<OffsetDateTime, String> {
-    let t = crate::text::parse_rfc3339(value)
-        .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))?;
+/// The header time `key: value` on line `n`: RFC 3339, in UTC.
+fn parse_utc(value: &str, key: &str, file: &Path, n: usize) -> Result<OffsetDateTime, ParseError> {
+    let t = crate::text::parse_rfc3339(value).map_err(|e| {
+        err(
+            file,
+            n,
+            format!("{key}: {value:?} is not an RFC 3339 time: {e}"),
+        )
+    })?;
     if t.offset() != time::UtcOffset::UTC {
-        return Err(format!("{value:?} must be in UTC (end with Z)"));
+        return Err(err(
+            file,
+            n,
+            format!("{key}: {value:?} must be in UTC (end with Z)"),
+        ));
     }
     Ok(t)
 }
 
-use crate::text::rfc3339 as format_time;
+/// A list name that is not a host name; the text names the name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Nothing at all.
+    #[error("empty name")]
+    Empty,
+    /// Spaces before or after.
+    #[error("{0:?}: spaces around the name")]
+    Spaces(String),
+    /// A `*` label.
+    #[error("{0:?}: wildcards are not names; use match subtree")]
+    Wildcard(String),
+    /// An IP address.
+    #[error("{0:?}: an IP address is not a domain name")]
+    IpAddress(String),
+    /// Refused by IDNA (UTS 46).
+    #[error("{0:?}: not a valid (internationalised) domain name")]
+    Idna(String),
+    /// More than 253 characters in ASCII form.
+    #[error("{0:?}: longer than 253 characters")]
+    TooLong(String),
+    /// Two dots in a row, or a leading dot.
+    #[error("{0:?}: empty label")]
+    EmptyLabel(String),
+    /// A label of more than 63 characters.
+    #[error("{0:?}: label longer than 63 characters")]
+    LongLabel(String),
+    /// A character other than a letter, a digit, `-` or `_`.
+    #[error("{name:?}: label {label:?} has characters other than letters, digits, '-' or '_'")]
+    LabelCharacter {
+        /// The name as written.
+        name: String,
+        /// The label.
+        label: String,
+    },
+    /// A label that starts or ends with `-`.
+    #[error("{name:?}: label {label:?} starts or ends with '-'")]
+    Hyphen {
+        /// The name as written.
+        name: String,
+        /// The label.
+        label: String,
+    },
+    /// Digits and dots only (an address, not a host name).
+    #[error("{0:?}: all-numeric names are not host names")]
+    AllNumeric(String),
+}
 
 /// The canonical form of a list name: IDNA (UTS 46) to its ASCII form,
 /// lowercase, no trailing dot; refuses what is not a host name.
-pub fn canonical_name(raw: &str) -> Result<std::borrow::Cow<'_, str>, String> {
+pub fn canonical_name(raw: &str) -> Result<std::borrow::Cow<'_, str>, NameError> {
     if raw.is_empty() {
-        return Err("empty name".into());
+        return Err(NameError::Empty);
     }
     if raw.trim() != raw {
-        return Err(format!("{raw:?}: spaces around the name"));
+        return Err(NameError::Spaces(raw.to_owned()));
     }
     let trimmed = raw.strip_suffix('.').unwrap_or(raw);
     // The common case, already canonical (lowercase ASCII letters, digits,
@@ -118,53 +176,72 @@ pub fn canonical_name(raw: &str) -> Result<std::borrow::Cow<'_, str>, String> {
         std::borrow::Cow::Borrowed(trimmed)
     } else {
         if trimmed.contains('*') {
-            return Err(format!(
-                "{raw:?}: wildcards are not names; use match subtree"
-            ));
+            return Err(NameError::Wildcard(raw.to_owned()));
         }
         if trimmed.parse::<std::net::IpAddr>().is_ok() {
-            return Err(format!("{raw:?}: an IP address is not a domain name"));
+            return Err(NameError::IpAddress(raw.to_owned()));
         }
         std::borrow::Cow::Owned(
             idna::domain_to_ascii_cow(trimmed.as_bytes(), idna::AsciiDenyList::URL)
-                .map_err(|_| format!("{raw:?}: not a valid (internationalised) domain name"))?
+                .map_err(|_| NameError::Idna(raw.to_owned()))?
                 .to_ascii_lowercase(),
         )
     };
     if ascii.len() > 253 {
-        return Err(format!("{raw:?}: longer than 253 characters"));
+        return Err(NameError::TooLong(raw.to_owned()));
     }
     for label in ascii.split('.') {
         if label.is_empty() {
-            return Err(format!("{raw:?}: empty label"));
+            return Err(NameError::EmptyLabel(raw.to_owned()));
         }
         if label.len() > 63 {
-            return Err(format!("{raw:?}: label longer than 63 characters"));
+            return Err(NameError::LongLabel(raw.to_owned()));
         }
         if !label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(format!(
-                "{raw:?}: label {label:?} has characters other than letters, digits, '-' or '_'"
-            ));
+            return Err(NameError::LabelCharacter {
+                name: raw.to_owned(),
+                label: label.to_owned(),
+            });
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("{raw:?}: label {label:?} starts or ends with '-'"));
+            return Err(NameError::Hyphen {
+                name: raw.to_owned(),
+                label: label.to_owned(),
+            });
         }
     }
     if ascii.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(format!("{raw:?}: all-numeric names are not host names"));
+        return Err(NameError::AllNumeric(raw.to_owned()));
     }
     Ok(ascii)
 }
 
-/// One line of the file as text, refusing CR and what is not UTF-8.
-fn read_line<'t>(
-    lines: &mut impl Iterator<Item = (usize, &'t str)>,
-    _file: &Path,
-) -> Result<Option<(usize, &'t str)>, ParseError> {
-    Ok(lines.next())
+/// The lines of the text, numbered from 1.
+struct Lines<'t> {
+    rest: std::str::Split<'t, char>,
+    n: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        Lines {
+            rest: text.split('\n'),
+            n: 0,
+        }
+    }
+}
+
+impl<'t> Iterator for Lines<'t> {
+    type Item = (usize, &'t str);
+
+    fn next(&mut self) -> Option<(usize, &'t str)> {
+        let line = self.rest.next()?;
+        self.n += 1;
+        Some((self.n, line))
+    }
 }
 
 /// The text as UTF-8 with LF line ends, checked once for the whole file;
@@ -223,7 +300,7 @@ fn first_duplicate(
 
 /// `YYYY-MM-DD`, read by hand on the fast path (a million of them per
 /// list), by `time` for the error message otherwise.
-fn parse_date(s: &str) -> Result<Date, String> {
+fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
         b[r].iter().try_fold(0u32, |acc, &c| {
@@ -240,7 +317,301 @@ fn parse_date(s: &str) -> Result<Date, String> {
         return Ok(date);
     }
     Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|e| e.to_string())
+}
+
+/// Line 1: the format line, exactly (BEHAVIOUR section 4).
+fn format_line(lines: &mut Lines<'_>, file: &Path) -> Result<(), ParseError> {
+    match lines.next() {
+        Some((_, l)) if l == FORMAT_LINE => Ok(()),
+        Some((n, l)) if l.starts_with("#rempart-list ") => Err(err(
+            file,
+            n,
+            format!("unsupported format {l:?}: this version reads {FORMAT_LINE:?}"),
+        )),
+        _ => Err(err(
+            file,
+            1,
+            format!("line 1 must be {FORMAT_LINE:?}: not a Rempart list"),
+        )),
+    }
+}
+
+/// The header's fields as they are read.
+#[derive(Default)]
+struct HeaderFields {
+    issuer: Option<String>,
+    serial: Option<u64>,
+    issued: Option<OffsetDateTime>,
+    expires: Option<OffsetDateTime>,
+    extensions: Vec<(String, String)>,
+    seen: Vec<String>,
+}
+
+impl HeaderFields {
+    /// The header line `key: value`, line `n`: each key once, the four
+    /// required keys and `x-` extensions only.
+    fn set(&mut self, key: &str, value: &str, file: &Path, n: usize) -> Result<(), ParseError> {
+        if self.seen.iter().any(|k| k == key) {
+            return Err(err(file, n, format!("header key {key:?} given twice")));
+        }
+        self.seen.push(key.to_owned());
+        match key {
+            "issuer" => {
+                if value.trim().is_empty() {
+                    return Err(err(file, n, "issuer is empty"));
+                }
+                self.issuer = Some(value.to_owned());
+            }
+            "serial" => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err(
+                        file,
+                        n,
+                        format!("serial {value:?} is not an unsigned integer"),
+                    ));
+                }
+                self.serial = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|e| err(file, n, format!("serial {value:?}: {e}")))?,
+                );
+            }
+            "issued" => self.issued = Some(parse_utc(value, key, file, n)?),
+            "expires" => self.expires = Some(parse_utc(value, key, file, n)?),
+            k if k.starts_with("x-") && k.len() > 2 => {
+                self.extensions.push((key.to_owned(), value.to_owned()))
+            }
+            _ => {
+                return Err(err(
+                    file,
+                    n,
+                    format!("unknown header key {key:?} (extensions start with \"x-\")"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The header, once its block has ended on line `end`: every required
+    /// key given, and `expires` after `issued`.
+    fn finish(self, file: &Path, end: usize) -> Result<Header, ParseError> {
+        for required in REQUIRED_HEADERS {
+            if !self.seen.iter().any(|k| k == required) {
+                return Err(err(file, end, format!("header {required:?} missing")));
+            }
+        }
+        let (issuer, serial, issued, expires) = (
+            self.issuer.unwrap_or_default(),
+            self.serial.unwrap_or_default(),
+            self.issued.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            self.expires.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
+        if expires <= issued {
+            return Err(err(file, end, "expires is not after issued"));
+        }
+        Ok(Header {
+            issuer,
+            serial,
+            issued,
+            expires,
+            extensions: self.extensions,
+        })
+    }
+}
+
+/// The header block, `key: value` lines up to the first empty line: the
+/// header, and the number of the line that ends it.
+fn header_block(lines: &mut Lines<'_>, file: &Path) -> Result<(Header, usize), ParseError> {
+    let mut fields = HeaderFields::default();
+    let mut header_end = 1;
+    loop {
+        let Some((n, l)) = lines.next() else {
+            return Err(err(
+                file,
+                header_end + 1,
+                "end of file in the header: an empty line, then the column line, must follow",
+            ));
+        };
+        header_end = n;
+        if l.is_empty() {
+            break;
+        }
+        let Some((key, value)) = l.split_once(": ") else {
+            return Err(err(
+                file,
+                n,
+                format!("header line {l:?} is not `key: value`"),
+            ));
+        };
+        fields.set(key, value, file, n)?;
+    }
+    Ok((fields.finish(file, header_end)?, header_end))
+}
+
+/// The column line: the names in file order, and where the five required
+/// columns are.
+struct Columns<'t> {
+    /// The names, owned (they outlive the text in [`Head`]).
+    names: Vec<String>,
+    /// The names, borrowed from the text (for [`EntryRef::extra`]).
+    raw: Vec<&'t str>,
+    /// The positions of `name`, `match`, `category`, `reference`, `added`.
+    core: [usize; 5],
+}
+
+impl<'t> Columns<'t> {
+    /// The first line after the header (which ended on line `header_end`)
+    /// that is neither empty nor a comment: each column named once, the
+    /// required ones present.
+    fn read(lines: &mut Lines<'t>, file: &Path, header_end: usize) -> Result<Self, ParseError> {
+        let (n, l) = loop {
+            let Some((n, l)) = lines.next() else {
+                return Err(err(file, header_end + 1, "no column line"));
+            };
+            if !(l.is_empty() || l.starts_with('#')) {
+                break (n, l);
+            }
+        };
+        let names: Vec<String> = l.split('\t').map(str::to_owned).collect();
+        for (i, c) in names.iter().enumerate() {
+            if c.is_empty() {
+                return Err(err(file, n, format!("column {} has no name", i + 1)));
+            }
+            if names[..i].contains(c) {
+                return Err(err(file, n, format!("column {c:?} named twice")));
+            }
+        }
+        for required in REQUIRED_COLUMNS {
+            if !names.iter().any(|c| c == required) {
+                return Err(err(
+                    file,
+                    n,
+                    format!("column {required:?} missing from the column line"),
+                ));
+            }
+        }
+        let index = |name: &str| names.iter().position(|c| c == name).unwrap_or(0);
+        let core = REQUIRED_COLUMNS.map(index);
+        Ok(Columns {
+            raw: l.split('\t').collect(),
+            names,
+            core,
+        })
+    }
+}
+
+/// Every entry line after the column line, handed to `on_entry` in file
+/// order; then the duplicate check. The number of entries.
+fn entries<'t, E: std::fmt::Display>(
+    lines: &mut Lines<'t>,
+    file: &Path,
+    columns: &Columns<'t>,
+    lines_left: usize,
+    mut on_entry: impl FnMut(EntryRef<'t>) -> Result<(), E>,
+) -> Result<usize, ParseError> {
+    // The names, for the duplicate check (borrowed unless rewritten).
+    let mut names: Vec<(std::borrow::Cow<'t, str>, usize)> = Vec::with_capacity(lines_left);
+    // Duplicate names are found after the loop, by sorting hashes: a
+    // sequential pass, where a hash table costs a cache miss per entry.
+    let names_hasher = hashbrown::DefaultHashBuilder::default();
+    let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(lines_left);
+    let mut fields: Vec<&str> = Vec::with_capacity(columns.names.len());
+    for (n, l) in lines {
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let entry = entry(n, l, &mut fields, columns, file)?;
+        let hash = names_hasher.hash_one(&*entry.name);
+        let index =
+            u32::try_from(names.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
+        hashes.push((hash, index));
+        let name = entry.name.clone();
+        on_entry(entry).map_err(|r| err(file, n, r.to_string()))?;
+        names.push((name, n));
+    }
+    if let Some((first, second)) = first_duplicate(&mut hashes, &names) {
+        let (name, first, second) = (&names[second].0, names[first].1, names[second].1);
+        return Err(err(
+            file,
+            second,
+            format!("{name:?} is listed twice (first on line {first})"),
+        ));
+    }
+    Ok(names.len())
+}
+
+/// The entry on line `n`, `l`: one field per column, separated by one tab
+/// (`fields` is a buffer reused from line to line).
+#[inline]
+fn entry<'t>(
+    n: usize,
+    l: &'t str,
+    fields: &mut Vec<&'t str>,
+    columns: &Columns<'t>,
+    file: &Path,
+) -> Result<EntryRef<'t>, ParseError> {
+    let [i_name, i_match, i_category, i_reference, i_added] = columns.core;
+    fields.clear();
+    fields.extend(l.split('\t'));
+    if fields.len() != columns.names.len() {
+        return Err(err(
+            file,
+            n,
+            format!(
+                "{} fields, the column line names {} (fields are separated by one tab)",
+                fields.len(),
+                columns.names.len()
+            ),
+        ));
+    }
+    let name = canonical_name(fields[i_name]).map_err(|r| err(file, n, format!("name: {r}")))?;
+    let kind = match fields[i_match] {
+        "subtree" => MatchKind::Subtree,
+        "exact" => MatchKind::Exact,
+        other => {
+            return Err(err(
+                file,
+                n,
+                format!("match {other:?}: expected \"subtree\" or \"exact\""),
+            ));
+        }
+    };
+    let category = fields[i_category];
+    if category.is_empty() {
+        return Err(err(file, n, "category is empty"));
+    }
+    let reference = fields[i_reference];
+    if reference.is_empty() {
+        return Err(err(file, n, "reference is empty"));
+    }
+    let added = parse_date(fields[i_added]).map_err(|e| {
+        err(
+            file,
+            n,
+            format!("added {:?} is not a date YYYY-MM-DD: {e}", fields[i_added]),
+        )
+    })?;
+    let extra = if columns.names.len() == columns.core.len() {
+        Vec::new()
+    } else {
+        columns
+            .raw
+            .iter()
+            .zip(fields.iter())
+            .enumerate()
+            .filter(|(i, _)| !columns.core.contains(i))
+            .map(|(_, (c, v))| (*c, *v))
+            .collect()
+    };
+    Ok(EntryRef {
+        name,
+        kind,
+        category,
+        reference,
+        added,
+        extra,
+        line: n,
+    })
 }
 
 impl MatchKind {
@@ -313,7 +684,7 @@ impl List {
         let head = List::parse_each(
             text,
             file,
-            |_| Ok(()),
+            |_| Ok::<(), std::convert::Infallible>(()),
             |e| {
                 entries.push(e.to_entry());
                 Ok(())
@@ -329,268 +700,32 @@ impl List {
     /// Parse `text` without keeping the entries: `on_header` judges the
     /// header before any entry is read, `on_entry` gets each entry in file
     /// order, borrowed from the text. An `Err(reason)` from either stops the
-    /// parse with that reason at that line. A list of a million entries is
-    /// read this way without a million small allocations.
+    /// parse with that reason (its `Display` text) at that line. A list of a
+    /// million entries is read this way without a million small allocations.
     ///
-    /// Duplicate names are found at the end: `on_entry` may have seen both
-    /// before the parse fails.
-    pub fn parse_each<'t>(
+    /// The phases, in file order, one function each: the format line, the
+    /// header block, the column line, the entries. Duplicate names are
+    /// found at the end: `on_entry` may have seen both before the parse
+    /// fails.
+    pub fn parse_each<'t, E: std::fmt::Display>(
         text: &'t [u8],
         file: &Path,
-        on_header: impl FnOnce(&Header) -> Result<(), String>,
-        mut on_entry: impl FnMut(EntryRef<'t>) -> Result<(), String>,
+        on_header: impl FnOnce(&Header) -> Result<(), E>,
+        on_entry: impl FnMut(EntryRef<'t>) -> Result<(), E>,
     ) -> Result<Head, ParseError> {
         let checked = check_text(text, file)?;
-        let mut lines = checked.split('\n').enumerate().map(|(i, l)| (i + 1, l));
-        // Line 1: the format line.
-        match read_line(&mut lines, file)? {
-            Some((_, l)) if l == FORMAT_LINE => {}
-            Some((n, l)) if l.starts_with("#rempart-list ") => {
-                return Err(err(
-                    file,
-                    n,
-                    format!("unsupported format {l:?}: this version reads {FORMAT_LINE:?}"),
-                ));
-            }
-            _ => {
-                return Err(err(
-                    file,
-                    1,
-                    format!("line 1 must be {FORMAT_LINE:?}: not a Rempart list"),
-                ));
-            }
-        }
-
-        // Header up to the first empty line.
-        let mut issuer = None;
-        let mut serial = None;
-        let mut issued = None;
-        let mut expires = None;
-        let mut extensions: Vec<(String, String)> = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
-        let mut header_end = 1;
-        loop {
-            let Some((n, l)) = read_line(&mut lines, file)? else {
-                return Err(err(
-                    file,
-                    header_end + 1,
-                    "end of file in the header: an empty line, then the column line, must follow",
-                ));
-            };
-            header_end = n;
-            if l.is_empty() {
-                break;
-            }
-            let Some((key, value)) = l.split_once(": ") else {
-                return Err(err(
-                    file,
-                    n,
-                    format!("header line {l:?} is not `key: value`"),
-                ));
-            };
-            if seen.iter().any(|k| k == key) {
-                return Err(err(file, n, format!("header key {key:?} given twice")));
-            }
-            seen.push(key.to_owned());
-            let value = value.to_owned();
-            match key {
-                "issuer" => {
-                    if value.trim().is_empty() {
-                        return Err(err(file, n, "issuer is empty"));
-                    }
-                    issuer = Some(value);
-                }
-                "serial" => {
-                    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(err(
-                            file,
-                            n,
-                            format!("serial {value:?} is not an unsigned integer"),
-                        ));
-                    }
-                    serial = Some(
-                        value
-                            .parse::<u64>()
-                            .map_err(|e| err(file, n, format!("serial {value:?}: {e}")))?,
-                    );
-                }
-                "issued" => {
-                    issued =
-                        Some(rfc3339(&value).map_err(|r| err(file, n, format!("issued: {r}")))?)
-                }
-                "expires" => {
-                    expires =
-                        Some(rfc3339(&value).map_err(|r| err(file, n, format!("expires: {r}")))?)
-                }
-                k if k.starts_with("x-") && k.len() > 2 => extensions.push((key.to_owned(), value)),
-                _ => {
-                    return Err(err(
-                        file,
-                        n,
-                        format!("unknown header key {key:?} (extensions start with \"x-\")"),
-                    ));
-                }
-            }
-        }
-        for required in REQUIRED_HEADERS {
-            if !seen.iter().any(|k| k == required) {
-                return Err(err(
-                    file,
-                    header_end,
-                    format!("header {required:?} missing"),
-                ));
-            }
-        }
-        let (issuer, serial, issued, expires) = (
-            issuer.unwrap_or_default(),
-            serial.unwrap_or_default(),
-            issued.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            expires.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        );
-        if expires <= issued {
-            return Err(err(file, header_end, "expires is not after issued"));
-        }
-        let header = Header {
-            issuer,
-            serial,
-            issued,
-            expires,
-            extensions,
-        };
-        on_header(&header).map_err(|r| err(file, header_end, r))?;
-
-        // The column line: the first line after the header that is neither
-        // empty nor a comment.
-        let (columns, column_names) = loop {
-            let Some((n, l)) = read_line(&mut lines, file)? else {
-                return Err(err(file, header_end + 1, "no column line"));
-            };
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            let columns: Vec<String> = l.split('\t').map(str::to_owned).collect();
-            for (i, c) in columns.iter().enumerate() {
-                if c.is_empty() {
-                    return Err(err(file, n, format!("column {} has no name", i + 1)));
-                }
-                if columns[..i].contains(c) {
-                    return Err(err(file, n, format!("column {c:?} named twice")));
-                }
-            }
-            for required in REQUIRED_COLUMNS {
-                if !columns.iter().any(|c| c == required) {
-                    return Err(err(
-                        file,
-                        n,
-                        format!("column {required:?} missing from the column line"),
-                    ));
-                }
-            }
-            break (columns, l.split('\t').collect::<Vec<&'t str>>());
-        };
-        let index = |name: &str| columns.iter().position(|c| c == name).unwrap_or(0);
-        let (i_name, i_match, i_category, i_reference, i_added) = (
-            index("name"),
-            index("match"),
-            index("category"),
-            index("reference"),
-            index("added"),
-        );
-
+        let mut lines = Lines::new(checked);
+        format_line(&mut lines, file)?;
+        let (header, header_end) = header_block(&mut lines, file)?;
+        on_header(&header).map_err(|r| err(file, header_end, r.to_string()))?;
+        let columns = Columns::read(&mut lines, file, header_end)?;
         // At most one entry a line.
         let lines_left = text.iter().filter(|&&b| b == b'\n').count() + 1;
-        // The names, for the duplicate check (borrowed unless rewritten).
-        let mut names: Vec<(std::borrow::Cow<'t, str>, usize)> = Vec::with_capacity(lines_left);
-        // Duplicate names are found after the loop, by sorting hashes: a
-        // sequential pass, where a hash table costs a cache miss per entry.
-        let names_hasher = hashbrown::DefaultHashBuilder::default();
-        let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(lines_left);
-        let mut fields: Vec<&str> = Vec::with_capacity(columns.len());
-        let core = [i_name, i_match, i_category, i_reference, i_added];
-        while let Some((n, l)) = read_line(&mut lines, file)? {
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            fields.clear();
-            fields.extend(l.split('\t'));
-            if fields.len() != columns.len() {
-                return Err(err(
-                    file,
-                    n,
-                    format!(
-                        "{} fields, the column line names {} (fields are separated by one tab)",
-                        fields.len(),
-                        columns.len()
-                    ),
-                ));
-            }
-            let name =
-                canonical_name(fields[i_name]).map_err(|r| err(file, n, format!("name: {r}")))?;
-            let hash = names_hasher.hash_one(&*name);
-            let kind = match fields[i_match] {
-                "subtree" => MatchKind::Subtree,
-                "exact" => MatchKind::Exact,
-                other => {
-                    return Err(err(
-                        file,
-                        n,
-                        format!("match {other:?}: expected \"subtree\" or \"exact\""),
-                    ));
-                }
-            };
-            let category = fields[i_category];
-            if category.is_empty() {
-                return Err(err(file, n, "category is empty"));
-            }
-            let reference = fields[i_reference];
-            if reference.is_empty() {
-                return Err(err(file, n, "reference is empty"));
-            }
-            let added = parse_date(fields[i_added]).map_err(|e| {
-                err(
-                    file,
-                    n,
-                    format!("added {:?} is not a date YYYY-MM-DD: {e}", fields[i_added]),
-                )
-            })?;
-            let extra = if columns.len() == core.len() {
-                Vec::new()
-            } else {
-                column_names
-                    .iter()
-                    .zip(&fields)
-                    .enumerate()
-                    .filter(|(i, _)| !core.contains(i))
-                    .map(|(_, (c, v))| (*c, *v))
-                    .collect()
-            };
-            let index =
-                u32::try_from(names.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
-            hashes.push((hash, index));
-            on_entry(EntryRef {
-                name: name.clone(),
-                kind,
-                category,
-                reference,
-                added,
-                extra,
-                line: n,
-            })
-            .map_err(|r| err(file, n, r))?;
-            names.push((name, n));
-        }
-        if let Some((first, second)) = first_duplicate(&mut hashes, &names) {
-            let (name, first, second) = (&names[second].0, names[first].1, names[second].1);
-            return Err(err(
-                file,
-                second,
-                format!("{name:?} is listed twice (first on line {first})"),
-            ));
-        }
+        let entries = entries(&mut lines, file, &columns, lines_left, on_entry)?;
         Ok(Head {
             header,
-            columns,
-            entries: names.len(),
+            columns: columns.names,
+            entries,
         })
     }
 
@@ -602,8 +737,8 @@ impl List {
         out.push('\n');
         out.push_str(&format!("issuer: {}\n", self.header.issuer));
         out.push_str(&format!("serial: {}\n", self.header.serial));
-        out.push_str(&format!("issued: {}\n", format_time(self.header.issued)));
-        out.push_str(&format!("expires: {}\n", format_time(self.header.expires)));
+        out.push_str(&format!("issued: {}\n", rfc3339(self.header.issued)));
+        out.push_str(&format!("expires: {}\n", rfc3339(self.header.expires)));
         for (k, v) in &self.header.extensions {
             out.push_str(&format!("{k}: {v}\n"));
         }
@@ -640,4 +775,159 @@ impl List {
         }
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "#rempart-list v1\nissuer: T\nserial: 9\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\n";
+    const COLUMNS: &str = "name\tmatch\tcategory\treference\tadded\n";
+
+    /// The parse of `text` as one line: the error as printed, or what was
+    /// read. A serial of 666 is refused by the header callback, the name
+    /// `refused.test` by the entry callback.
+    fn outcome(text: &[u8]) -> String {
+        let mut seen = Vec::new();
+        let head = List::parse_each(
+            text,
+            Path::new("l.txt"),
+            |h| {
+                if h.serial == 666 {
+                    Err(String::from("serial 666 refused"))
+                } else {
+                    Ok(())
+                }
+            },
+            |e| {
+                if e.name == "refused.test" {
+                    return Err(String::from("entry refused"));
+                }
+                seen.push(format!("{}@{}{:?}", e.name, e.line, e.extra));
+                Ok(())
+            },
+        );
+        match head {
+            Ok(h) => format!("ok {} {:?} {}", h.entries, h.columns, seen.join(" ")),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn entry(line: &str) -> Vec<u8> {
+        format!("{HEAD}{COLUMNS}{line}\n").into_bytes()
+    }
+
+    fn header(lines: &str) -> Vec<u8> {
+        format!("#rempart-list v1\n{lines}\n{COLUMNS}a.test\texact\tc\tr\t2026-01-01\n")
+            .into_bytes()
+    }
+
+    /// Every refusal, with its line and words, and what an accepted list
+    /// hands over: `parse_each`'s phases say what the one function said
+    /// before it was split (the expectations were taken from it).
+    #[test]
+    fn every_refusal_names_its_line_and_reason() {
+        let cases: Vec<Vec<u8>> = vec![
+            b"hello\n".to_vec(),
+            b"".to_vec(),
+            b"#rempart-list v2\n".to_vec(),
+            b"#rempart-list v1\nissuer: T\n".to_vec(),
+            b"#rempart-list v1".to_vec(),
+            header("issuer T\n"),
+            header("issuer: T\nissuer: U\n"),
+            header("issuer:  \n"),
+            header("issuer: T\nserial: 9a\n"),
+            header("issuer: T\nserial: 99999999999999999999999\n"),
+            header("issuer: T\nserial: 1\nissued: yesterday\n"),
+            header("issuer: T\nserial: 1\nissued: 2026-01-01T00:00:00+01:00\n"),
+            header("issuer: T\nserial: 1\nissued: 2026-01-01T00:00:00Z\nexpires: never\n"),
+            header("issuer: T\nfrom: me\n"),
+            header("issuer: T\nx-: me\n"),
+            header("issuer: T\nserial: 1\nissued: 2026-01-01T00:00:00Z\n"),
+            header("issuer: T\nserial: 1\nissued: 2026-01-01T00:00:00Z\nexpires: 2026-01-01T00:00:00Z\n"),
+            header("issuer: T\nserial: 666\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\nx-note: a b\n"),
+            format!("{HEAD}# only a comment\n\n").into_bytes(),
+            format!("{HEAD}name\t\tmatch\n").into_bytes(),
+            format!("{HEAD}name\tname\n").into_bytes(),
+            format!("{HEAD}name\tmatch\tcategory\treference\n").into_bytes(),
+            entry("a.test\texact\tc"),
+            entry("a.test\texact\tc\tr\t2026-01-01\textra"),
+            entry("\texact\tc\tr\t2026-01-01"),
+            entry(" a.test\texact\tc\tr\t2026-01-01"),
+            entry("*.a.test\texact\tc\tr\t2026-01-01"),
+            entry("192.0.2.1\texact\tc\tr\t2026-01-01"),
+            entry("xn--a.test\texact\tc\tr\t2026-01-01"),
+            entry("a..test\texact\tc\tr\t2026-01-01"),
+            entry(&format!("{}.test\texact\tc\tr\t2026-01-01", "a".repeat(64))),
+            entry(&format!("{}test\texact\tc\tr\t2026-01-01", "abcdefghi.".repeat(25))),
+            entry("a!b.test\texact\tc\tr\t2026-01-01"),
+            entry("-a.test\texact\tc\tr\t2026-01-01"),
+            entry("1.2.3.4.5\texact\tc\tr\t2026-01-01"),
+            entry("a.test\twide\tc\tr\t2026-01-01"),
+            entry("a.test\texact\t\tr\t2026-01-01"),
+            entry("a.test\texact\tc\t\t2026-01-01"),
+            entry("a.test\texact\tc\tr\t2026-02-30"),
+            entry("a.test\texact\tc\tr\t26-01-01"),
+            entry("refused.test\texact\tc\tr\t2026-01-01"),
+            entry("a.test\texact\tc\tr\t2026-01-01\n\n# note\nb.test\tsubtree\tc\tr\t2026-01-01\nA.Test.\texact\tc\tr\t2026-01-01"),
+            format!("{HEAD}{COLUMNS}a.test\texact\tc\tr\t2026-01-01\r\n").into_bytes(),
+            [format!("{HEAD}{COLUMNS}a.test\texact\tc\t").as_bytes(), b"\xff\t2026-01-01\n"].concat(),
+            entry("B\u{fc}cher.test\texact\tc\tr\t2026-01-01\n# x\nb.test\tsubtree\tc\tr\t2026-01-01"),
+            format!("{HEAD}# comment\n\nadded\tname\tnote\treference\tmatch\tcategory\n2026-01-01\tb.test\tseen\tR\tsubtree\tC\n").into_bytes(),
+        ];
+        let got: Vec<String> = cases.iter().map(|c| outcome(c)).collect();
+        assert_eq!(got.len(), EXPECTED.len());
+        for (got, expected) in got.iter().zip(EXPECTED) {
+            assert_eq!(got, expected);
+        }
+    }
+
+    const EXPECTED: &[&str] = &[
+        r##"l.txt:1: line 1 must be "#rempart-list v1": not a Rempart list"##,
+        r##"l.txt:1: line 1 must be "#rempart-list v1": not a Rempart list"##,
+        r##"l.txt:1: unsupported format "#rempart-list v2": this version reads "#rempart-list v1""##,
+        r##"l.txt:3: header "serial" missing"##,
+        r##"l.txt:2: end of file in the header: an empty line, then the column line, must follow"##,
+        r##"l.txt:2: header line "issuer T" is not `key: value`"##,
+        r##"l.txt:3: header key "issuer" given twice"##,
+        r##"l.txt:2: issuer is empty"##,
+        r##"l.txt:3: serial "9a" is not an unsigned integer"##,
+        r##"l.txt:3: serial "99999999999999999999999": number too large to fit in target type"##,
+        r##"l.txt:4: issued: "yesterday" is not an RFC 3339 time: the 'year' component could not be parsed"##,
+        r##"l.txt:4: issued: "2026-01-01T00:00:00+01:00" must be in UTC (end with Z)"##,
+        r##"l.txt:5: expires: "never" is not an RFC 3339 time: the 'year' component could not be parsed"##,
+        r##"l.txt:3: unknown header key "from" (extensions start with "x-")"##,
+        r##"l.txt:3: unknown header key "x-" (extensions start with "x-")"##,
+        r##"l.txt:5: header "expires" missing"##,
+        r##"l.txt:6: expires is not after issued"##,
+        r##"l.txt:7: serial 666 refused"##,
+        r##"l.txt:7: no column line"##,
+        r##"l.txt:7: column 2 has no name"##,
+        r##"l.txt:7: column "name" named twice"##,
+        r##"l.txt:7: column "added" missing from the column line"##,
+        r##"l.txt:8: 3 fields, the column line names 5 (fields are separated by one tab)"##,
+        r##"l.txt:8: 6 fields, the column line names 5 (fields are separated by one tab)"##,
+        r##"l.txt:8: name: empty name"##,
+        r##"l.txt:8: name: " a.test": spaces around the name"##,
+        r##"l.txt:8: name: "*.a.test": wildcards are not names; use match subtree"##,
+        r##"l.txt:8: name: "192.0.2.1": all-numeric names are not host names"##,
+        r##"l.txt:8: name: "xn--a.test": not a valid (internationalised) domain name"##,
+        r##"l.txt:8: name: "a..test": empty label"##,
+        r##"l.txt:8: name: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test": label longer than 63 characters"##,
+        r##"l.txt:8: name: "abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.abcdefghi.test": longer than 253 characters"##,
+        r##"l.txt:8: name: "a!b.test": label "a!b" has characters other than letters, digits, '-' or '_'"##,
+        r##"l.txt:8: name: "-a.test": label "-a" starts or ends with '-'"##,
+        r##"l.txt:8: name: "1.2.3.4.5": all-numeric names are not host names"##,
+        r##"l.txt:8: match "wide": expected "subtree" or "exact""##,
+        r##"l.txt:8: category is empty"##,
+        r##"l.txt:8: reference is empty"##,
+        r##"l.txt:8: added "2026-02-30" is not a date YYYY-MM-DD: day was not in range"##,
+        r##"l.txt:8: added "26-01-01" is not a date YYYY-MM-DD: the 'year' component could not be parsed"##,
+        r##"l.txt:8: entry refused"##,
+        r##"l.txt:12: "a.test" is listed twice (first on line 8)"##,
+        r##"l.txt:8: carriage return (CR) found: lines end with LF only"##,
+        r##"l.txt:8: not UTF-8: invalid utf-8 sequence of 1 bytes from index 15"##,
+        r##"ok 2 ["name", "match", "category", "reference", "added"] xn--bcher-kva.test@8[] b.test@10[]"##,
+        r##"ok 1 ["added", "name", "note", "reference", "match", "category"] b.test@10[("note", "seen")]"##,
+    ];
 }

@@ -1,0 +1,225 @@
+//! What a record says: the schema of one line of the trail (version
+//! [`SCHEMA_VERSION`]), and the one way a line is read back.
+//!
+//! The writer serialises lines in [`super::chain`] (a fast path for
+//! redirects, serde for the rest, the same bytes either way); everything that
+//! reads the trail, the writer reopening it included, parses a line with
+//! [`Line::parse`].
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema version written in `v`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One line of the trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    /// Schema version.
+    pub v: u32,
+    /// Record number.
+    pub seq: u64,
+    /// Event time, RFC 3339 UTC with milliseconds.
+    pub time: String,
+    /// SHA-256 of the previous line.
+    pub prev: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// A line of the trail that is not an audit record.
+#[derive(Debug, thiserror::Error)]
+#[error("not an audit record: {0}")]
+pub struct NotARecord(
+    /// What the JSON parser says, with the column.
+    #[from]
+    pub serde_json::Error,
+);
+
+impl Line {
+    /// Read one line of the trail (its bytes without the newline).
+    pub fn parse(line: &[u8]) -> Result<Line, NotARecord> {
+        Ok(serde_json::from_slice(line)?)
+    }
+}
+
+/// What a record says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A redirected query.
+    Redirect(RedirectRecord),
+    /// A list applied, refused or expired.
+    List(ListEvent),
+    /// A name added or removed by an applied list.
+    Entry(EntryChange),
+    /// The process started or stopped.
+    Process(Process),
+    /// Records that could not be written.
+    Loss(Loss),
+}
+
+/// A redirected query, as the trail records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedirectRecord {
+    /// The name asked (as sent).
+    pub qname: String,
+    /// The query type.
+    pub qtype: String,
+    /// The entry that matched.
+    pub rule: String,
+    /// The entry's reference.
+    pub reference: String,
+    /// The entry's category.
+    pub category: String,
+    /// Serial of the list in force.
+    pub serial: u64,
+    /// Digest of the list in force.
+    pub digest: String,
+    /// `redirect` (A/AAAA), `nodata`, or `cname`.
+    pub answer: String,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// The client, per `audit.client_ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+/// A list event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListEvent {
+    /// `applied`, `refused`, `expired`.
+    pub event: String,
+    /// Serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u64>,
+    /// SHA-256 of the list, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Header `issuer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Header `issued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<String>,
+    /// Header `expires`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Signing key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Entries of the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<usize>,
+    /// Names added since the previous list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<usize>,
+    /// Names removed since the previous list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<usize>,
+    /// Where a refused list came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A name added or removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryChange {
+    /// `added` or `removed`.
+    pub change: String,
+    /// The name.
+    pub name: String,
+    /// The entry's reference.
+    pub reference: String,
+    /// The entry's category.
+    pub category: String,
+    /// Serial of the list that made the change.
+    pub serial: u64,
+    /// `issued` of that list.
+    pub issued: String,
+}
+
+/// Process start or stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Process {
+    /// `start` or `stop`.
+    pub event: String,
+    /// Rempart's version.
+    pub version: String,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// Records lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loss {
+    /// How many.
+    pub lost: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// A redirect as the query path hands it over: the name, the type and the
+/// policy entry, nothing formatted. The writer thread turns it into a
+/// [`RedirectRecord`] line, so that the audit trail costs the query path one
+/// queue push, not a dozen strings.
+#[derive(Debug)]
+pub struct RedirectRef {
+    /// The name asked, as sent.
+    pub qname: hickory_proto::rr::Name,
+    /// The query type.
+    pub qtype: hickory_proto::rr::RecordType,
+    /// The snapshot that decided (kept alive until written).
+    pub policy: std::sync::Arc<crate::policy::Policy>,
+    /// The entry that matched, in `policy`.
+    pub index: u32,
+    /// `redirect`, `nodata` or `cname`.
+    pub answer: &'static str,
+    /// TCP (else UDP).
+    pub tcp: bool,
+}
+
+impl RedirectRef {
+    /// `udp` or `tcp`, as written in `transport`.
+    pub fn transport(&self) -> &'static str {
+        if self.tcp { "tcp" } else { "udp" }
+    }
+
+    /// The record, without the client (the writer adds it).
+    pub fn to_event(&self) -> Event {
+        let rule = self.policy.rule_at(self.index);
+        let info = self.policy.info();
+        Event::Redirect(RedirectRecord {
+            qname: self.qname.to_string(),
+            qtype: self.qtype.to_string(),
+            rule: rule.map(|r| r.name.to_owned()).unwrap_or_default(),
+            reference: rule.map(|r| r.reference().to_owned()).unwrap_or_default(),
+            category: rule.map(|r| r.category.to_owned()).unwrap_or_default(),
+            serial: info.map_or(0, |i| i.serial),
+            digest: info.map(|i| i.digest_hex.clone()).unwrap_or_default(),
+            answer: self.answer.to_owned(),
+            transport: self.transport().to_owned(),
+            client: None,
+        })
+    }
+}
+
+/// `time` as written in a record: RFC 3339 UTC with milliseconds
+/// (`2026-11-22T10:00:00.123Z`).
+pub fn format_time(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// Read a record's `time` back (any RFC 3339 time).
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    crate::text::parse_rfc3339(s).ok()
+}

@@ -1,0 +1,98 @@
+//! The file as written: strict deserialisation (`deny_unknown_fields`, so
+//! that a typo is an error naming the key and its line), every key optional
+//! where a default exists. [`super::validate`] turns it into a
+//! [`Config`](super::Config).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The file as written: strict, every key optional where a default exists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub(super) server: RawServer,
+    pub(super) upstream: Option<RawUpstream>,
+    pub(super) list: Option<RawList>,
+    #[serde(default)]
+    pub(super) redirect: RawRedirect,
+    #[serde(default)]
+    pub(super) audit: RawAudit,
+    #[serde(default)]
+    pub(super) admin: RawAdmin,
+    #[serde(default)]
+    pub(super) log: RawLog,
+}
+
+/// `[server]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub listen: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
+    pub udp_sockets: Option<usize>,
+    pub tcp_idle_timeout_ms: Option<u64>,
+}
+
+/// `[upstream]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub servers: Option<Vec<String>>,
+    pub timeout_ms: Option<u64>,
+    pub cache_size: Option<usize>,
+    pub cache_max_ttl: Option<u32>,
+    pub cache_negative_max_ttl: Option<u32>,
+}
+
+/// `[list]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawList {
+    pub path: Option<PathBuf>,
+    pub trusted_keys: Option<Vec<PathBuf>>,
+    pub state_dir: Option<PathBuf>,
+    pub protected: Option<Vec<String>>,
+    pub on_missing: Option<String>,
+    pub watch: Option<bool>,
+}
+
+/// `[redirect]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRedirect {
+    pub ipv4: Option<Vec<String>>,
+    pub ipv6: Option<Vec<String>>,
+    pub ttl: Option<u32>,
+    pub cname: Option<String>,
+    pub ede_text: Option<String>,
+}
+
+/// `[audit]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub enabled: Option<bool>,
+    pub dir: Option<PathBuf>,
+    pub client_ip: Option<String>,
+    pub queue: Option<usize>,
+    pub max_file_mb: Option<u64>,
+    pub retention_days: Option<u32>,
+}
+
+/// `[admin]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub listen: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[log]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}

@@ -1,0 +1,294 @@
+//! Every shipped config parses, its values are the documented defaults,
+//! typos are rejected with the key named, and every invalid value is named
+//! by its key (after hickory's bin/src/config/tests.rs).
+
+use std::path::{Path, PathBuf};
+
+use super::validate::parse_upstream;
+use super::*;
+
+/// A file of the crate's `config/` directory.
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name)
+}
+
+/// Every `.toml` in `config/`, as the operator would use it: the example
+/// with its required keys filled in.
+fn every_shipped_config() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in std::fs::read_dir(shipped("")).unwrap() {
+        let path = f.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = if name == "rempart.example.toml" {
+                example_with_required_keys()
+            } else {
+                std::fs::read_to_string(&path).unwrap()
+            };
+            out.push((name, text));
+        }
+    }
+    assert!(out.len() >= 2, "the example and the demo at least: {out:?}");
+    out
+}
+
+const MINIMAL: &str = r#"
+[upstream]
+servers = ["127.0.0.1:5300"]
+[list]
+path = "l.txt"
+trusted_keys = ["k.pub"]
+[redirect]
+ipv4 = ["192.0.2.80"]
+"#;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("test.toml"))
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.server.listen, vec!["127.0.0.1:1053".parse().unwrap()]);
+    assert_eq!(c.redirect.ttl, DEFAULT_REDIRECT_TTL);
+    assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
+    assert_eq!(c.list.on_missing, OnMissing::Refuse);
+    assert!(c.list.protected.iter().any(|p| p == "google.fr"));
+    assert_eq!(
+        c.redirect.ede_text,
+        format!("{DEFAULT_EDE_TEXT}; information page: http://192.0.2.80/")
+    );
+}
+
+#[test]
+fn default_ede_text_names_the_information_page() {
+    let with_redirect = |redirect: &str| {
+        load(&MINIMAL.replace(
+            "[redirect]\nipv4 = [\"192.0.2.80\"]\n",
+            &format!("[redirect]\n{redirect}"),
+        ))
+    };
+    let c = with_redirect("cname = \"Info.Block.Test\"\nipv4 = [\"192.0.2.80\"]\n").unwrap();
+    assert!(
+        c.redirect
+            .ede_text
+            .ends_with("; information page: http://info.block.test/")
+    );
+    let c = with_redirect("ipv6 = [\"2001:db8::80\"]\n").unwrap();
+    assert!(
+        c.redirect
+            .ede_text
+            .ends_with("; information page: http://[2001:db8::80]/")
+    );
+    let c = with_redirect("ipv4 = [\"192.0.2.80\"]\nede_text = \"see the page\"\n").unwrap();
+    assert_eq!(c.redirect.ede_text, "see the page");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = load(&format!("{MINIMAL}\n[server]\nlisten_on = [\"x\"]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("listen_on"), "{err}");
+}
+
+#[test]
+fn every_invalid_value_is_named_by_key() {
+    let text = r#"
+[server]
+listen = ["127.0.0.1:53", "nonsense"]
+allow = ["10.0.0.0/33"]
+[upstream]
+servers = ["not-an-ip"]
+timeout_ms = 0
+[list]
+path = "l.txt"
+trusted_keys = []
+protected = ["bad..name"]
+on_missing = "maybe"
+[redirect]
+ipv4 = ["192.0.2.300"]
+ttl = 7200
+[audit]
+client_ip = "everything"
+[log]
+format = "xml"
+"#;
+    let err = load(text).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "server.listen[1]",
+        "server.allow[0]",
+        "upstream.servers[0]",
+        "upstream.timeout_ms",
+        "list.trusted_keys",
+        "list.protected[0]",
+        "list.on_missing",
+        "redirect.ipv4[0]",
+        "redirect.ttl",
+        "audit.client_ip",
+        "log.format",
+    ] {
+        assert!(keys.contains(&key), "{key} not named in {err}");
+    }
+}
+
+#[test]
+fn redirect_needs_a_target() {
+    let text = MINIMAL.replace("ipv4 = [\"192.0.2.80\"]", "ttl = 60");
+    let err = load(&text).unwrap_err().to_string();
+    assert!(err.contains("redirect:"), "{err}");
+}
+
+#[test]
+fn cname_target_is_protected() {
+    let text = MINIMAL.replace("ipv4 = [\"192.0.2.80\"]", "cname = \"Info.Block.Test.\"");
+    let c = load(&text).unwrap();
+    assert!(c.list.protected.iter().any(|p| p == "info.block.test"));
+}
+
+#[test]
+fn bare_upstream_ip_means_port_53() {
+    assert_eq!(
+        parse_upstream("192.0.2.1").unwrap(),
+        "192.0.2.1:53".parse().unwrap()
+    );
+    assert_eq!(
+        parse_upstream("[::1]:5300").unwrap(),
+        "[::1]:5300".parse().unwrap()
+    );
+}
+
+fn example_with_required_keys() -> String {
+    std::fs::read_to_string(shipped("rempart.example.toml"))
+        .unwrap()
+        .replace("# servers = [", "servers = [")
+        .replace("# path = ", "path = ")
+        .replace("# trusted_keys = ", "trusted_keys = ")
+        .replace("ipv4 = []", "ipv4 = [\"192.0.2.80\"]")
+}
+
+#[test]
+fn example_config_states_every_default() {
+    let c = Config::from_toml(&example_with_required_keys(), Path::new("example")).unwrap();
+    let listen: Vec<String> = c.server.listen.iter().map(ToString::to_string).collect();
+    assert_eq!(listen, DEFAULT_LISTEN);
+    let allow: Vec<String> = c.server.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, DEFAULT_ALLOW);
+    assert_eq!(c.server.udp_sockets, DEFAULT_UDP_SOCKETS);
+    assert_eq!(
+        c.server.tcp_idle_timeout.as_millis() as u64,
+        DEFAULT_TCP_IDLE_TIMEOUT_MS
+    );
+    assert_eq!(
+        c.upstream.timeout.as_millis() as u64,
+        DEFAULT_UPSTREAM_TIMEOUT_MS
+    );
+    assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
+    assert_eq!(c.upstream.cache_max_ttl, DEFAULT_CACHE_MAX_TTL);
+    assert_eq!(
+        c.upstream.cache_negative_max_ttl,
+        DEFAULT_CACHE_NEGATIVE_MAX_TTL
+    );
+    assert_eq!(c.list.state_dir, Path::new(DEFAULT_STATE_DIR));
+    assert_eq!(c.list.protected, DEFAULT_PROTECTED);
+    assert_eq!(c.list.on_missing, OnMissing::Refuse);
+    assert_eq!(c.redirect.ttl, DEFAULT_REDIRECT_TTL);
+    assert_eq!(
+        c.redirect.ede_text,
+        format!("{}; information page: http://192.0.2.80/", DEFAULT_EDE_TEXT)
+    );
+    assert_eq!(c.audit.dir, Path::new(DEFAULT_AUDIT_DIR));
+    assert_eq!(c.audit.client_ip, ClientIpMode::None);
+    assert!(c.audit.enabled);
+    assert_eq!(c.audit.queue, DEFAULT_AUDIT_QUEUE);
+    assert_eq!(c.audit.max_file_bytes, DEFAULT_AUDIT_MAX_FILE_MB << 20);
+    assert_eq!(c.audit.retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
+    assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    assert_eq!(c.log.level, DEFAULT_LOG_LEVEL);
+    assert_eq!(c.log.format, LogFormat::Text);
+    // The same defaults apply when the keys are left out.
+    let minimal = Config::from_toml(
+        "[upstream]\nservers = [\"127.0.0.1\"]\n[list]\npath = \"l\"\ntrusted_keys = [\"k\"]\n[redirect]\nipv4 = [\"192.0.2.80\"]\n",
+        Path::new("minimal"),
+    )
+    .unwrap();
+    assert_eq!(minimal.list.protected, c.list.protected);
+    assert_eq!(minimal.server.listen, c.server.listen);
+}
+
+#[test]
+fn demo_config_parses() {
+    let c = Config::load(&shipped("demo.toml")).unwrap();
+    assert_eq!(c.list.path, Path::new("config/demo/list.txt"));
+}
+
+#[test]
+fn a_typo_in_any_section_is_named() {
+    let base = example_with_required_keys();
+    for (section, typo) in [
+        ("[server]", "listen_addr = 1"),
+        ("[upstream]", "timeout = 5"),
+        ("[list]", "trusted_key = []"),
+        ("[redirect]", "ipv44 = []"),
+        ("[audit]", "client = \"full\""),
+        ("[admin]", "address = \"x\""),
+        ("[log]", "lvl = \"debug\""),
+    ] {
+        let text = base.replacen(section, &format!("{section}\n{typo}"), 1);
+        let err = Config::from_toml(&text, Path::new("typo.toml")).unwrap_err();
+        let key = typo.split(' ').next().unwrap();
+        assert!(
+            matches!(err, ConfigError::Syntax { .. }) && err.to_string().contains(key),
+            "{section}: {err}"
+        );
+    }
+    let err = Config::from_toml(&format!("{base}\n[extra]\nx = 1\n"), Path::new("t")).unwrap_err();
+    assert!(err.to_string().contains("extra"), "{err}");
+}
+
+#[test]
+fn every_shipped_config_parses() {
+    for (name, text) in every_shipped_config() {
+        if let Err(e) = Config::from_toml(&text, Path::new(&name)) {
+            panic!("{name}: {e}");
+        }
+    }
+}
+
+/// An unknown key added to any table of any shipped config (the top level
+/// and every section) is refused, and named.
+#[test]
+fn an_unknown_key_in_any_table_of_a_shipped_config_is_named() {
+    const KEY: &str = "test_only_unknown_key";
+    for (name, text) in every_shipped_config() {
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let mut variants = vec![("top level".to_owned(), {
+            let mut t = table.clone();
+            t.insert(KEY.into(), toml::Value::Integer(1));
+            t
+        })];
+        for (section, value) in &table {
+            if let toml::Value::Table(inner) = value {
+                let mut inner = inner.clone();
+                inner.insert(KEY.into(), toml::Value::Integer(1));
+                let mut t = table.clone();
+                t.insert(section.clone(), toml::Value::Table(inner));
+                variants.push((format!("[{section}]"), t));
+            }
+        }
+        assert!(variants.len() > 1, "{name} has sections");
+        for (place, t) in variants {
+            let err = Config::from_toml(&t.to_string(), Path::new(&name)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Syntax { .. }) && err.to_string().contains(KEY),
+                "{name} {place}: {err}"
+            );
+        }
+    }
+}

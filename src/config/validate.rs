@@ -1,0 +1,411 @@
+//! Validation: [`RawConfig`] -> [`Config`], one function per section, every
+//! error collected (with the key it belongs to) in one pass, so that
+//! `rempart config check` reports them all at once.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+
+use super::raw::{
+    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
+};
+use super::{
+    AdminConfig, AuditConfig, ClientIpMode, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_ALLOW,
+    DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
+    DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_MAX_TTL, DEFAULT_CACHE_NEGATIVE_MAX_TTL,
+    DEFAULT_CACHE_SIZE, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL,
+    DEFAULT_STATE_DIR, DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS,
+    DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError, ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL,
+    OnMissing, RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
+};
+
+/// Collects errors while values are validated.
+#[derive(Default)]
+struct Errors(Vec<KeyError>);
+
+impl Errors {
+    fn push(&mut self, key: impl Into<String>, reason: impl fmt::Display) {
+        self.0.push(KeyError {
+            key: key.into(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Parse each string of a list with `FromStr`, naming `key[i]` on error.
+    fn parse_items<T: FromStr>(&mut self, key: &str, values: &[String], what: &str) -> Vec<T>
+    where
+        T::Err: fmt::Display,
+    {
+        let mut out = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            match v.parse::<T>() {
+                Ok(t) => out.push(t),
+                Err(e) => self.push(format!("{key}[{i}]"), format!("{v:?} is not {what}: {e}")),
+            }
+        }
+        out
+    }
+}
+
+fn strings(defaults: &[&str]) -> Vec<String> {
+    defaults.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A configured domain name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NameError {
+    /// Nothing but perhaps a dot.
+    #[error("empty name")]
+    Empty,
+    /// More than 253 characters.
+    #[error("longer than 253 characters")]
+    TooLong,
+    /// A label empty or longer than 63 characters.
+    #[error("label {0:?} must have 1 to 63 characters")]
+    LabelLength(String),
+    /// A label with a character other than a letter, a digit, `-`, `_`.
+    #[error(
+        "label {0:?} has a character other than a letter, a digit, '-' or '_' (write IDN names in punycode)"
+    )]
+    LabelCharacter(String),
+    /// Refused by the DNS name parser.
+    #[error("{0}")]
+    Dns(String),
+}
+
+/// The canonical form of a configured domain name: lowercase, no trailing
+/// dot, each label 1-63 octets of letters, digits, `-` or `_`.
+pub(super) fn canonical_name(text: &str) -> Result<String, NameError> {
+    let t = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
+    if t.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if t.len() > 253 {
+        return Err(NameError::TooLong);
+    }
+    for label in t.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(NameError::LabelLength(label.to_owned()));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(NameError::LabelCharacter(label.to_owned()));
+        }
+    }
+    Ok(t)
+}
+
+/// An `upstream.servers` entry that is neither an IP address nor
+/// `address:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP address or address:port")]
+pub(super) struct UpstreamAddrError(String);
+
+/// `ip:port`, or a bare IP meaning port 53.
+pub(super) fn parse_upstream(s: &str) -> Result<SocketAddr, UpstreamAddrError> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| UpstreamAddrError(s.to_owned()))
+}
+
+impl RawConfig {
+    /// Every section in turn, every error collected.
+    pub(super) fn validate(self) -> Result<Config, Vec<KeyError>> {
+        let mut e = Errors::default();
+        let server = self.server.validate(&mut e);
+        let upstream = RawUpstream::validate(self.upstream, &mut e);
+        let mut list = RawList::validate(self.list, &mut e);
+        let redirect = self.redirect.validate(&mut e);
+        // The information host must never be redirected itself.
+        if let Some(c) = &redirect.cname {
+            let c = c.to_ascii();
+            list.protected
+                .push(c.trim_end_matches('.').to_ascii_lowercase());
+        }
+        let audit = self.audit.validate(&mut e);
+        let admin = self.admin.validate(&mut e);
+        let log = self.log.validate(&mut e);
+        if !e.0.is_empty() {
+            return Err(e.0);
+        }
+        Ok(Config {
+            server,
+            upstream,
+            list,
+            redirect,
+            audit,
+            admin,
+            log,
+        })
+    }
+}
+
+impl RawServer {
+    fn validate(self, e: &mut Errors) -> ServerConfig {
+        let listen_raw = self.listen.unwrap_or_else(|| strings(DEFAULT_LISTEN));
+        let listen: Vec<SocketAddr> =
+            e.parse_items("server.listen", &listen_raw, "an address:port");
+        if listen_raw.is_empty() {
+            e.push("server.listen", "at least one address is needed");
+        }
+        let allow_raw = self.allow.unwrap_or_else(|| strings(DEFAULT_ALLOW));
+        let allow: Vec<IpNet> =
+            e.parse_items("server.allow", &allow_raw, "a network (a.b.c.d/len)");
+        let tcp_idle = self
+            .tcp_idle_timeout_ms
+            .unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT_MS);
+        if tcp_idle == 0 {
+            e.push("server.tcp_idle_timeout_ms", "must be at least 1");
+        }
+        let udp_sockets = self.udp_sockets.unwrap_or(DEFAULT_UDP_SOCKETS);
+        if udp_sockets > 1024 {
+            e.push("server.udp_sockets", "must be at most 1024");
+        }
+        ServerConfig {
+            listen,
+            allow,
+            udp_sockets,
+            tcp_idle_timeout: Duration::from_millis(tcp_idle),
+        }
+    }
+}
+
+impl RawUpstream {
+    /// `[upstream]`, which must be there.
+    fn validate(section: Option<RawUpstream>, e: &mut Errors) -> UpstreamConfig {
+        let up = section.unwrap_or_else(|| {
+            e.push(
+                "upstream",
+                "section missing: the resolver needs upstream.servers",
+            );
+            RawUpstream::default()
+        });
+        let servers_raw = up.servers.unwrap_or_default();
+        let servers: Vec<SocketAddr> = servers_raw
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match parse_upstream(s) {
+                Ok(a) => Some(a),
+                Err(reason) => {
+                    e.push(format!("upstream.servers[{i}]"), reason);
+                    None
+                }
+            })
+            .collect();
+        if servers_raw.is_empty() {
+            e.push(
+                "upstream.servers",
+                "at least one upstream resolver is needed",
+            );
+        }
+        let timeout_ms = up.timeout_ms.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
+        if !(10..=60_000).contains(&timeout_ms) {
+            e.push("upstream.timeout_ms", "must be between 10 and 60000");
+        }
+        UpstreamConfig {
+            servers,
+            timeout: Duration::from_millis(timeout_ms),
+            cache_size: up.cache_size.unwrap_or(DEFAULT_CACHE_SIZE),
+            cache_max_ttl: up.cache_max_ttl.unwrap_or(DEFAULT_CACHE_MAX_TTL),
+            cache_negative_max_ttl: up
+                .cache_negative_max_ttl
+                .unwrap_or(DEFAULT_CACHE_NEGATIVE_MAX_TTL),
+        }
+    }
+}
+
+impl RawList {
+    /// `[list]`, which must be there.
+    fn validate(section: Option<RawList>, e: &mut Errors) -> ListConfig {
+        let list = section.unwrap_or_else(|| {
+            e.push(
+                "list",
+                "section missing: list.path and list.trusted_keys are required",
+            );
+            RawList::default()
+        });
+        let path = list.path.unwrap_or_else(|| {
+            e.push("list.path", "required: the signed list file");
+            PathBuf::new()
+        });
+        let trusted_keys = list.trusted_keys.unwrap_or_default();
+        if trusted_keys.is_empty() {
+            e.push(
+                "list.trusted_keys",
+                "at least one minisign public key is required: an unsigned list is never applied",
+            );
+        }
+        let protected_raw = list.protected.unwrap_or_else(|| strings(DEFAULT_PROTECTED));
+        let mut protected = Vec::with_capacity(protected_raw.len());
+        for (i, p) in protected_raw.iter().enumerate() {
+            match canonical_name(p) {
+                Ok(n) => protected.push(n),
+                Err(reason) => e.push(format!("list.protected[{i}]"), format!("{p:?}: {reason}")),
+            }
+        }
+        let on_missing = match list.on_missing.as_deref().unwrap_or("refuse") {
+            "refuse" => OnMissing::Refuse,
+            "serve-unfiltered" => OnMissing::ServeUnfiltered,
+            other => {
+                e.push(
+                    "list.on_missing",
+                    format!("{other:?}: expected \"refuse\" or \"serve-unfiltered\""),
+                );
+                OnMissing::Refuse
+            }
+        };
+        ListConfig {
+            path,
+            trusted_keys,
+            state_dir: list
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            protected,
+            on_missing,
+            watch: list.watch.unwrap_or(true),
+        }
+    }
+}
+
+impl RawRedirect {
+    fn validate(self, e: &mut Errors) -> RedirectConfig {
+        let ipv4: Vec<Ipv4Addr> = e.parse_items(
+            "redirect.ipv4",
+            &self.ipv4.unwrap_or_default(),
+            "an IPv4 address",
+        );
+        let ipv6: Vec<Ipv6Addr> = e.parse_items(
+            "redirect.ipv6",
+            &self.ipv6.unwrap_or_default(),
+            "an IPv6 address",
+        );
+        let ttl = self.ttl.unwrap_or(DEFAULT_REDIRECT_TTL);
+        if ttl == 0 || ttl > MAX_REDIRECT_TTL {
+            e.push(
+                "redirect.ttl",
+                format!("{ttl}: must be between 1 and {MAX_REDIRECT_TTL} seconds"),
+            );
+        }
+        let cname = match self.cname.as_deref() {
+            None => None,
+            Some(c) => match canonical_name(c).and_then(|n| {
+                Name::from_ascii(format!("{n}.")).map_err(|err| NameError::Dns(err.to_string()))
+            }) {
+                Ok(name) => Some(name),
+                Err(reason) => {
+                    e.push("redirect.cname", format!("{c:?}: {reason}"));
+                    None
+                }
+            },
+        };
+        if ipv4.is_empty() && ipv6.is_empty() && cname.is_none() {
+            e.push(
+                "redirect",
+                "one of redirect.ipv4, redirect.ipv6 or redirect.cname is needed to send users to the information page",
+            );
+        }
+        let ede_text = self
+            .ede_text
+            .unwrap_or_else(|| default_ede_text(cname.as_ref(), &ipv4, &ipv6));
+        if ede_text.len() > 1_000 {
+            e.push("redirect.ede_text", "must be at most 1000 bytes");
+        }
+        RedirectConfig {
+            ipv4,
+            ipv6,
+            ttl,
+            cname,
+            ede_text,
+        }
+    }
+}
+
+impl RawAudit {
+    fn validate(self, e: &mut Errors) -> AuditConfig {
+        let client_ip = match self.client_ip.as_deref().unwrap_or("none") {
+            "none" => ClientIpMode::None,
+            "truncate" => ClientIpMode::Truncate,
+            "hmac" => ClientIpMode::Hmac,
+            "full" => ClientIpMode::Full,
+            other => {
+                e.push(
+                    "audit.client_ip",
+                    format!("{other:?}: expected none, truncate, hmac or full"),
+                );
+                ClientIpMode::None
+            }
+        };
+        let queue = self.queue.unwrap_or(DEFAULT_AUDIT_QUEUE);
+        if !(16..=16_777_216).contains(&queue) {
+            e.push(
+                "audit.queue",
+                format!("{queue}: must be between 16 and 16777216"),
+            );
+        }
+        let max_file_mb = self.max_file_mb.unwrap_or(DEFAULT_AUDIT_MAX_FILE_MB);
+        if !(1..=1_048_576).contains(&max_file_mb) {
+            e.push(
+                "audit.max_file_mb",
+                format!("{max_file_mb}: must be between 1 and 1048576"),
+            );
+        }
+        AuditConfig {
+            enabled: self.enabled.unwrap_or(true),
+            dir: self.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_DIR)),
+            client_ip,
+            queue,
+            max_file_bytes: max_file_mb * 1024 * 1024,
+            retention_days: self.retention_days.unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
+        }
+    }
+}
+
+impl RawAdmin {
+    fn validate(self, e: &mut Errors) -> AdminConfig {
+        let listen_raw = self
+            .listen
+            .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.to_owned());
+        let listen = match listen_raw.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(err) => {
+                e.push(
+                    "admin.listen",
+                    format!("{listen_raw:?} is not an address:port: {err}"),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 9153))
+            }
+        };
+        AdminConfig {
+            listen,
+            token_file: self.token_file,
+        }
+    }
+}
+
+impl RawLog {
+    fn validate(self, e: &mut Errors) -> LogConfig {
+        let level = self.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+        if let Err(err) = tracing_subscriber::EnvFilter::builder().parse(&level) {
+            e.push("log.level", format!("{level:?}: {err}"));
+        }
+        let format = match self.format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                e.push("log.format", format!("{other:?}: expected text or json"));
+                LogFormat::Text
+            }
+        };
+        LogConfig { level, format }
+    }
+}
