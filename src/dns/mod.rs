@@ -29,7 +29,7 @@ use ipnet::IpNet;
 use tracing::{debug, warn};
 
 use crate::audit::{Auditor, RedirectRef};
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, QueryOutcome};
 use crate::policy::{Policy, Rule};
 use crate::upstream::{Answer, Upstream};
 pub use answer::{Redirect, Reply};
@@ -144,31 +144,31 @@ impl Engine {
     }
 
     /// Decide the reply to a question from an allowed client.
-    pub async fn answer(&self, q: &Question, client: Client) -> (Reply, Outcome) {
+    pub async fn answer(&self, q: &Question, client: Client) -> (Reply, QueryOutcome) {
         let policy = self.policy.load();
         if let Some(rule) = policy.verdict(&q.name) {
             debug!(qname = %q.name, qtype = %q.qtype, rule = rule.name, "redirect");
             let reply = self
                 .redirect_reply(q, client, Vec::new(), &q.name, &rule, &policy)
                 .await;
-            return (reply, Outcome::Redirected);
+            return (reply, QueryOutcome::Redirected);
         }
         match self.upstream.resolve(&q.name, q.qtype, q.qclass).await {
             Ok(answer) => {
                 let cached = answer.cached;
                 let reply = self.apply_chain(q, client, answer, &policy).await;
                 let outcome = if reply.ede.is_some() {
-                    Outcome::Redirected
+                    QueryOutcome::Redirected
                 } else if cached {
-                    Outcome::Cached
+                    QueryOutcome::Cached
                 } else {
-                    Outcome::Forwarded
+                    QueryOutcome::Forwarded
                 };
                 (reply, outcome)
             }
             Err(error) => {
                 debug!(qname = %q.name, qtype = %q.qtype, %error, "upstream failed");
-                (Reply::rcode(ResponseCode::ServFail), Outcome::Servfail)
+                (Reply::rcode(ResponseCode::ServFail), QueryOutcome::Servfail)
             }
         }
     }
@@ -314,7 +314,7 @@ fn question(request: &Request) -> Option<Question> {
 
 impl Engine {
     /// The reply to a parsed request, counted in the metrics.
-    pub async fn handle(&self, request: &Request) -> (Reply, Outcome) {
+    pub async fn handle(&self, request: &Request) -> (Reply, QueryOutcome) {
         self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         let _in_flight = InFlight(&self.in_flight);
         let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
@@ -324,12 +324,12 @@ impl Engine {
                 ede: Some((answer::EDE_PROHIBITED, self.refused_text.clone())),
                 ..Reply::rcode(ResponseCode::Refused)
             };
-            (reply, Outcome::Refused)
+            (reply, QueryOutcome::Refused)
         } else if request.metadata.op_code != OpCode::Query {
-            (Reply::rcode(ResponseCode::NotImp), Outcome::Error)
+            (Reply::rcode(ResponseCode::NotImp), QueryOutcome::Error)
         } else {
             match question(request) {
-                None => (Reply::rcode(ResponseCode::FormErr), Outcome::Error),
+                None => (Reply::rcode(ResponseCode::FormErr), QueryOutcome::Error),
                 Some(q) => {
                     let client = Client {
                         ip: request.src().ip(),

@@ -32,7 +32,7 @@ use tracing::debug;
 use super::wire::QueryView;
 use super::{Engine, Handler, encode};
 use crate::audit::RedirectRef;
-use crate::metrics::Outcome;
+use crate::metrics::QueryOutcome;
 
 /// Largest query read. DNS queries are a few hundred bytes (EDNS padding
 /// takes them to 468); a longer datagram is cut and refused as FORMERR.
@@ -99,7 +99,7 @@ fn serve(
             }
             if cut {
                 if let Some(answer) = formerr(msg) {
-                    engine.metrics.query(false, Outcome::Error);
+                    engine.metrics.query(false, QueryOutcome::Error);
                     out.clear();
                     out.extend_from_slice(&answer);
                     batch.reply(i);
@@ -159,7 +159,7 @@ impl Engine {
             return false;
         };
         self.metrics.redirect(rule.category);
-        self.metrics.query(false, Outcome::Redirected);
+        self.metrics.query(false, QueryOutcome::Redirected);
         if let Some(audit) = &self.audit {
             let qname = Name::read(&mut BinDecoder::new(name)).unwrap_or_else(|_| Name::root());
             audit.record_redirect(
@@ -190,7 +190,7 @@ async fn full(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src: SocketAd
             // and says "query" (as hickory-server does on TCP).
             debug!(client = %src, %error, "malformed query");
             if let Some(answer) = damaged {
-                engine.metrics.query(false, Outcome::Error);
+                engine.metrics.query(false, QueryOutcome::Error);
                 send(socket, &answer, src);
             }
             return;
@@ -206,7 +206,7 @@ async fn full(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src: SocketAd
     });
     let bytes = encode(&request, &reply, max);
     send(socket, &bytes, src);
-    if let (Some(view), Some(stamp), Outcome::Cached | Outcome::Forwarded) =
+    if let (Some(view), Some(stamp), QueryOutcome::Cached | QueryOutcome::Forwarded) =
         (view, reply.stamp, outcome)
     {
         engine.wire.keep(request.as_slice(), &view, &bytes, stamp);
