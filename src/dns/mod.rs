@@ -10,6 +10,7 @@
 //!    answer's CNAME chain, fresh or cached (BEHAVIOUR section 2).
 
 pub mod answer;
+pub mod header;
 pub mod udp;
 pub mod wire;
 
