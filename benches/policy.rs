@@ -20,7 +20,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use rempart::config::RedirectConfig;
-use rempart::dns::answer::Redirect;
+use rempart::dns::RedirectTemplate;
 use rempart::list::List;
 use rempart::policy::Policy;
 
@@ -113,7 +113,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // The answer to a redirected A query, built and encoded as sent.
-    let redirect = Redirect::new(&RedirectConfig {
+    let redirect = RedirectTemplate::new(&RedirectConfig {
         ipv4: vec!["192.0.2.80".parse().unwrap()],
         ipv6: vec!["2001:db8::80".parse().unwrap()],
         ttl: 60,

@@ -74,7 +74,7 @@ pub const ALL: &[&str] = &[
 
 /// How a query ended, for [`QUERIES_TOTAL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum QueryOutcome {
     /// Answered with the redirect.
     Redirected,
     /// Forwarded upstream (cache miss).
@@ -89,13 +89,13 @@ pub enum Outcome {
     Error,
 }
 
-const OUTCOMES: [(Outcome, &str); 6] = [
-    (Outcome::Redirected, "redirected"),
-    (Outcome::Forwarded, "forwarded"),
-    (Outcome::Cached, "cached"),
-    (Outcome::Refused, "refused"),
-    (Outcome::Servfail, "servfail"),
-    (Outcome::Error, "error"),
+const OUTCOMES: [(QueryOutcome, &str); 6] = [
+    (QueryOutcome::Redirected, "redirected"),
+    (QueryOutcome::Forwarded, "forwarded"),
+    (QueryOutcome::Cached, "cached"),
+    (QueryOutcome::Refused, "refused"),
+    (QueryOutcome::Servfail, "servfail"),
+    (QueryOutcome::Error, "error"),
 ];
 
 /// Outcome of a list reload, for [`RELOADS_TOTAL`].
@@ -206,7 +206,7 @@ impl Metrics {
     }
 
     /// Count a query.
-    pub fn query(&self, tcp: bool, outcome: Outcome) {
+    pub fn query(&self, tcp: bool, outcome: QueryOutcome) {
         let i = OUTCOMES
             .iter()
             .position(|(o, _)| *o == outcome)
@@ -249,7 +249,7 @@ impl Metrics {
 
     /// Count a UDP answer sent ready-made (a cache hit, a cached outcome).
     pub fn ready_answer(&self) {
-        debug_assert_eq!(OUTCOMES[2].0, Outcome::Cached);
+        debug_assert_eq!(OUTCOMES[2].0, QueryOutcome::Cached);
         self.ready.increment(1);
         self.cache_hit.increment(1);
         self.queries[0][2].increment(1);

@@ -157,7 +157,7 @@ pub async fn run(
     let mut udp = Vec::new();
     for s in listeners.udp {
         udp.push(crate::dns::udp::spawn(
-            &handler,
+            handler.engine(),
             s,
             Arc::clone(&stop_udp),
             runtime.clone(),
@@ -394,7 +394,7 @@ impl Service {
         let upstream = crate::upstream::Upstream::new(&config.upstream, metrics.clone())?;
         let handler = Handler::new(
             policy.clone(),
-            crate::dns::Redirect::new(&config.redirect),
+            crate::dns::RedirectTemplate::new(&config.redirect),
             config.server.allow.clone(),
             upstream,
             metrics.clone(),

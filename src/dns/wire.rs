@@ -19,141 +19,24 @@
 //! name listed (or a CNAME chain leading into one) by the new list is never
 //! answered from here. Redirects are never kept here (each one is audited).
 //!
-//! Only plain queries take this path: one question, no answer or authority
-//! records, at most an OPT record of version 0, nothing after it. Anything
-//! else (and any answer larger than the client takes over UDP) goes the full
-//! way, which handles it per the RFCs.
+//! Only plain queries ([`QueryView`]) take this path; any answer larger
+//! than the client takes over UDP goes the full way, which handles it per
+//! the RFCs.
 
-use std::time::Instant;
+use std::sync::Arc;
 
-use super::answer::EDNS_PAYLOAD;
+use super::edns::OPT;
+use super::header::{HEADER_LEN, Header, HeaderCounts, RCODE_NOERROR, RCODE_NXDOMAIN};
+use super::query::{MAX_KEY, QueryView};
+use crate::upstream::Stored;
 
-/// Header length.
-const HEADER: usize = 12;
-/// RR type of OPT (RFC 6891).
-const OPT: u16 = 41;
-/// Longest key: a 255-octet name, type, class, EDNS marker and payload.
-const MAX_KEY: usize = 255 + 2 + 2 + 1 + 2;
-
-/// What the fast path needs of a query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueryView {
-    /// Length of the question name on the wire (from offset 12).
-    pub name_len: usize,
-    /// QTYPE.
-    pub qtype: u16,
-    /// QCLASS.
-    pub qclass: u16,
-    /// The OPT record: the response's payload size (the client's, clamped
-    /// to 512..=1232 as [`super::answer::response_edns`] does) and DO.
-    pub edns: Option<(u16, bool)>,
-}
-
-impl QueryView {
-    /// Read a plain query, or `None` for anything the fast path leaves to
-    /// the full path (see the module documentation).
-    pub fn parse(msg: &[u8]) -> Option<QueryView> {
-        if msg.len() < HEADER + 5 {
-            return None;
-        }
-        // QR=0, OPCODE=0 (QUERY), TC=0; AA is meaningless in a query.
-        if msg[2] & 0b1111_1010 != 0 {
-            return None;
-        }
-        let count = |i: usize| u16::from_be_bytes([msg[i], msg[i + 1]]);
-        if count(4) != 1 || count(6) != 0 || count(8) != 0 || count(10) > 1 {
-            return None;
-        }
-        let mut at = HEADER;
-        loop {
-            let len = usize::from(*msg.get(at)?);
-            if len == 0 {
-                at += 1;
-                break;
-            }
-            // A compression pointer or a reserved label type.
-            if len > 63 {
-                return None;
-            }
-            at += 1 + len;
-            if at - HEADER > 254 {
-                return None;
-            }
-        }
-        let name_len = at - HEADER;
-        let qtype = u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]);
-        let qclass = u16::from_be_bytes([*msg.get(at + 2)?, *msg.get(at + 3)?]);
-        at += 4;
-        let mut edns = None;
-        if count(10) == 1 {
-            // Root owner, TYPE OPT, CLASS payload, TTL ext-rcode/version/
-            // flags, RDLENGTH, options (ignored: the response carries none
-            // of them).
-            let opt = msg.get(at..at + 11)?;
-            if opt[0] != 0 || u16::from_be_bytes([opt[1], opt[2]]) != OPT {
-                return None;
-            }
-            let payload = u16::from_be_bytes([opt[3], opt[4]]);
-            if opt[5] != 0 || opt[6] != 0 {
-                return None;
-            }
-            let dnssec_ok = opt[7] & 0x80 != 0;
-            let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
-            at += 11 + rdlen;
-            edns = Some((payload.clamp(512, EDNS_PAYLOAD), dnssec_ok));
-        }
-        if at != msg.len() {
-            return None;
-        }
-        Some(QueryView {
-            name_len,
-            qtype,
-            qclass,
-            edns,
-        })
-    }
-
-    /// The largest answer this client takes over UDP.
-    pub fn max_udp(&self) -> usize {
-        self.edns.map_or(512, |(payload, _)| usize::from(payload))
-    }
-
-    /// The cache key: the name lowercased, type, class, EDNS settings.
-    /// Returns the key's length in `buf`.
-    pub fn key(&self, msg: &[u8], buf: &mut [u8; MAX_KEY]) -> usize {
-        let name = &msg[HEADER..HEADER + self.name_len];
-        for (d, s) in buf.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
-        }
-        let mut n = self.name_len;
-        buf[n..n + 2].copy_from_slice(&self.qtype.to_be_bytes());
-        buf[n + 2..n + 4].copy_from_slice(&self.qclass.to_be_bytes());
-        n += 4;
-        match self.edns {
-            None => {
-                buf[n] = 0;
-                n += 1;
-            }
-            Some((payload, dnssec_ok)) => {
-                buf[n] = 1 | (u8::from(dnssec_ok) << 1);
-                buf[n + 1..n + 3].copy_from_slice(&payload.to_be_bytes());
-                n += 3;
-            }
-        }
-        n
-    }
-}
-
-/// When the upstream answer behind a response was stored, and for how long
-/// it may be served (the record cache's entry; see `upstream::Stamp`).
+/// What makes the bytes of an answer relayed from upstream reusable: the
+/// cache entry behind it, and the policy snapshot it was built under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
-    /// When the answer was stored.
-    pub stored: Instant,
-    /// Seconds it may be served from then.
-    pub ttl: u32,
-    /// Its age in seconds when the TTLs of this answer were computed.
-    pub age: u32,
+    /// The upstream answer's cache entry: when it was stored, for how
+    /// long, and its age when this answer's TTLs were computed.
+    pub stored: Stored,
     /// The policy snapshot the answer was built under.
     pub generation: u64,
 }
@@ -170,13 +53,15 @@ pub struct WireAnswer {
 /// Offsets and values of the TTLs of every record of `msg` but OPT, or
 /// `None` if the message cannot be walked (then it is not kept).
 fn ttl_offsets(msg: &[u8]) -> Option<Vec<(u16, u32)>> {
-    let count = |i: usize| usize::from(u16::from_be_bytes([msg[i], msg[i + 1]]));
-    if msg.len() < HEADER {
+    if msg.len() < HEADER_LEN {
         return None;
     }
-    let questions = count(4);
-    let records = count(6) + count(8) + count(10);
-    let mut at = HEADER;
+    let counts = HeaderCounts::for_message(msg);
+    let questions = counts.qdcount();
+    let records = usize::from(counts.ancount())
+        + usize::from(counts.nscount())
+        + usize::from(counts.arcount());
+    let mut at = HEADER_LEN;
     let skip_name = |mut at: usize| -> Option<usize> {
         loop {
             let len = *msg.get(at)?;
@@ -208,7 +93,7 @@ fn ttl_offsets(msg: &[u8]) -> Option<Vec<(u16, u32)>> {
 
 /// The ready-to-send answers, bounded in count.
 pub struct WireCache {
-    entries: quick_cache::sync::Cache<Box<[u8]>, std::sync::Arc<WireAnswer>>,
+    entries: quick_cache::sync::Cache<Box<[u8]>, Arc<WireAnswer>>,
 }
 
 impl std::fmt::Debug for WireCache {
@@ -253,9 +138,12 @@ impl WireCache {
         let Some(entry) = self.entries.get(&key[..n]) else {
             return false;
         };
-        let stamp = entry.stamp;
-        let age = u32::try_from(stamp.stored.elapsed().as_secs()).unwrap_or(u32::MAX);
-        if stamp.generation != generation || age >= stamp.ttl {
+        let Stamp {
+            stored,
+            generation: built_under,
+        } = entry.stamp;
+        let age = u32::try_from(stored.at.elapsed().as_secs()).unwrap_or(u32::MAX);
+        if built_under != generation || age >= stored.ttl {
             self.entries.remove(&key[..n]);
             return false;
         }
@@ -265,13 +153,16 @@ impl WireCache {
         out.clear();
         out.extend_from_slice(&entry.bytes);
         // ID; RD and CD as asked (RFC 1035 section 4.1.1, RFC 4035 3.2.2).
-        out[0..2].copy_from_slice(&query[0..2]);
-        out[2] = (out[2] & !0x01) | (query[2] & 0x01);
-        out[3] = (out[3] & !0x10) | (query[3] & 0x10);
-        let name = HEADER..HEADER + view.name_len;
-        out[name.clone()].copy_from_slice(&query[name]);
-        let since = age.saturating_sub(stamp.age);
-        let left = stamp.ttl - age;
+        let asked = Header::for_message(query);
+        let mut header = Header::for_message(out);
+        header.set_id(asked.id());
+        header.set_rd(asked.rd());
+        header.set_cd(asked.cd());
+        header.write_to(out);
+        let name = view.name(query);
+        out[HEADER_LEN..HEADER_LEN + name.len()].copy_from_slice(name);
+        let since = age.saturating_sub(stored.age);
+        let left = stored.ttl - age;
         for &(at, ttl) in entry.ttls.iter() {
             let at = usize::from(at);
             let now = ttl.saturating_sub(since).min(left);
@@ -282,11 +173,14 @@ impl WireCache {
 
     /// Keep `response` (just sent for `query`, read as `view`) for the next
     /// queries alike. A response that cannot be walked is not kept.
-    pub fn keep(&self, query: &[u8], view: &QueryView, response: &[u8], stamp: Stamp) {
-        // NOERROR (0) or NXDOMAIN (3), RFC 1035 section 4.1.1.
-        let usable = matches!(response.get(3).map(|b| b & 0x0f), Some(0 | 3));
+    pub fn insert(&self, query: &[u8], view: &QueryView, response: &[u8], stamp: Stamp) {
+        if response.len() < HEADER_LEN {
+            return;
+        }
+        let header = Header::for_message(response);
+        let usable = matches!(header.rcode(), RCODE_NOERROR | RCODE_NXDOMAIN);
         // Truncated answers go the full way each time.
-        if !usable || response[2] & 0x02 != 0 || stamp.ttl == 0 {
+        if !usable || header.tc() || stamp.stored.ttl == 0 {
             return;
         }
         let Some(ttls) = ttl_offsets(response) else {
@@ -296,7 +190,7 @@ impl WireCache {
         let n = view.key(query, &mut key);
         self.entries.insert(
             Box::from(&key[..n]),
-            std::sync::Arc::new(WireAnswer {
+            Arc::new(WireAnswer {
                 bytes: Box::from(response),
                 ttls: ttls.into_boxed_slice(),
                 stamp,
@@ -308,88 +202,8 @@ impl WireCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A query for `name` (dotted) type A class IN, with an OPT record if
-    /// `edns` is (payload, DO).
-    fn query(name: &str, edns: Option<(u16, bool)>) -> Vec<u8> {
-        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in name.split('.').filter(|l| !l.is_empty()) {
-            m.push(label.len() as u8);
-            m.extend_from_slice(label.as_bytes());
-        }
-        m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        if let Some((payload, dnssec_ok)) = edns {
-            m[11] = 1;
-            m.push(0);
-            m.extend_from_slice(&OPT.to_be_bytes());
-            m.extend_from_slice(&payload.to_be_bytes());
-            m.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
-        }
-        m
-    }
-
-    #[test]
-    fn plain_queries_are_read_and_others_left_to_the_full_path() {
-        let v = QueryView::parse(&query("Www.Example.test", None)).unwrap();
-        assert_eq!((v.name_len, v.qtype, v.qclass, v.edns), (18, 1, 1, None));
-        assert_eq!(v.max_udp(), 512);
-        let v = QueryView::parse(&query("a.test", Some((4096, true)))).unwrap();
-        assert_eq!(v.edns, Some((1232, true)));
-        let v = QueryView::parse(&query("a.test", Some((100, false)))).unwrap();
-        assert_eq!(v.edns, Some((512, false)));
-
-        let plain = query("a.test", None);
-        let mut response = plain.clone();
-        response[2] |= 0x80;
-        assert_eq!(QueryView::parse(&response), None, "QR=1");
-        let mut notify = plain.clone();
-        notify[2] |= 4 << 3;
-        assert_eq!(QueryView::parse(&notify), None, "opcode NOTIFY");
-        let mut two = plain.clone();
-        two[5] = 2;
-        assert_eq!(QueryView::parse(&two), None, "two questions");
-        let mut trailing = plain.clone();
-        trailing.push(0);
-        assert_eq!(QueryView::parse(&trailing), None, "trailing byte");
-        assert_eq!(
-            QueryView::parse(&plain[..plain.len() - 1]),
-            None,
-            "cut short"
-        );
-        let mut pointer = plain.clone();
-        pointer[12] = 0xC0;
-        assert_eq!(QueryView::parse(&pointer), None, "compression pointer");
-        let mut version = query("a.test", Some((1232, false)));
-        let v = version.len() - 5;
-        version[v] = 1;
-        assert_eq!(QueryView::parse(&version), None, "EDNS version 1");
-    }
-
-    #[test]
-    fn keys_ignore_case_and_tell_edns_settings_apart() {
-        let key = |m: &[u8]| {
-            let mut buf = [0u8; MAX_KEY];
-            let n = QueryView::parse(m).unwrap().key(m, &mut buf);
-            buf[..n].to_vec()
-        };
-        assert_eq!(
-            key(&query("WWW.example.TEST", None)),
-            key(&query("www.example.test", None))
-        );
-        assert_ne!(key(&query("a.test", None)), key(&query("b.test", None)));
-        assert_ne!(
-            key(&query("a.test", None)),
-            key(&query("a.test", Some((1232, false))))
-        );
-        assert_ne!(
-            key(&query("a.test", Some((1232, false)))),
-            key(&query("a.test", Some((1232, true))))
-        );
-        assert_ne!(
-            key(&query("a.test", Some((1232, false)))),
-            key(&query("a.test", Some((512, false))))
-        );
-    }
+    use crate::dns::query::tests::query;
+    use std::time::Instant;
 
     /// A response to `q`: one A record (owner: pointer to the question),
     /// TTL `ttl`.
@@ -418,12 +232,14 @@ mod tests {
             Some(vec![(sent.len() as u16 - 10, 300)])
         );
         let stamp = Stamp {
-            stored: Instant::now() - std::time::Duration::from_secs(10),
-            ttl: 200,
-            age: 10,
+            stored: Stored {
+                at: Instant::now() - std::time::Duration::from_secs(10),
+                ttl: 200,
+                age: 10,
+            },
             generation: 7,
         };
-        cache.keep(&first, &view, &sent, stamp);
+        cache.insert(&first, &view, &sent, stamp);
 
         let mut second = query("WWW.Example.TEST", None);
         second[0] = 0xAB;
@@ -432,7 +248,7 @@ mod tests {
         let view2 = QueryView::parse(&second).unwrap();
         let mut out = Vec::new();
         assert!(!cache.answer(&second, &view2, 8, &mut out), "other policy");
-        cache.keep(&first, &view, &sent, stamp);
+        cache.insert(&first, &view, &sent, stamp);
         assert!(cache.answer(&second, &view2, 7, &mut out));
         assert_eq!(&out[0..2], &[0xAB, 0x34]);
         assert_eq!(out[2], 0x80, "QR, RD=0 as asked");
@@ -446,10 +262,13 @@ mod tests {
         assert!((189..=190).contains(&ttl), "{ttl}");
 
         let expired = Stamp {
-            stored: Instant::now() - std::time::Duration::from_secs(300),
+            stored: Stored {
+                at: Instant::now() - std::time::Duration::from_secs(300),
+                ..stamp.stored
+            },
             ..stamp
         };
-        cache.keep(&first, &view, &sent, expired);
+        cache.insert(&first, &view, &sent, expired);
         assert!(!cache.answer(&second, &view2, 7, &mut out), "expired");
     }
 
@@ -459,20 +278,22 @@ mod tests {
         let q = query("a.test", None);
         let view = QueryView::parse(&q).unwrap();
         let stamp = Stamp {
-            stored: Instant::now(),
-            ttl: 60,
-            age: 0,
+            stored: Stored {
+                at: Instant::now(),
+                ttl: 60,
+                age: 0,
+            },
             generation: 1,
         };
         let mut tc = response(&q, 60);
         tc[2] |= 0x02;
-        cache.keep(&q, &view, &tc, stamp);
+        cache.insert(&q, &view, &tc, stamp);
         let mut servfail = response(&q, 60);
         servfail[3] |= 2;
-        cache.keep(&q, &view, &servfail, stamp);
+        cache.insert(&q, &view, &servfail, stamp);
         let mut torn = response(&q, 60);
         torn.pop();
-        cache.keep(&q, &view, &torn, stamp);
+        cache.insert(&q, &view, &torn, stamp);
         assert!(cache.is_empty());
     }
 }

@@ -1,0 +1,423 @@
+//! Deciding the answer to a request: the query path's shared state.
+//!
+//! For each request, [`Engine`]:
+//! 1. refuses clients outside `server.allow` (REFUSED, EDE 18 for EDNS
+//!    clients: an open resolver is an amplification weapon);
+//! 2. loads the current policy snapshot once (an `ArcSwap` load: no lock, so
+//!    a reload never stalls a query) and asks for a verdict on the name;
+//! 3. answers a listed name with the redirect (never asking upstream), or
+//!    forwards the query and applies the same snapshot to every name of the
+//!    answer's CNAME chain, fresh or cached (BEHAVIOUR section 2).
+//!
+//! [`Engine::handle`] does it for a request parsed by hickory: from
+//! hickory-server's TCP listener through [`Handler`], and for the UDP
+//! queries the receive loop leaves to a task. `Engine::answer_in_loop`
+//! does it for a plain UDP query inside the receive loop, when the answer
+//! needs neither upstream nor hickory.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{OpCode, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use ipnet::IpNet;
+use tracing::{debug, warn};
+
+use super::edns::EDE_PROHIBITED;
+use super::query::QueryView;
+use super::redirect::{AnswerKind, RedirectTemplate};
+use super::response::{Reply, Response};
+use super::wire::{Stamp, WireCache};
+use crate::audit::{Auditor, RedirectRef};
+use crate::metrics::{Metrics, QueryOutcome};
+use crate::policy::{Policy, Rule};
+use crate::upstream::{Answer, Upstream};
+
+/// Longest CNAME chain followed in an upstream answer.
+const MAX_CHAIN: usize = 16;
+
+/// The shared, read-mostly state of the query path.
+#[derive(Debug)]
+pub struct Engine {
+    policy: Arc<ArcSwap<Policy>>,
+    redirect: RedirectTemplate,
+    allow: Vec<IpNet>,
+    upstream: Upstream,
+    refused_text: Arc<str>,
+    pub(super) metrics: Arc<Metrics>,
+    audit: Option<Arc<Auditor>>,
+    /// Ready-to-send answers for the UDP fast path.
+    pub(super) wire: WireCache,
+    /// Requests being answered, so that a stop can let them finish.
+    in_flight: AtomicUsize,
+}
+
+/// Decrements the in-flight count when a request is done, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, AtomicOrdering::Release);
+    }
+}
+
+/// Who asked, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// True over TCP.
+    pub tcp: bool,
+}
+
+/// The question of a request, with the name in the client's letter case.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// The name as sent.
+    pub name: Name,
+    /// QTYPE.
+    pub qtype: RecordType,
+    /// QCLASS.
+    pub qclass: DNSClass,
+}
+
+/// The hickory-server request handler (the door for TCP), holding the
+/// engine; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    engine: Arc<Engine>,
+}
+
+impl Handler {
+    /// A handler answering from `policy` (swapped by the reload path),
+    /// redirecting per `redirect`, serving clients in `allow`, forwarding
+    /// through `upstream`.
+    pub fn new(
+        policy: Arc<ArcSwap<Policy>>,
+        redirect: RedirectTemplate,
+        allow: Vec<IpNet>,
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+        audit: Option<Arc<Auditor>>,
+    ) -> Handler {
+        // As many ready-to-send answers as upstream answers kept.
+        let wire = WireCache::new(upstream.capacity());
+        let engine = Engine {
+            wire,
+            policy,
+            redirect,
+            allow,
+            upstream,
+            refused_text: Arc::from("this resolver serves its own subscribers only"),
+            metrics,
+            audit,
+            in_flight: AtomicUsize::new(0),
+        };
+        Handler {
+            engine: Arc::new(engine),
+        }
+    }
+
+    /// The engine behind this handler (the UDP receive loop shares it).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The policy cell this handler reads.
+    pub fn policy(&self) -> &Arc<ArcSwap<Policy>> {
+        &self.engine.policy
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.engine.in_flight.load(AtomicOrdering::Acquire)
+    }
+
+    /// The forwarder.
+    pub fn upstream(&self) -> &Upstream {
+        &self.engine.upstream
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let (reply, _) = self.engine.handle(request).await;
+        Response::new(request, &reply).send(response_handle).await
+    }
+}
+
+impl Engine {
+    /// Whether `ip` may ask (`server.allow`).
+    pub(super) fn allowed(&self, ip: IpAddr) -> bool {
+        // An IPv4 client on a dual-stack socket appears as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The reply to a parsed request, counted in the metrics.
+    pub async fn handle(&self, request: &Request) -> (Reply, QueryOutcome) {
+        self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
+        let _in_flight = InFlight(&self.in_flight);
+        let tcp = request.protocol() != Protocol::Udp;
+        let (reply, outcome) = if !self.allowed(request.src().ip()) {
+            debug!(client = %request.src().ip(), "refused: not in server.allow");
+            let reply = Reply {
+                ede: Some((EDE_PROHIBITED, self.refused_text.clone())),
+                ..Reply::rcode(ResponseCode::Refused)
+            };
+            (reply, QueryOutcome::Refused)
+        } else if request.metadata.op_code != OpCode::Query {
+            (Reply::rcode(ResponseCode::NotImp), QueryOutcome::Error)
+        } else {
+            match question(request) {
+                None => (Reply::rcode(ResponseCode::FormErr), QueryOutcome::Error),
+                Some(q) => {
+                    let client = Client {
+                        ip: request.src().ip(),
+                        tcp,
+                    };
+                    self.answer(&q, client).await
+                }
+            }
+        };
+        self.metrics.query(tcp, outcome);
+        (reply, outcome)
+    }
+
+    /// Decide the reply to a question from an allowed client.
+    pub async fn answer(&self, q: &Question, client: Client) -> (Reply, QueryOutcome) {
+        let policy = self.policy.load();
+        if let Some(rule) = policy.verdict(&q.name) {
+            debug!(qname = %q.name, qtype = %q.qtype, rule = rule.name, "redirect");
+            let reply = self
+                .redirect_reply(q, client, Vec::new(), &q.name, &rule, &policy)
+                .await;
+            return (reply, QueryOutcome::Redirected);
+        }
+        match self.upstream.resolve(&q.name, q.qtype, q.qclass).await {
+            Ok(answer) => {
+                let cached = answer.cached;
+                let reply = self.apply_chain(q, client, answer, &policy).await;
+                let outcome = if reply.ede.is_some() {
+                    QueryOutcome::Redirected
+                } else if cached {
+                    QueryOutcome::Cached
+                } else {
+                    QueryOutcome::Forwarded
+                };
+                (reply, outcome)
+            }
+            Err(error) => {
+                debug!(qname = %q.name, qtype = %q.qtype, %error, "upstream failed");
+                (Reply::rcode(ResponseCode::ServFail), QueryOutcome::Servfail)
+            }
+        }
+    }
+
+    /// Count a redirect by `rule` of `policy` and hand its audit record to
+    /// the queue. `qname` makes the name asked, only when there is a trail.
+    fn record_redirect(
+        &self,
+        qname: impl FnOnce() -> Name,
+        qtype: RecordType,
+        rule: &Rule<'_>,
+        policy: &Arc<Policy>,
+        kind: AnswerKind,
+        client: Client,
+    ) {
+        self.metrics.redirect(rule.category);
+        if let Some(audit) = &self.audit {
+            audit.record_redirect(
+                RedirectRef {
+                    qname: qname(),
+                    qtype,
+                    policy: Arc::clone(policy),
+                    index: rule.index,
+                    answer: kind.as_str(),
+                    tcp: client.tcp,
+                },
+                client.ip,
+            );
+        }
+    }
+
+    /// The redirect for `owner`, listed by `rule`, after the CNAME records
+    /// `chain` that led to it.
+    async fn redirect_reply(
+        &self,
+        q: &Question,
+        client: Client,
+        mut chain: Vec<Record>,
+        owner: &Name,
+        rule: &Rule<'_>,
+        policy: &Arc<Policy>,
+    ) -> Reply {
+        let qtype = q.qtype;
+        let serial = policy.info().map_or(0, |i| i.serial);
+        let mut authorities = Vec::new();
+        let mut rcode = ResponseCode::NoError;
+        let kind = match self.redirect.records(owner, qtype) {
+            Some(records) => {
+                chain.extend(records);
+                if self.redirect.cname().is_some() {
+                    AnswerKind::Cname
+                } else {
+                    AnswerKind::Redirect
+                }
+            }
+            None => {
+                authorities.push(self.redirect.soa(rule, serial));
+                AnswerKind::Nodata
+            }
+        };
+        self.record_redirect(|| q.name.clone(), qtype, rule, policy, kind, client);
+        // CNAME mode: the information host is resolved normally (it is a
+        // protected name, so no list can redirect it in turn).
+        if let Some(target) = self.redirect.cname()
+            && qtype != RecordType::CNAME
+        {
+            match self.upstream.resolve(target, qtype, DNSClass::IN).await {
+                Ok(a) => {
+                    rcode = a.rcode;
+                    chain.extend(a.answers);
+                    authorities = a.authorities;
+                }
+                Err(error) => {
+                    warn!(target = %target, %error, "cannot resolve the redirect.cname target");
+                }
+            }
+        }
+        Reply {
+            rcode,
+            answers: chain,
+            authorities,
+            ede: Some(self.redirect.ede()),
+            stamp: None,
+        }
+    }
+
+    /// BEHAVIOUR section 2, CNAME chains: follow the chain from the question
+    /// name; at the first listed name, keep the chain up to it and end with
+    /// the redirect. Records about listed names off the chain are dropped.
+    async fn apply_chain(
+        &self,
+        q: &Question,
+        client: Client,
+        answer: Answer,
+        policy: &Arc<Policy>,
+    ) -> Reply {
+        let stamp = answer.stored.map(|stored| Stamp {
+            stored,
+            generation: policy.generation(),
+        });
+        let mut current = q.name.clone();
+        let mut chain: Vec<Record> = Vec::new();
+        for _ in 0..MAX_CHAIN {
+            // Name equality is ASCII case-insensitive (RFC 4343).
+            let Some(link) = answer
+                .answers
+                .iter()
+                .find(|r| r.record_type() == RecordType::CNAME && r.name == current)
+            else {
+                break;
+            };
+            let RData::CNAME(target) = &link.data else {
+                break;
+            };
+            chain.push(link.clone());
+            let target = target.0.clone();
+            if let Some(rule) = policy.verdict(&target) {
+                debug!(qname = %q.name, target = %target, rule = rule.name, "redirect via CNAME chain");
+                return self
+                    .redirect_reply(q, client, chain, &target, &rule, policy)
+                    .await;
+            }
+            current = target;
+        }
+        let answers = answer
+            .answers
+            .into_iter()
+            .filter(|r| policy.verdict(&r.name).is_none())
+            .collect();
+        Reply {
+            rcode: answer.rcode,
+            answers,
+            authorities: answer.authorities,
+            ede: None,
+            stamp,
+        }
+    }
+
+    /// Answer a plain query (`msg`, read as `view`) from an allowed client
+    /// without leaving the receive loop, when that needs neither upstream
+    /// nor hickory: a kept answer ([`super::wire`]), or the redirect for a
+    /// listed name (outside CNAME mode, class IN). Writes the answer into
+    /// `out` and returns true; false leaves the query to the full path.
+    pub(super) fn answer_in_loop(
+        &self,
+        msg: &[u8],
+        view: &QueryView,
+        src: SocketAddr,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let policy = self.policy.load();
+        if self.wire.answer(msg, view, policy.generation(), out) {
+            self.metrics.ready_answer();
+            return true;
+        }
+        if view.qclass != u16::from(DNSClass::IN) || self.redirect.cname().is_some() {
+            return false;
+        }
+        let name = view.name(msg);
+        let Some(rule) = policy.verdict_wire(name) else {
+            return false;
+        };
+        let serial = policy.info().map_or(0, |i| i.serial);
+        let Some(kind) = self.redirect.write_wire(msg, view, &rule, serial, out) else {
+            return false;
+        };
+        self.metrics.query(false, QueryOutcome::Redirected);
+        let qname = || Name::read(&mut BinDecoder::new(name)).unwrap_or_else(|_| Name::root());
+        let client = Client {
+            ip: src.ip(),
+            tcp: false,
+        };
+        self.record_redirect(
+            qname,
+            RecordType::from(view.qtype),
+            &rule,
+            &policy,
+            kind,
+            client,
+        );
+        true
+    }
+}
+
+/// The question of a request with the name in its original case (the
+/// parsed query holds it lowercased).
+fn question(request: &Request) -> Option<Question> {
+    let info = request.request_info().ok()?;
+    let query = info.query;
+    let mut decoder = BinDecoder::new(request.queries.as_bytes());
+    let name = Name::read(&mut decoder).unwrap_or_else(|_| query.name().into());
+    Some(Question {
+        name,
+        qtype: query.query_type(),
+        qclass: query.query_class(),
+    })
+}

@@ -1,0 +1,228 @@
+//! Reading a plain query straight from the datagram, for the receive loop.
+//!
+//! Only plain queries take the fast paths: one question, no answer or
+//! authority records, at most an OPT record of version 0, nothing after it.
+//! Anything else goes the full way (hickory's parser), which handles it per
+//! the RFCs.
+
+use super::edns::{DNSSEC_OK, OPT, response_payload};
+use super::header::{HEADER_LEN, Header, HeaderCounts, OPCODE_QUERY};
+
+/// Longest key: a 255-octet name, type, class, EDNS marker and payload.
+pub const MAX_KEY: usize = 255 + 2 + 2 + 1 + 2;
+
+/// What the fast paths need of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryView {
+    /// Length of the question name on the wire (from offset 12).
+    pub name_len: usize,
+    /// QTYPE.
+    pub qtype: u16,
+    /// QCLASS.
+    pub qclass: u16,
+    /// The OPT record: the response's payload size (the client's, clamped
+    /// as [`response_payload`] does) and DO.
+    pub edns: Option<(u16, bool)>,
+}
+
+impl QueryView {
+    /// Read a plain query, or `None` for anything the fast paths leave to
+    /// the full path (see the module documentation).
+    pub fn parse(msg: &[u8]) -> Option<QueryView> {
+        if msg.len() < HEADER_LEN + 5 {
+            return None;
+        }
+        // A query (QR=0) of opcode QUERY, not truncated; AA is meaningless
+        // in a query and RD is copied to the answer.
+        let header = Header::for_message(msg);
+        if header.qr() || header.opcode() != OPCODE_QUERY || header.tc() {
+            return None;
+        }
+        let counts = HeaderCounts::for_message(msg);
+        if counts.qdcount() != 1
+            || counts.ancount() != 0
+            || counts.nscount() != 0
+            || counts.arcount() > 1
+        {
+            return None;
+        }
+        let mut at = HEADER_LEN;
+        loop {
+            let len = usize::from(*msg.get(at)?);
+            if len == 0 {
+                at += 1;
+                break;
+            }
+            // A compression pointer or a reserved label type.
+            if len > 63 {
+                return None;
+            }
+            at += 1 + len;
+            if at - HEADER_LEN > 254 {
+                return None;
+            }
+        }
+        let name_len = at - HEADER_LEN;
+        let qtype = u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]);
+        let qclass = u16::from_be_bytes([*msg.get(at + 2)?, *msg.get(at + 3)?]);
+        at += 4;
+        let mut edns = None;
+        if counts.arcount() == 1 {
+            // Root owner, TYPE OPT, CLASS payload, TTL ext-rcode/version/
+            // flags, RDLENGTH, options (ignored: the response carries none
+            // of them).
+            let opt = msg.get(at..at + 11)?;
+            if opt[0] != 0 || u16::from_be_bytes([opt[1], opt[2]]) != OPT {
+                return None;
+            }
+            let payload = u16::from_be_bytes([opt[3], opt[4]]);
+            if opt[5] != 0 || opt[6] != 0 {
+                return None;
+            }
+            let dnssec_ok = opt[7] & DNSSEC_OK != 0;
+            let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
+            at += 11 + rdlen;
+            edns = Some((response_payload(payload), dnssec_ok));
+        }
+        if at != msg.len() {
+            return None;
+        }
+        Some(QueryView {
+            name_len,
+            qtype,
+            qclass,
+            edns,
+        })
+    }
+
+    /// The largest answer this client takes over UDP.
+    #[inline]
+    pub fn max_udp(&self) -> usize {
+        self.edns.map_or(512, |(payload, _)| usize::from(payload))
+    }
+
+    /// The question name of `msg` (the query this view was read from), on
+    /// the wire and in the client's letter case.
+    #[inline]
+    pub fn name<'m>(&self, msg: &'m [u8]) -> &'m [u8] {
+        &msg[HEADER_LEN..HEADER_LEN + self.name_len]
+    }
+
+    /// The whole question of `msg`: name, type and class as sent.
+    #[inline]
+    pub fn question<'m>(&self, msg: &'m [u8]) -> &'m [u8] {
+        &msg[HEADER_LEN..HEADER_LEN + self.name_len + 4]
+    }
+
+    /// The cache key: the name lowercased, type, class, EDNS settings.
+    /// Returns the key's length in `buf`.
+    #[inline]
+    pub fn key(&self, msg: &[u8], buf: &mut [u8; MAX_KEY]) -> usize {
+        for (d, s) in buf.iter_mut().zip(self.name(msg)) {
+            *d = s.to_ascii_lowercase();
+        }
+        let mut n = self.name_len;
+        buf[n..n + 2].copy_from_slice(&self.qtype.to_be_bytes());
+        buf[n + 2..n + 4].copy_from_slice(&self.qclass.to_be_bytes());
+        n += 4;
+        match self.edns {
+            None => {
+                buf[n] = 0;
+                n += 1;
+            }
+            Some((payload, dnssec_ok)) => {
+                buf[n] = 1 | (u8::from(dnssec_ok) << 1);
+                buf[n + 1..n + 3].copy_from_slice(&payload.to_be_bytes());
+                n += 3;
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A query for `name` (dotted) type A class IN, with an OPT record if
+    /// `edns` is (payload, DO).
+    pub(in crate::dns) fn query(name: &str, edns: Option<(u16, bool)>) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.').filter(|l| !l.is_empty()) {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        if let Some((payload, dnssec_ok)) = edns {
+            m[11] = 1;
+            m.push(0);
+            m.extend_from_slice(&OPT.to_be_bytes());
+            m.extend_from_slice(&payload.to_be_bytes());
+            m.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+        }
+        m
+    }
+
+    #[test]
+    fn plain_queries_are_read_and_others_left_to_the_full_path() {
+        let v = QueryView::parse(&query("Www.Example.test", None)).unwrap();
+        assert_eq!((v.name_len, v.qtype, v.qclass, v.edns), (18, 1, 1, None));
+        assert_eq!(v.max_udp(), 512);
+        let v = QueryView::parse(&query("a.test", Some((4096, true)))).unwrap();
+        assert_eq!(v.edns, Some((1232, true)));
+        let v = QueryView::parse(&query("a.test", Some((100, false)))).unwrap();
+        assert_eq!(v.edns, Some((512, false)));
+
+        let plain = query("a.test", None);
+        let mut response = plain.clone();
+        response[2] |= 0x80;
+        assert_eq!(QueryView::parse(&response), None, "QR=1");
+        let mut notify = plain.clone();
+        notify[2] |= 4 << 3;
+        assert_eq!(QueryView::parse(&notify), None, "opcode NOTIFY");
+        let mut two = plain.clone();
+        two[5] = 2;
+        assert_eq!(QueryView::parse(&two), None, "two questions");
+        let mut trailing = plain.clone();
+        trailing.push(0);
+        assert_eq!(QueryView::parse(&trailing), None, "trailing byte");
+        assert_eq!(
+            QueryView::parse(&plain[..plain.len() - 1]),
+            None,
+            "cut short"
+        );
+        let mut pointer = plain.clone();
+        pointer[12] = 0xC0;
+        assert_eq!(QueryView::parse(&pointer), None, "compression pointer");
+        let mut version = query("a.test", Some((1232, false)));
+        let v = version.len() - 5;
+        version[v] = 1;
+        assert_eq!(QueryView::parse(&version), None, "EDNS version 1");
+    }
+
+    #[test]
+    fn keys_ignore_case_and_tell_edns_settings_apart() {
+        let key = |m: &[u8]| {
+            let mut buf = [0u8; MAX_KEY];
+            let n = QueryView::parse(m).unwrap().key(m, &mut buf);
+            buf[..n].to_vec()
+        };
+        assert_eq!(
+            key(&query("WWW.example.TEST", None)),
+            key(&query("www.example.test", None))
+        );
+        assert_ne!(key(&query("a.test", None)), key(&query("b.test", None)));
+        assert_ne!(
+            key(&query("a.test", None)),
+            key(&query("a.test", Some((1232, false))))
+        );
+        assert_ne!(
+            key(&query("a.test", Some((1232, false)))),
+            key(&query("a.test", Some((1232, true))))
+        );
+        assert_ne!(
+            key(&query("a.test", Some((1232, false)))),
+            key(&query("a.test", Some((512, false))))
+        );
+    }
+}
