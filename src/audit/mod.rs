@@ -46,6 +46,7 @@
 //! records link a client, days do not; a restart starts a new key), `full`.
 
 pub mod report;
+pub mod seal;
 pub mod verify;
 pub mod writer;
 
