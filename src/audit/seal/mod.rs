@@ -67,6 +67,7 @@
 //! seals off both the trail and the seal log is seen only against a copy
 //! kept elsewhere: the journal, or a head the auditor received.
 
+pub mod chain;
 pub mod key;
 
 use std::fmt;
@@ -77,6 +78,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+pub use chain::{ChainError, Record, Removal, SealChain, SealReport, Sealed};
 pub use key::{KeyError, SealingKey};
 
 /// Prefix of a verification key's text form, and the scheme's version.
