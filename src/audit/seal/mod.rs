@@ -69,6 +69,7 @@
 
 pub mod chain;
 pub mod key;
+pub mod log;
 
 use std::fmt;
 use std::str::FromStr;
@@ -80,6 +81,7 @@ use serde::{Deserialize, Serialize};
 
 pub use chain::{ChainError, Record, Removal, SealChain, SealReport, Sealed};
 pub use key::{KeyError, SealingKey};
+pub use log::{LogError, SealLog};
 
 /// Prefix of a verification key's text form, and the scheme's version.
 pub const KEY_PREFIX: &str = "rempart-seal-v1:";
