@@ -60,6 +60,7 @@ pub mod chain;
 mod privacy;
 pub mod record;
 pub mod report;
+pub mod seal;
 pub mod trail;
 pub mod verify;
 pub mod writer;
