@@ -405,7 +405,7 @@ impl Seal {
 
     /// The seal's time as the trail writes times (RFC 3339, UTC, ms).
     pub fn time_text(&self) -> String {
-        super::format_time(self.time())
+        super::record::format_time(self.time())
     }
 
     /// SHA-256 of the signed bytes and the signature: names this one seal
@@ -433,7 +433,8 @@ impl Seal {
 
     /// The seal a trail record holds; `time` is the record's `time`.
     pub fn from_record(r: &SealRecord, time: &str) -> Result<Seal, ParseError> {
-        let at = super::parse_time(time).ok_or_else(|| field("time", time, "an RFC 3339 time"))?;
+        let at = super::record::parse_time(time)
+            .ok_or_else(|| field("time", time, "an RFC 3339 time"))?;
         let ns = at.unix_timestamp_nanos();
         let time_ms = u64::try_from(ns / 1_000_000)
             .ok()
@@ -642,9 +643,12 @@ mod tests {
         assert_eq!(Digest::from_hex(&d.to_string()[1..]), None);
         assert_eq!(Digest::from_hex(&"g".repeat(64)), None);
         assert_eq!(
-            Digest::from_hex(crate::audit::GENESIS),
+            Digest::from_hex(crate::audit::chain::ChainHash::GENESIS.as_str()),
             Some(Digest::GENESIS)
         );
-        assert_eq!(d.to_string(), crate::audit::line_hash(b"x"));
+        assert_eq!(
+            d.to_string(),
+            crate::audit::chain::ChainHash::of(b"x").as_str()
+        );
     }
 }
