@@ -143,14 +143,15 @@ fn verify_and_compile(
                     None => Ok(()),
                     Some((in_force, _, now)) => {
                         if let Some(current) = in_force {
-                            check_serial(header.serial, current)?;
+                            gate::check_serial(header.serial, current.header.serial)
+                                .map_err(|e| e.to_string())?;
                         }
-                        gate::check_header(header, now)
+                        gate::check_header(header, now).map_err(|e| e.to_string())
                     }
                 },
                 |e| {
                     if checks.is_some() {
-                        gate::check_entry(&e, &protected)?;
+                        gate::check_entry(&e, &protected).map_err(|g| g.to_string())?;
                     }
                     batch.push(e);
                     if batch.len() == BATCH {
@@ -200,23 +201,6 @@ fn lower_priority() {
     if let Ok(value) = ThreadPriorityValue::try_from(25u8) {
         let _ = set_current_thread_priority(ThreadPriority::Crossplatform(value));
     }
-}
-
-/// A new list's serial must be greater than the one in force (the same
-/// serial with the same bytes is caught before, as unchanged).
-fn check_serial(serial: u64, current: &InForce) -> Result<(), String> {
-    let in_force = current.header.serial;
-    if serial == in_force {
-        return Err(format!(
-            "serial {serial} is the serial in force with other content (equivocation): a new version needs a greater serial"
-        ));
-    }
-    if serial < in_force {
-        return Err(format!(
-            "serial {serial} is older than the serial in force, {in_force} (rollback)"
-        ));
-    }
-    Ok(())
 }
 
 /// Verify the signature and compile, without the other gates: for the list
