@@ -51,16 +51,25 @@ pub struct AdminState {
 /// Shortest bearer token accepted in `admin.token_file`.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// Why `admin.token_file` cannot be used (both `serve` and `config check`
+/// name the file with it).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// The token is shorter than [`MIN_TOKEN_LEN`].
+    #[error("the token must have at least {MIN_TOKEN_LEN} characters")]
+    TooShort,
+}
+
 /// Read `admin.token_file`: its content, blanks around it trimmed, at
-/// least [`MIN_TOKEN_LEN`] characters. The error says what is wrong (both
-/// `serve` and `config check` name the file with it).
-pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+/// least [`MIN_TOKEN_LEN`] characters.
+pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, TokenError> {
+    let text = std::fs::read_to_string(file)?;
     let token = text.trim();
     if token.len() < MIN_TOKEN_LEN {
-        return Err(format!(
-            "the token must have at least {MIN_TOKEN_LEN} characters"
-        ));
+        return Err(TokenError::TooShort);
     }
     Ok(Arc::from(token))
 }

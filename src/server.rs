@@ -215,13 +215,13 @@ pub enum StartError {
         /// The cause.
         source: io::Error,
     },
-    /// The admin token file cannot be read.
-    #[error("admin.token_file {}: {reason}", file.display())]
+    /// The admin token file cannot be used.
+    #[error("admin.token_file {}: {source}", file.display())]
     Token {
         /// The file.
         file: std::path::PathBuf,
         /// What is wrong.
-        reason: String,
+        source: crate::admin::TokenError,
     },
     /// The audit trail cannot be opened.
     #[error(transparent)]
@@ -275,9 +275,9 @@ impl Service {
             None => None,
             Some(file) => {
                 Some(
-                    crate::admin::read_token(file).map_err(|reason| StartError::Token {
+                    crate::admin::read_token(file).map_err(|source| StartError::Token {
                         file: file.clone(),
-                        reason,
+                        source,
                     })?,
                 )
             }
