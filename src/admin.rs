@@ -26,9 +26,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 
+use crate::admission::{Admission, Source, Verdict};
 use crate::dns::Handler;
+use crate::list::Pair;
 use crate::metrics::Metrics;
-use crate::reload::{Outcome, Reloader};
 
 /// Largest accepted upload: a million-entry list is about 60 MB.
 pub const MAX_BODY: usize = 256 << 20;
@@ -36,8 +37,8 @@ pub const MAX_BODY: usize = 256 << 20;
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
 pub struct AdminState {
-    /// The reload path.
-    pub reloader: Arc<Reloader>,
+    /// The admission path.
+    pub admission: Arc<Admission>,
     /// The metric handles.
     pub metrics: Arc<Metrics>,
     /// The DNS handler (for the policy in force and the cache size).
@@ -156,19 +157,19 @@ fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> 
     }
 }
 
-fn outcome(o: Outcome) -> Response {
-    let status = match o {
-        Outcome::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+fn verdict(v: Verdict) -> Response {
+    let status = match v {
+        Verdict::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    (status, axum::Json(o)).into_response()
+    (status, axum::Json(v)).into_response()
 }
 
 async fn reload(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    outcome(s.reloader.reload_file().await)
+    verdict(s.admission.reread().await)
 }
 
 /// The body of `PUT /v1/list`.
@@ -199,9 +200,9 @@ async fn upload(
                 .into_response();
         }
     };
-    outcome(
-        s.reloader
-            .push(upload.list.into_bytes(), upload.signature.into_bytes())
-            .await,
-    )
+    let pair = Pair {
+        list: upload.list.into_bytes(),
+        signature: upload.signature.into_bytes(),
+    };
+    verdict(s.admission.admit(Source::Push(pair)).await)
 }

@@ -9,7 +9,7 @@ use tracing::{error, info};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::config::{Config, LogConfig, LogFormat};
-use crate::server::{Service, StartError};
+use crate::service::{Service, StartError};
 
 /// Arguments of `rempart serve`.
 #[derive(Debug, Args)]
@@ -97,8 +97,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = int.recv() => { info!(signal = "SIGINT", "stop requested"); break; }
             _ = hup.recv() => {
                 info!(signal = "SIGHUP", "list reload requested");
-                // The outcome is logged and counted by the reload path.
-                let _ = service.reloader.reload_file().await;
+                // The verdict is logged, counted and audited by the
+                // admission path.
+                let _ = service.admission.reread().await;
             }
         }
     }
