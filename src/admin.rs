@@ -17,7 +17,6 @@
 //! set (the endpoints are then disabled).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -43,8 +42,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The DNS handler (for the policy in force and the cache size).
     pub handler: Handler,
-    /// Set once the DNS sockets are bound and served.
-    pub serving: Arc<AtomicBool>,
+    /// `true` once the DNS sockets are bound and served.
+    pub serving: tokio::sync::watch::Receiver<bool>,
     /// The bearer token of the list endpoints; `None` disables them.
     pub token: Option<Arc<str>>,
 }
@@ -88,7 +87,7 @@ pub fn router(state: AdminState) -> Router {
 }
 
 async fn readyz(State(s): State<AdminState>) -> Response {
-    if !s.serving.load(Ordering::Acquire) {
+    if !*s.serving.borrow() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: DNS sockets not serving yet\n",

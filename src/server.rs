@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use hickory_server::Server;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::info;
@@ -141,12 +143,14 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
 }
 
 /// Serve on `listeners` until `shutdown` completes, then stop accepting and
-/// wait for the serving tasks to end.
+/// wait for the serving tasks to end. `serving` says `true` from the moment
+/// the sockets serve until the shutdown begins (readiness for `/readyz` and
+/// systemd: a receiver waits for it, nobody polls).
 pub async fn run(
     handler: Handler,
     listeners: Listeners,
     tcp_idle_timeout: Duration,
-    serving: Arc<AtomicBool>,
+    serving: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let addrs = listeners.local_addrs();
@@ -173,9 +177,9 @@ pub async fn run(
         );
     }
     info!(addrs = ?addrs, "serving DNS");
-    serving.store(true, Ordering::Release);
+    serving.send_replace(true);
     shutdown.await;
-    serving.store(false, Ordering::Release);
+    serving.send_replace(false);
     info!("shutting down");
     stop_udp.store(true, Ordering::Release);
     let drain_udp = async {

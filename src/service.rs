@@ -5,7 +5,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -107,7 +106,7 @@ pub struct Service {
     /// The metric handles.
     pub metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
-    serving: Arc<AtomicBool>,
+    serving: watch::Receiver<bool>,
     audit: Option<Arc<Auditor>>,
     dns: tokio::task::JoinHandle<io::Result<()>>,
     admin: tokio::task::JoinHandle<io::Result<()>>,
@@ -209,7 +208,7 @@ impl Service {
                 addr: config.admin.listen,
                 source,
             })?;
-        let serving = Arc::new(AtomicBool::new(false));
+        let (serving_tx, serving) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
 
         let state = crate::admin::AdminState {
@@ -234,7 +233,7 @@ impl Service {
             handler.clone(),
             listeners,
             config.server.tcp_idle_timeout,
-            serving.clone(),
+            serving_tx,
             async move {
                 let _ = dns_stopped.wait_for(|s| *s).await;
             },
@@ -257,19 +256,38 @@ impl Service {
 
     /// True once the DNS sockets serve.
     pub fn is_serving(&self) -> bool {
-        self.serving.load(Ordering::Acquire)
+        *self.serving.borrow()
+    }
+
+    /// Wait until the DNS sockets serve. `false` if the serving task ended
+    /// before they did.
+    pub async fn until_serving(&self) -> bool {
+        let mut serving = self.serving.clone();
+        serving.wait_for(|s| *s).await.is_ok()
     }
 
     /// Let the requests in flight finish (at most `drain`), then stop
     /// accepting and end the serving tasks.
     ///
     /// hickory-server aborts the requests it is still answering when it
-    /// stops, so the drain comes first, while the sockets still serve.
+    /// stops, so the drain comes first, while the sockets still serve. The
+    /// handler signals each time its last request in flight ends.
     pub async fn stop_within(self, drain: Duration) -> io::Result<()> {
-        let deadline = tokio::time::Instant::now() + drain;
-        while self.handler.in_flight() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let handler = &self.handler;
+        let idle = async {
+            loop {
+                let ended = handler.idle().notified();
+                tokio::pin!(ended);
+                // Registered before the count is read: an end between the
+                // two still wakes this waiter.
+                ended.as_mut().enable();
+                if handler.in_flight() == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        let _ = tokio::time::timeout(drain, idle).await;
         let left = self.handler.in_flight();
         if left > 0 {
             warn!(in_flight = left, "stopping with requests still in flight");

@@ -126,8 +126,8 @@ async fn systemd_ready(service: &Service) {
     // Wait for the sockets' serving loop (milliseconds after start; should
     // it never come, systemd's start timeout fails the unit, which is right:
     // READY=1 must mean that queries are answered).
-    while !service.is_serving() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if !service.until_serving().await {
+        return;
     }
     let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     if let Some(interval) = sd_notify::watchdog_enabled() {

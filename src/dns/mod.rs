@@ -51,14 +51,19 @@ pub struct Engine {
     wire: wire::WireCache,
     /// Requests being answered, so that a stop can let them finish.
     in_flight: AtomicUsize,
+    /// Notified when `in_flight` falls to zero (a stop waits on it).
+    idle: tokio::sync::Notify,
 }
 
-/// Decrements the in-flight count when a request is done, however it ends.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Decrements the in-flight count when a request is done, however it ends,
+/// and notifies `idle` when it was the last one.
+struct InFlight<'a>(&'a AtomicUsize, &'a tokio::sync::Notify);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, AtomicOrdering::Release);
+        if self.0.fetch_sub(1, AtomicOrdering::Release) == 1 {
+            self.1.notify_one();
+        }
     }
 }
 
@@ -93,6 +98,7 @@ impl Handler {
                 metrics,
                 audit,
                 in_flight: AtomicUsize::new(0),
+                idle: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -105,6 +111,11 @@ impl Handler {
     /// Requests being answered now.
     pub fn in_flight(&self) -> usize {
         self.engine.in_flight.load(AtomicOrdering::Acquire)
+    }
+
+    /// Notified each time the last request in flight ends.
+    pub fn idle(&self) -> &tokio::sync::Notify {
+        &self.engine.idle
     }
 
     /// The forwarder.
@@ -316,7 +327,7 @@ impl Engine {
     /// The reply to a parsed request, counted in the metrics.
     pub async fn handle(&self, request: &Request) -> (Reply, Outcome) {
         self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
-        let _in_flight = InFlight(&self.in_flight);
+        let _in_flight = InFlight(&self.in_flight, &self.idle);
         let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
         let (reply, outcome) = if !self.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");

@@ -320,6 +320,12 @@ impl Rempart {
         let config =
             rempart::config::Config::from_toml(config_text, Path::new("test.toml")).unwrap();
         let service = rempart::service::Service::start(&config).await.unwrap();
+        // Ready as systemd is told: the sockets serve (no test races the
+        // serving loop's start).
+        assert!(
+            service.until_serving().await,
+            "the DNS sockets never served"
+        );
         Rempart {
             addr: service.dns_addrs[0],
             admin: service.admin_addr,
