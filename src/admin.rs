@@ -17,7 +17,6 @@
 //! set (the endpoints are then disabled).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,9 +25,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 
+use crate::admission::{Admission, Source, Verdict};
 use crate::dns::Handler;
+use crate::list::Pair;
 use crate::metrics::Metrics;
-use crate::reload::{Outcome, Reloader};
 
 /// Largest accepted upload: a million-entry list is about 60 MB.
 pub const MAX_BODY: usize = 256 << 20;
@@ -36,14 +36,14 @@ pub const MAX_BODY: usize = 256 << 20;
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
 pub struct AdminState {
-    /// The reload path.
-    pub reloader: Arc<Reloader>,
+    /// The admission path.
+    pub admission: Arc<Admission>,
     /// The metric handles.
     pub metrics: Arc<Metrics>,
     /// The DNS handler (for the policy in force and the cache size).
     pub handler: Handler,
-    /// Set once the DNS sockets are bound and served.
-    pub serving: Arc<AtomicBool>,
+    /// `true` once the DNS sockets are bound and served.
+    pub serving: tokio::sync::watch::Receiver<bool>,
     /// The bearer token of the list endpoints; `None` disables them.
     pub token: Option<Arc<str>>,
 }
@@ -51,16 +51,25 @@ pub struct AdminState {
 /// Shortest bearer token accepted in `admin.token_file`.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// Why `admin.token_file` cannot be used (both `serve` and `config check`
+/// name the file with it).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// The token is shorter than [`MIN_TOKEN_LEN`].
+    #[error("the token must have at least {MIN_TOKEN_LEN} characters")]
+    TooShort,
+}
+
 /// Read `admin.token_file`: its content, blanks around it trimmed, at
-/// least [`MIN_TOKEN_LEN`] characters. The error says what is wrong (both
-/// `serve` and `config check` name the file with it).
-pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+/// least [`MIN_TOKEN_LEN`] characters.
+pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, TokenError> {
+    let text = std::fs::read_to_string(file)?;
     let token = text.trim();
     if token.len() < MIN_TOKEN_LEN {
-        return Err(format!(
-            "the token must have at least {MIN_TOKEN_LEN} characters"
-        ));
+        return Err(TokenError::TooShort);
     }
     Ok(Arc::from(token))
 }
@@ -78,7 +87,7 @@ pub fn router(state: AdminState) -> Router {
 }
 
 async fn readyz(State(s): State<AdminState>) -> Response {
-    if !s.serving.load(Ordering::Acquire) {
+    if !*s.serving.borrow() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: DNS sockets not serving yet\n",
@@ -147,19 +156,19 @@ fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> 
     }
 }
 
-fn outcome(o: Outcome) -> Response {
-    let status = match o {
-        Outcome::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+fn verdict(v: Verdict) -> Response {
+    let status = match v {
+        Verdict::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    (status, axum::Json(o)).into_response()
+    (status, axum::Json(v)).into_response()
 }
 
 async fn reload(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    outcome(s.reloader.reload_file().await)
+    verdict(s.admission.reread().await)
 }
 
 /// The body of `PUT /v1/list`.
@@ -190,9 +199,9 @@ async fn upload(
                 .into_response();
         }
     };
-    outcome(
-        s.reloader
-            .push(upload.list.into_bytes(), upload.signature.into_bytes())
-            .await,
-    )
+    let pair = Pair {
+        list: upload.list.into_bytes(),
+        signature: upload.signature.into_bytes(),
+    };
+    verdict(s.admission.admit(Source::Push(pair)).await)
 }

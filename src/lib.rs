@@ -17,13 +17,17 @@
 //! redirect answer (A/AAAA to the information page, NODATA otherwise, EDE 16)
 //! or forwards the query through [`upstream`] (upstream pool plus an answer
 //! cache) and applies the policy to every name of the answer's CNAME chain.
-//! [`server`] binds the sockets and runs until a shutdown signal.
+//! [`server`] binds the sockets and runs until a shutdown signal;
+//! [`service`] assembles everything from the config.
 //!
-//! **Change.** [`reload`] is the one path by which a new list takes effect
-//! (file watcher, SIGHUP, [`admin`] endpoints): verify, gates, compile off the
-//! query path, then swap. [`metrics`] declares every metric name once.
+//! **Change.** [`admission`] is the one path by which a list takes effect,
+//! whatever its source ([`sources`]: the file at start, the file watcher,
+//! SIGHUP, the [`admin`] endpoints): read, verify, gates, compile off the
+//! query path, persist, swap, record. [`metrics`] declares every metric name
+//! once.
 
 pub mod admin;
+pub mod admission;
 pub mod audit;
 pub mod cli;
 pub mod config;
@@ -31,7 +35,8 @@ pub mod dns;
 pub mod list;
 pub mod metrics;
 pub mod policy;
-pub mod reload;
 pub mod server;
+pub mod service;
+pub mod sources;
 pub mod text;
 pub mod upstream;

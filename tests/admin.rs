@@ -111,9 +111,9 @@ async fn readyz_says_not_ready_until_a_list_is_in_force() {
     setup
         .key
         .write_signed(&setup.list_path, &list_text(1, ENTRIES));
-    let outcome = rempart.service().reloader.reload_file().await;
+    let outcome = rempart.service().admission.reread().await;
     assert!(
-        matches!(outcome, rempart::reload::Outcome::Applied { .. }),
+        matches!(outcome, rempart::admission::Verdict::Applied { .. }),
         "{outcome:?}"
     );
     let (status, body) = fetch(format!("http://{}/readyz", rempart.admin)).await;
@@ -140,7 +140,7 @@ async fn no_valid_list_refuses_to_start_by_default() {
         std::path::Path::new("t.toml"),
     )
     .unwrap();
-    let err = rempart::server::Service::start(&config).await.unwrap_err();
+    let err = rempart::service::Service::start(&config).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("no valid list"), "{text}");
     assert!(

@@ -11,8 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use hickory_proto::rr::RecordType;
+use rempart::admission::Source;
 use rempart::audit::{AuditSettings, Auditor, Event, Line, RedirectRecord, trail};
 use rempart::config::ClientIpMode;
+use rempart::list::Pair;
 use serde_json::Value;
 
 fn lines(dir: &Path) -> Vec<Value> {
@@ -141,7 +143,7 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
         ],
     );
     setup.key.write_signed(&setup.list_path, &v2);
-    let outcome = rempart.service().reloader.reload_file().await;
+    let outcome = rempart.service().admission.reread().await;
     assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
     query(
         a,
@@ -157,15 +159,15 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
     // came from and why.
     let outcome = rempart
         .service()
-        .reloader
-        .push(
-            v2.replace("REF-0003", "REF-0005").into_bytes(),
-            b"not a signature\n".to_vec(),
-        )
+        .admission
+        .admit(Source::Push(Pair {
+            list: v2.replace("REF-0003", "REF-0005").into_bytes(),
+            signature: b"not a signature\n".to_vec(),
+        }))
         .await;
     assert!(format!("{outcome:?}").contains("Refused"), "{outcome:?}");
     std::fs::write(&setup.list_path, v2.replace("REF-0003", "REF-0004")).unwrap();
-    let outcome = rempart.service().reloader.reload_file().await;
+    let outcome = rempart.service().admission.reread().await;
     assert!(format!("{outcome:?}").contains("Refused"), "{outcome:?}");
     rempart.stop().await;
 

@@ -7,9 +7,12 @@ use std::path::Path;
 
 use common::{TestKey, list_text, sig_path};
 use proptest::prelude::*;
-use rempart::list::load::{Decision, LoadSettings, consider, consider_file, startup};
+use rempart::admission::{
+    Accepted, Admission, Decision, InForce, Refusal, Settings, Source, Verdict, consider,
+};
 use rempart::list::signature::TrustedKeys;
-use rempart::list::{Accepted, InForce, List};
+use rempart::list::{List, Pair};
+use rempart::metrics::Metrics;
 use time::OffsetDateTime;
 
 const GOOD: &[(&str, &str, &str, &str)] = &[
@@ -22,17 +25,29 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// Read `path` and its signature through the admission path's reader, and
+/// judge them.
+fn consider_file(
+    settings: &Settings,
+    in_force: Option<&InForce>,
+    path: &Path,
+    now: OffsetDateTime,
+) -> Result<Decision, Refusal> {
+    let pair = Pair::read(path)?;
+    consider(settings, in_force, path, &pair.list, &pair.signature, now)
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     key: TestKey,
-    settings: LoadSettings,
+    settings: Settings,
 }
 
 impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let key = TestKey::new(dir.path(), "authority");
-        let settings = LoadSettings {
+        let settings = Settings {
             trusted_keys: TrustedKeys::load(std::slice::from_ref(&key.public_path)).unwrap(),
             protected: vec!["wordpress.com".into(), "google.fr".into()],
             state_dir: dir.path().join("state"),
@@ -210,7 +225,7 @@ fn signatures_several_trusted_keys_for_rotation() {
     let old = TestKey::new(dir.path(), "old");
     let new = TestKey::new(dir.path(), "new");
     let stranger = TestKey::new(dir.path(), "stranger");
-    let settings = LoadSettings {
+    let settings = Settings {
         trusted_keys: TrustedKeys::load(&[old.public_path.clone(), new.public_path.clone()])
             .unwrap(),
         protected: vec![],
@@ -280,60 +295,74 @@ fn parse_errors_name_the_file_the_line_and_the_reason() {
     }
 }
 
-#[test]
-fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
+/// A restart as `Admission::start` does it: the kept list put in force
+/// (returned: what a list applied now replaces), then the source file
+/// admitted against it.
+async fn restart(f: &Fixture, source: &Path) -> (Option<InForce>, Verdict, Option<u64>) {
+    let admission = Admission::new(f.settings.clone(), source.to_owned(), Metrics::new(), None);
+    let kept = admission.restore_kept().await;
+    let verdict = admission.admit(Source::Start(source.to_owned())).await;
+    (kept, verdict, admission.serial().await)
+}
+
+fn reason(verdict: &Verdict) -> &str {
+    match verdict {
+        Verdict::Refused { reason } => reason,
+        other => panic!("should be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
     let f = Fixture::new();
     let source = f.dir.path().join("list.txt");
     f.key.write_signed(&source, &list_text(9, GOOD));
-    let first = startup(&f.settings, &source, now()).unwrap();
-    assert!(first.applied_now);
-    assert_eq!(first.in_force.header.serial, 9);
-    // The server keeps it once serving; here, by hand.
-    let (bytes, sig) = first
-        .to_keep
-        .clone()
-        .expect("a list applied now is to be kept");
-    rempart::list::load::persist(&f.settings, &first.in_force.in_force(), bytes, &sig).unwrap();
+    let (kept, first, in_force) = restart(&f, &source).await;
+    assert!(kept.is_none());
+    assert!(
+        matches!(first, Verdict::Applied { serial: 9, .. }),
+        "{first:?}"
+    );
+    assert_eq!(in_force, Some(9));
+    // A list applied now is kept in the state directory.
     assert!(f.settings.state_dir.join("in-force.state").exists());
 
     // The source file is gone: the kept list is enforced.
     std::fs::remove_file(&source).unwrap();
-    let second = startup(&f.settings, &source, now()).unwrap();
-    assert!(!second.applied_now);
-    assert_eq!(second.in_force.header.serial, 9);
-    assert!(second.refused.is_some());
+    let (kept, second, in_force) = restart(&f, &source).await;
+    assert_eq!(kept.map(|k| k.header.serial), Some(9));
+    assert!(matches!(second, Verdict::Refused { .. }), "{second:?}");
+    assert_eq!(in_force, Some(9));
 
     // The source now fails a gate (older serial; a public suffix): kept.
     f.key.write_signed(&source, &list_text(8, GOOD));
-    let third = startup(&f.settings, &source, now()).unwrap();
-    assert_eq!(third.in_force.header.serial, 9);
+    let (_, third, in_force) = restart(&f, &source).await;
+    assert_eq!(in_force, Some(9));
     assert!(
-        third.refused.unwrap().reason.contains("rollback"),
-        "the refusal is reported"
+        reason(&third).contains("rollback"),
+        "the refusal is reported: {third:?}"
     );
     f.key.write_signed(
         &source,
         &list_text(10, &[("com", "subtree", "terrorism", "R")]),
     );
-    assert_eq!(
-        startup(&f.settings, &source, now())
-            .unwrap()
-            .in_force
-            .header
-            .serial,
-        9
-    );
+    assert_eq!(restart(&f, &source).await.2, Some(9));
 
     // A newer good source replaces the kept list.
     f.key.write_signed(&source, &list_text(11, GOOD));
-    let fourth = startup(&f.settings, &source, now()).unwrap();
-    assert!(fourth.applied_now);
-    assert_eq!(fourth.previous.unwrap().header.serial, 9);
-    assert_eq!(fourth.in_force.header.serial, 11);
+    let (kept, fourth, in_force) = restart(&f, &source).await;
+    assert!(
+        matches!(fourth, Verdict::Applied { serial: 11, .. }),
+        "{fourth:?}"
+    );
+    assert_eq!(kept.unwrap().header.serial, 9);
+    assert_eq!(in_force, Some(11));
 
     // No kept list and no source: no list at all.
     let empty = Fixture::new();
-    assert!(startup(&empty.settings, &empty.dir.path().join("none.txt"), now()).is_err());
+    let none = empty.dir.path().join("none.txt");
+    let admission = Admission::new(empty.settings.clone(), none, Metrics::new(), None);
+    assert!(admission.start().await.is_err());
 }
 
 // --- properties ---------------------------------------------------------

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
+use rempart::admission::Source;
+use rempart::list::Pair;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -282,7 +284,7 @@ async fn the_watcher_applies_a_new_list_written_to_disk() {
         assert!(Instant::now() < deadline, "not applied within 10 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(rempart.service().reloader.serial().await, Some(3));
+    assert_eq!(rempart.service().admission.serial().await, Some(3));
     rempart.stop().await;
 }
 
@@ -343,11 +345,14 @@ async fn twenty_versions_under_load_lose_nothing() {
         let signature = std::fs::read(sig_path(&path)).unwrap();
         let outcome = rempart
             .service()
-            .reloader
-            .push(text.into_bytes(), signature)
+            .admission
+            .admit(Source::Push(Pair {
+                list: text.into_bytes(),
+                signature,
+            }))
             .await;
         assert!(
-            matches!(outcome, rempart::reload::Outcome::Applied { serial: s, .. } if s == serial),
+            matches!(outcome, rempart::admission::Verdict::Applied { serial: s, .. } if s == serial),
             "{outcome:?}"
         );
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -360,7 +365,7 @@ async fn twenty_versions_under_load_lose_nothing() {
         answered.load(Ordering::Relaxed) > 60,
         "the clients kept querying"
     );
-    assert_eq!(rempart.service().reloader.serial().await, Some(21));
+    assert_eq!(rempart.service().admission.serial().await, Some(21));
     rempart.stop().await;
 }
 

@@ -598,7 +598,7 @@ async fn ready_made_answers_say_what_the_full_path_says_and_follow_list_changes(
             &[ENTRIES[0], ("ok.test", "exact", "terrorism", "REF-0009")],
         ),
     );
-    let outcome = rempart.service().reloader.reload_file().await;
+    let outcome = rempart.service().admission.reread().await;
     assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
     for name in ["clean.test.", "ok.test.", "OK.test."] {
         let m = query(rempart.addr, udp, name, RecordType::A, Ask::default()).await;

@@ -20,9 +20,8 @@ use time::OffsetDateTime;
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::config::DEFAULT_PROTECTED;
 use crate::list::format::canonical_name;
-use crate::list::load::{digest, signature_path};
 use crate::list::signature::{self, TrustedKeys};
-use crate::list::{List, MatchKind, gate};
+use crate::list::{List, MatchKind, digest, gate, signature_path};
 
 /// The `list` subcommands.
 #[derive(Debug, Subcommand)]

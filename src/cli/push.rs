@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
-use crate::list::load::signature_path;
+use crate::list::signature_path;
 
 /// Upload `list` and `list.minisig` to the resolver at `url` (its admin
 /// listener, e.g. `http://127.0.0.1:9153`), authenticated by the bearer

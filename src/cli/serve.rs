@@ -9,7 +9,7 @@ use tracing::{error, info};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::config::{Config, LogConfig, LogFormat};
-use crate::server::{Service, StartError};
+use crate::service::{Service, StartError};
 
 /// Arguments of `rempart serve`.
 #[derive(Debug, Args)]
@@ -97,8 +97,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = int.recv() => { info!(signal = "SIGINT", "stop requested"); break; }
             _ = hup.recv() => {
                 info!(signal = "SIGHUP", "list reload requested");
-                // The outcome is logged and counted by the reload path.
-                let _ = service.reloader.reload_file().await;
+                // The verdict is logged, counted and audited by the
+                // admission path.
+                let _ = service.admission.reread().await;
             }
         }
     }
@@ -125,8 +126,8 @@ async fn systemd_ready(service: &Service) {
     // Wait for the sockets' serving loop (milliseconds after start; should
     // it never come, systemd's start timeout fails the unit, which is right:
     // READY=1 must mean that queries are answered).
-    while !service.is_serving() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if !service.until_serving().await {
+        return;
     }
     let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
     if let Some(interval) = sd_notify::watchdog_enabled() {

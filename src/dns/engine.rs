@@ -56,14 +56,19 @@ pub struct Engine {
     pub(super) wire: WireCache,
     /// Requests being answered, so that a stop can let them finish.
     in_flight: AtomicUsize,
+    /// Notified when `in_flight` falls to zero (a stop waits on it).
+    idle: tokio::sync::Notify,
 }
 
-/// Decrements the in-flight count when a request is done, however it ends.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Decrements the in-flight count when a request is done, however it ends,
+/// and notifies `idle` when it was the last one.
+struct InFlight<'a>(&'a AtomicUsize, &'a tokio::sync::Notify);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, AtomicOrdering::Release);
+        if self.0.fetch_sub(1, AtomicOrdering::Release) == 1 {
+            self.1.notify_one();
+        }
     }
 }
 
@@ -118,6 +123,7 @@ impl Handler {
             metrics,
             audit,
             in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
         };
         Handler {
             engine: Arc::new(engine),
@@ -137,6 +143,11 @@ impl Handler {
     /// Requests being answered now.
     pub fn in_flight(&self) -> usize {
         self.engine.in_flight.load(AtomicOrdering::Acquire)
+    }
+
+    /// Notified each time the last request in flight ends.
+    pub fn idle(&self) -> &tokio::sync::Notify {
+        &self.engine.idle
     }
 
     /// The forwarder.
@@ -171,7 +182,7 @@ impl Engine {
     /// The reply to a parsed request, counted in the metrics.
     pub async fn handle(&self, request: &Request) -> (Reply, QueryOutcome) {
         self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
-        let _in_flight = InFlight(&self.in_flight);
+        let _in_flight = InFlight(&self.in_flight, &self.idle);
         let tcp = request.protocol() != Protocol::Udp;
         let (reply, outcome) = if !self.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");

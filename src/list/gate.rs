@@ -15,20 +15,114 @@ use super::{Header, List, MatchKind};
 /// and the resolver).
 pub const MAX_ISSUED_SKEW: Duration = Duration::minutes(5);
 
+/// Why a list fails a gate (BEHAVIOUR section 4). Any one refuses the
+/// whole list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateError {
+    /// `expires` is not after now.
+    #[error("expired: expires {expires} is not after now ({now})")]
+    Expired {
+        /// The header's `expires`.
+        expires: OffsetDateTime,
+        /// This clock.
+        now: OffsetDateTime,
+    },
+    /// `issued` is further ahead of this clock than [`MAX_ISSUED_SKEW`].
+    #[error(
+        "issued {issued} is in the future (more than {} minutes ahead of this clock, {now})",
+        MAX_ISSUED_SKEW.whole_minutes()
+    )]
+    IssuedInFuture {
+        /// The header's `issued`.
+        issued: OffsetDateTime,
+        /// This clock.
+        now: OffsetDateTime,
+    },
+    /// The serial in force, with other bytes.
+    #[error(
+        "serial {serial} is the serial in force with other content (equivocation): a new version needs a greater serial"
+    )]
+    Equivocation {
+        /// The candidate's serial.
+        serial: u64,
+    },
+    /// A serial below the one in force.
+    #[error("serial {serial} is older than the serial in force, {in_force} (rollback)")]
+    Rollback {
+        /// The candidate's serial.
+        serial: u64,
+        /// The serial in force.
+        in_force: u64,
+    },
+    /// An entry would redirect a protected name.
+    #[error(
+        "{name:?} would redirect the protected name {protected:?} (the October 2016 failure); the whole list is refused"
+    )]
+    Protected {
+        /// The entry's name.
+        name: String,
+        /// The protected name it covers.
+        protected: String,
+    },
+    /// An entry is a top-level domain.
+    #[error("{name:?} is a top-level domain; the whole list is refused")]
+    TopLevelDomain {
+        /// The entry's name.
+        name: String,
+    },
+    /// An entry is a public suffix.
+    #[error(
+        "{name:?} is a public suffix (every name registered under it would be blocked); the whole list is refused"
+    )]
+    PublicSuffix {
+        /// The entry's name.
+        name: String,
+    },
+}
+
+/// A parsed list that fails a gate: the header, or an entry and its line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// The header fails a gate.
+    #[error(transparent)]
+    Header(GateError),
+    /// An entry fails a gate.
+    #[error("line {line}: {gate}")]
+    Entry {
+        /// The entry's line.
+        line: usize,
+        /// The gate.
+        #[source]
+        gate: GateError,
+    },
+}
+
 /// Not expired, and not issued in the future beyond [`MAX_ISSUED_SKEW`].
-pub fn check_header(header: &Header, now: OffsetDateTime) -> Result<(), String> {
+pub fn check_header(header: &Header, now: OffsetDateTime) -> Result<(), GateError> {
     if header.expires <= now {
-        return Err(format!(
-            "expired: expires {} is not after now ({now})",
-            header.expires
-        ));
+        return Err(GateError::Expired {
+            expires: header.expires,
+            now,
+        });
     }
     if header.issued > now + MAX_ISSUED_SKEW {
-        return Err(format!(
-            "issued {} is in the future (more than {} minutes ahead of this clock, {now})",
-            header.issued,
-            MAX_ISSUED_SKEW.whole_minutes()
-        ));
+        return Err(GateError::IssuedInFuture {
+            issued: header.issued,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// The serial never goes back: a new list's serial must be greater than
+/// the one in force (the same serial with the same bytes is caught before
+/// this, as unchanged).
+pub fn check_serial(serial: u64, in_force: u64) -> Result<(), GateError> {
+    if serial == in_force {
+        return Err(GateError::Equivocation { serial });
+    }
+    if serial < in_force {
+        return Err(GateError::Rollback { serial, in_force });
     }
     Ok(())
 }
@@ -63,7 +157,7 @@ impl Protected {
     /// `Err` if an entry `name` of `kind` would redirect a protected name.
     /// An entry below a protected name is allowed (`someblog.wordpress.com`
     /// under a protected `wordpress.com`).
-    pub fn check(&self, name: &str, kind: MatchKind) -> Result<(), String> {
+    pub fn check(&self, name: &str, kind: MatchKind) -> Result<(), GateError> {
         let hit = if self.names.contains(name) {
             Some(name)
         } else if kind == MatchKind::Subtree {
@@ -72,9 +166,10 @@ impl Protected {
             None
         };
         match hit {
-            Some(p) => Err(format!(
-                "{name:?} would redirect the protected name {p:?} (the October 2016 failure); the whole list is refused"
-            )),
+            Some(p) => Err(GateError::Protected {
+                name: name.to_owned(),
+                protected: p.to_owned(),
+            }),
             None => Ok(()),
         }
     }
@@ -83,38 +178,42 @@ impl Protected {
 /// No top-level domain or public suffix (`com`, `co.uk`, `blogspot.com`):
 /// blocking one blocks every site registered under it. The Public Suffix
 /// List is the one built into the `psl` crate.
-pub fn check_public_suffix(name: &str) -> Result<(), String> {
+pub fn check_public_suffix(name: &str) -> Result<(), GateError> {
     if !name.contains('.') {
-        return Err(format!(
-            "{name:?} is a top-level domain; the whole list is refused"
-        ));
+        return Err(GateError::TopLevelDomain {
+            name: name.to_owned(),
+        });
     }
     if let Some(suffix) = psl::suffix(name.as_bytes())
         && suffix.is_known()
         && suffix.as_bytes() == name.as_bytes()
     {
-        return Err(format!(
-            "{name:?} is a public suffix (every name registered under it would be blocked); the whole list is refused"
-        ));
+        return Err(GateError::PublicSuffix {
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }
 
 /// Every entry gate: public suffixes, protected names.
-pub fn check_entry(e: &EntryRef<'_>, protected: &Protected) -> Result<(), String> {
+pub fn check_entry(e: &EntryRef<'_>, protected: &Protected) -> Result<(), GateError> {
     check_public_suffix(&e.name)?;
     protected.check(&e.name, e.kind)
 }
 
 /// Every gate on a parsed list: dates, public suffixes, protected names;
 /// entry refusals name their line.
-pub fn check_content(list: &List, protected: &[String], now: OffsetDateTime) -> Result<(), String> {
-    check_header(&list.header, now)?;
+pub fn check_content(
+    list: &List,
+    protected: &[String],
+    now: OffsetDateTime,
+) -> Result<(), ContentError> {
+    check_header(&list.header, now).map_err(ContentError::Header)?;
     let protected = Protected::new(protected);
     for e in &list.entries {
         check_public_suffix(&e.name)
             .and_then(|()| protected.check(&e.name, e.kind))
-            .map_err(|r| format!("line {}: {r}", e.line))?;
+            .map_err(|gate| ContentError::Entry { line: e.line, gate })?;
     }
     Ok(())
 }

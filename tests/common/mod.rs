@@ -312,14 +312,20 @@ impl Default for Extra {
 pub struct Rempart {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
-    pub service: Option<rempart::server::Service>,
+    pub service: Option<rempart::service::Service>,
 }
 
 impl Rempart {
     pub async fn start(config_text: &str) -> Rempart {
         let config =
             rempart::config::Config::from_toml(config_text, Path::new("test.toml")).unwrap();
-        let service = rempart::server::Service::start(&config).await.unwrap();
+        let service = rempart::service::Service::start(&config).await.unwrap();
+        // Ready as systemd is told: the sockets serve (no test races the
+        // serving loop's start).
+        assert!(
+            service.until_serving().await,
+            "the DNS sockets never served"
+        );
         Rempart {
             addr: service.dns_addrs[0],
             admin: service.admin_addr,
@@ -327,7 +333,7 @@ impl Rempart {
         }
     }
 
-    pub fn service(&self) -> &rempart::server::Service {
+    pub fn service(&self) -> &rempart::service::Service {
         self.service.as_ref().unwrap()
     }
 
