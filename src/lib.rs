@@ -1,30 +1,40 @@
-//! Rempart: a DNS resolver that enforces an administrative blocklist.
+//! Rempart: a DNS resolver that enforces administrative blocklists.
 //!
-//! **Input.** [`config`] turns a strict TOML file into a validated
-//! [`config::Config`]. [`list`] reads the authority's signed list (format v1),
-//! checks its minisign signature against the trusted keys and runs the gates
-//! (serial never going back, not expired, no protected name blocked) before a
-//! list may be applied; the list in force is kept in the state directory.
+//! The data's way through the crate, input to output; each module uses only
+//! those named after it in this map, never one before it.
 //!
-//! **Decision.** [`policy`] compiles a verified list into an immutable
-//! [`policy::Policy`] snapshot whose `verdict(name)` answers, without
-//! allocation, whether a name is listed and by which entry. The snapshot lives
-//! in an `ArcSwap`, so the query path loads it without a lock and a reload
-//! replaces it whole.
-//!
-//! **Output.** [`dns`] speaks DNS: the request handler checks the client
-//! against the allowed networks, asks the policy for a verdict, builds the
-//! redirect answer (A/AAAA to the information page, NODATA otherwise, EDE 16)
-//! or forwards the query through [`upstream`] (upstream pool plus an answer
-//! cache) and applies the policy to every name of the answer's CNAME chain.
-//! [`server`] binds the sockets and runs until a shutdown signal;
-//! [`service`] assembles everything from the config.
+//! **Running it.** The `rempart` binary hands its command line to [`cli`]
+//! (one file per subcommand group). `rempart serve` builds a [`service`]:
+//! the assembly of everything below from the [`config`], then [`server`]
+//! binds the sockets and runs them until a shutdown signal. [`admin`]
+//! serves `/healthz`, `/readyz`, `/metrics` and the list endpoints.
 //!
 //! **Change.** [`admission`] is the one path by which a list takes effect,
-//! whatever its source ([`sources`]: the file at start, the file watcher,
-//! SIGHUP, the [`admin`] endpoints): read, verify, gates, compile off the
-//! query path, persist, swap, record. [`metrics`] declares every metric name
-//! once.
+//! whatever its source ([`sources`]: the file watcher; SIGHUP; the [`admin`]
+//! endpoints; the file at start): read, verify, parse, gates, compile off
+//! the query path, persist, swap, record.
+//!
+//! **Output.** [`dns`] speaks DNS: the UDP receive loop and hickory-server's
+//! TCP listener both reach one engine, which refuses clients outside the
+//! allowed networks, asks the policy for a verdict, and either writes the
+//! redirect (A/AAAA to the information page, NODATA otherwise, EDE 16) or
+//! forwards the query through [`upstream`] (upstream pool and answer cache)
+//! and applies the policy to every name of the answer's CNAME chain.
+//! [`audit`] proves what was decided: a bounded queue, a hash-chained and
+//! sealed trail, its verification and the auditor's report.
+//!
+//! **Decision.** [`policy`] is the compiled, immutable snapshot whose
+//! `verdict(name)` answers without allocation whether a name is listed and
+//! by which entry; it lives in an `ArcSwap`, so the query path loads it
+//! without a lock and a new list replaces it whole.
+//!
+//! **Input.** [`list`] is the authority's signed list as a document: the
+//! format (v1), the list and signature pair, minisign keys, the gates, and
+//! the state directory. [`config`] turns a strict TOML file into a
+//! validated [`config::Config`].
+//!
+//! **Shared.** [`metrics`] declares every metric name once; [`text`] prints
+//! hex and RFC 3339 the one way.
 
 pub mod admin;
 pub mod admission;
