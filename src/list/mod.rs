@@ -2,7 +2,7 @@
 //! above it (admitting a list, compiling and recording it belong to
 //! `admission`, which uses this one).
 //!
-//! - [`format`]: parse and serialise the text format of BEHAVIOUR section 4.
+//! - [`format`](mod@format): parse and serialise the text format of BEHAVIOUR section 4.
 //! - [`pair`]: a list and its `.minisig` as bytes: reading them, the digest.
 //! - [`signature`]: trusted minisign public keys, verification, key making
 //!   and signing.
