@@ -51,3 +51,73 @@ fn an_unusable_admin_token_is_a_config_error_for_check_and_serve() {
     let (code, err) = run(&with_token, &["config", "check"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Issue 15: `config check` stopped at the first unknown key. One run names
+/// every error (unknown keys with their line and the closest known key,
+/// invalid values), exits 1; a good file's check prints where its
+/// protected names come from, and every one of them.
+#[test]
+fn config_check_names_every_error_in_one_run_and_the_protected_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string("config/demo.toml").unwrap();
+    let check = |toml: &str| {
+        let file = tmp.path().join("rempart.toml");
+        std::fs::write(&file, toml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+            .args(["config", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let bad = demo
+        .replace("[server]\n", "[server]\nlisten_on = []\n")
+        .replace("[log]\n", "[log]\nlvl = \"debug\"\n")
+        .replace("ttl = 60", "ttl = 0");
+    let (code, _, err) = check(&bad);
+    assert_eq!(code, Some(1), "{err}");
+    let line_of = |needle: &str| bad.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    for expected in [
+        format!(
+            "line {}: server.listen_on: unknown key; did you mean server.listen?",
+            line_of("listen_on")
+        ),
+        format!(
+            "line {}: log.lvl: unknown key; did you mean log.level?",
+            line_of("lvl")
+        ),
+        format!(
+            "line {}: redirect.ttl: 0: must be between 1 and 3600 seconds",
+            line_of("ttl = 0")
+        ),
+    ] {
+        assert!(err.contains(&expected), "{expected:?} not in:\n{err}");
+    }
+    assert!(err.contains("3 error(s)"), "{err}");
+
+    let (code, out, err) = check(&demo);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("19 protected name(s): the 18 defaults + 1 from list.protected:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("google.fr") && out.contains("example.org"),
+        "{out}"
+    );
+    let (code, out, err) = check(&demo.replace(
+        "protected = [\"example.org\"]",
+        "protected = [\"example.org\"]\nprotected_defaults = false",
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(
+            "1 protected name(s): no defaults (list.protected_defaults = false) + 1 from list.protected:\n  example.org\n"
+        ),
+        "{out}"
+    );
+}
