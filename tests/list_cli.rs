@@ -176,6 +176,18 @@ fn sign_refuses_a_list_that_would_be_refused() {
     let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
+    // --protected adds to the defaults, as list.protected does (issue 15).
+    let o = rempart(&[
+        "list",
+        "sign",
+        "--secret-key",
+        s(&sk),
+        "--protected",
+        "example.org",
+        s(&list),
+    ]);
+    assert_eq!(code(&o), 1, "the defaults still apply: {}", stderr(&o));
+    assert!(stderr(&o).contains("google.fr"), "{}", stderr(&o));
     // With the operator's own protected names instead.
     let o = rempart(&[
         "list",
@@ -184,6 +196,7 @@ fn sign_refuses_a_list_that_would_be_refused() {
         s(&sk),
         "--protected",
         "example.org",
+        "--no-protected-defaults",
         s(&list),
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -196,9 +209,28 @@ fn sign_refuses_a_list_that_would_be_refused() {
         s(&pk),
         "--protected",
         "example.org",
+        "--no-protected-defaults",
         s(&list),
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // A name of the operator's own, added to the defaults.
+    let list = d.write(
+        "example.txt",
+        &list_text(4, &[("example.org", "subtree", "terrorism", "R-1")]),
+    );
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = rempart(&[
+        "list",
+        "verify",
+        "--public-key",
+        s(&pk),
+        "--protected",
+        "example.org",
+        s(&list),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
 
     // A public suffix.
     let list = d.write(

@@ -47,10 +47,14 @@ pub enum ListCommand {
         /// The secret key (from `rempart list keygen` or `minisign -G -W`).
         #[arg(long)]
         secret_key: PathBuf,
-        /// Protected names to check against (repeatable); the resolver's
-        /// defaults when not given.
+        /// A protected name to check against, added to the resolver's 18
+        /// defaults like `list.protected` (repeatable).
         #[arg(long = "protected", value_name = "NAME")]
         protected: Vec<String>,
+        /// Check against the `--protected` names only, without the
+        /// defaults, like `list.protected_defaults = false`.
+        #[arg(long)]
+        no_protected_defaults: bool,
         /// The list.
         list: PathBuf,
     },
@@ -61,10 +65,14 @@ pub enum ListCommand {
         /// accepted).
         #[arg(long, required = true)]
         public_key: Vec<PathBuf>,
-        /// Protected names to check against (repeatable); the resolver's
-        /// defaults when not given.
+        /// A protected name to check against, added to the resolver's 18
+        /// defaults like `list.protected` (repeatable).
         #[arg(long = "protected", value_name = "NAME")]
         protected: Vec<String>,
+        /// Check against the `--protected` names only, without the
+        /// defaults, like `list.protected_defaults = false`.
+        #[arg(long)]
+        no_protected_defaults: bool,
         /// The list.
         list: PathBuf,
     },
@@ -110,13 +118,15 @@ pub fn run(cmd: ListCommand) -> ExitCode {
         ListCommand::Sign {
             secret_key,
             protected,
+            no_protected_defaults,
             list,
-        } => sign(&secret_key, &protected, &list),
+        } => sign(&secret_key, &protected, !no_protected_defaults, &list),
         ListCommand::Verify {
             public_key,
             protected,
+            no_protected_defaults,
             list,
-        } => verify(&public_key, &protected, &list),
+        } => verify(&public_key, &protected, !no_protected_defaults, &list),
         ListCommand::Inspect { summary, list } => inspect(&list, summary),
         ListCommand::Diff { old, new } => diff(&old, &new),
         ListCommand::Push {
@@ -196,23 +206,24 @@ fn keygen(secret: &Path, public: &Path, force: bool) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
-/// The protected names to check against: the given ones, or the resolver's
-/// defaults.
-fn protected_names(given: &[String]) -> Result<Vec<String>, ExitCode> {
-    if given.is_empty() {
-        return Ok(DEFAULT_PROTECTED.iter().map(|s| (*s).to_owned()).collect());
+/// The protected names to check against, as the resolver's config makes
+/// them: the defaults (unless `defaults` is false), then the given ones.
+fn protected_names(given: &[String], defaults: bool) -> Result<Vec<String>, ExitCode> {
+    let mut names: Vec<String> = if defaults {
+        DEFAULT_PROTECTED.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        Vec::new()
+    };
+    for n in given {
+        let name = canonical_name(n).map_err(|e| {
+            eprintln!("rempart list: --protected {n:?}: {e}");
+            ExitCode::from(super::EXIT_USAGE)
+        })?;
+        if !names.iter().any(|p| *p == name) {
+            names.push(name.into_owned());
+        }
     }
-    given
-        .iter()
-        .map(|n| {
-            canonical_name(n)
-                .map(std::borrow::Cow::into_owned)
-                .map_err(|e| {
-                    eprintln!("rempart list: --protected {n:?}: {e}");
-                    ExitCode::from(super::EXIT_USAGE)
-                })
-        })
-        .collect()
+    Ok(names)
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<List, ExitCode> {
@@ -224,8 +235,8 @@ fn check_content(path: &Path, list: &List, protected: &[String]) -> Result<(), E
         .map_err(|reason| refused(format!("{}: {reason}", path.display())))
 }
 
-fn sign(secret: &Path, protected: &[String], path: &Path) -> ExitCode {
-    let protected = match protected_names(protected) {
+fn sign(secret: &Path, protected: &[String], defaults: bool, path: &Path) -> ExitCode {
+    let protected = match protected_names(protected, defaults) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -273,8 +284,8 @@ fn sign(secret: &Path, protected: &[String], path: &Path) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
-fn verify(keys: &[PathBuf], protected: &[String], path: &Path) -> ExitCode {
-    let protected = match protected_names(protected) {
+fn verify(keys: &[PathBuf], protected: &[String], defaults: bool, path: &Path) -> ExitCode {
+    let protected = match protected_names(protected, defaults) {
         Ok(p) => p,
         Err(code) => return code,
     };
