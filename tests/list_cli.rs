@@ -363,3 +363,41 @@ fn minisign_interoperability_both_ways() {
         assert!(stderr(&o).contains("encrypted"), "{}", stderr(&o));
     }
 }
+
+/// Issue 15: dates in messages printed as `2026-11-30 0:00:00.0 +00:00:00`.
+/// Every time a refusal names is RFC 3339, like the list itself.
+#[test]
+fn refusals_print_times_in_rfc3339() {
+    let d = Dir::new();
+    let (sk, _) = d.keygen("k");
+    let expired = list_text(4, ENTRIES).replace(
+        "expires: 2099-01-01T00:00:00Z",
+        "expires: 2026-01-02T00:00:00Z",
+    );
+    let list = d.write("expired.txt", &expired);
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("expired: expires 2026-01-02T00:00:00Z is not after now (20"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("+00:00:00") && !err.contains(":00.0"),
+        "{err}"
+    );
+
+    let future = list_text(4, ENTRIES).replace(
+        "issued: 2026-01-01T00:00:00Z",
+        "issued: 2098-01-01T00:00:00Z",
+    );
+    let list = d.write("future.txt", &future);
+    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("issued 2098-01-01T00:00:00Z is in the future"),
+        "{err}"
+    );
+    assert!(!err.contains("+00:00:00"), "{err}");
+}

@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::format::EntryRef;
 use super::{Header, List, MatchKind};
+use crate::text::rfc3339;
 
 /// How far in the future `issued` may be (clock skew between the authority
 /// and the resolver).
@@ -17,17 +18,21 @@ pub const MAX_ISSUED_SKEW: Duration = Duration::minutes(5);
 
 /// Not expired, and not issued in the future beyond [`MAX_ISSUED_SKEW`].
 pub fn check_header(header: &Header, now: OffsetDateTime) -> Result<(), String> {
+    // The clock to the second in messages; the comparisons use it whole.
+    let now_text = || rfc3339(now.replace_nanosecond(0).unwrap_or(now));
     if header.expires <= now {
         return Err(format!(
-            "expired: expires {} is not after now ({now})",
-            header.expires
+            "expired: expires {} is not after now ({})",
+            rfc3339(header.expires),
+            now_text()
         ));
     }
     if header.issued > now + MAX_ISSUED_SKEW {
         return Err(format!(
-            "issued {} is in the future (more than {} minutes ahead of this clock, {now})",
-            header.issued,
-            MAX_ISSUED_SKEW.whole_minutes()
+            "issued {} is in the future (more than {} minutes ahead of this clock, {})",
+            rfc3339(header.issued),
+            MAX_ISSUED_SKEW.whole_minutes(),
+            now_text()
         ));
     }
     Ok(())

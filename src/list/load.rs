@@ -315,7 +315,7 @@ pub fn startup(
         Ok(Some(k)) => match verify_and_parse(settings, &state_file, &k.list, &k.signature) {
             Ok(a) => {
                 if a.header.expires <= now {
-                    warn!(serial = a.header.serial, expires = %a.header.expires, "the kept list has expired; it stays in force until a newer list is applied");
+                    warn!(serial = a.header.serial, expires = %crate::text::rfc3339(a.header.expires), "the kept list has expired; it stays in force until a newer list is applied");
                 }
                 Some(a)
             }
