@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{ENTRIES, list_text};
+use common::{ENTRIES, Extra, Setup, TestUpstream, ZONE, list_text};
 
 fn rempart(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rempart"))
@@ -400,4 +400,80 @@ fn refusals_print_times_in_rfc3339() {
         "{err}"
     );
     assert!(!err.contains("+00:00:00"), "{err}");
+}
+
+/// Issue 15: a pushed list's header refusal named the empty line after the
+/// header, not the line at fault. `list push` prints the resolver's reason
+/// with the right line and exits 1; a good push exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_list_refusal_names_the_line_at_fault() {
+    const TOKEN: &str = "test-token-0123456789abcdef";
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let token_file = setup.dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let admin: &'static str = Box::leak(format!("token_file = {:?}", token_file).into_boxed_str());
+    let extra = Extra {
+        admin,
+        list: "watch = false",
+        ..Extra::default()
+    };
+    let server = common::Rempart::start(&setup.config(upstream.addr, &extra)).await;
+    let url = format!("http://{}", server.admin);
+    let good = list_text(5, ENTRIES);
+    // Lines: 1 format, 2 issuer, 3 serial, 4 issued, 5 expires, 6 empty,
+    // 7 columns, 8 and 9 entries.
+    let cases = [
+        (
+            list_text(0, ENTRIES),
+            1,
+            "line 3: serial 0 is older than the serial in force, 1 (rollback)",
+        ),
+        (
+            good.replace(
+                "expires: 2099-01-01T00:00:00Z",
+                "expires: 2026-01-02T00:00:00Z",
+            ),
+            1,
+            "line 5: expired: expires 2026-01-02T00:00:00Z",
+        ),
+        (
+            good.replace("host.test\texact", "host.test\twide"),
+            1,
+            "line 9: match \"wide\"",
+        ),
+        (
+            format!("\u{feff}{good}"),
+            1,
+            "line 1: the file starts with a UTF-8 byte order mark",
+        ),
+        (good.clone(), 0, "applied serial 5"),
+    ];
+    for (i, (text, expected_code, expected)) in cases.into_iter().enumerate() {
+        let list = setup.dir.path().join(format!("push-{i}.txt"));
+        setup.key.write_signed(&list, &text);
+        let args: Vec<String> = [
+            "list",
+            "push",
+            "--url",
+            &url,
+            "--token-file",
+            s(&token_file),
+            s(&list),
+        ]
+        .map(str::to_owned)
+        .into();
+        let o = tokio::task::spawn_blocking(move || {
+            rempart(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&o), expected_code, "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(expected),
+            "{expected:?} not in {}",
+            stdout(&o)
+        );
+    }
+    server.stop().await;
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use time::{Duration, OffsetDateTime};
 
-use super::format::EntryRef;
+use super::format::{EntryRef, HeaderRefusal};
 use super::{Header, List, MatchKind};
 use crate::text::rfc3339;
 
@@ -16,24 +16,31 @@ use crate::text::rfc3339;
 /// and the resolver).
 pub const MAX_ISSUED_SKEW: Duration = Duration::minutes(5);
 
-/// Not expired, and not issued in the future beyond [`MAX_ISSUED_SKEW`].
-pub fn check_header(header: &Header, now: OffsetDateTime) -> Result<(), String> {
+/// Not expired, and not issued in the future beyond [`MAX_ISSUED_SKEW`];
+/// a refusal names the key it is about.
+pub fn check_header(header: &Header, now: OffsetDateTime) -> Result<(), HeaderRefusal> {
     // The clock to the second in messages; the comparisons use it whole.
     let now_text = || rfc3339(now.replace_nanosecond(0).unwrap_or(now));
     if header.expires <= now {
-        return Err(format!(
-            "expired: expires {} is not after now ({})",
-            rfc3339(header.expires),
-            now_text()
-        ));
+        return Err(HeaderRefusal {
+            key: "expires",
+            reason: format!(
+                "expired: expires {} is not after now ({})",
+                rfc3339(header.expires),
+                now_text()
+            ),
+        });
     }
     if header.issued > now + MAX_ISSUED_SKEW {
-        return Err(format!(
-            "issued {} is in the future (more than {} minutes ahead of this clock, {})",
-            rfc3339(header.issued),
-            MAX_ISSUED_SKEW.whole_minutes(),
-            now_text()
-        ));
+        return Err(HeaderRefusal {
+            key: "issued",
+            reason: format!(
+                "issued {} is in the future (more than {} minutes ahead of this clock, {})",
+                rfc3339(header.issued),
+                MAX_ISSUED_SKEW.whole_minutes(),
+                now_text()
+            ),
+        });
     }
     Ok(())
 }
@@ -114,7 +121,7 @@ pub fn check_entry(e: &EntryRef<'_>, protected: &Protected) -> Result<(), String
 /// Every gate on a parsed list: dates, public suffixes, protected names;
 /// entry refusals name their line.
 pub fn check_content(list: &List, protected: &[String], now: OffsetDateTime) -> Result<(), String> {
-    check_header(&list.header, now)?;
+    check_header(&list.header, now).map_err(|r| r.reason)?;
     let protected = Protected::new(protected);
     for e in &list.entries {
         check_public_suffix(&e.name)

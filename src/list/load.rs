@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use tracing::warn;
 
+use super::format::HeaderRefusal;
 use super::signature::TrustedKeys;
 use super::{Header, List, gate, state};
 use crate::policy::{Policy, PolicyBuilder};
@@ -143,7 +144,12 @@ fn verify_and_compile(
                     None => Ok(()),
                     Some((in_force, _, now)) => {
                         if let Some(current) = in_force {
-                            check_serial(header.serial, current)?;
+                            check_serial(header.serial, current).map_err(|reason| {
+                                HeaderRefusal {
+                                    key: "serial",
+                                    reason,
+                                }
+                            })?;
                         }
                         gate::check_header(header, now)
                     }
@@ -158,7 +164,7 @@ fn verify_and_compile(
                         // The compiler only stops when this sender is dropped.
                         let _ = tx.send(full);
                     }
-                    Ok(())
+                    Ok::<(), String>(())
                 },
             );
             if head.is_ok() && !batch.is_empty() {
