@@ -121,3 +121,25 @@ fn config_check_names_every_error_in_one_run_and_the_protected_names() {
         "{out}"
     );
 }
+
+/// A config file that cannot be read, or is not TOML, exits 1 like an
+/// invalid one, for `config check` and `serve` (as the README documents:
+/// systemd does not restart on it).
+#[test]
+fn an_unreadable_or_broken_config_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.toml");
+    std::fs::write(&broken, "[server\n").unwrap();
+    for file in [tmp.path().join("gone.toml"), broken] {
+        for args in [&["config", "check"][..], &["serve", "--config"][..]] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+                .args(args)
+                .arg(&file)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?} {file:?}: {err}");
+            assert!(err.contains(&*file.to_string_lossy()), "{err}");
+        }
+    }
+}

@@ -475,5 +475,103 @@ async fn a_pushed_list_refusal_names_the_line_at_fault() {
             stdout(&o)
         );
     }
+    // A wrong token is no refusal of the list: 3, as documented.
+    let wrong = setup.dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token-0123456789\n").unwrap();
+    let list = setup.dir.path().join("push-4.txt");
+    let args: Vec<String> = [
+        "list",
+        "push",
+        "--url",
+        &url,
+        "--token-file",
+        s(&wrong),
+        s(&list),
+    ]
+    .map(str::to_owned)
+    .into();
+    let o = tokio::task::spawn_blocking(move || {
+        rempart(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
     server.stop().await;
+}
+
+/// Every exit code the README and `rempart list`'s table document for the
+/// cases the other tests do not reach (issue 15: exit codes as documented).
+#[test]
+fn list_tools_exit_with_the_documented_codes() {
+    let d = Dir::new();
+    let (sk, pk) = d.keygen("k");
+    let list = d.write("list.txt", &list_text(4, ENTRIES));
+    let not_a_key = d.write("not-a-key", "hello\n");
+    let not_a_list = d.write("not-a-list.txt", "hello\n");
+    let gone = d.path("gone.txt");
+    let gone_pub = d.path("gone.pub");
+    let cases: &[(&[&str], i32)] = &[
+        (&["list", "inspect", s(&list)], 0),
+        (&["list", "inspect", s(&not_a_list)], 1),
+        (&["list", "inspect", s(&gone)], 3),
+        (&["list", "diff", s(&list), s(&not_a_list)], 1),
+        (&["list", "diff", s(&list), s(&gone)], 3),
+        (
+            &["list", "sign", "--secret-key", s(&not_a_key), s(&list)],
+            3,
+        ),
+        (&["list", "sign", "--secret-key", s(&sk), s(&gone)], 3),
+        (
+            &[
+                "list",
+                "sign",
+                "--secret-key",
+                s(&sk),
+                "--protected",
+                "a..b",
+                s(&list),
+            ],
+            2,
+        ),
+        (&["list", "sign", "--secret-key", s(&sk), s(&list)], 0),
+        (
+            &["list", "verify", "--public-key", s(&not_a_key), s(&list)],
+            3,
+        ),
+        (
+            &["list", "verify", "--public-key", s(&gone_pub), s(&list)],
+            3,
+        ),
+        (&["list", "verify", "--public-key", s(&pk), s(&list)], 0),
+        // Nothing listens on port 1 of the loopback.
+        (
+            &[
+                "list",
+                "push",
+                "--url",
+                "http://127.0.0.1:1",
+                "--token-file",
+                s(&not_a_key),
+                s(&list),
+            ],
+            3,
+        ),
+        (
+            &[
+                "list",
+                "push",
+                "--url",
+                "http://127.0.0.1:1",
+                "--token-file",
+                s(&gone),
+                s(&list),
+            ],
+            3,
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = rempart(args);
+        assert_eq!(code(&o), *expected, "{args:?}: {}", stderr(&o));
+    }
 }

@@ -3,11 +3,13 @@
 //! | command | exit 0 | exit 1 | exit 3 |
 //! | --- | --- | --- | --- |
 //! | `keygen` | keys written | a key file exists (no `--force`) | cannot write |
-//! | `sign` | `LIST.minisig` written | the list fails a check | cannot read or write |
-//! | `verify` | signature and content good | refused, with the reason | cannot read the list or a key |
+//! | `sign` | `LIST.minisig` written | the list fails a check | cannot read or write, the secret key is not a key |
+//! | `verify` | signature and content good | refused, with the reason (a missing or unreadable `.minisig` too) | cannot read the list, a public key is unreadable or not a key |
 //! | `inspect` | printed | the list does not parse | cannot read |
 //! | `diff` | printed | a list does not parse | cannot read |
-//! | `push` | applied or unchanged | refused by the resolver | resolver unreachable |
+//! | `push` | applied or unchanged | refused by the resolver (or not UTF-8) | resolver unreachable, or an HTTP error other than a refusal (wrong token 401, endpoints disabled 403) |
+//!
+//! A `--protected` value that is not a domain name is a usage error (2).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
