@@ -143,3 +143,55 @@ fn an_unreadable_or_broken_config_exits_1() {
         }
     }
 }
+
+/// The README's quick start says what the demo does: its SERVFAIL comes
+/// after the demo's `upstream.timeout_ms`, and its commands make an admin
+/// token that the resolver takes, readable by its owner only, and a config
+/// that uses it (issue 15).
+#[test]
+fn the_quick_start_says_what_the_demo_does() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("## Quick start").unwrap();
+    let end = start + readme[start..].find("\n## ").unwrap();
+    let quick = &readme[start..end];
+    let demo = rempart::config::Config::load(std::path::Path::new("config/demo.toml")).unwrap();
+    let ms = demo.upstream.timeout.as_millis();
+    assert!(
+        quick.contains(&format!("SERVFAIL once `upstream.timeout_ms` ({ms} ms in"))
+            && quick.contains(&format!("so {} seconds", ms / 1000)),
+        "{quick}"
+    );
+    assert!(quick.contains(&format!("on `{}`", demo.server.listen[0])));
+    assert!(quick.contains(&format!("on `{}`", demo.admin.listen)));
+
+    // The two commands that make the token and the config, run as written.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("config")).unwrap();
+    std::fs::copy("config/demo.toml", tmp.path().join("config/demo.toml")).unwrap();
+    let commands: Vec<&str> = quick
+        .lines()
+        .filter(|l| l.starts_with("(umask 077") || l.starts_with("{ cat config/demo.toml"))
+        .collect();
+    assert_eq!(commands.len(), 2, "{quick}");
+    for command in commands {
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}");
+    }
+    let token = tmp.path().join("admin.token");
+    rempart::admin::read_token(&token).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by its owner only");
+    }
+    let config = rempart::config::Config::load(&tmp.path().join("demo-admin.toml")).unwrap();
+    assert_eq!(
+        config.admin.token_file.as_deref(),
+        Some(std::path::Path::new("admin.token"))
+    );
+}
