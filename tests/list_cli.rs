@@ -176,61 +176,38 @@ fn sign_refuses_a_list_that_would_be_refused() {
     let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
-    // --protected adds to the defaults, as list.protected does (issue 15).
-    let o = rempart(&[
-        "list",
-        "sign",
-        "--secret-key",
-        s(&sk),
-        "--protected",
-        "example.org",
-        s(&list),
-    ]);
-    assert_eq!(code(&o), 1, "the defaults still apply: {}", stderr(&o));
-    assert!(stderr(&o).contains("google.fr"), "{}", stderr(&o));
-    // With the operator's own protected names instead.
-    let o = rempart(&[
-        "list",
-        "sign",
-        "--secret-key",
-        s(&sk),
-        "--protected",
-        "example.org",
-        "--no-protected-defaults",
-        s(&list),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = rempart(&["list", "verify", "--public-key", s(&pk), s(&list)]);
-    assert_eq!(code(&o), 1, "verify applies the same gates");
-    let o = rempart(&[
-        "list",
-        "verify",
-        "--public-key",
-        s(&pk),
-        "--protected",
-        "example.org",
-        "--no-protected-defaults",
-        s(&list),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    // A name of the operator's own, added to the defaults.
-    let list = d.write(
+    // --protected adds to the defaults, as list.protected does (issue 15);
+    // with --no-protected-defaults, the operator's own names instead. verify
+    // applies the same gates as sign.
+    let google = list;
+    let example = d.write(
         "example.txt",
         &list_text(4, &[("example.org", "subtree", "terrorism", "R-1")]),
     );
-    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = rempart(&[
-        "list",
-        "verify",
-        "--public-key",
-        s(&pk),
-        "--protected",
-        "example.org",
-        s(&list),
-    ]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
+    let own = ["--protected", "example.org", "--no-protected-defaults"];
+    let cases: [(&str, &[&str], &PathBuf, i32); 6] = [
+        ("sign", &own[..2], &google, 1),
+        ("sign", &own, &google, 0),
+        ("verify", &[], &google, 1),
+        ("verify", &own, &google, 0),
+        ("sign", &[], &example, 0),
+        ("verify", &own[..2], &example, 1),
+    ];
+    for (command, protected, list, expected) in cases {
+        let key = if command == "sign" {
+            ["--secret-key", s(&sk)]
+        } else {
+            ["--public-key", s(&pk)]
+        };
+        let mut args = vec!["list", command, key[0], key[1]];
+        args.extend_from_slice(protected);
+        args.push(s(list));
+        let o = rempart(&args);
+        assert_eq!(code(&o), expected, "{args:?}: {}", stderr(&o));
+        if expected == 1 {
+            assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
+        }
+    }
 
     // A public suffix.
     let list = d.write(
@@ -370,36 +347,30 @@ fn minisign_interoperability_both_ways() {
 fn refusals_print_times_in_rfc3339() {
     let d = Dir::new();
     let (sk, _) = d.keygen("k");
-    let expired = list_text(4, ENTRIES).replace(
-        "expires: 2099-01-01T00:00:00Z",
-        "expires: 2026-01-02T00:00:00Z",
-    );
-    let list = d.write("expired.txt", &expired);
-    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("expired: expires 2026-01-02T00:00:00Z is not after now (20"),
-        "{err}"
-    );
-    assert!(
-        !err.contains("+00:00:00") && !err.contains(":00.0"),
-        "{err}"
-    );
-
-    let future = list_text(4, ENTRIES).replace(
-        "issued: 2026-01-01T00:00:00Z",
-        "issued: 2098-01-01T00:00:00Z",
-    );
-    let list = d.write("future.txt", &future);
-    let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("issued 2098-01-01T00:00:00Z is in the future"),
-        "{err}"
-    );
-    assert!(!err.contains("+00:00:00"), "{err}");
+    for (file, from, to, expected) in [
+        (
+            "expired.txt",
+            "expires: 2099-01-01T00:00:00Z",
+            "expires: 2026-01-02T00:00:00Z",
+            "expired: expires 2026-01-02T00:00:00Z is not after now (20",
+        ),
+        (
+            "future.txt",
+            "issued: 2026-01-01T00:00:00Z",
+            "issued: 2098-01-01T00:00:00Z",
+            "issued 2098-01-01T00:00:00Z is in the future",
+        ),
+    ] {
+        let list = d.write(file, &list_text(4, ENTRIES).replace(from, to));
+        let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(expected), "{err}");
+        assert!(
+            !err.contains("+00:00:00") && !err.contains(":00.0"),
+            "{err}"
+        );
+    }
 }
 
 /// Issue 15: a pushed list's header refusal named the empty line after the
@@ -449,25 +420,27 @@ async fn a_pushed_list_refusal_names_the_line_at_fault() {
         ),
         (good.clone(), 0, "applied serial 5"),
     ];
-    for (i, (text, expected_code, expected)) in cases.into_iter().enumerate() {
-        let list = setup.dir.path().join(format!("push-{i}.txt"));
-        setup.key.write_signed(&list, &text);
+    // `rempart list push`, off the runtime the server runs on.
+    let push = |token: &Path, list: &Path| {
         let args: Vec<String> = [
             "list",
             "push",
             "--url",
             &url,
             "--token-file",
-            s(&token_file),
-            s(&list),
+            s(token),
+            s(list),
         ]
         .map(str::to_owned)
         .into();
-        let o = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             rempart(&args.iter().map(String::as_str).collect::<Vec<_>>())
         })
-        .await
-        .unwrap();
+    };
+    for (i, (text, expected_code, expected)) in cases.into_iter().enumerate() {
+        let list = setup.dir.path().join(format!("push-{i}.txt"));
+        setup.key.write_signed(&list, &text);
+        let o = push(&token_file, &list).await.unwrap();
         assert_eq!(code(&o), expected_code, "{}{}", stdout(&o), stderr(&o));
         assert!(
             stdout(&o).contains(expected),
@@ -478,23 +451,9 @@ async fn a_pushed_list_refusal_names_the_line_at_fault() {
     // A wrong token is no refusal of the list: 3, as documented.
     let wrong = setup.dir.path().join("wrong-token");
     std::fs::write(&wrong, "not-the-token-0123456789\n").unwrap();
-    let list = setup.dir.path().join("push-4.txt");
-    let args: Vec<String> = [
-        "list",
-        "push",
-        "--url",
-        &url,
-        "--token-file",
-        s(&wrong),
-        s(&list),
-    ]
-    .map(str::to_owned)
-    .into();
-    let o = tokio::task::spawn_blocking(move || {
-        rempart(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let o = push(&wrong, &setup.dir.path().join("push-4.txt"))
+        .await
+        .unwrap();
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
     server.stop().await;
