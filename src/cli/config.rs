@@ -12,7 +12,9 @@ use crate::list::signature::TrustedKeys;
 /// The `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate a config file: every error is named with its key.
+    /// Validate a config file: every error (unknown keys included) is
+    /// named with its key and line; a good file's protected names are
+    /// printed with where they come from.
     Check {
         /// The TOML file.
         file: PathBuf,
