@@ -51,3 +51,147 @@ fn an_unusable_admin_token_is_a_config_error_for_check_and_serve() {
     let (code, err) = run(&with_token, &["config", "check"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Issue 15: `config check` stopped at the first unknown key. One run names
+/// every error (unknown keys with their line and the closest known key,
+/// invalid values), exits 1; a good file's check prints where its
+/// protected names come from, and every one of them.
+#[test]
+fn config_check_names_every_error_in_one_run_and_the_protected_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string("config/demo.toml").unwrap();
+    let check = |toml: &str| {
+        let file = tmp.path().join("rempart.toml");
+        std::fs::write(&file, toml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+            .args(["config", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let bad = demo
+        .replace("[server]\n", "[server]\nlisten_on = []\n")
+        .replace("[log]\n", "[log]\nlvl = \"debug\"\n")
+        .replace("ttl = 60", "ttl = 0");
+    let (code, _, err) = check(&bad);
+    assert_eq!(code, Some(1), "{err}");
+    let line_of = |needle: &str| bad.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    for expected in [
+        format!(
+            "line {}: server.listen_on: unknown key; did you mean server.listen?",
+            line_of("listen_on")
+        ),
+        format!(
+            "line {}: log.lvl: unknown key; did you mean log.level?",
+            line_of("lvl")
+        ),
+        format!(
+            "line {}: redirect.ttl: 0: must be between 1 and 3600 seconds",
+            line_of("ttl = 0")
+        ),
+    ] {
+        assert!(err.contains(&expected), "{expected:?} not in:\n{err}");
+    }
+    assert!(err.contains("3 error(s)"), "{err}");
+
+    let (code, out, err) = check(&demo);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("19 protected name(s): the 18 defaults + 1 from list.protected:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("google.fr") && out.contains("example.org"),
+        "{out}"
+    );
+    let (code, out, err) = check(&demo.replace(
+        "protected = [\"example.org\"]",
+        "protected = [\"example.org\"]\nprotected_defaults = false",
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(
+            "1 protected name(s): no defaults (list.protected_defaults = false) + 1 from list.protected:\n  example.org\n"
+        ),
+        "{out}"
+    );
+}
+
+/// A config file that cannot be read, or is not TOML, exits 1 like an
+/// invalid one, for `config check` and `serve` (as the README documents:
+/// systemd does not restart on it).
+#[test]
+fn an_unreadable_or_broken_config_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.toml");
+    std::fs::write(&broken, "[server\n").unwrap();
+    for file in [tmp.path().join("gone.toml"), broken] {
+        for args in [&["config", "check"][..], &["serve", "--config"][..]] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+                .args(args)
+                .arg(&file)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?} {file:?}: {err}");
+            assert!(err.contains(&*file.to_string_lossy()), "{err}");
+        }
+    }
+}
+
+/// The README's quick start says what the demo does: its SERVFAIL comes
+/// after the demo's `upstream.timeout_ms`, and its commands make an admin
+/// token that the resolver takes, readable by its owner only, and a config
+/// that uses it (issue 15).
+#[test]
+fn the_quick_start_says_what_the_demo_does() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme.find("## Quick start").unwrap();
+    let end = start + readme[start..].find("\n## ").unwrap();
+    let quick = &readme[start..end];
+    let demo = rempart::config::Config::load(std::path::Path::new("config/demo.toml")).unwrap();
+    let ms = demo.upstream.timeout.as_millis();
+    assert!(
+        quick.contains(&format!("SERVFAIL once `upstream.timeout_ms` ({ms} ms in"))
+            && quick.contains(&format!("so {} seconds", ms / 1000)),
+        "{quick}"
+    );
+    assert!(quick.contains(&format!("on `{}`", demo.server.listen[0])));
+    assert!(quick.contains(&format!("on `{}`", demo.admin.listen)));
+
+    // The two commands that make the token and the config, run as written.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("config")).unwrap();
+    std::fs::copy("config/demo.toml", tmp.path().join("config/demo.toml")).unwrap();
+    let commands: Vec<&str> = quick
+        .lines()
+        .filter(|l| l.starts_with("(umask 077") || l.starts_with("{ cat config/demo.toml"))
+        .collect();
+    assert_eq!(commands.len(), 2, "{quick}");
+    for command in commands {
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}");
+    }
+    let token = tmp.path().join("admin.token");
+    rempart::admin::read_token(&token).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by its owner only");
+    }
+    let config = rempart::config::Config::load(&tmp.path().join("demo-admin.toml")).unwrap();
+    assert_eq!(
+        config.admin.token_file.as_deref(),
+        Some(std::path::Path::new("admin.token"))
+    );
+}

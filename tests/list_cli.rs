@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{ENTRIES, list_text};
+use common::{ENTRIES, Extra, Setup, TestUpstream, ZONE, list_text};
 
 fn rempart(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rempart"))
@@ -176,29 +176,38 @@ fn sign_refuses_a_list_that_would_be_refused() {
     let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
-    // With the operator's own protected names instead.
-    let o = rempart(&[
-        "list",
-        "sign",
-        "--secret-key",
-        s(&sk),
-        "--protected",
-        "example.org",
-        s(&list),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = rempart(&["list", "verify", "--public-key", s(&pk), s(&list)]);
-    assert_eq!(code(&o), 1, "verify applies the same gates");
-    let o = rempart(&[
-        "list",
-        "verify",
-        "--public-key",
-        s(&pk),
-        "--protected",
-        "example.org",
-        s(&list),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // --protected adds to the defaults, as list.protected does (issue 15);
+    // with --no-protected-defaults, the operator's own names instead. verify
+    // applies the same gates as sign.
+    let google = list;
+    let example = d.write(
+        "example.txt",
+        &list_text(4, &[("example.org", "subtree", "terrorism", "R-1")]),
+    );
+    let own = ["--protected", "example.org", "--no-protected-defaults"];
+    let cases: [(&str, &[&str], &PathBuf, i32); 6] = [
+        ("sign", &own[..2], &google, 1),
+        ("sign", &own, &google, 0),
+        ("verify", &[], &google, 1),
+        ("verify", &own, &google, 0),
+        ("sign", &[], &example, 0),
+        ("verify", &own[..2], &example, 1),
+    ];
+    for (command, protected, list, expected) in cases {
+        let key = if command == "sign" {
+            ["--secret-key", s(&sk)]
+        } else {
+            ["--public-key", s(&pk)]
+        };
+        let mut args = vec!["list", command, key[0], key[1]];
+        args.extend_from_slice(protected);
+        args.push(s(list));
+        let o = rempart(&args);
+        assert_eq!(code(&o), expected, "{args:?}: {}", stderr(&o));
+        if expected == 1 {
+            assert!(stderr(&o).contains("protected"), "{}", stderr(&o));
+        }
+    }
 
     // A public suffix.
     let list = d.write(
@@ -329,5 +338,199 @@ fn minisign_interoperability_both_ways() {
         let o = rempart(&["list", "sign", "--secret-key", s(&esk), s(&list)]);
         assert_eq!(code(&o), 3);
         assert!(stderr(&o).contains("encrypted"), "{}", stderr(&o));
+    }
+}
+
+/// Issue 15: dates in messages printed as `2026-11-30 0:00:00.0 +00:00:00`.
+/// Every time a refusal names is RFC 3339, like the list itself.
+#[test]
+fn refusals_print_times_in_rfc3339() {
+    let d = Dir::new();
+    let (sk, _) = d.keygen("k");
+    for (file, from, to, expected) in [
+        (
+            "expired.txt",
+            "expires: 2099-01-01T00:00:00Z",
+            "expires: 2026-01-02T00:00:00Z",
+            "expired: expires 2026-01-02T00:00:00Z is not after now (20",
+        ),
+        (
+            "future.txt",
+            "issued: 2026-01-01T00:00:00Z",
+            "issued: 2098-01-01T00:00:00Z",
+            "issued 2098-01-01T00:00:00Z is in the future",
+        ),
+    ] {
+        let list = d.write(file, &list_text(4, ENTRIES).replace(from, to));
+        let o = rempart(&["list", "sign", "--secret-key", s(&sk), s(&list)]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(expected), "{err}");
+        assert!(
+            !err.contains("+00:00:00") && !err.contains(":00.0"),
+            "{err}"
+        );
+    }
+}
+
+/// Issue 15: a pushed list's header refusal named the empty line after the
+/// header, not the line at fault. `list push` prints the resolver's reason
+/// with the right line and exits 1; a good push exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_list_refusal_names_the_line_at_fault() {
+    const TOKEN: &str = "test-token-0123456789abcdef";
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let token_file = setup.dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let admin: &'static str = Box::leak(format!("token_file = {:?}", token_file).into_boxed_str());
+    let extra = Extra {
+        admin,
+        list: "watch = false",
+        ..Extra::default()
+    };
+    let server = common::Rempart::start(&setup.config(upstream.addr, &extra)).await;
+    let url = format!("http://{}", server.admin);
+    let good = list_text(5, ENTRIES);
+    // Lines: 1 format, 2 issuer, 3 serial, 4 issued, 5 expires, 6 empty,
+    // 7 columns, 8 and 9 entries.
+    let cases = [
+        (
+            list_text(0, ENTRIES),
+            1,
+            "line 3: serial 0 is older than the serial in force, 1 (rollback)",
+        ),
+        (
+            good.replace(
+                "expires: 2099-01-01T00:00:00Z",
+                "expires: 2026-01-02T00:00:00Z",
+            ),
+            1,
+            "line 5: expired: expires 2026-01-02T00:00:00Z",
+        ),
+        (
+            good.replace("host.test\texact", "host.test\twide"),
+            1,
+            "line 9: match \"wide\"",
+        ),
+        (
+            format!("\u{feff}{good}"),
+            1,
+            "line 1: the file starts with a UTF-8 byte order mark",
+        ),
+        (good.clone(), 0, "applied serial 5"),
+    ];
+    // `rempart list push`, off the runtime the server runs on.
+    let push = |token: &Path, list: &Path| {
+        let args: Vec<String> = [
+            "list",
+            "push",
+            "--url",
+            &url,
+            "--token-file",
+            s(token),
+            s(list),
+        ]
+        .map(str::to_owned)
+        .into();
+        tokio::task::spawn_blocking(move || {
+            rempart(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+    for (i, (text, expected_code, expected)) in cases.into_iter().enumerate() {
+        let list = setup.dir.path().join(format!("push-{i}.txt"));
+        setup.key.write_signed(&list, &text);
+        let o = push(&token_file, &list).await.unwrap();
+        assert_eq!(code(&o), expected_code, "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(expected),
+            "{expected:?} not in {}",
+            stdout(&o)
+        );
+    }
+    // A wrong token is no refusal of the list: 3, as documented.
+    let wrong = setup.dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token-0123456789\n").unwrap();
+    let o = push(&wrong, &setup.dir.path().join("push-4.txt"))
+        .await
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
+    server.stop().await;
+}
+
+/// Every exit code the README and `rempart list`'s table document for the
+/// cases the other tests do not reach (issue 15: exit codes as documented).
+#[test]
+fn list_tools_exit_with_the_documented_codes() {
+    let d = Dir::new();
+    let (sk, pk) = d.keygen("k");
+    let list = d.write("list.txt", &list_text(4, ENTRIES));
+    let not_a_key = d.write("not-a-key", "hello\n");
+    let not_a_list = d.write("not-a-list.txt", "hello\n");
+    let gone = d.path("gone.txt");
+    let gone_pub = d.path("gone.pub");
+    let cases: &[(&[&str], i32)] = &[
+        (&["list", "inspect", s(&list)], 0),
+        (&["list", "inspect", s(&not_a_list)], 1),
+        (&["list", "inspect", s(&gone)], 3),
+        (&["list", "diff", s(&list), s(&not_a_list)], 1),
+        (&["list", "diff", s(&list), s(&gone)], 3),
+        (
+            &["list", "sign", "--secret-key", s(&not_a_key), s(&list)],
+            3,
+        ),
+        (&["list", "sign", "--secret-key", s(&sk), s(&gone)], 3),
+        (
+            &[
+                "list",
+                "sign",
+                "--secret-key",
+                s(&sk),
+                "--protected",
+                "a..b",
+                s(&list),
+            ],
+            2,
+        ),
+        (&["list", "sign", "--secret-key", s(&sk), s(&list)], 0),
+        (
+            &["list", "verify", "--public-key", s(&not_a_key), s(&list)],
+            3,
+        ),
+        (
+            &["list", "verify", "--public-key", s(&gone_pub), s(&list)],
+            3,
+        ),
+        (&["list", "verify", "--public-key", s(&pk), s(&list)], 0),
+        // Nothing listens on port 1 of the loopback.
+        (
+            &[
+                "list",
+                "push",
+                "--url",
+                "http://127.0.0.1:1",
+                "--token-file",
+                s(&not_a_key),
+                s(&list),
+            ],
+            3,
+        ),
+        (
+            &[
+                "list",
+                "push",
+                "--url",
+                "http://127.0.0.1:1",
+                "--token-file",
+                s(&gone),
+                s(&list),
+            ],
+            3,
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = rempart(args);
+        assert_eq!(code(&o), *expected, "{args:?}: {}", stderr(&o));
     }
 }

@@ -202,7 +202,7 @@ cache_size = 400000
 path = "$W/list.txt"
 trusted_keys = ["$W/bench.pub"]
 state_dir = "$W/rempart-state"
-protected = []
+protected_defaults = false
 
 [redirect]
 ipv4 = ["192.0.2.80"]

@@ -193,14 +193,15 @@ fn verify_and_compile(
                     Some((in_force, _, now)) => {
                         if let Some(current) = in_force {
                             gate::check_serial(header.serial, current.header.serial)
-                                .map_err(|e| e.to_string())?;
+                                .map_err(gate::GateError::into_header_refusal)?;
                         }
-                        gate::check_header(header, now).map_err(|e| e.to_string())
+                        gate::check_header(header, now)
+                            .map_err(gate::GateError::into_header_refusal)
                     }
                 },
                 |e| {
                     if checks.is_some() {
-                        gate::check_entry(&e, &protected).map_err(|g| g.to_string())?;
+                        gate::check_entry(&e, &protected)?;
                     }
                     batch.push(e);
                     if batch.len() == BATCH {
@@ -208,7 +209,7 @@ fn verify_and_compile(
                         // The compiler only stops when this sender is dropped.
                         let _ = tx.send(full);
                     }
-                    Ok(())
+                    Ok::<(), gate::GateError>(())
                 },
             );
             if head.is_ok() && !batch.is_empty() {

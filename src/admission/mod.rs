@@ -526,7 +526,7 @@ fn load_kept(settings: &Settings) -> Option<Accepted> {
     match verify_kept(settings, &file, &kept.list, &kept.signature) {
         Ok(a) => {
             if a.header.expires <= OffsetDateTime::now_utc() {
-                warn!(serial = a.header.serial, expires = %a.header.expires, "the kept list has expired; it stays in force until a newer list is applied");
+                warn!(serial = a.header.serial, expires = %crate::text::rfc3339(a.header.expires), "the kept list has expired; it stays in force until a newer list is applied");
             }
             Some(a)
         }

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::{EXIT_OK, EXIT_REFUSED};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_PROTECTED};
 use crate::list::signature::TrustedKeys;
 
 /// The `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate a config file: every error is named with its key.
+    /// Validate a config file: every error (unknown keys included) is
+    /// named with its key and line; a good file's protected names are
+    /// printed with where they come from.
     Check {
         /// The TOML file.
         file: PathBuf,
@@ -55,13 +57,42 @@ fn check(file: &std::path::Path) -> ExitCode {
         return ExitCode::from(EXIT_REFUSED);
     }
     println!(
-        "{}: ok (listen {:?}, {} upstream(s), list {}, {} trusted key(s), {} protected name(s))",
+        "{}: ok (listen {:?}, {} upstream(s), list {}, {} trusted key(s))",
         file.display(),
         config.server.listen,
         config.upstream.servers.len(),
         config.list.path.display(),
         config.list.trusted_keys.len(),
-        config.list.protected.len()
     );
+    println!("{}", protected_summary(&config));
     ExitCode::from(EXIT_OK)
+}
+
+/// Where the protected names come from, then every one of them: whether
+/// the defaults are kept is the operator's choice, and this says which.
+fn protected_summary(config: &Config) -> String {
+    let list = &config.list;
+    let mut parts = vec![if list.protected_defaults {
+        format!("the {} defaults", DEFAULT_PROTECTED.len())
+    } else {
+        "no defaults (list.protected_defaults = false)".to_owned()
+    }];
+    if !list.protected_added.is_empty() {
+        parts.push(format!(
+            "{} from list.protected",
+            list.protected_added.len()
+        ));
+    }
+    if let Some(cname) = &config.redirect.cname {
+        parts.push(format!(
+            "the redirect.cname target {}",
+            cname.to_ascii().trim_end_matches('.')
+        ));
+    }
+    format!(
+        "{} protected name(s): {}:\n  {}",
+        list.protected.len(),
+        parts.join(" + "),
+        list.protected.join(" ")
+    )
 }

@@ -3,11 +3,13 @@
 //! | command | exit 0 | exit 1 | exit 3 |
 //! | --- | --- | --- | --- |
 //! | `keygen` | keys written | a key file exists (no `--force`) | cannot write |
-//! | `sign` | `LIST.minisig` written | the list fails a check | cannot read or write |
-//! | `verify` | signature and content good | refused, with the reason | cannot read the list or a key |
+//! | `sign` | `LIST.minisig` written | the list fails a check | cannot read or write, the secret key is not a key |
+//! | `verify` | signature and content good | refused, with the reason (a missing or unreadable `.minisig` too) | cannot read the list, a public key is unreadable or not a key |
 //! | `inspect` | printed | the list does not parse | cannot read |
 //! | `diff` | printed | a list does not parse | cannot read |
-//! | `push` | applied or unchanged | refused by the resolver | resolver unreachable |
+//! | `push` | applied or unchanged | refused by the resolver (or not UTF-8) | resolver unreachable, or an HTTP error other than a refusal (wrong token 401, endpoints disabled 403) |
+//!
+//! A `--protected` value that is not a domain name is a usage error (2).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -46,10 +48,14 @@ pub enum ListCommand {
         /// The secret key (from `rempart list keygen` or `minisign -G -W`).
         #[arg(long)]
         secret_key: PathBuf,
-        /// Protected names to check against (repeatable); the resolver's
-        /// defaults when not given.
+        /// A protected name to check against, added to the resolver's 18
+        /// defaults like `list.protected` (repeatable).
         #[arg(long = "protected", value_name = "NAME")]
         protected: Vec<String>,
+        /// Check against the `--protected` names only, without the
+        /// defaults, like `list.protected_defaults = false`.
+        #[arg(long)]
+        no_protected_defaults: bool,
         /// The list.
         list: PathBuf,
     },
@@ -60,10 +66,14 @@ pub enum ListCommand {
         /// accepted).
         #[arg(long, required = true)]
         public_key: Vec<PathBuf>,
-        /// Protected names to check against (repeatable); the resolver's
-        /// defaults when not given.
+        /// A protected name to check against, added to the resolver's 18
+        /// defaults like `list.protected` (repeatable).
         #[arg(long = "protected", value_name = "NAME")]
         protected: Vec<String>,
+        /// Check against the `--protected` names only, without the
+        /// defaults, like `list.protected_defaults = false`.
+        #[arg(long)]
+        no_protected_defaults: bool,
         /// The list.
         list: PathBuf,
     },
@@ -109,13 +119,15 @@ pub fn run(cmd: ListCommand) -> ExitCode {
         ListCommand::Sign {
             secret_key,
             protected,
+            no_protected_defaults,
             list,
-        } => sign(&secret_key, &protected, &list),
+        } => sign(&secret_key, &protected, !no_protected_defaults, &list),
         ListCommand::Verify {
             public_key,
             protected,
+            no_protected_defaults,
             list,
-        } => verify(&public_key, &protected, &list),
+        } => verify(&public_key, &protected, !no_protected_defaults, &list),
         ListCommand::Inspect { summary, list } => inspect(&list, summary),
         ListCommand::Diff { old, new } => diff(&old, &new),
         ListCommand::Push {
@@ -195,23 +207,24 @@ fn keygen(secret: &Path, public: &Path, force: bool) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
-/// The protected names to check against: the given ones, or the resolver's
-/// defaults.
-fn protected_names(given: &[String]) -> Result<Vec<String>, ExitCode> {
-    if given.is_empty() {
-        return Ok(DEFAULT_PROTECTED.iter().map(|s| (*s).to_owned()).collect());
+/// The protected names to check against, as the resolver's config makes
+/// them: the defaults (unless `defaults` is false), then the given ones.
+fn protected_names(given: &[String], defaults: bool) -> Result<Vec<String>, ExitCode> {
+    let mut names: Vec<String> = if defaults {
+        DEFAULT_PROTECTED.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        Vec::new()
+    };
+    for n in given {
+        let name = canonical_name(n).map_err(|e| {
+            eprintln!("rempart list: --protected {n:?}: {e}");
+            ExitCode::from(super::EXIT_USAGE)
+        })?;
+        if !names.iter().any(|p| *p == name) {
+            names.push(name.into_owned());
+        }
     }
-    given
-        .iter()
-        .map(|n| {
-            canonical_name(n)
-                .map(std::borrow::Cow::into_owned)
-                .map_err(|e| {
-                    eprintln!("rempart list: --protected {n:?}: {e}");
-                    ExitCode::from(super::EXIT_USAGE)
-                })
-        })
-        .collect()
+    Ok(names)
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<List, ExitCode> {
@@ -223,8 +236,8 @@ fn check_content(path: &Path, list: &List, protected: &[String]) -> Result<(), E
         .map_err(|reason| refused(format!("{}: {reason}", path.display())))
 }
 
-fn sign(secret: &Path, protected: &[String], path: &Path) -> ExitCode {
-    let protected = match protected_names(protected) {
+fn sign(secret: &Path, protected: &[String], defaults: bool, path: &Path) -> ExitCode {
+    let protected = match protected_names(protected, defaults) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -272,8 +285,8 @@ fn sign(secret: &Path, protected: &[String], path: &Path) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
-fn verify(keys: &[PathBuf], protected: &[String], path: &Path) -> ExitCode {
-    let protected = match protected_names(protected) {
+fn verify(keys: &[PathBuf], protected: &[String], defaults: bool, path: &Path) -> ExitCode {
+    let protected = match protected_names(protected, defaults) {
         Ok(p) => p,
         Err(code) => return code,
     };

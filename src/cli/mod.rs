@@ -5,8 +5,8 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | success (for checks: the input is good) |
-//! | 1 | the input was refused: invalid config, list refused, audit trail broken |
-//! | 2 | usage error (unknown flag, missing argument) |
+//! | 1 | the input was refused: invalid or unreadable config, list refused, audit trail broken |
+//! | 2 | usage error (unknown flag, missing argument, invalid flag value) |
 //! | 3 | runtime failure: cannot bind, I/O error, no valid list at start |
 
 pub mod audit;

@@ -1,10 +1,12 @@
 //! Strict TOML -> validated [`Config`].
 //!
 //! Two steps, as habit 1 of STYLE.md says: [`RawConfig`] (module `raw`) is
-//! deserialised with `deny_unknown_fields` (a typo is an error naming the
-//! key and its line), then module `validate` turns it into typed values, one
-//! function per section, collecting every error with the key it belongs to,
-//! so that `rempart config check` reports them all at once. Every default
+//! the file as written, strict (module `keys` reads the text against its
+//! keys: every unknown key is an error naming its dotted path, its line and
+//! the closest known key, and every value of the wrong type its key), then
+//! module `validate` turns it into typed values, one function per section.
+//! Every error is collected with the key it belongs to and its line, so
+//! that `rempart config check` reports them all at once. Every default
 //! is a `DEFAULT_*` constant here and is written, commented, in
 //! `config/rempart.example.toml`; a test (module `tests`) keeps the two in
 //! agreement, parses every shipped config and refuses a typo in any table.
@@ -19,6 +21,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
+mod keys;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -47,8 +50,9 @@ pub const DEFAULT_CACHE_MAX_TTL: u32 = 86_400;
 pub const DEFAULT_CACHE_NEGATIVE_MAX_TTL: u32 = 3_600;
 /// `list.state_dir` default.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/rempart";
-/// `list.protected` default: names whose blocking would be the 2016 incident
-/// again. An operator may replace the set; `protected = []` removes it.
+/// The protected names every resolver has unless `list.protected_defaults
+/// = false`: names whose blocking would be the 2016 incident again.
+/// `list.protected` adds to them.
 pub const DEFAULT_PROTECTED: &[&str] = &[
     "google.com",
     "google.fr",
@@ -170,8 +174,14 @@ pub struct ListConfig {
     pub trusted_keys: Vec<PathBuf>,
     /// Where the list in force is kept.
     pub state_dir: PathBuf,
-    /// Names no list may redirect (canonical form).
+    /// Names no list may redirect (canonical form, each once): the
+    /// defaults unless `protected_defaults` is false, then
+    /// `protected_added`, then the `redirect.cname` target.
     pub protected: Vec<String>,
+    /// `list.protected_defaults`: [`DEFAULT_PROTECTED`] is protected.
+    pub protected_defaults: bool,
+    /// `list.protected`: names added to the defaults (canonical form).
+    pub protected_added: Vec<String>,
     /// Behaviour with no valid list at first start.
     pub on_missing: OnMissing,
     /// Reload when the list file or its signature changes.
@@ -251,14 +261,17 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
-/// One invalid value, with the key it belongs to.
+/// One error in the file, with the key it belongs to and, when the file
+/// has that key, its line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
+#[error("{}{key}: {reason}", line.map(|n| format!("line {n}: ")).unwrap_or_default())]
 pub struct KeyError {
     /// Dotted key, e.g. `server.listen[1]`.
     pub key: String,
     /// What is wrong.
     pub reason: String,
+    /// 1-based line of the key in the file (`None` for a key it lacks).
+    pub line: Option<usize>,
 }
 
 /// A config that cannot be used.
@@ -272,16 +285,17 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Not TOML, a wrong type, or an unknown key (the message names it).
+    /// Not TOML at all.
     #[error("{}: {message}", file.display())]
     Syntax {
         /// The file.
         file: PathBuf,
-        /// toml's message, with line, column and key.
+        /// toml's message, with line and column.
         message: String,
     },
-    /// Values that parse but are not valid; every one is listed.
-    #[error("{}: {} invalid value(s):\n  {}", file.display(), errors.len(), errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    /// Unknown keys, values of the wrong type, invalid values: every one
+    /// is listed, in the order of the file.
+    #[error("{}: {} error(s):\n  {}", file.display(), errors.len(), errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Invalid {
         /// The file.
         file: PathBuf,
@@ -301,12 +315,38 @@ impl Config {
     }
 
     /// Validate config text; `file` is only used in errors.
+    ///
+    /// Every error is collected before any is returned: the unknown keys
+    /// and values of the wrong type (module `keys`), then the invalid
+    /// values (module `validate`), sorted by line. A key already named for
+    /// its type is not named again for the default that replaced it.
     pub fn from_toml(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let syntax = |e: toml::de::Error| ConfigError::Syntax {
             file: file.to_owned(),
             message: e.to_string().trim_end().to_owned(),
-        })?;
-        raw.validate().map_err(|errors| ConfigError::Invalid {
+        };
+        let doc = keys::Document::parse(text).map_err(syntax)?;
+        let (raw, mut errors) = doc.read().map_err(syntax)?;
+        let invalid = match raw.validate() {
+            Ok(config) if errors.is_empty() => return Ok(config),
+            Ok(_) => Vec::new(),
+            Err(invalid) => invalid,
+        };
+        for mut e in invalid {
+            let named_before = errors.iter().any(|b| {
+                e.key == b.key
+                    || e.key
+                        .strip_prefix(b.key.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            });
+            if !named_before {
+                e.line = doc.line_of(&e.key);
+                errors.push(e);
+            }
+        }
+        // Lines in order, then the errors about keys the file lacks.
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        Err(ConfigError::Invalid {
             file: file.to_owned(),
             errors,
         })

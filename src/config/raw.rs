@@ -1,6 +1,7 @@
-//! The file as written: strict deserialisation (`deny_unknown_fields`, so
-//! that a typo is an error naming the key and its line), every key optional
-//! where a default exists. [`super::validate`] turns it into a
+//! The file as written: every key optional where a default exists.
+//! `super::keys` reads the text against these types' fields (naming every
+//! unknown key, with its line) before serde sees it; `deny_unknown_fields`
+//! stays as the last guard. `super::validate` turns the result into a
 //! [`Config`](super::Config).
 
 use std::path::PathBuf;
@@ -54,6 +55,7 @@ pub(super) struct RawList {
     pub trusted_keys: Option<Vec<PathBuf>>,
     pub state_dir: Option<PathBuf>,
     pub protected: Option<Vec<String>>,
+    pub protected_defaults: Option<bool>,
     pub on_missing: Option<String>,
     pub watch: Option<bool>,
 }

@@ -94,6 +94,120 @@ fn unknown_key_is_named() {
     assert!(err.contains("listen_on"), "{err}");
 }
 
+/// Issue 15: `config check` stopped at the first unknown key. Every one is
+/// named in one run, with its dotted path, its line and the closest known
+/// key; so is every value of the wrong type, and the invalid values too.
+#[test]
+fn every_unknown_key_and_wrong_type_is_named_in_one_run() {
+    let text = format!(
+        "{MINIMAL}[server]\nlisten_on = [\"x\"]\nudp_sockets = \"four\"\ntimeout_ms = 5\n[log]\nlvl = \"debug\"\nformat = \"xml\"\n[srever]\nx = 1\n"
+    );
+    let err = load(&text).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let named = |key: &str| {
+        errors
+            .iter()
+            .find(|e| e.key == key)
+            .unwrap_or_else(|| panic!("{key} not named in {err}"))
+    };
+    let e = named("server.listen_on");
+    assert_eq!(e.line, Some(10), "{err}");
+    assert!(
+        e.reason
+            .contains("unknown key; did you mean server.listen?"),
+        "{err}"
+    );
+    let e = named("server.udp_sockets");
+    assert_eq!(e.line, Some(11), "{err}");
+    assert!(e.reason.contains("invalid type"), "{err}");
+    assert!(
+        named("server.timeout_ms")
+            .reason
+            .contains("it belongs in [upstream]"),
+        "{err}"
+    );
+    assert!(
+        named("log.lvl").reason.contains("did you mean log.level?"),
+        "{err}"
+    );
+    assert_eq!(named("log.format").line, Some(15), "{err}");
+    assert!(
+        named("srever").reason.contains("did you mean [server]?"),
+        "{err}"
+    );
+    assert_eq!(errors.len(), 6, "{err}");
+    // In the order of the file, each with its line.
+    let lines: Vec<Option<usize>> = errors.iter().map(|e| e.line).collect();
+    assert!(lines.is_sorted(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("\n  line 10: server.listen_on: unknown key; did you mean server.listen?\n"),
+        "{err}"
+    );
+}
+
+/// A section that is not a table, and a key replaced by its default after
+/// a type error, are named once, not again by the validation.
+#[test]
+fn a_key_named_for_its_type_is_not_named_again() {
+    let text = MINIMAL.replace("servers = [\"127.0.0.1:5300\"]", "servers = \"127.0.0.1\"");
+    let err = load(&format!("log = 1\n{text}")).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let keys: Vec<(&str, Option<usize>)> =
+        errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(
+        keys,
+        [("log", Some(1)), ("upstream.servers", Some(4))],
+        "{err}"
+    );
+}
+
+/// Not TOML at all: the syntax error, with toml's line and column.
+#[test]
+fn a_syntax_error_names_its_line() {
+    let err = load("[server\nlisten = []\n").unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Syntax { .. }) && err.to_string().contains("line 1"),
+        "{err}"
+    );
+}
+
+/// Issue 15: `list.protected` silently replaced the 18 defaults. It adds
+/// to them; `protected_defaults = false` is the one way to drop them.
+#[test]
+fn protected_names_add_to_the_defaults_unless_turned_off() {
+    let with = |list: &str| {
+        load(&MINIMAL.replace(
+            "trusted_keys = [\"k.pub\"]\n",
+            &format!("trusted_keys = [\"k.pub\"]\n{list}\n"),
+        ))
+        .unwrap()
+        .list
+    };
+    let list = with("protected = [\"Example.FR.\", \"google.fr\"]");
+    assert!(list.protected_defaults);
+    assert_eq!(list.protected_added, ["example.fr", "google.fr"]);
+    assert_eq!(list.protected.len(), DEFAULT_PROTECTED.len() + 1);
+    assert!(
+        DEFAULT_PROTECTED
+            .iter()
+            .all(|d| list.protected.iter().any(|p| p == d))
+    );
+    assert!(list.protected.iter().any(|p| p == "example.fr"));
+
+    let list = with("protected = [\"example.fr\"]\nprotected_defaults = false");
+    assert!(!list.protected_defaults);
+    assert_eq!(list.protected, ["example.fr"]);
+
+    let list = with("protected_defaults = false");
+    assert!(list.protected.is_empty());
+    assert_eq!(with("").protected, DEFAULT_PROTECTED);
+}
+
 #[test]
 fn every_invalid_value_is_named_by_key() {
     let text = r#"
@@ -222,6 +336,23 @@ fn example_config_states_every_default() {
     assert_eq!(minimal.server.listen, c.server.listen);
 }
 
+/// The example names every default protected name in its comment.
+#[test]
+fn example_config_names_the_default_protected_names() {
+    let text = std::fs::read_to_string(shipped("rempart.example.toml")).unwrap();
+    let comment: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#   "))
+        .flat_map(str::split_whitespace)
+        .collect();
+    for name in DEFAULT_PROTECTED {
+        assert!(
+            comment.contains(name),
+            "{name} not in the example's comment"
+        );
+    }
+}
+
 #[test]
 fn demo_config_parses() {
     let c = Config::load(&shipped("demo.toml")).unwrap();
@@ -244,7 +375,7 @@ fn a_typo_in_any_section_is_named() {
         let err = Config::from_toml(&text, Path::new("typo.toml")).unwrap_err();
         let key = typo.split(' ').next().unwrap();
         assert!(
-            matches!(err, ConfigError::Syntax { .. }) && err.to_string().contains(key),
+            matches!(err, ConfigError::Invalid { .. }) && err.to_string().contains(key),
             "{section}: {err}"
         );
     }
@@ -286,7 +417,7 @@ fn an_unknown_key_in_any_table_of_a_shipped_config_is_named() {
         for (place, t) in variants {
             let err = Config::from_toml(&t.to_string(), Path::new(&name)).unwrap_err();
             assert!(
-                matches!(err, ConfigError::Syntax { .. }) && err.to_string().contains(KEY),
+                matches!(err, ConfigError::Invalid { .. }) && err.to_string().contains(KEY),
                 "{name} {place}: {err}"
             );
         }

@@ -33,6 +33,7 @@ impl Errors {
         self.0.push(KeyError {
             key: key.into(),
             reason: reason.to_string(),
+            line: None,
         });
     }
 
@@ -54,6 +55,13 @@ impl Errors {
 
 fn strings(defaults: &[&str]) -> Vec<String> {
     defaults.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Push `name` unless `names` has it.
+fn add_once(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_owned());
+    }
 }
 
 /// A configured domain name that is not one.
@@ -129,8 +137,10 @@ impl RawConfig {
         // The information host must never be redirected itself.
         if let Some(c) = &redirect.cname {
             let c = c.to_ascii();
-            list.protected
-                .push(c.trim_end_matches('.').to_ascii_lowercase());
+            add_once(
+                &mut list.protected,
+                &c.trim_end_matches('.').to_ascii_lowercase(),
+            );
         }
         let audit = self.audit.validate(&mut e);
         let admin = self.admin.validate(&mut e);
@@ -245,11 +255,22 @@ impl RawList {
                 "at least one minisign public key is required: an unsigned list is never applied",
             );
         }
-        let protected_raw = list.protected.unwrap_or_else(|| strings(DEFAULT_PROTECTED));
-        let mut protected = Vec::with_capacity(protected_raw.len());
-        for (i, p) in protected_raw.iter().enumerate() {
+        // `protected` adds to the defaults (what an operator who wrote
+        // `protected = ["google.fr"]` meant); only `protected_defaults =
+        // false` removes them.
+        let protected_defaults = list.protected_defaults.unwrap_or(true);
+        let mut protected = if protected_defaults {
+            strings(DEFAULT_PROTECTED)
+        } else {
+            Vec::new()
+        };
+        let mut protected_added = Vec::new();
+        for (i, p) in list.protected.unwrap_or_default().iter().enumerate() {
             match canonical_name(p) {
-                Ok(n) => protected.push(n),
+                Ok(n) => {
+                    add_once(&mut protected, &n);
+                    protected_added.push(n);
+                }
                 Err(reason) => e.push(format!("list.protected[{i}]"), format!("{p:?}: {reason}")),
             }
         }
@@ -271,6 +292,8 @@ impl RawList {
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
             protected,
+            protected_defaults,
+            protected_added,
             on_missing,
             watch: list.watch.unwrap_or(true),
         }

@@ -73,6 +73,19 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// Why a header was refused by the check given to [`List::parse_each`]:
+/// the reason, and the header key it is about, so that the error names
+/// that key's line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct HeaderRefusal {
+    /// The header key the refusal is about (`serial`, `issued`,
+    /// `expires`...).
+    pub key: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
 /// The format line, exactly (BEHAVIOUR section 4).
 pub const FORMAT_LINE: &str = "#rempart-list v1";
 /// Columns every list must name.
@@ -244,16 +257,37 @@ impl<'t> Iterator for Lines<'t> {
     }
 }
 
+/// The UTF-8 byte order mark that some editors write at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The text as UTF-8 with LF line ends, checked once for the whole file;
-/// the error names the first bad line.
+/// the error names the first bad line, and a byte order mark or CR LF line
+/// ends (what an editor may add without being asked) as such.
 fn check_text<'t>(text: &'t [u8], file: &Path) -> Result<&'t str, ParseError> {
     let line_of = |offset: usize| text[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-    if let Some(i) = text.iter().position(|&b| b == b'\r') {
+    let cr = text.iter().position(|&b| b == b'\r');
+    let crlf = cr.is_some_and(|i| text.get(i + 1) == Some(&b'\n'));
+    if text.starts_with(BOM) {
+        let also = if crlf {
+            "; its lines also end with CR LF, where LF alone is accepted"
+        } else {
+            ""
+        };
         return Err(err(
             file,
-            line_of(i),
-            "carriage return (CR) found: lines end with LF only",
+            1,
+            format!(
+                "the file starts with a UTF-8 byte order mark (BOM, bytes EF BB BF): save it as UTF-8 without BOM{also}"
+            ),
         ));
+    }
+    if let Some(i) = cr {
+        let reason = if crlf {
+            "line ends with CR LF (carriage return, then line feed, as Windows editors write): lines end with LF only"
+        } else {
+            "carriage return (CR) found: lines end with LF only"
+        };
+        return Err(err(file, line_of(i), reason));
     }
     std::str::from_utf8(text).map_err(|e| {
         let n = line_of(e.valid_up_to());
@@ -344,17 +378,18 @@ struct HeaderFields {
     issued: Option<OffsetDateTime>,
     expires: Option<OffsetDateTime>,
     extensions: Vec<(String, String)>,
-    seen: Vec<String>,
+    /// Each key read, with its line.
+    seen: Vec<(String, usize)>,
 }
 
 impl HeaderFields {
     /// The header line `key: value`, line `n`: each key once, the four
     /// required keys and `x-` extensions only.
     fn set(&mut self, key: &str, value: &str, file: &Path, n: usize) -> Result<(), ParseError> {
-        if self.seen.iter().any(|k| k == key) {
+        if self.line_of(key).is_some() {
             return Err(err(file, n, format!("header key {key:?} given twice")));
         }
-        self.seen.push(key.to_owned());
+        self.seen.push((key.to_owned(), n));
         match key {
             "issuer" => {
                 if value.trim().is_empty() {
@@ -392,36 +427,47 @@ impl HeaderFields {
         Ok(())
     }
 
+    /// The line of header key `key`, if it was given.
+    fn line_of(&self, key: &str) -> Option<usize> {
+        self.seen.iter().find(|(k, _)| k == key).map(|(_, n)| *n)
+    }
+
     /// The header, once its block has ended on line `end`: every required
-    /// key given, and `expires` after `issued`.
-    fn finish(self, file: &Path, end: usize) -> Result<Header, ParseError> {
+    /// key given, and `expires` after `issued` (named on the `expires`
+    /// line).
+    fn finish(&self, file: &Path, end: usize) -> Result<Header, ParseError> {
         for required in REQUIRED_HEADERS {
-            if !self.seen.iter().any(|k| k == required) {
+            if self.line_of(required).is_none() {
                 return Err(err(file, end, format!("header {required:?} missing")));
             }
         }
         let (issuer, serial, issued, expires) = (
-            self.issuer.unwrap_or_default(),
+            self.issuer.clone().unwrap_or_default(),
             self.serial.unwrap_or_default(),
             self.issued.unwrap_or(OffsetDateTime::UNIX_EPOCH),
             self.expires.unwrap_or(OffsetDateTime::UNIX_EPOCH),
         );
         if expires <= issued {
-            return Err(err(file, end, "expires is not after issued"));
+            let n = self.line_of("expires").unwrap_or(end);
+            return Err(err(file, n, "expires is not after issued"));
         }
         Ok(Header {
             issuer,
             serial,
             issued,
             expires,
-            extensions: self.extensions,
+            extensions: self.extensions.clone(),
         })
     }
 }
 
 /// The header block, `key: value` lines up to the first empty line: the
-/// header, and the number of the line that ends it.
-fn header_block(lines: &mut Lines<'_>, file: &Path) -> Result<(Header, usize), ParseError> {
+/// header, its fields as read (with their lines), and the number of the
+/// line that ends it.
+fn header_block(
+    lines: &mut Lines<'_>,
+    file: &Path,
+) -> Result<(Header, HeaderFields, usize), ParseError> {
     let mut fields = HeaderFields::default();
     let mut header_end = 1;
     loop {
@@ -445,7 +491,7 @@ fn header_block(lines: &mut Lines<'_>, file: &Path) -> Result<(Header, usize), P
         };
         fields.set(key, value, file, n)?;
     }
-    Ok((fields.finish(file, header_end)?, header_end))
+    Ok((fields.finish(file, header_end)?, fields, header_end))
 }
 
 /// The column line: the names in file order, and where the five required
@@ -684,10 +730,10 @@ impl List {
         let head = List::parse_each(
             text,
             file,
-            |_| Ok::<(), std::convert::Infallible>(()),
+            |_| Ok(()),
             |e| {
                 entries.push(e.to_entry());
-                Ok(())
+                Ok::<(), std::convert::Infallible>(())
             },
         )?;
         Ok(List {
@@ -699,8 +745,10 @@ impl List {
 
     /// Parse `text` without keeping the entries: `on_header` judges the
     /// header before any entry is read, `on_entry` gets each entry in file
-    /// order, borrowed from the text. An `Err(reason)` from either stops the
-    /// parse with that reason (its `Display` text) at that line. A list of a
+    /// order, borrowed from the text. An `Err` from either stops the parse
+    /// with that reason at that line: for `on_header`, the line of the
+    /// header key its [`HeaderRefusal`] names; for `on_entry`, the entry's
+    /// line, with the error's `Display` text. A list of a
     /// million entries is read this way without a million small allocations.
     ///
     /// The phases, in file order, one function each: the format line, the
@@ -710,14 +758,19 @@ impl List {
     pub fn parse_each<'t, E: std::fmt::Display>(
         text: &'t [u8],
         file: &Path,
-        on_header: impl FnOnce(&Header) -> Result<(), E>,
+        on_header: impl FnOnce(&Header) -> Result<(), HeaderRefusal>,
         on_entry: impl FnMut(EntryRef<'t>) -> Result<(), E>,
     ) -> Result<Head, ParseError> {
         let checked = check_text(text, file)?;
         let mut lines = Lines::new(checked);
         format_line(&mut lines, file)?;
-        let (header, header_end) = header_block(&mut lines, file)?;
-        on_header(&header).map_err(|r| err(file, header_end, r.to_string()))?;
+        let (header, fields, header_end) = header_block(&mut lines, file)?;
+        // A refusal names the line of the key it is about: the serial of a
+        // rollback, not the empty line after the header.
+        on_header(&header).map_err(|r| {
+            let n = fields.line_of(r.key).unwrap_or(header_end);
+            err(file, n, r.reason)
+        })?;
         let columns = Columns::read(&mut lines, file, header_end)?;
         // At most one entry a line.
         let lines_left = text.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -794,7 +847,10 @@ mod tests {
             Path::new("l.txt"),
             |h| {
                 if h.serial == 666 {
-                    Err(String::from("serial 666 refused"))
+                    Err(HeaderRefusal {
+                        key: "serial",
+                        reason: String::from("serial 666 refused"),
+                    })
                 } else {
                     Ok(())
                 }
@@ -882,6 +938,65 @@ mod tests {
         }
     }
 
+    /// Issue 15: a byte order mark was refused as a bad first line. It is
+    /// named as such, and so are CR LF line ends and a lone CR.
+    #[test]
+    fn a_byte_order_mark_and_cr_are_named_as_such() {
+        let good = format!("{HEAD}{COLUMNS}a.test\texact\tc\tr\t2026-01-01\n");
+        assert!(outcome(good.as_bytes()).starts_with("ok 1"));
+        let bom = [BOM, good.as_bytes()].concat();
+        assert_eq!(
+            outcome(&bom),
+            "l.txt:1: the file starts with a UTF-8 byte order mark (BOM, bytes EF BB BF): save it as UTF-8 without BOM"
+        );
+        let both = [BOM, good.replace('\n', "\r\n").as_bytes()].concat();
+        assert!(
+            outcome(&both).ends_with(
+                "without BOM; its lines also end with CR LF, where LF alone is accepted"
+            ),
+            "{}",
+            outcome(&both)
+        );
+        assert_eq!(
+            outcome(good.replace('\n', "\r\n").as_bytes()),
+            "l.txt:1: line ends with CR LF (carriage return, then line feed, as Windows editors write): lines end with LF only"
+        );
+        assert_eq!(
+            outcome(good.replace("issuer: T\n", "issuer: T\r").as_bytes()),
+            "l.txt:2: carriage return (CR) found: lines end with LF only"
+        );
+    }
+
+    /// Issue 15: a header refusal named the empty line after the header.
+    /// It names the line of the key it is about.
+    #[test]
+    fn a_header_refusal_names_its_key_line() {
+        let text = format!(
+            "#rempart-list v1\nissuer: T\nx-a: 1\nserial: 666\nissued: 2026-01-01T00:00:00Z\nexpires: 2099-01-01T00:00:00Z\n\n{COLUMNS}"
+        );
+        assert_eq!(outcome(text.as_bytes()), "l.txt:4: serial 666 refused");
+        let refuse = |key: &'static str| {
+            List::parse_each(
+                text.as_bytes(),
+                Path::new("l.txt"),
+                |_| {
+                    Err(HeaderRefusal {
+                        key,
+                        reason: "no".into(),
+                    })
+                },
+                |_| Ok::<(), String>(()),
+            )
+            .unwrap_err()
+            .line
+        };
+        assert_eq!(refuse("issued"), 5);
+        assert_eq!(refuse("expires"), 6);
+        assert_eq!(refuse("x-a"), 3);
+        // A key the header lacks: the line that ends it.
+        assert_eq!(refuse("x-b"), 7);
+    }
+
     const EXPECTED: &[&str] = &[
         r##"l.txt:1: line 1 must be "#rempart-list v1": not a Rempart list"##,
         r##"l.txt:1: line 1 must be "#rempart-list v1": not a Rempart list"##,
@@ -899,8 +1014,8 @@ mod tests {
         r##"l.txt:3: unknown header key "from" (extensions start with "x-")"##,
         r##"l.txt:3: unknown header key "x-" (extensions start with "x-")"##,
         r##"l.txt:5: header "expires" missing"##,
-        r##"l.txt:6: expires is not after issued"##,
-        r##"l.txt:7: serial 666 refused"##,
+        r##"l.txt:5: expires is not after issued"##,
+        r##"l.txt:3: serial 666 refused"##,
         r##"l.txt:7: no column line"##,
         r##"l.txt:7: column 2 has no name"##,
         r##"l.txt:7: column "name" named twice"##,
@@ -925,7 +1040,7 @@ mod tests {
         r##"l.txt:8: added "26-01-01" is not a date YYYY-MM-DD: the 'year' component could not be parsed"##,
         r##"l.txt:8: entry refused"##,
         r##"l.txt:12: "a.test" is listed twice (first on line 8)"##,
-        r##"l.txt:8: carriage return (CR) found: lines end with LF only"##,
+        r##"l.txt:8: line ends with CR LF (carriage return, then line feed, as Windows editors write): lines end with LF only"##,
         r##"l.txt:8: not UTF-8: invalid utf-8 sequence of 1 bytes from index 15"##,
         r##"ok 2 ["name", "match", "category", "reference", "added"] xn--bcher-kva.test@8[] b.test@10[]"##,
         r##"ok 1 ["added", "name", "note", "reference", "match", "category"] b.test@10[("note", "seen")]"##,

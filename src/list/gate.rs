@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use time::{Duration, OffsetDateTime};
 
-use super::format::EntryRef;
+use super::format::{EntryRef, HeaderRefusal};
 use super::{Header, List, MatchKind};
+use crate::text::rfc3339;
 
 /// How far in the future `issued` may be (clock skew between the authority
 /// and the resolver).
@@ -20,7 +21,7 @@ pub const MAX_ISSUED_SKEW: Duration = Duration::minutes(5);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateError {
     /// `expires` is not after now.
-    #[error("expired: expires {expires} is not after now ({now})")]
+    #[error("expired: expires {} is not after now ({})", rfc3339(*expires), to_second(*now))]
     Expired {
         /// The header's `expires`.
         expires: OffsetDateTime,
@@ -29,8 +30,10 @@ pub enum GateError {
     },
     /// `issued` is further ahead of this clock than [`MAX_ISSUED_SKEW`].
     #[error(
-        "issued {issued} is in the future (more than {} minutes ahead of this clock, {now})",
-        MAX_ISSUED_SKEW.whole_minutes()
+        "issued {} is in the future (more than {} minutes ahead of this clock, {})",
+        rfc3339(*issued),
+        MAX_ISSUED_SKEW.whole_minutes(),
+        to_second(*now)
     )]
     IssuedInFuture {
         /// The header's `issued`.
@@ -78,6 +81,33 @@ pub enum GateError {
         /// The entry's name.
         name: String,
     },
+}
+
+impl GateError {
+    /// The header key a header gate is about (`expires`, `issued`,
+    /// `serial`), so that a refusal names that key's line; `None` for the
+    /// gates on entries.
+    pub fn header_key(&self) -> Option<&'static str> {
+        match self {
+            GateError::Expired { .. } => Some("expires"),
+            GateError::IssuedInFuture { .. } => Some("issued"),
+            GateError::Equivocation { .. } | GateError::Rollback { .. } => Some("serial"),
+            _ => None,
+        }
+    }
+
+    /// As the list parser's header refusal: the key and the reason.
+    pub fn into_header_refusal(self) -> HeaderRefusal {
+        HeaderRefusal {
+            key: self.header_key().unwrap_or("serial"),
+            reason: self.to_string(),
+        }
+    }
+}
+
+/// This clock to the second, in RFC 3339: messages need no nanoseconds.
+fn to_second(now: OffsetDateTime) -> String {
+    rfc3339(now.replace_nanosecond(0).unwrap_or(now))
 }
 
 /// A parsed list that fails a gate: the header, or an entry and its line.

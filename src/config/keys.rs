@@ -1,0 +1,336 @@
+//! The file against the keys [`RawConfig`] knows, so that one run names
+//! every problem: every unknown key (its dotted path, its line, the closest
+//! known key), every value of the wrong type, then (module `validate`) every
+//! invalid value, each with its line.
+//!
+//! serde's `deny_unknown_fields` stops at the first unknown key and a value
+//! of the wrong type stops the whole deserialisation. So the text is parsed
+//! into toml's spanned tree first; the tree is walked against the field
+//! names of the raw types (taken from serde's derive, so a key added to a
+//! raw type is known here without a second list); unknown keys are named
+//! and taken out; then a key whose value serde refuses is named and taken
+//! out, and the rest deserialised again, until what remains is accepted.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Visitor};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::KeyError;
+use super::raw::{
+    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
+};
+
+/// Each section of the file and the keys it may hold.
+pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 7] {
+    [
+        ("server", fields_of::<RawServer>()),
+        ("upstream", fields_of::<RawUpstream>()),
+        ("list", fields_of::<RawList>()),
+        ("redirect", fields_of::<RawRedirect>()),
+        ("audit", fields_of::<RawAudit>()),
+        ("admin", fields_of::<RawAdmin>()),
+        ("log", fields_of::<RawLog>()),
+    ]
+}
+
+/// The field names serde's derive gives `T`: what its `Deserialize` passes
+/// to `deserialize_struct`, caught by a deserializer that does nothing else.
+pub(super) fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    match T::deserialize(FieldsOf) {
+        Err(Fields(fields)) => fields,
+        Ok(_) => &[],
+    }
+}
+
+/// A deserializer that only answers `deserialize_struct`, with its fields.
+struct FieldsOf;
+
+/// The "error" that carries the field names out of [`FieldsOf`].
+#[derive(Debug)]
+struct Fields(&'static [&'static str]);
+
+impl fmt::Display for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fields {:?}", self.0)
+    }
+}
+
+impl std::error::Error for Fields {}
+
+impl serde::de::Error for Fields {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Fields(&[])
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for FieldsOf {
+    type Error = Fields;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Fields> {
+        Err(Fields(&[]))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Fields> {
+        Err(Fields(fields))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// The config text, parsed into toml's tree of spanned keys and values.
+pub(super) struct Document<'t> {
+    text: &'t str,
+    root: Spanned<DeTable<'t>>,
+}
+
+impl<'t> Document<'t> {
+    /// Parse TOML; an error here is a syntax error (toml's message names
+    /// the line and column).
+    pub(super) fn parse(text: &'t str) -> Result<Document<'t>, toml::de::Error> {
+        let root = DeTable::parse(text).map_err(|mut e| {
+            e.set_input(Some(text));
+            e
+        })?;
+        Ok(Document { text, root })
+    }
+
+    /// The 1-based line where `offset` is.
+    fn line_at(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// The line of a key as [`KeyError`] names it: `section`,
+    /// `section.key` or `section.key[i]` (the item's own line); `None` for
+    /// a key the file does not have.
+    pub(super) fn line_of(&self, key: &str) -> Option<usize> {
+        let (path, index) = match key.strip_suffix(']').and_then(|k| k.rsplit_once('[')) {
+            Some((path, i)) => (path, i.parse::<usize>().ok()),
+            None => (key, None),
+        };
+        let (section, name) = match path.split_once('.') {
+            Some((s, n)) => (s, Some(n)),
+            None => (path, None),
+        };
+        let (section_key, section_value) = self.root.get_ref().get_key_value(section)?;
+        let Some(name) = name else {
+            return Some(self.line_at(section_key.span().start));
+        };
+        let (k, v) = section_value.get_ref().as_table()?.get_key_value(name)?;
+        let item = index.and_then(|i| v.get_ref().as_array()?.get(i));
+        Some(self.line_at(item.map_or(k.span().start, |item| item.span().start)))
+    }
+
+    /// Every unknown key and every value of the wrong type, as errors with
+    /// their line; and the config made of everything else.
+    pub(super) fn read(&self) -> Result<(RawConfig, Vec<KeyError>), toml::de::Error> {
+        let mut errors = Vec::new();
+        let mut root = self.root.get_ref().clone();
+        self.drop_unknown(&mut root, &mut errors);
+        // Each round names and takes out one key, so this ends.
+        loop {
+            let de = toml::de::Deserializer::from(Spanned::new(self.root.span(), root.clone()));
+            match RawConfig::deserialize(de) {
+                Ok(raw) => return Ok((raw, errors)),
+                Err(e) => {
+                    let Some(key) = e.span().and_then(|span| key_at(&root, &span)) else {
+                        let mut e = e;
+                        e.set_input(Some(self.text));
+                        return Err(e);
+                    };
+                    errors.push(KeyError {
+                        key: key.join("."),
+                        reason: e.message().to_owned(),
+                        line: self.line_of(&key.join(".")),
+                    });
+                    remove(&mut root, &key);
+                }
+            }
+        }
+    }
+
+    /// Name and remove each key no section knows, and each section that is
+    /// not a table.
+    fn drop_unknown(&self, root: &mut DeTable<'t>, errors: &mut Vec<KeyError>) {
+        let sections = sections();
+        let section_names: Vec<&str> = sections.iter().map(|(s, _)| *s).collect();
+        let mut unknown: Vec<(Vec<String>, String, usize)> = Vec::new();
+        for (key, value) in root.iter() {
+            let name: &str = key.get_ref();
+            let line = self.line_at(key.span().start);
+            let Some((_, fields)) = sections.iter().find(|(s, _)| *s == name) else {
+                let reason = format!(
+                    "unknown section{}",
+                    suggestion(name, &section_names, |s| format!("[{s}]"))
+                );
+                unknown.push((vec![name.to_owned()], reason, line));
+                continue;
+            };
+            let Some(table) = value.get_ref().as_table() else {
+                let reason = format!(
+                    "must be a table ([{name}]), not {}",
+                    value.get_ref().type_str()
+                );
+                unknown.push((vec![name.to_owned()], reason, line));
+                continue;
+            };
+            for (k, _) in table.iter() {
+                let k: &str = k.get_ref();
+                if fields.contains(&k) {
+                    continue;
+                }
+                let here = suggestion(k, fields, |f| format!("{name}.{f}"));
+                // A key written in the wrong section: say which one has it.
+                let elsewhere = sections
+                    .iter()
+                    .find(|(s, f)| *s != name && f.contains(&k))
+                    .map(|(s, _)| format!(" (it belongs in [{s}])"));
+                let reason = format!("unknown key{}", elsewhere.unwrap_or(here));
+                unknown.push((
+                    vec![name.to_owned(), k.to_owned()],
+                    reason,
+                    line_of_key(self, table, k),
+                ));
+            }
+        }
+        for (key, reason, line) in unknown {
+            remove(root, &key);
+            errors.push(KeyError {
+                key: key.join("."),
+                reason,
+                line: Some(line),
+            });
+        }
+    }
+}
+
+/// The line of key `k` of `table`.
+fn line_of_key(doc: &Document<'_>, table: &DeTable<'_>, k: &str) -> usize {
+    table
+        .get_key_value(k)
+        .map_or(0, |(key, _)| doc.line_at(key.span().start))
+}
+
+/// The key (`[section]` or `[section, key]`) whose text holds `span`,
+/// the innermost first.
+fn key_at(root: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<String>> {
+    let holds = |r: Range<usize>| r.start <= span.start && span.end <= r.end;
+    for (section, value) in root.iter() {
+        if let Some(table) = value.get_ref().as_table() {
+            for (k, v) in table.iter() {
+                if holds(k.span()) || holds(v.span()) {
+                    return Some(vec![section.get_ref().to_string(), k.get_ref().to_string()]);
+                }
+            }
+        }
+    }
+    root.iter()
+        .find(|(k, v)| holds(k.span()) || holds(v.span()))
+        .map(|(k, _)| vec![k.get_ref().to_string()])
+}
+
+/// Take `key` (`[section]` or `[section, key]`) out of the tree.
+fn remove(root: &mut DeTable<'_>, key: &[String]) {
+    match key {
+        [section] => {
+            root.remove(section.as_str());
+        }
+        [section, k] => {
+            if let Some(value) = root.get_mut(section.as_str())
+                && let DeValue::Table(table) = value.get_mut()
+            {
+                table.remove(k.as_str());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `; did you mean X?` with the known name closest to `unknown` (by edit
+/// distance, or one being a prefix of the other), or nothing when none is
+/// close; `show` writes a known name as the message gives it.
+fn suggestion(unknown: &str, known: &[&str], show: impl Fn(&str) -> String) -> String {
+    let close = |k: &str| {
+        let d = edit_distance(unknown, k);
+        let prefix = k.starts_with(unknown) || unknown.starts_with(k);
+        (d <= 2.max(unknown.len() / 3) || (prefix && !unknown.is_empty() && !k.is_empty()))
+            .then_some(d)
+    };
+    known
+        .iter()
+        .filter_map(|k| close(k).map(|d| (d, *k)))
+        .min()
+        .map(|(_, k)| format!("; did you mean {}?", show(k)))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sections_are_the_raw_config_fields() {
+        let named: Vec<&str> = sections().iter().map(|(s, _)| *s).collect();
+        assert_eq!(named, fields_of::<RawConfig>());
+        assert!(fields_of::<RawServer>().contains(&"listen"));
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("lvl", "level"), 2);
+        assert_eq!(edit_distance("listen", "listen"), 0);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn the_closest_key_is_suggested() {
+        let known = ["listen", "allow", "udp_sockets"];
+        let show = |k: &str| k.to_owned();
+        assert_eq!(
+            suggestion("listen_on", &known, show),
+            "; did you mean listen?"
+        );
+        assert_eq!(suggestion("alow", &known, show), "; did you mean allow?");
+        assert_eq!(
+            suggestion("udp", &known, show),
+            "; did you mean udp_sockets?"
+        );
+        assert_eq!(suggestion("colour", &known, show), "");
+    }
+}
