@@ -53,7 +53,9 @@ fn minimal_config_gets_documented_defaults() {
     let c = load(MINIMAL).unwrap();
     assert_eq!(c.server.listen, vec!["127.0.0.1:1053".parse().unwrap()]);
     assert_eq!(c.redirect.ttl, DEFAULT_REDIRECT_TTL);
-    assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
+    assert_eq!(c.upstream.cache_bytes, DEFAULT_CACHE_BYTES);
+    assert_eq!(c.upstream.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert!(!c.upstream.trust_ad && !c.upstream.serve_stale);
     assert_eq!(c.list.on_missing, OnMissing::Refuse);
     assert!(c.list.protected.iter().any(|p| p == "google.fr"));
     assert_eq!(
@@ -189,7 +191,11 @@ fn example_config_states_every_default() {
         c.upstream.timeout.as_millis() as u64,
         DEFAULT_UPSTREAM_TIMEOUT_MS
     );
-    assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
+    assert_eq!(c.upstream.cache_bytes, DEFAULT_CACHE_BYTES);
+    assert_eq!(c.upstream.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert!(!c.upstream.trust_ad);
+    assert!(!c.upstream.serve_stale);
+    assert_eq!(c.upstream.serve_stale_max_age, DEFAULT_SERVE_STALE_MAX_AGE);
     assert_eq!(c.upstream.cache_max_ttl, DEFAULT_CACHE_MAX_TTL);
     assert_eq!(
         c.upstream.cache_negative_max_ttl,
