@@ -9,6 +9,8 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -475,4 +477,341 @@ async fn listed_names_and_cut_chains_carry_no_signatures() {
         }
     }
     rempart.stop().await;
+}
+
+/// A UDP relay in front of an upstream: what Rempart is pointed at when a
+/// test needs an upstream that stops answering. It drops every question
+/// under `hole` (a black-holed zone), and every question at all once
+/// [`Relay::black_hole`] is set.
+struct Relay {
+    addr: SocketAddr,
+    all: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Relay {
+    async fn start(target: SocketAddr, hole: &'static str) -> Relay {
+        let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let all = Arc::new(AtomicBool::new(false));
+        let dropping = Arc::clone(&all);
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_535];
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let query = buf[..n].to_vec();
+                let in_hole = Message::from_vec(&query).is_ok_and(|m| {
+                    m.queries
+                        .first()
+                        .is_some_and(|q| q.name().to_ascii().to_ascii_lowercase().ends_with(hole))
+                });
+                if in_hole || dropping.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let socket = Arc::clone(&socket);
+                tokio::spawn(async move {
+                    let up = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                    let _ = up.send_to(&query, target).await;
+                    let mut buf = vec![0u8; 65_535];
+                    let answer = tokio::time::timeout(Duration::from_secs(5), up.recv(&mut buf));
+                    if let Ok(Ok(n)) = answer.await {
+                        let _ = socket.send_to(&buf[..n], from).await;
+                    }
+                });
+            }
+        });
+        Relay { addr, all, task }
+    }
+
+    /// Drop every question from now on (or not).
+    fn black_hole(&self, on: bool) {
+        self.all.store(on, Ordering::Relaxed);
+    }
+}
+
+/// Descriptors open in this process (Rempart runs in it).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Issue 14 point 4: a flood of unique names under a black-holed zone,
+/// mixed with unique names that are answered (filling the cache). Every
+/// query is answered (SERVFAIL within the timeout for the hole, at once
+/// with EDE 0 beyond `upstream.max_in_flight`); the queries waiting, the
+/// tasks, the descriptors and the cache's bytes stay under their bounds;
+/// cached and listed names are answered quickly all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_into_a_black_hole_stays_bounded() {
+    const MAX_IN_FLIGHT: usize = 64;
+    const CACHE_BYTES: u64 = 1 << 20;
+    const HOLE: usize = 2_000;
+    const WILD: usize = 1_500;
+    let lab = Lab::start("").await;
+    let relay = Relay::start(lab.unbound, ".hole.example.").await;
+    let setup = Setup::new(LISTED);
+    let extra = Extra {
+        timeout_ms: 1000,
+        ..Extra::default()
+    };
+    let config = setup.config(relay.addr, &extra).replace(
+        "timeout_ms = 1000",
+        &format!("timeout_ms = 1000\nmax_in_flight = {MAX_IN_FLIGHT}\ncache_bytes = {CACHE_BYTES}"),
+    );
+    let rempart = Rempart::start(&config).await;
+    let r = rempart.addr;
+    let udp = Transport::Udp;
+    let m = ask(r, udp, "www.nsec.example.", RecordType::A, Flags::default()).await;
+    assert_eq!(types(&m.answers), [RecordType::A]);
+    let handler = rempart.service().handler.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let fds_before = open_fds();
+    let tasks_before = runtime.metrics().num_alive_tasks();
+
+    // Watch the bounds while the flood runs.
+    let done = Arc::new(AtomicBool::new(false));
+    let watch = {
+        let (handler, done, runtime) = (handler.clone(), Arc::clone(&done), runtime.clone());
+        tokio::spawn(async move {
+            let (mut waiting, mut fds, mut tasks, mut bytes) = (0, 0, 0, 0);
+            while !done.load(Ordering::Relaxed) {
+                waiting = waiting.max(handler.upstream().waiting());
+                fds = fds.max(open_fds());
+                tasks = tasks.max(runtime.metrics().num_alive_tasks());
+                bytes = bytes.max(handler.cache_bytes());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (waiting, fds, tasks, bytes)
+        })
+    };
+    // Cached and listed names, asked all along the flood.
+    let probe = {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let mut asked = 0;
+            while !done.load(Ordering::Relaxed) {
+                for name in ["www.nsec.example.", "bad.nsec.example."] {
+                    let started = Instant::now();
+                    let m = ask(r, udp, name, RecordType::A, Flags::default()).await;
+                    slowest = slowest.max(started.elapsed());
+                    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+                    assert_eq!(m.answers.len(), 1, "{name}");
+                    asked += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (slowest, asked)
+        })
+    };
+
+    let flood = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let started = Instant::now();
+    let reader = {
+        let flood = Arc::clone(&flood);
+        tokio::spawn(async move {
+            let (mut servfail, mut busy, mut answered) = (0, 0, 0);
+            let mut buf = vec![0u8; 65_535];
+            // Until every query is answered, or nothing came for 3 s (a
+            // datagram lost in a socket buffer under the burst).
+            while servfail + answered < HOLE + WILD {
+                let wait = Duration::from_secs(3);
+                let Ok(Ok(n)) = tokio::time::timeout(wait, flood.recv(&mut buf)).await else {
+                    break;
+                };
+                let m = Message::from_vec(&buf[..n]).unwrap();
+                if m.metadata.response_code == ResponseCode::ServFail {
+                    servfail += 1;
+                    if ede(&m).is_some_and(|e| e.0 == 0) {
+                        busy += 1;
+                    }
+                } else {
+                    answered += 1;
+                }
+            }
+            (servfail, busy, answered)
+        })
+    };
+    flood.connect(r).await.unwrap();
+    // First names that are answered (filling the cache), then the hole.
+    for (n, zone) in [(WILD, "wild.nsec.example"), (HOLE, "hole.example")] {
+        for i in 0..n {
+            let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+            let name = Name::from_ascii(format!("q{i}.{zone}.")).unwrap();
+            m.add_query(Query::query(name, RecordType::A));
+            m.metadata.recursion_desired = true;
+            let mut edns = Edns::new();
+            edns.set_max_payload(1232);
+            edns.set_dnssec_ok(true);
+            m.set_edns(edns);
+            flood.send(&m.to_vec().unwrap()).await.unwrap();
+            if i % 10 == 9 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let (servfail, busy, answered) = reader.await.unwrap();
+    let took = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let (waiting, fds, tasks, bytes) = watch.await.unwrap();
+    let (slowest, asked) = probe.await.unwrap();
+
+    eprintln!(
+        "flood: {servfail} SERVFAIL ({busy} busy), {answered} answered in {took:?}; \
+         at most {waiting} waiting, {fds} descriptors ({fds_before} before), \
+         {tasks} tasks ({tasks_before} before), {bytes} bytes cached; \
+         cached/listed names: {asked} answers, slowest {slowest:?}"
+    );
+    // UDP under a burst: a few datagrams may be lost in a socket buffer.
+    let sent = HOLE + WILD;
+    assert!(
+        servfail + answered >= sent * 97 / 100,
+        "answered: {servfail} + {answered}"
+    );
+    assert!(servfail >= HOLE * 97 / 100, "{servfail} SERVFAIL");
+    assert!(
+        busy > 0,
+        "beyond max_in_flight: SERVFAIL with EDE 0 at once"
+    );
+    let counted = rempart.service().metrics.render(0);
+    assert!(
+        counted.contains(&format!("rempart_upstream_busy_total {busy}")),
+        "busy counted"
+    );
+    assert!(took < Duration::from_secs(12), "flood answered in {took:?}");
+    assert!(
+        waiting <= MAX_IN_FLIGHT,
+        "{waiting} queries waited on upstream"
+    );
+    // Rempart's sockets towards upstream and the relay's own, one per
+    // exchange each, plus slack for the test's sockets.
+    let fd_bound = fds_before + 2 * MAX_IN_FLIGHT + 32;
+    assert!(fds <= fd_bound, "{fds} descriptors (before: {fds_before})");
+    let task_bound = tasks_before + 2 * MAX_IN_FLIGHT + 128;
+    assert!(
+        tasks <= task_bound,
+        "{tasks} tasks (before: {tasks_before})"
+    );
+    assert!(bytes <= CACHE_BYTES, "{bytes} bytes cached");
+    assert!(
+        handler.upstream().cache_bytes() > CACHE_BYTES / 4,
+        "the cache was used"
+    );
+    assert!(asked >= 4, "probes ran during the flood");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "cached/listed took {slowest:?}"
+    );
+    assert_eq!(handler.upstream().waiting(), 0);
+    rempart.stop().await;
+}
+
+/// A zone whose answers expire after a second, for serve-stale.
+const SHORT_ZONE: &str = r#"
+$ORIGIN test.
+$TTL 1
+@      IN SOA ns.test. hostmaster.test. 1 3600 600 86400 1
+@      IN NS  ns.test.
+ns     IN A   127.0.0.1
+short  IN A   198.51.100.77
+"#;
+
+/// Issue 14 point 5, RFC 8767: with `upstream.serve_stale`, an expired
+/// answer is served with TTL 30 and EDE 3 while upstream does not answer,
+/// counted; not past `upstream.serve_stale_max_age`; never without the
+/// option; fresh answers again once upstream is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
+    let upstream = TestUpstream::start(SHORT_ZONE).await;
+    let relay = Relay::start(upstream.addr, ".hole.test.").await;
+    let start = |stale: &'static str| {
+        let relay = relay.addr;
+        async move {
+            let setup = Setup::new(LISTED);
+            let extra = Extra {
+                timeout_ms: 300,
+                ..Extra::default()
+            };
+            let config = setup
+                .config(relay, &extra)
+                .replace("timeout_ms = 300", &format!("timeout_ms = 300\n{stale}"));
+            (setup, Rempart::start(&config).await)
+        }
+    };
+    let (_s1, stale) = start("serve_stale = true\nserve_stale_max_age = 2").await;
+    let (_s2, strict) = start("").await;
+    let name = "short.test.";
+    for r in [&stale, &strict] {
+        let m = ask(
+            r.addr,
+            Transport::Udp,
+            name,
+            RecordType::A,
+            Flags::default(),
+        )
+        .await;
+        assert_eq!(answers(&m), ["short.test. 1 A 198.51.100.77"]);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    relay.black_hole(true);
+    let stale_total = |r: &Rempart| {
+        let text = r.service().metrics.render(0);
+        text.lines()
+            .find_map(|l| l.strip_prefix("rempart_stale_answers_total ")?.parse().ok())
+            .unwrap_or(0u64)
+    };
+    for (i, t) in BOTH.into_iter().enumerate() {
+        let started = Instant::now();
+        let m = ask(stale.addr, t, name, RecordType::A, Flags::default()).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "upstream asked first"
+        );
+        assert_eq!(answers(&m), ["short.test. 30 A 198.51.100.77"], "{t:?}");
+        assert_eq!(ede(&m).map(|e| e.0), Some(3), "{t:?}: Stale Answer");
+        assert_eq!(stale_total(&stale), i as u64 + 1);
+        let m = ask(strict.addr, t, name, RecordType::A, Flags::default()).await;
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::ServFail,
+            "{t:?}: option off"
+        );
+    }
+    // Stored with TTL 1 and a stale age of at most 2 s: gone after 3 s.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let m = ask(
+        stale.addr,
+        Transport::Udp,
+        name,
+        RecordType::A,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::ServFail,
+        "past the max age"
+    );
+    assert_eq!(stale_total(&stale), 2);
+    // Upstream back: fresh again.
+    relay.black_hole(false);
+    let m = ask(
+        stale.addr,
+        Transport::Udp,
+        name,
+        RecordType::A,
+        Flags::default(),
+    )
+    .await;
+    assert_eq!(answers(&m), ["short.test. 1 A 198.51.100.77"]);
+    assert_eq!(ede(&m), None);
+    stale.stop().await;
+    strict.stop().await;
 }
