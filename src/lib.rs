@@ -15,8 +15,8 @@
 //! **Output.** [`dns`] speaks DNS: the request handler checks the client
 //! against the allowed networks, asks the policy for a verdict, builds the
 //! redirect answer (A/AAAA to the information page, NODATA otherwise, EDE 16)
-//! or forwards the query through [`upstream`] (upstream pool plus an answer
-//! cache) and applies the policy to every name of the answer's CNAME chain.
+//! or forwards the query through [`upstream`] (our UDP/TCP exchange plus a
+//! DNSSEC-transparent, byte-bounded answer cache) and applies the policy to every name of the answer's CNAME chain.
 //! [`server`] binds the sockets and runs until a shutdown signal.
 //!
 //! **Change.** [`reload`] is the one path by which a new list takes effect

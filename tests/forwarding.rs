@@ -815,3 +815,94 @@ async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
     stale.stop().await;
     strict.stop().await;
 }
+
+/// An upstream that answers each question after `delay`, first with two
+/// forgeries (a wrong ID, then the right ID for another question), then
+/// truly; it counts the questions it gets.
+struct Forger {
+    addr: SocketAddr,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Forger {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Forger {
+    async fn start(delay: Duration) -> Forger {
+        use hickory_proto::rr::{RData, Record, rdata::A};
+        let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&asked);
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_535];
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let Ok(query) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                let socket = Arc::clone(&socket);
+                tokio::spawn(async move {
+                    let answer = |id: u16, name: &Name, last: u8| {
+                        let mut m = Message::response(id, OpCode::Query);
+                        m.metadata.recursion_available = true;
+                        m.add_query(Query::query(name.clone(), RecordType::A));
+                        let rdata = RData::A(A::new(198, 51, 100, last));
+                        m.add_answer(Record::from_rdata(name.clone(), 60, rdata));
+                        m.to_vec().unwrap()
+                    };
+                    let id = query.metadata.id;
+                    let name = query.queries[0].name().clone();
+                    let other = Name::from_ascii("other.test.").unwrap();
+                    tokio::time::sleep(delay).await;
+                    let _ = socket
+                        .send_to(&answer(id.wrapping_add(1), &name, 66), from)
+                        .await;
+                    let _ = socket.send_to(&answer(id, &other, 67), from).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let _ = socket.send_to(&answer(id, &name, 1), from).await;
+                });
+            }
+        });
+        Forger { addr, asked, task }
+    }
+}
+
+/// The protections of the exchange (issue 14 point 3): an answer is taken
+/// only if its ID and question match ours (forgeries sent first are
+/// ignored), and identical questions in flight share one exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_answers_are_ignored_and_identical_questions_share_one_exchange() {
+    let forger = Forger::start(Duration::from_millis(200)).await;
+    let setup = Setup::new(LISTED);
+    let rempart = Rempart::start(&setup.config(forger.addr, &Extra::default())).await;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let t = if i % 2 == 0 {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        let r = rempart.addr;
+        clients.push(tokio::spawn(async move {
+            ask(r, t, "same.test.", RecordType::A, Flags::default()).await
+        }));
+    }
+    for client in clients {
+        let m = client.await.unwrap();
+        assert_eq!(answers(&m), ["same.test. 60 A 198.51.100.1"]);
+    }
+    assert_eq!(
+        forger.asked.load(Ordering::Relaxed),
+        1,
+        "one exchange for 20 queries"
+    );
+    rempart.stop().await;
+}

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, Query};
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -150,11 +150,16 @@ impl Expected<'_> {
         }
         let message = Message::from_vec(bytes).ok()?;
         let q = &self.question;
+        // Records of another class than asked are refused, as the pool
+        // did (RFC 1034 section 4.3.2: a class is a separate namespace).
+        let same_class = |r: &Record| q.qclass == DNSClass::ANY || r.dns_class == q.qclass;
         let matches = message.metadata.message_type == MessageType::Response
             && message.queries.len() == 1
             && message.queries[0].name() == q.name
             && message.queries[0].query_type() == q.qtype
-            && message.queries[0].query_class() == q.qclass;
+            && message.queries[0].query_class() == q.qclass
+            && message.answers.iter().all(same_class)
+            && message.authorities.iter().all(same_class);
         matches.then_some(Fetched {
             message,
             len: bytes.len(),
