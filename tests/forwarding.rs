@@ -49,7 +49,7 @@ async fn free_port() -> u16 {
 
 impl Lab {
     /// Sign the zones, start NSD and Unbound, wait until Unbound validates.
-    async fn start(extra_unbound: &str) -> Lab {
+    async fn start() -> Lab {
         for tool in ["nsd", "unbound", "ldns-signzone", "ldns-keygen"] {
             let found = Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -77,12 +77,6 @@ impl Lab {
             "lab.sh: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if !extra_unbound.is_empty() {
-            let conf = dir.path().join("unbound.conf");
-            let text = std::fs::read_to_string(&conf).unwrap();
-            let text = format!("{text}{extra_unbound}");
-            std::fs::write(&conf, text).unwrap();
-        }
         let spawn = |program: &str, conf: &str| {
             Command::new(program)
                 .args(["-d", "-c"])
@@ -128,18 +122,24 @@ impl Lab {
     /// Rempart forwarding to this Unbound; `upstream` lines added to
     /// `[upstream]`.
     async fn rempart(&self, upstream: &str) -> (Setup, Rempart) {
-        let setup = Setup::new(LISTED);
-        let extra = Extra {
-            timeout_ms: 3000,
-            ..Extra::default()
-        };
-        let config = setup.config(self.unbound, &extra).replace(
-            "timeout_ms = 3000",
-            &format!("timeout_ms = 3000\n{upstream}"),
-        );
-        let rempart = Rempart::start(&config).await;
-        (setup, rempart)
+        forwarding_to(self.unbound, 3000, upstream).await
     }
+}
+
+/// Rempart listing [`LISTED`], forwarding to `server` with `timeout_ms`
+/// and the `upstream` lines added to `[upstream]`.
+async fn forwarding_to(server: SocketAddr, timeout_ms: u64, upstream: &str) -> (Setup, Rempart) {
+    let setup = Setup::new(LISTED);
+    let extra = Extra {
+        timeout_ms,
+        ..Extra::default()
+    };
+    let timeout = format!("timeout_ms = {timeout_ms}");
+    let config = setup
+        .config(server, &extra)
+        .replace(&timeout, &format!("{timeout}\n{upstream}"));
+    let rempart = Rempart::start(&config).await;
+    (setup, rempart)
 }
 
 /// DNSSEC flags of a query.
@@ -159,14 +159,8 @@ impl Flags {
     }
 }
 
-/// One query with EDNS and `flags`; `None` if nothing came back in time.
-async fn ask_raw(
-    server: SocketAddr,
-    transport: Transport,
-    name: &str,
-    qtype: RecordType,
-    flags: Flags,
-) -> Option<Message> {
+/// A query for `name`/`qtype` with RD, EDNS and `flags`.
+fn question(name: &str, qtype: RecordType, flags: Flags) -> Message {
     let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
     m.metadata.recursion_desired = true;
@@ -176,6 +170,18 @@ async fn ask_raw(
     edns.set_max_payload(1232);
     edns.set_dnssec_ok(flags.do_bit);
     m.set_edns(edns);
+    m
+}
+
+/// One query with EDNS and `flags`; `None` if nothing came back in time.
+async fn ask_raw(
+    server: SocketAddr,
+    transport: Transport,
+    name: &str,
+    qtype: RecordType,
+    flags: Flags,
+) -> Option<Message> {
+    let m = question(name, qtype, flags);
     let bytes = m.to_vec().unwrap();
     let response = match transport {
         Transport::Udp => {
@@ -251,7 +257,7 @@ fn no_dnssec(m: &Message) -> bool {
 /// set AD or DO.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dnssec_records_and_ad_follow_each_client_fresh_and_cached() {
-    let lab = Lab::start("").await;
+    let lab = Lab::start().await;
     let (_setup, rempart) = lab.rempart("trust_ad = true").await;
     let r = rempart.addr;
     let plain = Flags::default();
@@ -363,7 +369,7 @@ async fn dnssec_records_and_ad_follow_each_client_fresh_and_cached() {
 /// CD=1 answer, kept, never reaches a CD=0 client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bogus_names_servfail_with_ede_unless_cd() {
-    let lab = Lab::start("").await;
+    let lab = Lab::start().await;
     let (_setup, rempart) = lab.rempart("trust_ad = true").await;
     let r = rempart.addr;
     let name = "bogus.nsec.example.";
@@ -424,7 +430,7 @@ async fn bogus_names_servfail_with_ede_unless_cd() {
 /// the DNSSEC records still relayed for validating clients to check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ad_is_cleared_unless_the_upstream_is_trusted() {
-    let lab = Lab::start("").await;
+    let lab = Lab::start().await;
     let (_setup, rempart) = lab.rempart("").await;
     for t in BOTH {
         for flags in [
@@ -450,7 +456,7 @@ async fn ad_is_cleared_unless_the_upstream_is_trusted() {
 /// signatures of what was cut (and of the CNAMEs kept: the answer is ours).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listed_names_and_cut_chains_carry_no_signatures() {
-    let lab = Lab::start("").await;
+    let lab = Lab::start().await;
     let (_setup, rempart) = lab.rempart("trust_ad = true").await;
     let dnssec = Flags {
         do_bit: true,
@@ -554,18 +560,10 @@ async fn a_flood_into_a_black_hole_stays_bounded() {
     const CACHE_BYTES: u64 = 1 << 20;
     const HOLE: usize = 2_000;
     const WILD: usize = 1_500;
-    let lab = Lab::start("").await;
+    let lab = Lab::start().await;
     let relay = Relay::start(lab.unbound, ".hole.example.").await;
-    let setup = Setup::new(LISTED);
-    let extra = Extra {
-        timeout_ms: 1000,
-        ..Extra::default()
-    };
-    let config = setup.config(relay.addr, &extra).replace(
-        "timeout_ms = 1000",
-        &format!("timeout_ms = 1000\nmax_in_flight = {MAX_IN_FLIGHT}\ncache_bytes = {CACHE_BYTES}"),
-    );
-    let rempart = Rempart::start(&config).await;
+    let bounds = format!("max_in_flight = {MAX_IN_FLIGHT}\ncache_bytes = {CACHE_BYTES}");
+    let (_setup, rempart) = forwarding_to(relay.addr, 1000, &bounds).await;
     let r = rempart.addr;
     let udp = Transport::Udp;
     let m = ask(r, udp, "www.nsec.example.", RecordType::A, Flags::default()).await;
@@ -643,14 +641,7 @@ async fn a_flood_into_a_black_hole_stays_bounded() {
     // First names that are answered (filling the cache), then the hole.
     for (n, zone) in [(WILD, "wild.nsec.example"), (HOLE, "hole.example")] {
         for i in 0..n {
-            let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
-            let name = Name::from_ascii(format!("q{i}.{zone}.")).unwrap();
-            m.add_query(Query::query(name, RecordType::A));
-            m.metadata.recursion_desired = true;
-            let mut edns = Edns::new();
-            edns.set_max_payload(1232);
-            edns.set_dnssec_ok(true);
-            m.set_edns(edns);
+            let m = question(&format!("q{i}.{zone}."), RecordType::A, Flags::dnssec());
             flood.send(&m.to_vec().unwrap()).await.unwrap();
             if i % 10 == 9 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -731,32 +722,13 @@ short  IN A   198.51.100.77
 async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
     let upstream = TestUpstream::start(SHORT_ZONE).await;
     let relay = Relay::start(upstream.addr, ".hole.test.").await;
-    let start = |stale: &'static str| {
-        let relay = relay.addr;
-        async move {
-            let setup = Setup::new(LISTED);
-            let extra = Extra {
-                timeout_ms: 300,
-                ..Extra::default()
-            };
-            let config = setup
-                .config(relay, &extra)
-                .replace("timeout_ms = 300", &format!("timeout_ms = 300\n{stale}"));
-            (setup, Rempart::start(&config).await)
-        }
-    };
-    let (_s1, stale) = start("serve_stale = true\nserve_stale_max_age = 2").await;
-    let (_s2, strict) = start("").await;
+    let serving_stale = "serve_stale = true\nserve_stale_max_age = 2";
+    let (_s1, stale) = forwarding_to(relay.addr, 300, serving_stale).await;
+    let (_s2, strict) = forwarding_to(relay.addr, 300, "").await;
     let name = "short.test.";
+    let short = |r: SocketAddr, t| ask(r, t, name, RecordType::A, Flags::default());
     for r in [&stale, &strict] {
-        let m = ask(
-            r.addr,
-            Transport::Udp,
-            name,
-            RecordType::A,
-            Flags::default(),
-        )
-        .await;
+        let m = short(r.addr, Transport::Udp).await;
         assert_eq!(answers(&m), ["short.test. 1 A 198.51.100.77"]);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -769,7 +741,7 @@ async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
     };
     for (i, t) in BOTH.into_iter().enumerate() {
         let started = Instant::now();
-        let m = ask(stale.addr, t, name, RecordType::A, Flags::default()).await;
+        let m = short(stale.addr, t).await;
         assert!(
             started.elapsed() >= Duration::from_millis(300),
             "upstream asked first"
@@ -777,7 +749,7 @@ async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
         assert_eq!(answers(&m), ["short.test. 30 A 198.51.100.77"], "{t:?}");
         assert_eq!(ede(&m).map(|e| e.0), Some(3), "{t:?}: Stale Answer");
         assert_eq!(stale_total(&stale), i as u64 + 1);
-        let m = ask(strict.addr, t, name, RecordType::A, Flags::default()).await;
+        let m = short(strict.addr, t).await;
         assert_eq!(
             m.metadata.response_code,
             ResponseCode::ServFail,
@@ -786,14 +758,7 @@ async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
     }
     // Stored with TTL 1 and a stale age of at most 2 s: gone after 3 s.
     tokio::time::sleep(Duration::from_millis(2600)).await;
-    let m = ask(
-        stale.addr,
-        Transport::Udp,
-        name,
-        RecordType::A,
-        Flags::default(),
-    )
-    .await;
+    let m = short(stale.addr, Transport::Udp).await;
     assert_eq!(
         m.metadata.response_code,
         ResponseCode::ServFail,
@@ -802,14 +767,7 @@ async fn serve_stale_answers_expired_names_while_upstream_is_silent() {
     assert_eq!(stale_total(&stale), 2);
     // Upstream back: fresh again.
     relay.black_hole(false);
-    let m = ask(
-        stale.addr,
-        Transport::Udp,
-        name,
-        RecordType::A,
-        Flags::default(),
-    )
-    .await;
+    let m = short(stale.addr, Transport::Udp).await;
     assert_eq!(answers(&m), ["short.test. 1 A 198.51.100.77"]);
     assert_eq!(ede(&m), None);
     stale.stop().await;
