@@ -696,8 +696,9 @@ async fn a_flood_into_a_black_hole_stays_bounded() {
         "the cache was used"
     );
     assert!(asked >= 4, "probes ran during the flood");
+    // Well under the upstream timeout the hole's queries wait for.
     assert!(
-        slowest < Duration::from_millis(500),
+        slowest < Duration::from_millis(800),
         "cached/listed took {slowest:?}"
     );
     assert_eq!(handler.upstream().waiting(), 0);

@@ -105,6 +105,9 @@ allow = ["10.0.0.0/33"]
 [upstream]
 servers = ["not-an-ip"]
 timeout_ms = 0
+cache_bytes = 1000
+max_in_flight = 0
+serve_stale_max_age = 9999999
 [list]
 path = "l.txt"
 trusted_keys = []
@@ -128,6 +131,9 @@ format = "xml"
         "server.allow[0]",
         "upstream.servers[0]",
         "upstream.timeout_ms",
+        "upstream.cache_bytes",
+        "upstream.max_in_flight",
+        "upstream.serve_stale_max_age",
         "list.trusted_keys",
         "list.protected[0]",
         "list.on_missing",
