@@ -363,7 +363,7 @@ impl Upstream {
             self.metrics.upstream_busy();
             return Err(UpstreamError::Busy(waiting));
         }
-        let (exchange, _guard) = {
+        let (exchange, started_here) = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             match pending.get(&key) {
                 Some(shared) => (shared.clone(), None),
@@ -392,10 +392,13 @@ impl Upstream {
             }
         };
         let started = Instant::now();
-        let fetched = exchange.await?;
+        let fetched = exchange.await;
         self.metrics.upstream(started.elapsed());
+        let fetched = fetched?;
         let entry = Arc::new(self.entry(&fetched)?);
-        if entry.ttl > 0 && entry.weight <= MAX_CACHED_ANSWER {
+        // The query that started the exchange caches its answer; those
+        // that joined it only read it.
+        if started_here.is_some() && entry.ttl > 0 && entry.weight <= MAX_CACHED_ANSWER {
             self.cache.insert(key, Arc::clone(&entry));
         }
         Ok(entry)
