@@ -63,7 +63,10 @@ impl Lab {
         }
         let dir = tempfile::tempdir().unwrap();
         let nsd_port = free_port().await;
-        let unbound_port = free_port().await;
+        let mut unbound_port = free_port().await;
+        while unbound_port == nsd_port {
+            unbound_port = free_port().await;
+        }
         let lab_sh = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/forwarding/lab.sh");
         let out = Command::new("bash")
             .arg(&lab_sh)

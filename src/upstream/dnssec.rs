@@ -40,8 +40,10 @@ pub fn covered(record: &Record) -> Option<RecordType> {
 }
 
 /// Whether `record` is kept for a client: everything for DO=1; for DO=0,
-/// no RRSIG, NSEC or NSEC3 unless that is the type asked for (RFC 4035
-/// section 3.2.1: "MUST NOT include ... unless explicitly asked").
+/// no RRSIG, NSEC or NSEC3 unless that is the type asked for (RFC 3225
+/// section 3 and RFC 4035 section 3.2.1: a client without DO is not
+/// prepared for DNSSEC records it did not ask for; Unbound and BIND strip
+/// these three).
 pub fn for_client(record: &Record, dnssec_ok: bool, qtype: RecordType) -> bool {
     let rtype = record.record_type();
     dnssec_ok || rtype == qtype || !is_dnssec(rtype)

@@ -10,7 +10,7 @@
 //!   random ephemeral port) and connected to the server, so the kernel
 //!   drops datagrams from any other address; a random ID per question
 //!   (hickory's `Message::query`, a CSPRNG); an answer is taken only if
-//!   its ID, QR bit and question match ours (RFC 5452 section 9.1);
+//!   its ID, QR bit and question match ours (RFC 5452 section 3);
 //! - TCP when the answer is truncated (RFC 7766 section 5);
 //! - the servers in turn, each with its share of `upstream.timeout_ms`,
 //!   the last one to answer tried first; UDP questions sent again every
