@@ -250,4 +250,26 @@ pub(super) mod tests {
             key(&query("a.test", Some((512, false))))
         );
     }
+
+    /// RFC 4035 section 3.2.2: CD=1 is its own key, and turns into the
+    /// key of the same query with CD=0 (never the reverse).
+    #[test]
+    fn cd_is_part_of_the_key_and_can_be_cleared() {
+        for edns in [None, Some((1232, true))] {
+            let plain = query("a.test", edns);
+            let mut cd = plain.clone();
+            cd[3] |= 0x10;
+            let (view, cd_view) = (
+                QueryView::parse(&plain).unwrap(),
+                QueryView::parse(&cd).unwrap(),
+            );
+            let (mut k0, mut k1) = ([0u8; MAX_KEY], [0u8; MAX_KEY]);
+            let n0 = view.key(&plain, &mut k0);
+            let n1 = cd_view.key(&cd, &mut k1);
+            assert_ne!(k0[..n0], k1[..n1], "{edns:?}");
+            assert!(!view.clear_cd(&mut k0[..n0]), "{edns:?}: no CD to clear");
+            assert!(cd_view.clear_cd(&mut k1[..n1]), "{edns:?}");
+            assert_eq!(k0[..n0], k1[..n1], "{edns:?}");
+        }
+    }
 }
