@@ -109,7 +109,10 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {
-    let body = s.metrics.render(s.handler.upstream().cache_len());
+    let upstream = s.handler.upstream();
+    s.metrics
+        .upstream_state(s.handler.cache_bytes(), upstream.waiting());
+    let body = s.metrics.render(upstream.cache_len());
     (
         [(
             header::CONTENT_TYPE,

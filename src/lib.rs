@@ -18,7 +18,8 @@
 //! TCP listener both reach one engine, which refuses clients outside the
 //! allowed networks, asks the policy for a verdict, and either writes the
 //! redirect (A/AAAA to the information page, NODATA otherwise, EDE 16) or
-//! forwards the query through [`upstream`] (upstream pool and answer cache)
+//! forwards the query through [`upstream`] (its own UDP/TCP exchange and a
+//! DNSSEC-transparent answer cache bounded in bytes)
 //! and applies the policy to every name of the answer's CNAME chain.
 //! [`audit`] proves what was decided: a bounded queue, a hash-chained and
 //! sealed trail, its verification and the auditor's report.

@@ -22,6 +22,18 @@ pub const REDIRECTS_TOTAL: &str = "rempart_redirects_total";
 pub const UPSTREAM_SECONDS: &str = "rempart_upstream_duration_seconds";
 /// Answers in the cache.
 pub const CACHE_ENTRIES: &str = "rempart_cache_entries";
+/// Bytes the answer cache and its ready-to-send copies hold, as weighed
+/// against `upstream.cache_bytes`.
+pub const CACHE_BYTES: &str = "rempart_cache_bytes";
+/// Client queries waiting on upstream now (bounded by
+/// `upstream.max_in_flight`).
+pub const UPSTREAM_WAITING: &str = "rempart_upstream_waiting";
+/// Queries answered SERVFAIL (or stale) at once because
+/// `upstream.max_in_flight` queries were already waiting on upstream.
+pub const UPSTREAM_BUSY_TOTAL: &str = "rempart_upstream_busy_total";
+/// Expired answers served while upstream did not answer (RFC 8767,
+/// `upstream.serve_stale`).
+pub const STALE_ANSWERS_TOTAL: &str = "rempart_stale_answers_total";
 /// Forwarded queries answered from the cache (`result` = hit) or upstream
 /// (`result` = miss): the hit ratio is hit / (hit + miss).
 pub const CACHE_LOOKUPS_TOTAL: &str = "rempart_cache_lookups_total";
@@ -58,6 +70,10 @@ pub const ALL: &[&str] = &[
     REDIRECTS_TOTAL,
     UPSTREAM_SECONDS,
     CACHE_ENTRIES,
+    CACHE_BYTES,
+    UPSTREAM_WAITING,
+    UPSTREAM_BUSY_TOTAL,
+    STALE_ANSWERS_TOTAL,
     CACHE_LOOKUPS_TOTAL,
     READY_ANSWERS_TOTAL,
     LIST_SERIAL,
@@ -119,6 +135,10 @@ pub struct Metrics {
     redirects: arc_swap::ArcSwap<HashMap<String, Counter>>,
     upstream: Histogram,
     cache_entries: Gauge,
+    cache_bytes: Gauge,
+    upstream_waiting: Gauge,
+    upstream_busy: Counter,
+    stale: Counter,
     cache_hit: Counter,
     cache_miss: Counter,
     ready: Counter,
@@ -183,6 +203,10 @@ impl Metrics {
         let m = Metrics {
             upstream: recorder.register_histogram(&key(UPSTREAM_SECONDS, &[]), &META),
             cache_entries: gauge(CACHE_ENTRIES),
+            cache_bytes: gauge(CACHE_BYTES),
+            upstream_waiting: gauge(UPSTREAM_WAITING),
+            upstream_busy: counter(UPSTREAM_BUSY_TOTAL, &[]),
+            stale: counter(STALE_ANSWERS_TOTAL, &[]),
             cache_hit: counter(CACHE_LOOKUPS_TOTAL, &[("result", "hit")]),
             cache_miss: counter(CACHE_LOOKUPS_TOTAL, &[("result", "miss")]),
             ready: counter(READY_ANSWERS_TOTAL, &[]),
@@ -236,6 +260,24 @@ impl Metrics {
     /// Record an upstream exchange.
     pub fn upstream(&self, took: Duration) {
         self.upstream.record(took.as_secs_f64());
+    }
+
+    /// Count a query turned away because `upstream.max_in_flight` queries
+    /// were waiting.
+    pub fn upstream_busy(&self) {
+        self.upstream_busy.increment(1);
+    }
+
+    /// Count a stale answer.
+    pub fn stale_answer(&self) {
+        self.stale.increment(1);
+    }
+
+    /// The state of the forwarder at a scrape: bytes cached, queries
+    /// waiting on upstream.
+    pub fn upstream_state(&self, cache_bytes: u64, waiting: usize) {
+        self.cache_bytes.set(cache_bytes as f64);
+        self.upstream_waiting.set(waiting as f64);
     }
 
     /// Count a cache lookup.

@@ -178,6 +178,9 @@ impl Service {
             }
         }
 
+        for note in &config.upstream.obsolete {
+            tracing::warn!("{note}");
+        }
         let upstream = crate::upstream::Upstream::new(&config.upstream, metrics.clone())?;
         let handler = Handler::new(
             admission.policy().clone(),

@@ -196,7 +196,7 @@ listen = ["127.0.0.1:$REM_PORT"]
 
 [upstream]
 servers = ["127.0.0.1:$NSD_PORT"]
-cache_size = 400000
+cache_bytes = 536870912
 
 [list]
 path = "$W/list.txt"

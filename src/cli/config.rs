@@ -65,6 +65,9 @@ fn check(file: &std::path::Path) -> ExitCode {
         config.list.trusted_keys.len(),
     );
     println!("{}", protected_summary(&config));
+    for note in &config.upstream.obsolete {
+        println!("note: {note}");
+    }
     ExitCode::from(EXIT_OK)
 }
 

@@ -21,8 +21,7 @@ pub struct ServeArgs {
 
 /// hickory logs every query at info; its per-query lines are debug detail
 /// for us (STYLE habit 5), so its crates start at warn unless asked.
-const QUIET_DEPENDENCIES: &str =
-    "hickory_server=warn,hickory_resolver=warn,hickory_net=warn,hickory_proto=warn";
+const QUIET_DEPENDENCIES: &str = "hickory_server=warn,hickory_net=warn,hickory_proto=warn";
 
 fn init_tracing(log: &LogConfig) {
     let filter = match std::env::var("RUST_LOG") {

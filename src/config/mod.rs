@@ -41,8 +41,15 @@ pub const DEFAULT_UDP_SOCKETS: usize = 0;
 pub const DEFAULT_TCP_IDLE_TIMEOUT_MS: u64 = 10_000;
 /// `upstream.timeout_ms` default.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 2_000;
-/// `upstream.cache_size` default: answers kept.
-pub const DEFAULT_CACHE_SIZE: usize = 100_000;
+/// `upstream.cache_bytes` default: the memory budget of the answer cache
+/// and of its ready-to-send copies together (half each), 128 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// `upstream.max_in_flight` default: client queries waiting on upstream
+/// at once (Unbound: 1024 per thread by default).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 2_048;
+/// `upstream.serve_stale_max_age` default, seconds past the TTL (RFC 8767
+/// section 5: "a default of 1 to 3 days").
+pub const DEFAULT_SERVE_STALE_MAX_AGE: u32 = 86_400;
 /// `upstream.cache_max_ttl` default, seconds.
 pub const DEFAULT_CACHE_MAX_TTL: u32 = 86_400;
 /// `upstream.cache_negative_max_ttl` default, seconds (RFC 2308 section 5:
@@ -144,16 +151,30 @@ pub struct ServerConfig {
 /// `[upstream]`: forwarders and the answer cache.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
-    /// Forwarders, tried in order of measured speed.
+    /// Forwarders, tried in turn, the last one that answered first.
     pub servers: Vec<SocketAddr>,
     /// A query not answered within this gets SERVFAIL.
     pub timeout: Duration,
-    /// Answers kept in the cache.
-    pub cache_size: usize,
+    /// Memory budget of the cache, in bytes, its ready-to-send copies
+    /// included.
+    pub cache_bytes: u64,
+    /// Client queries that may wait on upstream at once; beyond, SERVFAIL
+    /// with an Extended DNS Error (or a stale answer).
+    pub max_in_flight: usize,
+    /// Relay the upstream's AD bit (the operator trusts the upstream and
+    /// the path to it).
+    pub trust_ad: bool,
+    /// Serve expired answers while upstream does not answer (RFC 8767).
+    pub serve_stale: bool,
+    /// How long past its TTL an answer may be served stale, seconds.
+    pub serve_stale_max_age: u32,
     /// Upper bound on a cached answer's life, seconds.
     pub cache_max_ttl: u32,
     /// Upper bound on a cached NXDOMAIN/NODATA's life, seconds.
     pub cache_negative_max_ttl: u32,
+    /// Keys still accepted but no longer used, each with what replaced it
+    /// (`config check` prints them, `serve` logs them).
+    pub obsolete: Vec<String>,
 }
 
 /// What to do when there is no valid list at all at first start.

@@ -42,7 +42,13 @@ pub(super) struct RawServer {
 pub(super) struct RawUpstream {
     pub servers: Option<Vec<String>>,
     pub timeout_ms: Option<u64>,
-    pub cache_size: Option<usize>,
+    pub cache_bytes: Option<u64>,
+    /// Accepted for the configs written before `cache_bytes`; ignored.
+    pub cache_size: Option<u64>,
+    pub max_in_flight: Option<usize>,
+    pub trust_ad: Option<bool>,
+    pub serve_stale: Option<bool>,
+    pub serve_stale_max_age: Option<u32>,
     pub cache_max_ttl: Option<u32>,
     pub cache_negative_max_ttl: Option<u32>,
 }

@@ -53,7 +53,9 @@ fn minimal_config_gets_documented_defaults() {
     let c = load(MINIMAL).unwrap();
     assert_eq!(c.server.listen, vec!["127.0.0.1:1053".parse().unwrap()]);
     assert_eq!(c.redirect.ttl, DEFAULT_REDIRECT_TTL);
-    assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
+    assert_eq!(c.upstream.cache_bytes, DEFAULT_CACHE_BYTES);
+    assert_eq!(c.upstream.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert!(!c.upstream.trust_ad && !c.upstream.serve_stale);
     assert_eq!(c.list.on_missing, OnMissing::Refuse);
     assert!(c.list.protected.iter().any(|p| p == "google.fr"));
     assert_eq!(
@@ -217,6 +219,9 @@ allow = ["10.0.0.0/33"]
 [upstream]
 servers = ["not-an-ip"]
 timeout_ms = 0
+cache_bytes = 1000
+max_in_flight = 0
+serve_stale_max_age = 9999999
 [list]
 path = "l.txt"
 trusted_keys = []
@@ -240,6 +245,9 @@ format = "xml"
         "server.allow[0]",
         "upstream.servers[0]",
         "upstream.timeout_ms",
+        "upstream.cache_bytes",
+        "upstream.max_in_flight",
+        "upstream.serve_stale_max_age",
         "list.trusted_keys",
         "list.protected[0]",
         "list.on_missing",
@@ -303,7 +311,11 @@ fn example_config_states_every_default() {
         c.upstream.timeout.as_millis() as u64,
         DEFAULT_UPSTREAM_TIMEOUT_MS
     );
-    assert_eq!(c.upstream.cache_size, DEFAULT_CACHE_SIZE);
+    assert_eq!(c.upstream.cache_bytes, DEFAULT_CACHE_BYTES);
+    assert_eq!(c.upstream.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert!(!c.upstream.trust_ad);
+    assert!(!c.upstream.serve_stale);
+    assert_eq!(c.upstream.serve_stale_max_age, DEFAULT_SERVE_STALE_MAX_AGE);
     assert_eq!(c.upstream.cache_max_ttl, DEFAULT_CACHE_MAX_TTL);
     assert_eq!(
         c.upstream.cache_negative_max_ttl,
@@ -422,4 +434,20 @@ fn an_unknown_key_in_any_table_of_a_shipped_config_is_named() {
             );
         }
     }
+}
+
+/// A config written before the cache was bounded in bytes keeps working:
+/// `upstream.cache_size` is accepted, ignored, and said to be obsolete.
+#[test]
+fn the_obsolete_cache_size_is_accepted_and_named() {
+    let text = MINIMAL.replace("[upstream]", "[upstream]\ncache_size = 400000");
+    assert!(
+        text.contains("cache_size"),
+        "MINIMAL has an [upstream] table"
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(c.upstream.cache_bytes, DEFAULT_CACHE_BYTES);
+    assert_eq!(c.upstream.obsolete.len(), 1);
+    assert!(c.upstream.obsolete[0].contains("upstream.cache_bytes"));
+    assert!(load(MINIMAL).unwrap().upstream.obsolete.is_empty());
 }

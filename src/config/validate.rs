@@ -17,11 +17,12 @@ use super::raw::{
 use super::{
     AdminConfig, AuditConfig, ClientIpMode, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_ALLOW,
     DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
-    DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_MAX_TTL, DEFAULT_CACHE_NEGATIVE_MAX_TTL,
-    DEFAULT_CACHE_SIZE, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL,
-    DEFAULT_STATE_DIR, DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS,
-    DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError, ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL,
-    OnMissing, RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
+    DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_TTL,
+    DEFAULT_CACHE_NEGATIVE_MAX_TTL, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL, DEFAULT_SERVE_STALE_MAX_AGE, DEFAULT_STATE_DIR,
+    DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS, DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError,
+    ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, OnMissing, RedirectConfig, ServerConfig,
+    UpstreamConfig, default_ede_text,
 };
 
 /// Collects errors while values are validated.
@@ -222,10 +223,40 @@ impl RawUpstream {
         if !(10..=60_000).contains(&timeout_ms) {
             e.push("upstream.timeout_ms", "must be between 10 and 60000");
         }
+        let cache_bytes = up.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
+        if !(1 << 20..=1 << 40).contains(&cache_bytes) {
+            e.push("upstream.cache_bytes", "must be between 1 MiB and 1 TiB");
+        }
+        let max_in_flight = up.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+        if !(1..=65_536).contains(&max_in_flight) {
+            e.push("upstream.max_in_flight", "must be between 1 and 65536");
+        }
+        let serve_stale_max_age = up
+            .serve_stale_max_age
+            .unwrap_or(DEFAULT_SERVE_STALE_MAX_AGE);
+        if serve_stale_max_age > 7 * 86_400 {
+            e.push(
+                "upstream.serve_stale_max_age",
+                "must be at most 604800 (7 days, RFC 8767 section 5)",
+            );
+        }
+        let mut obsolete = Vec::new();
+        if up.cache_size.is_some() {
+            obsolete.push(
+                "upstream.cache_size is obsolete and ignored: the cache is bounded by memory, \
+                 upstream.cache_bytes (default 128 MiB)"
+                    .to_owned(),
+            );
+        }
         UpstreamConfig {
+            obsolete,
             servers,
             timeout: Duration::from_millis(timeout_ms),
-            cache_size: up.cache_size.unwrap_or(DEFAULT_CACHE_SIZE),
+            cache_bytes,
+            max_in_flight,
+            trust_ad: up.trust_ad.unwrap_or(false),
+            serve_stale: up.serve_stale.unwrap_or(false),
+            serve_stale_max_age,
             cache_max_ttl: up.cache_max_ttl.unwrap_or(DEFAULT_CACHE_MAX_TTL),
             cache_negative_max_ttl: up
                 .cache_negative_max_ttl

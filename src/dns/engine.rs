@@ -37,7 +37,7 @@ use super::wire::{Stamp, WireCache};
 use crate::audit::{Auditor, RedirectRef};
 use crate::metrics::{Metrics, QueryOutcome};
 use crate::policy::{Policy, Rule};
-use crate::upstream::{Answer, Upstream};
+use crate::upstream::{Answer, Flags, Upstream};
 
 /// Longest CNAME chain followed in an upstream answer.
 const MAX_CHAIN: usize = 16;
@@ -90,6 +90,8 @@ pub struct Question {
     pub qtype: RecordType,
     /// QCLASS.
     pub qclass: DNSClass,
+    /// DO, CD and AD as the client set them.
+    pub flags: Flags,
 }
 
 /// The hickory-server request handler (the door for TCP), holding the
@@ -111,8 +113,8 @@ impl Handler {
         metrics: Arc<Metrics>,
         audit: Option<Arc<Auditor>>,
     ) -> Handler {
-        // As many ready-to-send answers as upstream answers kept.
-        let wire = WireCache::new(upstream.capacity());
+        // The ready-to-send copies take their half of upstream.cache_bytes.
+        let wire = WireCache::new(upstream.wire_budget());
         let engine = Engine {
             wire,
             policy,
@@ -153,6 +155,11 @@ impl Handler {
     /// The forwarder.
     pub fn upstream(&self) -> &Upstream {
         &self.engine.upstream
+    }
+
+    /// Bytes held by the answer cache and its ready-to-send copies.
+    pub fn cache_bytes(&self) -> u64 {
+        self.engine.upstream.cache_bytes() + self.engine.wire.bytes()
     }
 }
 
@@ -219,11 +226,15 @@ impl Engine {
                 .await;
             return (reply, QueryOutcome::Redirected);
         }
-        match self.upstream.resolve(&q.name, q.qtype, q.qclass).await {
+        match self
+            .upstream
+            .resolve(&q.name, q.qtype, q.qclass, q.flags)
+            .await
+        {
             Ok(answer) => {
                 let cached = answer.cached;
-                let reply = self.apply_chain(q, client, answer, &policy).await;
-                let outcome = if reply.ede.is_some() {
+                let (reply, redirected) = self.apply_chain(q, client, answer, &policy).await;
+                let outcome = if redirected {
                     QueryOutcome::Redirected
                 } else if cached {
                     QueryOutcome::Cached
@@ -234,7 +245,12 @@ impl Engine {
             }
             Err(error) => {
                 debug!(qname = %q.name, qtype = %q.qtype, %error, "upstream failed");
-                (Reply::rcode(ResponseCode::ServFail), QueryOutcome::Servfail)
+                // The upstream's EDE (e.g. 6 "DNSSEC Bogus") is relayed.
+                let reply = Reply {
+                    ede: error.ede(),
+                    ..Reply::rcode(ResponseCode::ServFail)
+                };
+                (reply, QueryOutcome::Servfail)
             }
         }
     }
@@ -301,7 +317,12 @@ impl Engine {
         if let Some(target) = self.redirect.cname()
             && qtype != RecordType::CNAME
         {
-            match self.upstream.resolve(target, qtype, DNSClass::IN).await {
+            let flags = Flags::default();
+            match self
+                .upstream
+                .resolve(target, qtype, DNSClass::IN, flags)
+                .await
+            {
                 Ok(a) => {
                     rcode = a.rcode;
                     chain.extend(a.answers);
@@ -317,20 +338,26 @@ impl Engine {
             answers: chain,
             authorities,
             ede: Some(self.redirect.ede()),
+            authentic: false,
             stamp: None,
         }
     }
 
     /// BEHAVIOUR section 2, CNAME chains: follow the chain from the question
     /// name; at the first listed name, keep the chain up to it and end with
-    /// the redirect. Records about listed names off the chain are dropped.
+    /// the redirect (true with the reply). Records about listed names off
+    /// the chain are dropped, their signatures with them (same owner).
+    ///
+    /// A redirect keeps the contract of listed names: no RRSIG, NSEC or
+    /// NSEC3, AD=0, whatever the client asked; the signatures of the CNAME
+    /// records kept go as well, since the answer as a whole is ours.
     async fn apply_chain(
         &self,
         q: &Question,
         client: Client,
         answer: Answer,
         policy: &Arc<Policy>,
-    ) -> Reply {
+    ) -> (Reply, bool) {
         let stamp = answer.stored.map(|stored| Stamp {
             stored,
             generation: policy.generation(),
@@ -353,9 +380,10 @@ impl Engine {
             let target = target.0.clone();
             if let Some(rule) = policy.verdict(&target) {
                 debug!(qname = %q.name, target = %target, rule = rule.name, "redirect via CNAME chain");
-                return self
+                let reply = self
                     .redirect_reply(q, client, chain, &target, &rule, policy)
                     .await;
+                return (reply, true);
             }
             current = target;
         }
@@ -364,13 +392,15 @@ impl Engine {
             .into_iter()
             .filter(|r| policy.verdict(&r.name).is_none())
             .collect();
-        Reply {
+        let reply = Reply {
             rcode: answer.rcode,
             answers,
             authorities: answer.authorities,
-            ede: None,
+            ede: answer.ede,
+            authentic: answer.authentic,
             stamp,
-        }
+        };
+        (reply, false)
     }
 
     /// Answer a plain query (`msg`, read as `view`) from an allowed client
@@ -424,11 +454,17 @@ impl Engine {
 fn question(request: &Request) -> Option<Question> {
     let info = request.request_info().ok()?;
     let query = info.query;
+    let flags = Flags {
+        dnssec_ok: request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        checking_disabled: request.metadata.checking_disabled,
+        authentic_data: request.metadata.authentic_data,
+    };
     let mut decoder = BinDecoder::new(request.queries.as_bytes());
     let name = Name::read(&mut decoder).unwrap_or_else(|_| query.name().into());
     Some(Question {
         name,
         qtype: query.query_type(),
         qclass: query.query_class(),
+        flags,
     })
 }

@@ -11,6 +11,9 @@ use super::header::{HEADER_LEN, Header, HeaderCounts, OPCODE_QUERY};
 /// Longest key: a 255-octet name, type, class, EDNS marker and payload.
 pub const MAX_KEY: usize = 255 + 2 + 2 + 1 + 2;
 
+/// The bit of a key's EDNS marker octet that says CD=1.
+const KEY_CD: u8 = 4;
+
 /// What the fast paths need of a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryView {
@@ -114,8 +117,25 @@ impl QueryView {
         &msg[HEADER_LEN..HEADER_LEN + self.name_len + 4]
     }
 
-    /// The cache key: the name lowercased, type, class, EDNS settings.
-    /// Returns the key's length in `buf`.
+    /// Turn `key` (made by [`QueryView::key`] for this query) into the key
+    /// of the same query with CD=0. False, and `key` unchanged, if CD was
+    /// not set.
+    #[inline]
+    pub fn clear_cd(&self, key: &mut [u8]) -> bool {
+        let marker = self.name_len + 4;
+        match key.get_mut(marker) {
+            Some(octet) if *octet & KEY_CD != 0 => {
+                *octet &= !KEY_CD;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The cache key: the name lowercased, type, class, CD and the EDNS
+    /// settings (an answer given with checking disabled never goes to a
+    /// client that did not disable it, RFC 4035 section 3.2.2). Returns
+    /// the key's length in `buf`.
     #[inline]
     pub fn key(&self, msg: &[u8], buf: &mut [u8; MAX_KEY]) -> usize {
         for (d, s) in buf.iter_mut().zip(self.name(msg)) {
@@ -125,13 +145,18 @@ impl QueryView {
         buf[n..n + 2].copy_from_slice(&self.qtype.to_be_bytes());
         buf[n + 2..n + 4].copy_from_slice(&self.qclass.to_be_bytes());
         n += 4;
+        let cd = if Header::for_message(msg).cd() {
+            KEY_CD
+        } else {
+            0
+        };
         match self.edns {
             None => {
-                buf[n] = 0;
+                buf[n] = cd;
                 n += 1;
             }
             Some((payload, dnssec_ok)) => {
-                buf[n] = 1 | (u8::from(dnssec_ok) << 1);
+                buf[n] = 1 | (u8::from(dnssec_ok) << 1) | cd;
                 buf[n + 1..n + 3].copy_from_slice(&payload.to_be_bytes());
                 n += 3;
             }
@@ -224,5 +249,27 @@ pub(super) mod tests {
             key(&query("a.test", Some((1232, false)))),
             key(&query("a.test", Some((512, false))))
         );
+    }
+
+    /// RFC 4035 section 3.2.2: CD=1 is its own key, and turns into the
+    /// key of the same query with CD=0 (never the reverse).
+    #[test]
+    fn cd_is_part_of_the_key_and_can_be_cleared() {
+        for edns in [None, Some((1232, true))] {
+            let plain = query("a.test", edns);
+            let mut cd = plain.clone();
+            cd[3] |= 0x10;
+            let (view, cd_view) = (
+                QueryView::parse(&plain).unwrap(),
+                QueryView::parse(&cd).unwrap(),
+            );
+            let (mut k0, mut k1) = ([0u8; MAX_KEY], [0u8; MAX_KEY]);
+            let n0 = view.key(&plain, &mut k0);
+            let n1 = cd_view.key(&cd, &mut k1);
+            assert_ne!(k0[..n0], k1[..n1], "{edns:?}");
+            assert!(!view.clear_cd(&mut k0[..n0]), "{edns:?}: no CD to clear");
+            assert!(cd_view.clear_cd(&mut k1[..n1]), "{edns:?}");
+            assert_eq!(k0[..n0], k1[..n1], "{edns:?}");
+        }
     }
 }

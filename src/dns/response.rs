@@ -26,6 +26,9 @@ pub struct Reply {
     pub authorities: Vec<Record>,
     /// Extended DNS Error (info code, text), sent only to EDNS clients.
     pub ede: Option<Ede>,
+    /// AD: a trusted upstream validated the answer, and the client set AD
+    /// or DO (RFC 6840 sections 5.7 and 5.8).
+    pub authentic: bool,
     /// For an answer relayed from the cache or upstream: what makes its
     /// bytes reusable by the UDP fast path ([`super::wire`]).
     pub stamp: Option<Stamp>,
@@ -39,6 +42,7 @@ impl Reply {
             answers: Vec::new(),
             authorities: Vec::new(),
             ede: None,
+            authentic: false,
             stamp: None,
         }
     }
@@ -56,7 +60,8 @@ type Message<'a> = MessageResponse<
 >;
 
 /// `reply` to `request` as a message: the header flags of every answer
-/// (RA=1, AD=0, the rest from the request) and OPT only for EDNS queries.
+/// (RA=1, AD as the reply says, the rest from the request) and OPT only for
+/// EDNS queries.
 pub struct Response<'a> {
     request: &'a Request,
     reply: &'a Reply,
@@ -69,7 +74,7 @@ impl<'a> Response<'a> {
     pub fn new(request: &'a Request, reply: &'a Reply) -> Response<'a> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.recursion_available = true;
-        metadata.authentic_data = false;
+        metadata.authentic_data = reply.authentic;
         metadata.response_code = reply.rcode;
         let edns = request
             .edns

@@ -7,7 +7,11 @@
 //! for the same name, type, class and EDNS settings is answered by copying
 //! them and rewriting what differs (RFC 1035 section 4.1):
 //!
-//! - the ID, and the RD and CD bits, from the query;
+//! - the ID, and the RD and CD bits, from the query (CD is part of the key:
+//!   an answer given with checking disabled is kept apart, and serves no
+//!   query without CD);
+//! - AD, from what the upstream answer allows and the query's AD and DO
+//!   (RFC 6840 section 5.8);
 //! - the question name, in the client's letter case (the bytes are the same
 //!   length; names in the answer that point to it follow);
 //! - every TTL, counted down from when the upstream answer was stored, as
@@ -91,9 +95,21 @@ fn ttl_offsets(msg: &[u8]) -> Option<Vec<(u16, u32)>> {
     (at == msg.len()).then_some(out)
 }
 
-/// The ready-to-send answers, bounded in count.
+/// Weighs kept answers by their bytes.
+#[derive(Debug, Clone, Copy)]
+struct Bytes;
+
+impl quick_cache::Weighter<Box<[u8]>, Arc<WireAnswer>> for Bytes {
+    fn weight(&self, key: &Box<[u8]>, answer: &Arc<WireAnswer>) -> u64 {
+        let fixed = std::mem::size_of::<WireAnswer>() + 2 * std::mem::size_of::<Box<[u8]>>();
+        let ttls = answer.ttls.len() * std::mem::size_of::<(u16, u32)>();
+        (fixed + key.len() + answer.bytes.len() + ttls) as u64
+    }
+}
+
+/// The ready-to-send answers, bounded in bytes.
 pub struct WireCache {
-    entries: quick_cache::sync::Cache<Box<[u8]>, Arc<WireAnswer>>,
+    entries: quick_cache::sync::Cache<Box<[u8]>, Arc<WireAnswer>, Bytes>,
 }
 
 impl std::fmt::Debug for WireCache {
@@ -105,11 +121,22 @@ impl std::fmt::Debug for WireCache {
 }
 
 impl WireCache {
-    /// A cache of at most `capacity` answers.
-    pub fn new(capacity: usize) -> WireCache {
+    /// A cache of at most `budget` bytes.
+    pub fn new(budget: u64) -> WireCache {
+        // An estimate for the table's initial size: answers of ~256 bytes.
+        let estimated = usize::try_from(budget / 256).unwrap_or(usize::MAX);
         WireCache {
-            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            entries: quick_cache::sync::Cache::with_weighter(
+                estimated.clamp(16, 1 << 20),
+                budget.max(1),
+                Bytes,
+            ),
         }
+    }
+
+    /// Bytes kept, as weighed.
+    pub fn bytes(&self) -> u64 {
+        self.entries.weight()
     }
 
     /// Answers kept.
@@ -135,7 +162,14 @@ impl WireCache {
     ) -> bool {
         let mut key = [0u8; MAX_KEY];
         let n = view.key(query, &mut key);
-        let Some(entry) = self.entries.get(&key[..n]) else {
+        // RFC 4035 section 3.2.2: a client that set CD checks for itself,
+        // so an answer checked upstream serves it too (never the reverse).
+        let found = self.entries.get(&key[..n]).or_else(|| {
+            view.clear_cd(&mut key[..n])
+                .then(|| self.entries.get(&key[..n]))
+                .flatten()
+        });
+        let Some(entry) = found else {
             return false;
         };
         let Stamp {
@@ -152,12 +186,15 @@ impl WireCache {
         }
         out.clear();
         out.extend_from_slice(&entry.bytes);
-        // ID; RD and CD as asked (RFC 1035 section 4.1.1, RFC 4035 3.2.2).
+        // ID; RD and CD as asked (RFC 1035 section 4.1.1, RFC 4035 3.2.2);
+        // AD to clients that set AD or DO (RFC 6840 section 5.8).
         let asked = Header::for_message(query);
         let mut header = Header::for_message(out);
         header.set_id(asked.id());
         header.set_rd(asked.rd());
         header.set_cd(asked.cd());
+        let dnssec_ok = view.edns.is_some_and(|(_, dnssec_ok)| dnssec_ok);
+        header.set_ad(stored.authentic && (asked.ad() || dnssec_ok));
         header.write_to(out);
         let name = view.name(query);
         out[HEADER_LEN..HEADER_LEN + name.len()].copy_from_slice(name);
@@ -223,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_kept_answer_takes_the_id_flags_case_and_current_ttl() {
-        let cache = WireCache::new(16);
+        let cache = WireCache::new(1 << 20);
         let first = query("www.example.test", None);
         let view = QueryView::parse(&first).unwrap();
         let sent = response(&first, 300);
@@ -236,6 +273,7 @@ mod tests {
                 at: Instant::now() - std::time::Duration::from_secs(10),
                 ttl: 200,
                 age: 10,
+                authentic: false,
             },
             generation: 7,
         };
@@ -274,7 +312,7 @@ mod tests {
 
     #[test]
     fn truncated_and_failed_answers_are_not_kept() {
-        let cache = WireCache::new(16);
+        let cache = WireCache::new(1 << 20);
         let q = query("a.test", None);
         let view = QueryView::parse(&q).unwrap();
         let stamp = Stamp {
@@ -282,6 +320,7 @@ mod tests {
                 at: Instant::now(),
                 ttl: 60,
                 age: 0,
+                authentic: false,
             },
             generation: 1,
         };

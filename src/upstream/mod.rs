@@ -1,0 +1,529 @@
+//! Asking someone else: forwarding to the upstream resolvers, with a cache.
+//!
+//! [`Upstream`] answers a question from its cache or from upstream
+//! ([`transport`]: UDP with TCP on truncation, a random port and ID per
+//! question), DNSSEC-transparent the way Unbound forwards:
+//!
+//! - upstream is always asked with DO=1, and the answer is cached as it
+//!   came, its RRSIG, NSEC and NSEC3 records included; each client gets
+//!   them in every section relayed if it set DO, and not otherwise
+//!   ([`dnssec`]; RFC 4035 section 3.2.1), so the cache never serves an
+//!   answer lacking what the client asked for;
+//! - the client's CD goes upstream, and the cache key carries it: an
+//!   answer given with checking disabled never reaches a client that did
+//!   not disable checking (RFC 4035 section 3.2.2, RFC 6840 section 5.9);
+//! - AD is relayed only when the operator trusts the upstream and the
+//!   path to it (`upstream.trust_ad`, RFC 6840 section 5.7), and then only
+//!   to clients that set AD or DO (RFC 6840 section 5.8); otherwise it is
+//!   cleared;
+//! - the upstream's Extended DNS Error is relayed, on SERVFAIL too (RFC
+//!   8914 section 3).
+//!
+//! The cache holds upstream answers whatever the list says: the policy is
+//! applied to every answer on its way out (fresh or cached), so a list
+//! change takes effect on the next query without flushing anything. A
+//! cached answer's TTLs count down (RFC 1035 section 3.2.1: the TTL is the
+//! time the record may be cached *from now*).
+//!
+//! Bounded by design (each bound in the configuration, its effect counted
+//! in a metric):
+//!
+//! - the cache by bytes (`upstream.cache_bytes`; an answer weighing more
+//!   than [`MAX_CACHED_ANSWER`] is relayed but not kept);
+//! - the queries waiting on upstream (`upstream.max_in_flight`, counting
+//!   each waiting client query, coalesced ones included): beyond it a query
+//!   gets SERVFAIL with an Extended DNS Error at once (or a stale answer,
+//!   see below), never a task or a socket more. Identical questions in
+//!   flight share one exchange, so the sockets open towards upstream (one
+//!   per exchange) are bounded by the same number.
+//!
+//! Serve-stale (RFC 8767), off by default (`upstream.serve_stale`): an
+//! expired answer is kept up to `upstream.serve_stale_max_age` past its
+//! TTL, and given with TTL 30 (RFC 8767 section 4) and EDE 3 "Stale
+//! Answer" (RFC 8914 section 4.4) when upstream cannot be asked or does not
+//! answer in time. An upstream that answers, even SERVFAIL, is believed: a
+//! SERVFAIL may be a validating upstream's verdict that the data is bogus.
+
+pub mod dnssec;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+
+use crate::config::UpstreamConfig;
+use crate::dns::edns::Ede;
+use crate::metrics::Metrics;
+use transport::{Fetched, Question, Transport};
+
+/// The largest answer kept in the cache, in the bytes it weighs there.
+pub const MAX_CACHED_ANSWER: u32 = 16 * 1024;
+/// RFC 8767 section 4: "a TTL of 30 seconds" on a stale answer.
+pub const STALE_TTL: u32 = 30;
+/// RFC 8914 section 4.4: "Stale Answer".
+pub const EDE_STALE_ANSWER: u16 = 3;
+/// RFC 8914 section 4.1: "Other Error", with the reason as EXTRA-TEXT:
+/// what a query gets when `upstream.max_in_flight` queries already wait.
+pub const EDE_OTHER: u16 = 0;
+
+/// What the client's header and OPT record say about DNSSEC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// DO (RFC 3225).
+    pub dnssec_ok: bool,
+    /// CD (RFC 4035 section 3.2.2).
+    pub checking_disabled: bool,
+    /// AD in the query (RFC 6840 section 5.7).
+    pub authentic_data: bool,
+}
+
+/// An answer to relay: the upstream's response code and records, with TTLs
+/// as they stand now, as this client is to get them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// NOERROR or NXDOMAIN.
+    pub rcode: ResponseCode,
+    /// The answer section.
+    pub answers: Vec<Record>,
+    /// The authority section: the SOA of negative answers (RFC 2308) and
+    /// the NSEC/NSEC3 proofs with their signatures.
+    pub authorities: Vec<Record>,
+    /// AD to send this client.
+    pub authentic: bool,
+    /// The upstream's Extended DNS Error, or "Stale Answer".
+    pub ede: Option<Ede>,
+    /// True when served from the cache.
+    pub cached: bool,
+    /// The cache entry behind this answer, if it was stored (never for a
+    /// stale answer).
+    pub stored: Option<Stored>,
+}
+
+/// When an answer was stored in the cache and for how long it may be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// When it was stored.
+    pub at: Instant,
+    /// Seconds it may be served from then.
+    pub ttl: u32,
+    /// Its age in seconds when the TTLs of this answer were computed.
+    pub age: u32,
+    /// Whether its AD may be relayed (a trusted upstream set it); a client
+    /// gets AD only if it set AD or DO.
+    pub authentic: bool,
+}
+
+/// Why no answer can be relayed: the client gets SERVFAIL.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// No upstream answered within the time given.
+    #[error("no upstream answered within {0:?}")]
+    Timeout(Duration),
+    /// The upstream answered with an error code (SERVFAIL, REFUSED...).
+    #[error("upstream answered {0}")]
+    Rcode(ResponseCode, Option<Ede>),
+    /// A socket towards upstream failed.
+    #[error("upstream socket: {0}")]
+    Io(Arc<std::io::Error>),
+    /// The question could not be encoded.
+    #[error("cannot encode the question: {0}")]
+    Encode(Arc<str>),
+    /// A TCP answer did not match the question.
+    #[error("answer from {0} does not match the question")]
+    Mismatch(std::net::SocketAddr),
+    /// `upstream.max_in_flight` queries were already waiting.
+    #[error("{0} queries already waiting on upstream")]
+    Busy(usize),
+}
+
+impl UpstreamError {
+    fn io(error: std::io::Error) -> UpstreamError {
+        UpstreamError::Io(Arc::new(error))
+    }
+
+    /// The Extended DNS Error to send with the SERVFAIL: the upstream's
+    /// own, or ours when the bound on waiting queries was reached.
+    pub fn ede(&self) -> Option<Ede> {
+        match self {
+            UpstreamError::Rcode(_, ede) => ede.clone(),
+            UpstreamError::Busy(_) => {
+                Some((EDE_OTHER, Arc::from("too many queries waiting on upstream")))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a stale answer may stand in (RFC 8767 section 4: the
+    /// upstream could not be asked or did not answer).
+    fn allows_stale(&self) -> bool {
+        !matches!(self, UpstreamError::Rcode(..))
+    }
+}
+
+/// An upstream answer as cached, DNSSEC records included.
+#[derive(Debug)]
+struct Entry {
+    rcode: ResponseCode,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
+    /// AD as relayed (set by a trusted upstream).
+    authentic: bool,
+    ede: Option<Ede>,
+    stored: Instant,
+    /// Seconds this entry may be served.
+    ttl: u32,
+    /// Bytes it costs in the cache (see [`Entry::weigh`]).
+    weight: u32,
+}
+
+type CacheKey = (LowerName, RecordType, DNSClass, bool);
+
+/// Weighs cache entries by their bytes.
+#[derive(Debug, Clone, Copy)]
+struct Bytes;
+
+impl quick_cache::Weighter<CacheKey, Arc<Entry>> for Bytes {
+    fn weight(&self, _key: &CacheKey, entry: &Arc<Entry>) -> u64 {
+        u64::from(entry.weight)
+    }
+}
+
+/// One exchange with upstream, shared by the identical questions waiting.
+type Pending = Shared<BoxFuture<'static, Result<Arc<Fetched>, UpstreamError>>>;
+
+/// The forwarder: transport, answer cache, exchanges in flight.
+pub struct Upstream {
+    transport: Arc<Transport>,
+    cache: quick_cache::sync::Cache<CacheKey, Arc<Entry>, Bytes>,
+    pending: Mutex<HashMap<CacheKey, Pending>>,
+    /// Client queries waiting on upstream now.
+    waiting: AtomicUsize,
+    max_in_flight: usize,
+    wire_budget: u64,
+    timeout: Duration,
+    max_ttl: u32,
+    negative_max_ttl: u32,
+    trust_ad: bool,
+    /// How long past its TTL an answer may be served stale, if at all.
+    serve_stale: Option<u32>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("timeout", &self.timeout)
+            .field("cached", &self.cache.len())
+            .field("waiting", &self.waiting())
+            .finish()
+    }
+}
+
+/// Takes a waiting query off the count however its wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Removes a finished exchange from the table, however it ends (the
+/// future of the query that started it may be dropped).
+struct PendingGuard<'a> {
+    pending: &'a Mutex<HashMap<CacheKey, Pending>>,
+    key: CacheKey,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&self.key);
+        }
+    }
+}
+
+impl Upstream {
+    /// The forwarder for `config`. Must run inside a tokio runtime.
+    pub fn new(config: &UpstreamConfig, metrics: Arc<Metrics>) -> Result<Upstream, UpstreamError> {
+        // An estimate for the table's initial size: answers of ~256 bytes.
+        let estimated = usize::try_from(config.cache_bytes / 512).unwrap_or(usize::MAX);
+        Ok(Upstream {
+            transport: Arc::new(Transport::new(&config.servers, config.timeout)),
+            // Half the budget; the other half is the ready-to-send copies'.
+            cache: quick_cache::sync::Cache::with_weighter(
+                estimated.clamp(16, 1 << 20),
+                (config.cache_bytes / 2).max(1),
+                Bytes,
+            ),
+            wire_budget: config.cache_bytes / 2,
+            pending: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
+            max_in_flight: config.max_in_flight.max(1),
+            timeout: config.timeout,
+            max_ttl: config.cache_max_ttl,
+            negative_max_ttl: config.cache_negative_max_ttl,
+            trust_ad: config.trust_ad,
+            serve_stale: config.serve_stale.then_some(config.serve_stale_max_age),
+            metrics,
+        })
+    }
+
+    /// Answers in the cache (expired ones included until evicted).
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The bytes left for the ready-to-send copies of answers.
+    pub fn wire_budget(&self) -> u64 {
+        self.wire_budget
+    }
+
+    /// Bytes the cache holds, as weighed.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    /// Client queries waiting on upstream now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// The answer for `name`/`qtype`/`qclass`, from the cache or upstream,
+    /// as a client with `flags` is to get it.
+    pub async fn resolve(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+        flags: Flags,
+    ) -> Result<Answer, UpstreamError> {
+        let key: CacheKey = (LowerName::new(name), qtype, qclass, flags.checking_disabled);
+        let mut stale = None;
+        if let Some((found, hit)) = self.lookup(&key) {
+            let age = hit.age();
+            if age < hit.ttl {
+                self.metrics.cache_lookup(true);
+                return Ok(self.view(&hit, age, qtype, flags, true));
+            }
+            match self.serve_stale {
+                Some(max) if age - hit.ttl <= max => stale = Some(hit),
+                _ => {
+                    self.cache.remove(&found);
+                }
+            }
+        }
+        self.metrics.cache_lookup(false);
+        let question = Question {
+            name,
+            qtype,
+            qclass,
+            checking_disabled: flags.checking_disabled,
+        };
+        match self.fetch(key, question).await {
+            Ok(entry) => Ok(self.view(&entry, 0, qtype, flags, false)),
+            Err(error) => match stale {
+                Some(entry) if error.allows_stale() => {
+                    self.metrics.stale_answer();
+                    Ok(stale_view(&entry, qtype, flags))
+                }
+                _ => Err(error),
+            },
+        }
+    }
+
+    /// The cache entry for `key`, and the key it was found under: for a
+    /// query with CD=1, the answer to the same query with CD=0 will do
+    /// (RFC 4035 section 3.2.2: the client checks for itself), never the
+    /// reverse.
+    fn lookup(&self, key: &CacheKey) -> Option<(CacheKey, Arc<Entry>)> {
+        if let Some(hit) = self.cache.get(key) {
+            return Some((key.clone(), hit));
+        }
+        if !key.3 {
+            return None;
+        }
+        let checked = (key.0.clone(), key.1, key.2, false);
+        let hit = self.cache.get(&checked)?;
+        Some((checked, hit))
+    }
+
+    /// Ask upstream, sharing the exchange with identical questions in
+    /// flight, within `upstream.max_in_flight`; cache what comes.
+    async fn fetch(&self, key: CacheKey, q: Question<'_>) -> Result<Arc<Entry>, UpstreamError> {
+        let waiting = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
+        if waiting >= self.max_in_flight {
+            self.metrics.upstream_busy();
+            return Err(UpstreamError::Busy(waiting));
+        }
+        let (exchange, started_here) = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            match pending.get(&key) {
+                Some(shared) => (shared.clone(), None),
+                None => {
+                    let transport = Arc::clone(&self.transport);
+                    let name = q.name.clone();
+                    let (qtype, qclass, cd) = (q.qtype, q.qclass, q.checking_disabled);
+                    let exchange = async move {
+                        let q = Question {
+                            name: &name,
+                            qtype,
+                            qclass,
+                            checking_disabled: cd,
+                        };
+                        transport.exchange(q).await.map(Arc::new)
+                    }
+                    .boxed()
+                    .shared();
+                    pending.insert(key.clone(), exchange.clone());
+                    let guard = PendingGuard {
+                        pending: &self.pending,
+                        key: key.clone(),
+                    };
+                    (exchange, Some(guard))
+                }
+            }
+        };
+        let started = Instant::now();
+        let fetched = exchange.await;
+        self.metrics.upstream(started.elapsed());
+        let fetched = fetched?;
+        let entry = Arc::new(self.entry(&fetched)?);
+        // The query that started the exchange caches its answer; those
+        // that joined it only read it.
+        if started_here.is_some() && entry.ttl > 0 && entry.weight <= MAX_CACHED_ANSWER {
+            self.cache.insert(key, Arc::clone(&entry));
+        }
+        Ok(entry)
+    }
+
+    /// The cache entry for an upstream answer; SERVFAIL and other error
+    /// codes become an error carrying the upstream's EDE.
+    fn entry(&self, fetched: &Fetched) -> Result<Entry, UpstreamError> {
+        let message = &fetched.message;
+        let rcode = message.metadata.response_code;
+        let ede = dnssec::ede(message);
+        if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
+            return Err(UpstreamError::Rcode(rcode, ede));
+        }
+        let negative = rcode == ResponseCode::NXDomain || message.answers.is_empty();
+        let answers = message.answers.clone();
+        let authorities = dnssec::authority(message.authorities.clone(), negative);
+        let ttl = self.cache_ttl(&answers, &authorities);
+        let records = answers.len() + authorities.len();
+        Ok(Entry {
+            rcode,
+            answers,
+            authorities,
+            authentic: self.trust_ad && message.metadata.authentic_data,
+            ede,
+            stored: Instant::now(),
+            ttl,
+            weight: weigh(fetched.len, records),
+        })
+    }
+
+    /// How long an answer may be cached: the smallest record TTL for a
+    /// positive answer; for a negative one, the SOA's TTL bounded by its
+    /// MINIMUM (RFC 2308 section 5), and not cached without a SOA.
+    fn cache_ttl(&self, answers: &[Record], authorities: &[Record]) -> u32 {
+        if !answers.is_empty() {
+            let min = answers.iter().map(|r| r.ttl).min().unwrap_or(0);
+            return min.min(self.max_ttl);
+        }
+        authorities
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+                _ => None,
+            })
+            .map_or(0, |t| t.min(self.negative_max_ttl))
+    }
+
+    /// `entry`, `age` seconds after it was stored, as a client with `flags`
+    /// asking for `qtype` gets it; `cached` if it comes from the cache.
+    fn view(
+        &self,
+        entry: &Entry,
+        age: u32,
+        qtype: RecordType,
+        flags: Flags,
+        cached: bool,
+    ) -> Answer {
+        let left = entry.ttl.saturating_sub(age);
+        let ttl = |r: &Record| r.ttl.saturating_sub(age).min(left);
+        Answer {
+            rcode: entry.rcode,
+            answers: copy(&entry.answers, qtype, flags, ttl),
+            authorities: copy(&entry.authorities, qtype, flags, ttl),
+            authentic: entry.authentic && (flags.authentic_data || flags.dnssec_ok),
+            ede: entry.ede.clone(),
+            cached,
+            stored: (entry.ttl > 0 && entry.weight <= MAX_CACHED_ANSWER).then_some(Stored {
+                at: entry.stored,
+                ttl: entry.ttl,
+                age,
+                authentic: entry.authentic,
+            }),
+        }
+    }
+}
+
+/// An expired entry served stale (RFC 8767 section 4): every TTL 30, EDE
+/// 3, no AD (the upstream's verdict is as old as the data), never kept
+/// ready to send.
+fn stale_view(entry: &Entry, qtype: RecordType, flags: Flags) -> Answer {
+    let ttl = |_: &Record| STALE_TTL;
+    Answer {
+        rcode: entry.rcode,
+        answers: copy(&entry.answers, qtype, flags, ttl),
+        authorities: copy(&entry.authorities, qtype, flags, ttl),
+        authentic: false,
+        ede: Some((EDE_STALE_ANSWER, Arc::from(""))),
+        cached: true,
+        stored: None,
+    }
+}
+
+/// The records a client with `flags` gets, with TTLs from `ttl`.
+fn copy(
+    records: &[Record],
+    qtype: RecordType,
+    flags: Flags,
+    ttl: impl Fn(&Record) -> u32,
+) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| dnssec::for_client(r, flags.dnssec_ok, qtype))
+        .map(|r| {
+            let mut r = r.clone();
+            r.ttl = ttl(&r);
+            r
+        })
+        .collect()
+}
+
+impl Entry {
+    /// Seconds since it was stored.
+    fn age(&self) -> u32 {
+        u32::try_from(self.stored.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+}
+
+/// What an entry costs in memory, roughly: the upstream message's size
+/// on the wire (names and RDATA are held at about that size), plus the
+/// fixed size of each record, of the entry and of its key.
+fn weigh(wire_len: usize, records: usize) -> u32 {
+    let total = std::mem::size_of::<Entry>()
+        + std::mem::size_of::<CacheKey>()
+        + records * std::mem::size_of::<Record>()
+        + wire_len;
+    u32::try_from(total).unwrap_or(u32::MAX)
+}
