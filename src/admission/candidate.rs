@@ -243,11 +243,40 @@ fn verify_and_compile(
     })
 }
 
+/// The crate-neutral priority (0 lowest .. 99 highest) that
+/// `thread_priority` turns into nice 10 under SCHED_OTHER: it maps `p` to
+/// `-20 + trunc(39 * (1 - p / 99))`, which is 10 for 22 (25 gave nice 9).
+const LOAD_PRIORITY: u8 = 22;
+
 /// Nice 10 for the calling thread (best effort: an error only means the
 /// load competes with queries on equal terms).
 fn lower_priority() {
     use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
-    if let Ok(value) = ThreadPriorityValue::try_from(25u8) {
+    if let Ok(value) = ThreadPriorityValue::try_from(LOAD_PRIORITY) {
         let _ = set_current_thread_priority(ThreadPriority::Crossplatform(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The nice value of the calling thread: field 19 of its `stat` line,
+    /// counted after the command name (which may hold spaces).
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_load_threads_run_at_nice_10() {
+        let nice = std::thread::spawn(|| {
+            super::lower_priority();
+            own_nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(nice, 10);
     }
 }
