@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use crate::list::floor::Floor;
 use crate::list::format::EntryRef;
 use crate::list::gate::{self, Protected};
 use crate::list::signature::TrustedKeys;
@@ -22,6 +23,8 @@ pub struct Settings {
     pub protected: Vec<String>,
     /// Where the list in force is kept.
     pub state_dir: PathBuf,
+    /// The largest list file read (`list.max_bytes`).
+    pub max_bytes: u64,
 }
 
 /// A list that passed every check, compiled: the policy snapshot to
@@ -74,6 +77,13 @@ pub enum Decision {
     Apply(Box<Accepted>),
     /// The same bytes as the list in force: nothing to do.
     Unchanged,
+    /// An older list that this resolver applied before (its digest is in
+    /// the [`Floor`]'s history): the list file left behind by a push, say.
+    /// Nothing to do, and nothing to alert on.
+    Stale {
+        /// Its serial.
+        serial: u64,
+    },
 }
 
 /// Why a candidate list was refused; names the file, the line or key, the reason.
@@ -99,7 +109,14 @@ impl Refusal {
 
 impl From<ReadError> for Refusal {
     fn from(e: ReadError) -> Refusal {
-        Refusal::new(&e.file, format!("cannot read: {}", e.source))
+        let reason = match &e {
+            ReadError::Io { source, .. } => format!("cannot read: {source}"),
+            ReadError::NotRegular { kind, .. } => format!("not a regular file (a {kind})"),
+            ReadError::TooLarge { limit, .. } => {
+                format!("larger than {limit} bytes (list.max_bytes for a list)")
+            }
+        };
+        Refusal::new(e.file(), reason)
     }
 }
 
@@ -107,10 +124,40 @@ impl From<ReadError> for Refusal {
 /// otherwise the signature against the trusted keys, the header (serial
 /// against the list in force, dates), then every entry (format, public
 /// suffixes, protected names), compiling as it reads. The candidate is
-/// refused whole at the first failure.
+/// refused whole at the first failure. [`consider_against`] with no floor.
 pub fn consider(
     settings: &Settings,
     in_force: Option<&InForce>,
+    file: &Path,
+    bytes: &[u8],
+    signature: &[u8],
+    now: OffsetDateTime,
+) -> Result<Decision, Refusal> {
+    consider_against(
+        settings,
+        in_force,
+        &Floor::default(),
+        file,
+        bytes,
+        signature,
+        now,
+    )
+}
+
+/// [`consider`], with the serial floor and the history of lists applied:
+///
+/// - a list this resolver applied before, older than the list in force or
+///   the floor, is [`Decision::Stale`] (it was verified when applied; its
+///   digest names it);
+/// - any other list must have a serial above both the list in force and
+///   the floor, so that a lost state file does not let an older list in;
+/// - a list of the history at the floor, when the list in force is older
+///   (the state file could not be written), is judged against the list in
+///   force only: it is the list that was in force.
+pub fn consider_against(
+    settings: &Settings,
+    in_force: Option<&InForce>,
+    floor: &Floor,
     file: &Path,
     bytes: &[u8],
     signature: &[u8],
@@ -122,12 +169,21 @@ pub fn consider(
     {
         return Ok(Decision::Unchanged);
     }
+    let current = in_force.map(|c| c.header.serial);
+    let top = current.max(floor.serial());
+    let to_beat = match floor.seen(&digest) {
+        Some(serial) if top.is_some_and(|top| serial < top) => {
+            return Ok(Decision::Stale { serial });
+        }
+        Some(_) => current,
+        None => top,
+    };
     verify_and_compile(
         settings,
         file,
         bytes,
         signature,
-        Some((in_force, digest, now)),
+        Some((to_beat, digest, now)),
     )
     .map(|a| Decision::Apply(Box::new(a)))
 }
@@ -154,7 +210,7 @@ fn verify_and_compile(
     file: &Path,
     bytes: &[u8],
     signature: &[u8],
-    checks: Option<(Option<&InForce>, [u8; 32], OffsetDateTime)>,
+    checks: Option<(Option<u64>, [u8; 32], OffsetDateTime)>,
 ) -> Result<Accepted, Refusal> {
     let key_id = settings
         .trusted_keys
@@ -190,9 +246,9 @@ fn verify_and_compile(
                 file,
                 |header| match checks {
                     None => Ok(()),
-                    Some((in_force, _, now)) => {
-                        if let Some(current) = in_force {
-                            gate::check_serial(header.serial, current.header.serial)
+                    Some((to_beat, _, now)) => {
+                        if let Some(to_beat) = to_beat {
+                            gate::check_serial(header.serial, to_beat)
                                 .map_err(|e| e.to_string())?;
                         }
                         gate::check_header(header, now).map_err(|e| e.to_string())

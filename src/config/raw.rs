@@ -56,6 +56,7 @@ pub(super) struct RawList {
     pub protected: Option<Vec<String>>,
     pub on_missing: Option<String>,
     pub watch: Option<bool>,
+    pub max_bytes: Option<u64>,
 }
 
 /// `[redirect]` as written.
