@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::state::{StateError, replace};
+use super::state::{StateError, if_present, replace};
 use crate::text::hex;
 
 /// The file name in the state directory.
@@ -105,15 +105,8 @@ pub fn path(dir: &Path) -> PathBuf {
 /// or is damaged (never taken as no floor).
 pub fn load(dir: &Path) -> Result<Option<Floor>, StateError> {
     let file = path(dir);
-    let text = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StateError {
-                file,
-                reason: format!("cannot read: {e}"),
-            });
-        }
+    let Some(text) = if_present(&file, std::fs::read)? else {
+        return Ok(None);
     };
     let bad = |reason: String| StateError {
         file: file.clone(),

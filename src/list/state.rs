@@ -77,18 +77,27 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
+/// `open(file)`, `None` if there is no such file: how each file of the
+/// state directory is read.
+pub fn if_present<'a, T>(
+    file: &'a Path,
+    open: impl FnOnce(&'a Path) -> std::io::Result<T>,
+) -> Result<Option<T>, StateError> {
+    match open(file) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StateError {
+            file: file.to_owned(),
+            reason: format!("cannot read: {e}"),
+        }),
+    }
+}
+
 /// Read the kept list, `None` if there is none.
 pub fn load(dir: &Path) -> Result<Option<Kept>, StateError> {
     let file = path(dir);
-    let mut bytes = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StateError {
-                file,
-                reason: e.to_string(),
-            });
-        }
+    let Some(mut bytes) = if_present(&file, std::fs::read)? else {
+        return Ok(None);
     };
     let bad = |reason: String| StateError {
         file: file.clone(),
@@ -128,15 +137,8 @@ pub fn load(dir: &Path) -> Result<Option<Kept>, StateError> {
 pub fn before_floor(dir: &Path) -> Result<Option<bool>, StateError> {
     use std::io::{BufRead, Read};
     let file = path(dir);
-    let f = match std::fs::File::open(&file) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StateError {
-                file,
-                reason: format!("cannot read: {e}"),
-            });
-        }
+    let Some(f) = if_present(&file, std::fs::File::open)? else {
+        return Ok(None);
     };
     let mut first = Vec::new();
     std::io::BufReader::new(f.take(64))
