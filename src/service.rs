@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admission::{Admission, Settings};
+use crate::admission::{Admission, Settings, StartFailure};
 use crate::audit::{AuditSettings, Auditor, Event, Process};
 use crate::config::{Config, OnMissing};
 use crate::dns::Handler;
@@ -25,6 +25,12 @@ pub enum StartError {
     /// A trusted key file is unusable.
     #[error("list.trusted_keys: {0}")]
     Keys(#[from] crate::list::signature::KeyError),
+    /// The serial floor does not match the state directory: an older list
+    /// than one already applied could be applied.
+    #[error(
+        "list.state_dir: {0}; not starting, since an older list could then be applied (if this is expected, start once with `rempart serve --reset-serial-floor`)"
+    )]
+    Floor(crate::admission::FloorError),
     /// No valid list and `list.on_missing = "refuse"`.
     #[error(
         "no valid list: {0}; refusing to start unfiltered (set list.on_missing = \"serve-unfiltered\" to serve without a list)"
@@ -59,6 +65,9 @@ pub enum StartError {
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
 }
+
+/// How long a stop waits for the admin requests still running.
+pub const ADMIN_STOP: Duration = Duration::from_secs(2);
 
 /// How often the list in force is checked for expiry.
 pub const EXPIRY_CHECK: Duration = Duration::from_secs(1);
@@ -114,16 +123,30 @@ pub struct Service {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
+/// What the operator asks of a start, beside the config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Discard the serial floor and rebuild it from the list in force
+    /// (`rempart serve --reset-serial-floor`).
+    pub reset_serial_floor: bool,
+}
+
 impl Service {
     /// Load the keys and the list in force (state directory, then the
     /// source file), bind the DNS sockets and the admin listener, and
     /// serve. Must run inside a tokio runtime.
     pub async fn start(config: &Config) -> Result<Service, StartError> {
+        Service::start_with(config, StartOptions::default()).await
+    }
+
+    /// [`Service::start`], with the operator's [`StartOptions`].
+    pub async fn start_with(config: &Config, options: StartOptions) -> Result<Service, StartError> {
         let metrics = Metrics::new();
         let settings = Settings {
             trusted_keys: TrustedKeys::load(&config.list.trusted_keys)?,
             protected: config.list.protected.clone(),
             state_dir: config.list.state_dir.clone(),
+            max_bytes: config.list.max_bytes,
         };
         let token = match &config.admin.token_file {
             None => None,
@@ -158,7 +181,7 @@ impl Service {
             metrics.clone(),
             audit.clone(),
         );
-        match admission.start().await {
+        match admission.start(options.reset_serial_floor).await {
             Ok(in_force) => info!(
                 serial = in_force.header.serial,
                 entries = admission.policy().load().len(),
@@ -167,7 +190,13 @@ impl Service {
                 digest = %hex(&in_force.digest),
                 "list in force"
             ),
-            Err(refusal) => {
+            Err(StartFailure::Floor(e)) => {
+                if let Some(a) = &audit {
+                    a.stop();
+                }
+                return Err(StartError::Floor(e));
+            }
+            Err(StartFailure::NoList(refusal)) => {
                 if config.list.on_missing == OnMissing::Refuse {
                     if let Some(a) = &audit {
                         a.stop();
@@ -304,7 +333,21 @@ impl Service {
         let _ = self.stop.send(true);
         self.expiry.abort();
         let dns = self.dns.await.map_err(io::Error::other)?;
-        let admin = self.admin.await.map_err(io::Error::other)?;
+        // A list request still being judged (a slow reload) holds the admin
+        // listener's graceful shutdown: it gets a bound, then is dropped
+        // (the list in force is unchanged by a candidate never swapped in).
+        let mut admin_task = self.admin;
+        let admin = match tokio::time::timeout(ADMIN_STOP, &mut admin_task).await {
+            Ok(joined) => joined.map_err(io::Error::other)?,
+            Err(_) => {
+                warn!(
+                    seconds = ADMIN_STOP.as_secs(),
+                    "admin requests still running at stop; dropped"
+                );
+                admin_task.abort();
+                Ok(())
+            }
+        };
         if let Some(audit) = self.audit {
             tokio::task::spawn_blocking(move || {
                 audit.record_waiting(ProcessEvent::Stop.record());

@@ -8,7 +8,8 @@ use std::path::Path;
 use common::{TestKey, list_text, sig_path};
 use proptest::prelude::*;
 use rempart::admission::{
-    Accepted, Admission, Decision, InForce, Refusal, Settings, Source, Verdict, consider,
+    Accepted, Admission, Decision, FloorError, InForce, Refusal, Settings, Source, StartFailure,
+    Verdict, consider,
 };
 use rempart::list::signature::TrustedKeys;
 use rempart::list::{List, Pair};
@@ -33,7 +34,7 @@ fn consider_file(
     path: &Path,
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
-    let pair = Pair::read(path)?;
+    let pair = Pair::read(path, 1 << 20)?;
     consider(settings, in_force, path, &pair.list, &pair.signature, now)
 }
 
@@ -51,6 +52,7 @@ impl Fixture {
             trusted_keys: TrustedKeys::load(std::slice::from_ref(&key.public_path)).unwrap(),
             protected: vec!["wordpress.com".into(), "google.fr".into()],
             state_dir: dir.path().join("state"),
+            max_bytes: 1 << 20,
         };
         Fixture { dir, key, settings }
     }
@@ -230,6 +232,7 @@ fn signatures_several_trusted_keys_for_rotation() {
             .unwrap(),
         protected: vec![],
         state_dir: dir.path().join("state"),
+        max_bytes: 1 << 20,
     };
     let path = dir.path().join("list.txt");
     let mut ids = Vec::new();
@@ -362,7 +365,144 @@ async fn a_restart_enforces_the_kept_list_when_the_source_is_gone_or_bad() {
     let empty = Fixture::new();
     let none = empty.dir.path().join("none.txt");
     let admission = Admission::new(empty.settings.clone(), none, Metrics::new(), None);
-    assert!(admission.start().await.is_err());
+    assert!(admission.start(false).await.is_err());
+}
+
+/// A start as the service does it: the serial floor checked, the kept list
+/// restored, the source admitted; the serial in force once settled.
+async fn start(f: &Fixture, source: &Path, reset: bool) -> Result<u64, StartFailure> {
+    let admission = Admission::new(f.settings.clone(), source.to_owned(), Metrics::new(), None);
+    admission.start(reset).await?;
+    // Waits for the start's settling (state file, floor) to end.
+    Ok(admission.serial().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_state_file_does_not_reopen_the_door_to_an_older_list() {
+    let f = Fixture::new();
+    let source = f.dir.path().join("list.txt");
+    let state = f.settings.state_dir.join("in-force.state");
+    let floor = f.settings.state_dir.join("serial.floor");
+    f.key.write_signed(&source, &list_text(9, GOOD));
+    assert_eq!(start(&f, &source, false).await.unwrap(), 9);
+    assert!(state.exists() && floor.exists());
+
+    // The state file is lost and an older, validly signed list is in its
+    // place: the start stops, naming the floor and what became of the
+    // state file (before the floor, this applied serial 8).
+    std::fs::remove_file(&state).unwrap();
+    f.key.write_signed(&source, &list_text(8, GOOD));
+    match start(&f, &source, false).await {
+        Err(StartFailure::Floor(e @ FloorError::StateLost { serial: 9, .. })) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("serial.floor") && text.contains("missing"),
+                "{text}"
+            );
+        }
+        other => panic!("a floor without its kept list must stop the start: {other:?}"),
+    }
+    // The operator's explicit reset starts from the list file.
+    assert_eq!(start(&f, &source, true).await.unwrap(), 8);
+    assert_eq!(start(&f, &source, false).await.unwrap(), 8);
+
+    // The floor lost while a list is kept: not started either.
+    std::fs::remove_file(&floor).unwrap();
+    assert!(matches!(
+        start(&f, &source, false).await,
+        Err(StartFailure::Floor(FloorError::Missing { .. }))
+    ));
+    assert_eq!(start(&f, &source, true).await.unwrap(), 8);
+
+    // A state directory of a version before the floor (its state file's
+    // first line says so) is an upgrade: the floor is built from it.
+    std::fs::remove_file(&floor).unwrap();
+    let kept = std::fs::read(&state).unwrap();
+    let mut old = b"rempart-state v2".to_vec();
+    old.extend_from_slice(&kept[b"rempart-state v3".len()..]);
+    std::fs::write(&state, old).unwrap();
+    assert_eq!(start(&f, &source, false).await.unwrap(), 8);
+    assert!(floor.exists());
+
+    // A damaged floor, or a damaged state file, is not "no floor".
+    let text = std::fs::read_to_string(&floor).unwrap();
+    std::fs::write(&floor, text.replacen("8 ", "1 ", 1)).unwrap();
+    assert!(matches!(
+        start(&f, &source, false).await,
+        Err(StartFailure::Floor(FloorError::Unusable(_)))
+    ));
+    std::fs::write(&floor, text).unwrap();
+    std::fs::write(&state, b"rempart-state v3\n{").unwrap();
+    assert!(matches!(
+        start(&f, &source, false).await,
+        Err(StartFailure::Floor(FloorError::StateLost { serial: 8, .. }))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_list_applied_before_is_stale_a_never_seen_one_a_rollback() {
+    let f = Fixture::new();
+    let source = f.dir.path().join("list.txt");
+    f.key.write_signed(&source, &list_text(3, GOOD));
+    let metrics = Metrics::new();
+    let admission = Admission::new(f.settings.clone(), source.clone(), metrics.clone(), None);
+    admission.start(false).await.unwrap();
+    let newer = f.dir.path().join("newer.txt");
+    f.key.write_signed(&newer, &list_text(4, GOOD));
+    let pushed = Pair::read(&newer, 1 << 20).unwrap();
+    assert!(matches!(
+        admission.admit(Source::Push(pushed)).await,
+        Verdict::Applied { serial: 4, .. }
+    ));
+    // The list file (serial 3) is the one this resolver applied before.
+    assert_eq!(
+        admission.reread().await,
+        Verdict::Stale {
+            serial: 3,
+            in_force: 4
+        }
+    );
+    // A serial-3 list never applied here is a rollback.
+    let mut other = GOOD.to_vec();
+    other.push(("more.test", "exact", "terrorism", "REF-9"));
+    f.key.write_signed(&source, &list_text(3, &other));
+    let verdict = admission.reread().await;
+    assert!(reason(&verdict).contains("rollback"), "{verdict:?}");
+    let text = metrics.render(0);
+    assert!(
+        text.contains("rempart_reloads_total{outcome=\"refused\"} 1"),
+        "only the rollback is a refusal: {text}"
+    );
+}
+
+#[test]
+fn the_list_file_must_be_a_regular_file_under_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TestKey::new(dir.path(), "k");
+    let list = dir.path().join("list.txt");
+    key.write_signed(&list, &list_text(1, GOOD));
+    let size = std::fs::metadata(&list).unwrap().len();
+    assert!(Pair::read(&list, size).is_ok());
+    let e = Pair::read(&list, size - 1).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("larger than {} bytes", size - 1)),
+        "{e}"
+    );
+    // A symbolic link to a regular file is fine; to a device, refused.
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink(&list, &link).unwrap();
+    std::os::unix::fs::symlink(sig_path(&list), sig_path(&link)).unwrap();
+    assert_eq!(
+        Pair::read(&link, size).unwrap(),
+        Pair::read(&list, size).unwrap()
+    );
+    let zero = dir.path().join("zero.txt");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let e = Pair::read(&zero, 1 << 20).unwrap_err();
+    assert!(e.to_string().contains("character device"), "{e}");
+    let e = Pair::read(dir.path(), 1 << 20).unwrap_err();
+    assert!(e.to_string().contains("directory"), "{e}");
 }
 
 // --- properties ---------------------------------------------------------

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use hickory_proto::op::ResponseCode;
@@ -466,5 +466,349 @@ async fn wait_until_serving(addr: std::net::SocketAddr, child: &mut std::process
             "rempart did not answer within 20 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// --- the real binary: bad list files, lost state, kills ------------------
+
+/// `rempart serve` as systemd runs it, on fixed ports, with an admin token;
+/// its log is kept (and echoed). Killed when dropped.
+struct Binary {
+    child: std::process::Child,
+    dns: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl Binary {
+    async fn spawn(
+        setup: &Setup,
+        upstream: std::net::SocketAddr,
+        list: &'static str,
+        args: &[&str],
+    ) -> Binary {
+        use std::io::BufRead;
+        let dns_port = {
+            let (udp, _tcp) = bind_pair().await;
+            udp.local_addr().unwrap().port()
+        };
+        let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let token_file = setup.dir.path().join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        let admin: &'static str =
+            Box::leak(format!("token_file = \"{}\"", token_file.display()).into_boxed_str());
+        let extra = Extra {
+            admin,
+            list,
+            ..Extra::default()
+        };
+        let config = setup
+            .config(upstream, &extra)
+            .replace("127.0.0.1:0\"]", &format!("127.0.0.1:{dns_port}\"]"))
+            .replace(
+                "listen = \"127.0.0.1:0\"",
+                &format!("listen = \"127.0.0.1:{admin_port}\""),
+            );
+        let config_path = setup.dir.path().join("rempart.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("{line}");
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Binary {
+            child,
+            dns: format!("127.0.0.1:{dns_port}").parse().unwrap(),
+            admin: format!("127.0.0.1:{admin_port}").parse().unwrap(),
+            log,
+        }
+    }
+
+    async fn until_serving(&mut self) {
+        wait_until_serving(self.dns, &mut self.child).await;
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait until the log holds `text`.
+    async fn until_logged(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} logged within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The exit code, if the process ends within `within`.
+    async fn exit_within(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin);
+        blocking(move || get(&url)).await.1
+    }
+
+    async fn serial(&self) -> u64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("rempart_list_serial "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+            .unwrap_or_else(|| panic!("no list serial: {metrics}"))
+    }
+
+    async fn stop(mut self) {
+        signal(&self.child, "-TERM");
+        assert_eq!(
+            self.exit_within(Duration::from_secs(10)).await,
+            Some(0),
+            "SIGTERM did not stop rempart with exit code 0 within 10 s"
+        );
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The JSON body of `PUT /v1/list` for `text`, signed by `setup`'s key.
+fn push_body(setup: &Setup, text: &str) -> String {
+    let signed = setup.dir.path().join("pushed.txt");
+    setup.key.write_signed(&signed, text);
+    serde_json::json!({
+        "list": text,
+        "signature": std::fs::read_to_string(sig_path(&signed)).unwrap(),
+    })
+    .to_string()
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// Issue 15: a FIFO as the list file hung the reload, and SIGTERM with it;
+/// a symbolic link to /dev/zero grew memory past 2 GiB. Each is refused
+/// with its reason while the list in force serves, a link to a regular file
+/// still works, and SIGTERM stops the process at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_or_dev_zero_as_the_list_file_is_refused_and_sigterm_still_stops() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let mut rempart = Binary::spawn(&setup, upstream.addr, "watch = false", &[]).await;
+    rempart.until_serving().await;
+    let redirected = |name: &'static str| {
+        let addr = rempart.dns;
+        async move {
+            let m = query(addr, Transport::Udp, name, RecordType::A, Ask::default()).await;
+            a_of(&m) == ["192.0.2.80"]
+        }
+    };
+
+    mkfifo(&setup.list_path);
+    signal(&rempart.child, "-HUP");
+    rempart.until_logged("not a regular file (a FIFO)").await;
+    assert!(redirected("bad.test.").await, "the list in force serves");
+
+    std::fs::remove_file(&setup.list_path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &setup.list_path).unwrap();
+    signal(&rempart.child, "-HUP");
+    rempart
+        .until_logged("not a regular file (a character device)")
+        .await;
+    assert!(redirected("bad.test.").await, "the list in force serves");
+
+    // A symbolic link to a regular file (and to its signature) is fine.
+    let real = setup.dir.path().join("real.txt");
+    setup.key.write_signed(
+        &real,
+        &list_text(2, &[ENTRIES[0], ("ok.test", "exact", "terrorism", "REF-5")]),
+    );
+    std::fs::remove_file(&setup.list_path).unwrap();
+    std::fs::remove_file(sig_path(&setup.list_path)).unwrap();
+    std::os::unix::fs::symlink(&real, &setup.list_path).unwrap();
+    std::os::unix::fs::symlink(sig_path(&real), sig_path(&setup.list_path)).unwrap();
+    signal(&rempart.child, "-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !redirected("ok.test.").await {
+        assert!(Instant::now() < deadline, "the linked list was not applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A reload on a FIFO, then at once SIGTERM: stopped promptly.
+    std::fs::remove_file(&setup.list_path).unwrap();
+    mkfifo(&setup.list_path);
+    signal(&rempart.child, "-HUP");
+    signal(&rempart.child, "-TERM");
+    assert_eq!(
+        rempart.exit_within(Duration::from_secs(5)).await,
+        Some(0),
+        "SIGTERM must stop rempart promptly whatever the reload does"
+    );
+}
+
+/// Issue 15: after a push, the list file is an older list; SIGHUP and a
+/// restart said "refused rollback" for it, with a `refused` audit record
+/// and the alert's metric. Then: the state file lost, an older list was
+/// accepted at the next start; now the start stops with exit code 4 until
+/// the operator resets the serial floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_list_file_is_no_refusal_and_a_lost_state_stops_the_start() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let mut rempart = Binary::spawn(&setup, upstream.addr, "watch = false", &[]).await;
+    rempart.until_serving().await;
+    let url = format!("http://{}/v1/list", rempart.admin);
+    let body = push_body(&setup, &list_text(2, ENTRIES));
+    let (status, resp) = blocking(move || http("PUT", &url, Some(TOKEN), Some(body))).await;
+    assert_eq!(status, 200, "{resp}");
+
+    signal(&rempart.child, "-HUP");
+    rempart.until_logged("(stale)").await;
+    let no_refusal = "rempart_reloads_total{outcome=\"refused\"} 0";
+    let metrics = rempart.metrics().await;
+    assert!(metrics.contains(no_refusal), "{metrics}");
+    rempart.stop().await;
+
+    let mut rempart = Binary::spawn(&setup, upstream.addr, "watch = false", &[]).await;
+    rempart.until_serving().await;
+    assert_eq!(rempart.serial().await, 2);
+    rempart.until_logged("(stale)").await;
+    let metrics = rempart.metrics().await;
+    assert!(metrics.contains(no_refusal), "{metrics}");
+    assert!(!rempart.log().contains("list refused"), "{}", rempart.log());
+    rempart.stop().await;
+    let mut records = String::new();
+    for file in std::fs::read_dir(setup.audit_dir()).unwrap() {
+        records.push_str(&std::fs::read_to_string(file.unwrap().path()).unwrap_or_default());
+    }
+    assert!(records.contains("\"applied\""), "{records}");
+    assert!(!records.contains("\"refused\""), "{records}");
+
+    // The state file is lost: the list file (serial 1) would be a rollback.
+    std::fs::remove_file(setup.dir.path().join("state/in-force.state")).unwrap();
+    let mut rempart = Binary::spawn(&setup, upstream.addr, "watch = false", &[]).await;
+    assert_eq!(
+        rempart.exit_within(Duration::from_secs(20)).await,
+        Some(4),
+        "a floor without its kept list must stop the start"
+    );
+    let log = rempart.log();
+    assert!(
+        log.contains("serial.floor") && log.contains("--reset-serial-floor"),
+        "{log}"
+    );
+    let mut rempart = Binary::spawn(
+        &setup,
+        upstream.addr,
+        "watch = false",
+        &["--reset-serial-floor"],
+    )
+    .await;
+    rempart.until_serving().await;
+    assert_eq!(rempart.serial().await, 1, "the operator's reset");
+    rempart.stop().await;
+}
+
+/// Issue 15: SIGKILL at random moments of a reload (a push, or the list
+/// file and SIGHUP), 20 times; each start serves the list of before the
+/// kill or the new one: never nothing (a refused start), never older.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_reloads_then_a_start_serves_the_old_or_the_new_list() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let names: Vec<String> = (0..3000).map(|i| format!("n{i}.kill.test")).collect();
+    let entries: Vec<(&str, &str, &str, &str)> = names
+        .iter()
+        .map(|n| (n.as_str(), "exact", "terrorism", "REF-K"))
+        .collect();
+    let mut seed = SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos() as u64 | 1;
+    eprintln!("kill moments seed: {seed}");
+    let mut random_ms = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % 400
+    };
+    let (mut before, mut attempted) = (1, 1);
+    for round in 0..21 {
+        let mut rempart = Binary::spawn(&setup, upstream.addr, "watch = false", &[]).await;
+        rempart.until_serving().await;
+        let serial = rempart.serial().await;
+        assert!(
+            serial == before || serial == attempted,
+            "round {round}: serial {serial} in force; {before} before the kill, {attempted} attempted"
+        );
+        let metrics = rempart.metrics().await;
+        assert!(
+            metrics.contains("rempart_reloads_total{outcome=\"refused\"} 0"),
+            "round {round}: {metrics}"
+        );
+        if round == 20 {
+            rempart.stop().await;
+            break;
+        }
+        (before, attempted) = (serial, serial + 1);
+        let text = list_text(attempted, &entries);
+        let reload = if round % 2 == 0 {
+            let url = format!("http://{}/v1/list", rempart.admin);
+            let body = push_body(&setup, &text);
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                // The kill may cut the answer off.
+                let _ = agent
+                    .put(&url)
+                    .header("Authorization", &format!("Bearer {TOKEN}"))
+                    .send(body.as_bytes());
+            })
+        } else {
+            setup.key.write_signed(&setup.list_path, &text);
+            signal(&rempart.child, "-HUP");
+            std::thread::spawn(|| {})
+        };
+        tokio::time::sleep(Duration::from_millis(random_ms())).await;
+        signal(&rempart.child, "-KILL");
+        assert!(rempart.exit_within(Duration::from_secs(5)).await.is_some());
+        let _ = reload.join();
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use crate::list::floor::Floor;
 use crate::list::format::EntryRef;
 use crate::list::gate::{self, Protected};
 use crate::list::signature::TrustedKeys;
@@ -22,6 +23,8 @@ pub struct Settings {
     pub protected: Vec<String>,
     /// Where the list in force is kept.
     pub state_dir: PathBuf,
+    /// The largest list file read (`list.max_bytes`).
+    pub max_bytes: u64,
 }
 
 /// A list that passed every check, compiled: the policy snapshot to
@@ -74,6 +77,13 @@ pub enum Decision {
     Apply(Box<Accepted>),
     /// The same bytes as the list in force: nothing to do.
     Unchanged,
+    /// An older list that this resolver applied before (its digest is in
+    /// the [`Floor`]'s history): the list file left behind by a push, say.
+    /// Nothing to do, and nothing to alert on.
+    Stale {
+        /// Its serial.
+        serial: u64,
+    },
 }
 
 /// Why a candidate list was refused; names the file, the line or key, the reason.
@@ -99,7 +109,14 @@ impl Refusal {
 
 impl From<ReadError> for Refusal {
     fn from(e: ReadError) -> Refusal {
-        Refusal::new(&e.file, format!("cannot read: {}", e.source))
+        let reason = match &e {
+            ReadError::Io { source, .. } => format!("cannot read: {source}"),
+            ReadError::NotRegular { kind, .. } => format!("not a regular file (a {kind})"),
+            ReadError::TooLarge { limit, .. } => {
+                format!("larger than {limit} bytes (list.max_bytes for a list)")
+            }
+        };
+        Refusal::new(e.file(), reason)
     }
 }
 
@@ -107,10 +124,40 @@ impl From<ReadError> for Refusal {
 /// otherwise the signature against the trusted keys, the header (serial
 /// against the list in force, dates), then every entry (format, public
 /// suffixes, protected names), compiling as it reads. The candidate is
-/// refused whole at the first failure.
+/// refused whole at the first failure. [`consider_against`] with no floor.
 pub fn consider(
     settings: &Settings,
     in_force: Option<&InForce>,
+    file: &Path,
+    bytes: &[u8],
+    signature: &[u8],
+    now: OffsetDateTime,
+) -> Result<Decision, Refusal> {
+    consider_against(
+        settings,
+        in_force,
+        &Floor::default(),
+        file,
+        bytes,
+        signature,
+        now,
+    )
+}
+
+/// [`consider`], with the serial floor and the history of lists applied:
+///
+/// - a list this resolver applied before, older than the list in force or
+///   the floor, is [`Decision::Stale`] (it was verified when applied; its
+///   digest names it);
+/// - any other list must have a serial above both the list in force and
+///   the floor, so that a lost state file does not let an older list in;
+/// - a list of the history at the floor, when the list in force is older
+///   (the state file could not be written), is judged against the list in
+///   force only: it is the list that was in force.
+pub fn consider_against(
+    settings: &Settings,
+    in_force: Option<&InForce>,
+    floor: &Floor,
     file: &Path,
     bytes: &[u8],
     signature: &[u8],
@@ -122,12 +169,21 @@ pub fn consider(
     {
         return Ok(Decision::Unchanged);
     }
+    let current = in_force.map(|c| c.header.serial);
+    let top = current.max(floor.serial());
+    let to_beat = match floor.seen(&digest) {
+        Some(serial) if top.is_some_and(|top| serial < top) => {
+            return Ok(Decision::Stale { serial });
+        }
+        Some(_) => current,
+        None => top,
+    };
     verify_and_compile(
         settings,
         file,
         bytes,
         signature,
-        Some((in_force, digest, now)),
+        Some((to_beat, digest, now)),
     )
     .map(|a| Decision::Apply(Box::new(a)))
 }
@@ -154,7 +210,7 @@ fn verify_and_compile(
     file: &Path,
     bytes: &[u8],
     signature: &[u8],
-    checks: Option<(Option<&InForce>, [u8; 32], OffsetDateTime)>,
+    checks: Option<(Option<u64>, [u8; 32], OffsetDateTime)>,
 ) -> Result<Accepted, Refusal> {
     let key_id = settings
         .trusted_keys
@@ -190,9 +246,9 @@ fn verify_and_compile(
                 file,
                 |header| match checks {
                     None => Ok(()),
-                    Some((in_force, _, now)) => {
-                        if let Some(current) = in_force {
-                            gate::check_serial(header.serial, current.header.serial)
+                    Some((to_beat, _, now)) => {
+                        if let Some(to_beat) = to_beat {
+                            gate::check_serial(header.serial, to_beat)
                                 .map_err(gate::GateError::into_header_refusal)?;
                         }
                         gate::check_header(header, now)
@@ -244,11 +300,40 @@ fn verify_and_compile(
     })
 }
 
+/// The crate-neutral priority (0 lowest .. 99 highest) that
+/// `thread_priority` turns into nice 10 under SCHED_OTHER: it maps `p` to
+/// `-20 + trunc(39 * (1 - p / 99))`, which is 10 for 22 (25 gave nice 9).
+const LOAD_PRIORITY: u8 = 22;
+
 /// Nice 10 for the calling thread (best effort: an error only means the
 /// load competes with queries on equal terms).
 fn lower_priority() {
     use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
-    if let Ok(value) = ThreadPriorityValue::try_from(25u8) {
+    if let Ok(value) = ThreadPriorityValue::try_from(LOAD_PRIORITY) {
         let _ = set_current_thread_priority(ThreadPriority::Crossplatform(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The nice value of the calling thread: field 19 of its `stat` line,
+    /// counted after the command name (which may hold spaces).
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_load_threads_run_at_nice_10() {
+        let nice = std::thread::spawn(|| {
+            super::lower_priority();
+            own_nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(nice, 10);
     }
 }

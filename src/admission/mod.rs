@@ -8,8 +8,10 @@
 //! 2. **verify** the signature, **parse**, run the **gates** and **compile**
 //!    the new [`Policy`] in one pass ([`candidate`]), on a blocking thread
 //!    at low priority, off the query path;
-//! 3. **persist** it in the state directory: before the swap when the bytes
-//!    exist nowhere else (a push), right after it otherwise;
+//! 3. **persist** it in the state directory, then the serial floor
+//!    ([`crate::list::floor`]): before the swap when the bytes exist
+//!    nowhere else (a push, refused if they cannot be kept), right after it
+//!    otherwise;
 //! 4. **swap** the snapshot in;
 //! 5. **record**: metrics, the log line, the audit trail (`list applied` and
 //!    one record per name added or removed, or `list refused`).
@@ -20,8 +22,15 @@
 //! dropping a million entries never stalls a worker. A refused candidate
 //! changes nothing but one log line, a counter and an audit record.
 //!
-//! At start ([`Admission::start`]) the list kept in the state directory is
-//! put in force first (its signature checked, no other gate: it is the last
+//! A list older than the list in force or the serial floor is refused as a
+//! rollback, unless this resolver applied it before (its digest is in the
+//! floor's history): then it is stale, which is said once at info level and
+//! is neither a refusal nor an audit record.
+//!
+//! At start ([`Admission::start`]) the serial floor is checked against the
+//! state directory (a floor without its kept list, or the reverse, stops
+//! the start unless the operator resets the floor), the list kept in the
+//! state directory is put in force first (its signature checked, no other gate: it is the last
 //! list this resolver applied), then `list.path` is admitted against it like
 //! any candidate; only the recording of what it changed runs behind serving.
 
@@ -39,11 +48,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tracing::{error, info, warn};
 
 use crate::audit::Auditor;
-use crate::list::{Pair, state};
+use crate::list::Pair;
+use crate::list::floor::{self, Floor};
+use crate::list::state::{self, StateError};
 use crate::metrics::{Metrics, ReloadOutcome};
 use crate::policy::Policy;
 use crate::text::hex;
-pub use candidate::{Accepted, Decision, InForce, Refusal, Settings, consider, verify_kept};
+pub use candidate::{
+    Accepted, Decision, InForce, Refusal, Settings, consider, consider_against, verify_kept,
+};
 
 /// The label of a pushed list in logs and audit records.
 pub const PUSHED: &str = "<pushed list>";
@@ -99,6 +112,14 @@ pub enum Verdict {
         /// The serial in force.
         serial: u64,
     },
+    /// An older list that this resolver applied before (the list file
+    /// left behind by a push): nothing changed, and it is no attack.
+    Stale {
+        /// The candidate's serial.
+        serial: u64,
+        /// The serial in force.
+        in_force: u64,
+    },
     /// Refused; the list in force still serves.
     Refused {
         /// Why, naming the file and the line or key.
@@ -128,9 +149,16 @@ pub struct Admission {
     list_path: PathBuf,
     policy: Arc<ArcSwap<Policy>>,
     in_force: InForceCell,
+    /// The serial floor and the history of lists applied, as last written
+    /// to disk. Read and replaced only under the `in_force` lock.
+    floor: FloorCell,
     metrics: Arc<Metrics>,
     audit: Option<Arc<Auditor>>,
 }
+
+/// The serial floor in memory (a std mutex: held for a copy or a store,
+/// never across an await; the `in_force` lock orders the writers).
+type FloorCell = Arc<std::sync::Mutex<Floor>>;
 
 /// A candidate that passed every check, not yet swapped in.
 struct Candidate {
@@ -139,6 +167,68 @@ struct Candidate {
     /// The bytes still to keep in the state directory (none when they were
     /// kept before the swap).
     to_persist: Option<Pair>,
+    /// The floor with this list applied.
+    floor: Floor,
+    /// Whether that floor is written already (before the swap, with the
+    /// bytes of a push); otherwise it is written after the state file.
+    floor_kept: bool,
+}
+
+/// What [`judge`] found (the candidate boxed: it is large, the others
+/// are small).
+enum Judged {
+    Unchanged,
+    Stale { serial: u64 },
+    Apply(Box<Candidate>),
+}
+
+/// Why the serial floor does not let the resolver start: each means that
+/// an older list than one already applied could be applied, so the
+/// resolver is not ready until the operator resets the floor
+/// (`rempart serve --reset-serial-floor`).
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    /// A kept list and no floor: the floor was deleted (or the state
+    /// directory restored without it, or written by a version before it).
+    #[error(
+        "{}: missing while a kept list exists ({}); the serial floor was deleted, or the state directory restored without it",
+        floor.display(),
+        state.display()
+    )]
+    Missing {
+        /// The floor file.
+        floor: PathBuf,
+        /// The state file.
+        state: PathBuf,
+    },
+    /// A floor and no usable kept list: the state file was deleted or
+    /// damaged.
+    #[error(
+        "{}: lists up to serial {serial} were applied, but the kept list is {reason}",
+        floor.display()
+    )]
+    StateLost {
+        /// The floor file.
+        floor: PathBuf,
+        /// The floor.
+        serial: u64,
+        /// What became of the state file.
+        reason: String,
+    },
+    /// The floor cannot be read, is damaged, or cannot be written.
+    #[error(transparent)]
+    Unusable(#[from] StateError),
+}
+
+/// Why [`Admission::start`] leaves no list to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StartFailure {
+    /// No list at all: what to do is `list.on_missing`'s.
+    #[error(transparent)]
+    NoList(Refusal),
+    /// The serial floor does not match the state directory.
+    #[error(transparent)]
+    Floor(FloorError),
 }
 
 /// What [`Admission::admit_with`] did.
@@ -148,6 +238,8 @@ enum Admitted {
     Applied(Box<Settle>),
     /// The same bytes as the list in force.
     Unchanged { serial: u64 },
+    /// An older list this resolver applied before.
+    Stale { serial: u64, in_force: u64 },
     /// Refused (and recorded, per [`Refusals`]).
     Refused(Refusal),
 }
@@ -164,6 +256,9 @@ struct Settle {
     applied: SystemTime,
     millis: u64,
     to_persist: Option<Pair>,
+    /// The floor with this list, and whether still to write.
+    floor: Option<Floor>,
+    floor_cell: FloorCell,
     state_dir: PathBuf,
     audit: Option<Arc<Auditor>>,
 }
@@ -182,6 +277,7 @@ impl Admission {
             list_path,
             policy: Arc::new(ArcSwap::from_pointee(Policy::empty())),
             in_force: Arc::new(Mutex::new(None)),
+            floor: Arc::new(std::sync::Mutex::new(Floor::default())),
             metrics,
             audit,
         })
@@ -202,50 +298,148 @@ impl Admission {
         self.in_force.lock().await.as_ref().map(|a| a.header.serial)
     }
 
-    /// At start: the list kept in the state directory ([`Self::restore_kept`]),
-    /// then `list.path` admitted against it like any candidate. What the
-    /// list changed is recorded behind serving (a first list of a million
+    /// At start: the serial floor checked against the state directory,
+    /// the list kept there put in force ([`Self::restore_kept`]), then
+    /// `list.path` admitted against both like any candidate. What the list
+    /// changed is recorded behind serving (a first list of a million
     /// entries is a million audit records); a reload waits for it.
     ///
     /// The kept list stays in force if the source file is gone or now fails
-    /// a check (a warning says so). `Err` when there is no list in force at
-    /// all: what to do then is `list.on_missing`'s.
-    pub async fn start(&self) -> Result<InForce, Refusal> {
-        self.restore_kept().await;
+    /// a check (a warning says so). [`StartFailure::NoList`] when there is
+    /// no list in force at all: what to do then is `list.on_missing`'s.
+    /// [`StartFailure::Floor`] when the floor is missing or damaged while a
+    /// list is kept, or a floor remains without its kept list, unless
+    /// `reset_floor` (the operator's explicit `--reset-serial-floor`): the
+    /// floor is then rebuilt from the list in force.
+    pub async fn start(&self, reset_floor: bool) -> Result<InForce, StartFailure> {
+        let checked = {
+            let dir = self.settings.state_dir.clone();
+            tokio::task::spawn_blocking(move || check_floor(&dir, reset_floor))
+                .await
+                .map_err(|e| StateError {
+                    file: floor::path(&self.settings.state_dir),
+                    reason: format!("worker failed: {e}"),
+                })
+                .map_err(FloorError::from)
+                .and_then(|r| r)
+                .map_err(StartFailure::Floor)?
+        };
+        let (kept, unreadable) = self.restore().await;
+        self.settle_floor(checked, kept.as_ref(), unreadable)
+            .await
+            .map_err(StartFailure::Floor)?;
         let source = Source::Start(self.list_path.clone());
+        let kept_or = |refusal: Refusal| async {
+            self.in_force
+                .lock()
+                .await
+                .clone()
+                .ok_or(StartFailure::NoList(refusal))
+        };
         match self.admit_with(source, Refusals::Record).await {
             Admitted::Applied(settle) => {
                 let in_force = settle.in_force.clone();
                 tokio::spawn(settle.run(false));
                 Ok(in_force)
             }
-            Admitted::Unchanged { .. } => self
-                .in_force
-                .lock()
+            Admitted::Unchanged { .. } | Admitted::Stale { .. } => {
+                kept_or(Refusal::new(
+                    &self.list_path,
+                    "unchanged without a kept list",
+                ))
                 .await
-                .clone()
-                .ok_or_else(|| Refusal::new(&self.list_path, "unchanged without a kept list")),
-            Admitted::Refused(refusal) => self.in_force.lock().await.clone().ok_or(refusal),
+            }
+            Admitted::Refused(refusal) => kept_or(refusal).await,
         }
+    }
+
+    /// After [`check_floor`] and the kept list's restore: a fresh floor
+    /// (first start, or reset) is written with the kept list in it; a kept
+    /// list newer than the floor (a stop between the writes of the two) is
+    /// added to it; a floor without a readable kept list stops the start.
+    async fn settle_floor(
+        &self,
+        checked: Checked,
+        kept: Option<&InForce>,
+        unreadable: Option<StateError>,
+    ) -> Result<(), FloorError> {
+        let _in_force = self.in_force.lock().await;
+        let dir = self.settings.state_dir.clone();
+        let (floor, write) = match checked {
+            Checked::Fresh => (Floor::default(), true),
+            Checked::Found(floor) => (floor, false),
+        };
+        if let (Some(serial), Some(e)) = (floor.serial(), unreadable) {
+            return Err(FloorError::StateLost {
+                floor: floor::path(&dir),
+                serial,
+                reason: format!("unreadable: {e}"),
+            });
+        }
+        let (floor, write) = match kept {
+            Some(k) if floor.serial().is_none_or(|f| k.header.serial > f) || write => {
+                (floor.with(k.header.serial, &k.digest), true)
+            }
+            Some(k) => {
+                if floor.serial().is_some_and(|f| k.header.serial < f) {
+                    warn!(
+                        serial = k.header.serial,
+                        floor = floor.serial(),
+                        "the kept list is older than the serial floor (its write failed?); only a list at or above the floor can replace it"
+                    );
+                }
+                (floor, false)
+            }
+            None => (floor, write),
+        };
+        if write {
+            let to_save = floor.clone();
+            tokio::task::spawn_blocking(move || floor::save(&dir, &to_save))
+                .await
+                .map_err(|e| StateError {
+                    file: floor::path(&self.settings.state_dir),
+                    reason: format!("worker failed: {e}"),
+                })??;
+        }
+        *lock(&self.floor) = floor;
+        Ok(())
     }
 
     /// Put the list kept in the state directory in force, if its signature
     /// still verifies against the trusted keys (a key removed from the trust
     /// list takes its lists with it). No other gate, no count, no record: it
     /// is the last list this resolver applied, and stays in force even if
-    /// it has expired since (a warning says so).
+    /// it has expired since (a warning says so). The serial floor is read
+    /// too (a damaged one is ignored here: [`Self::start`] checks it).
     pub async fn restore_kept(&self) -> Option<InForce> {
-        let mut in_force = self.in_force.lock().await;
-        let settings = self.settings.clone();
-        let kept = tokio::task::spawn_blocking(move || load_kept(&settings))
+        let kept = self.restore().await.0;
+        let dir = self.settings.state_dir.clone();
+        let floor = tokio::task::spawn_blocking(move || floor::load(&dir))
             .await
             .ok()
-            .flatten()?;
+            .and_then(|r| r.ok())
+            .flatten()
+            .unwrap_or_default();
+        let _in_force = self.in_force.lock().await;
+        *lock(&self.floor) = floor;
+        kept
+    }
+
+    /// The kept list put in force, and why it could not be read if so.
+    async fn restore(&self) -> (Option<InForce>, Option<StateError>) {
+        let mut in_force = self.in_force.lock().await;
+        let settings = self.settings.clone();
+        let (kept, unreadable) = tokio::task::spawn_blocking(move || load_kept(&settings))
+            .await
+            .unwrap_or((None, None));
+        let Some(kept) = kept else {
+            return (None, unreadable);
+        };
         let info = kept.in_force();
         self.show_in_force(&info);
         self.policy.store(Arc::new(kept.policy));
         *in_force = Some(info.clone());
-        Some(info)
+        (Some(info), None)
     }
 
     /// Admit a candidate: read, verify, parse, gates, compile, persist,
@@ -274,6 +468,7 @@ impl Admission {
                 reason: refusal.to_string(),
             },
             Admitted::Unchanged { serial } => Verdict::Unchanged { serial },
+            Admitted::Stale { serial, in_force } => Verdict::Stale { serial, in_force },
             Admitted::Applied(settle) => {
                 let (serial, digest) =
                     (settle.in_force.header.serial, hex(&settle.in_force.digest));
@@ -302,8 +497,9 @@ impl Admission {
         let at_start = matches!(source, Source::Start(_));
         let settings = self.settings.clone();
         let current = in_force.clone();
+        let floor = lock(&self.floor).clone();
         let judged =
-            tokio::task::spawn_blocking(move || judge(&settings, current.as_ref(), source))
+            tokio::task::spawn_blocking(move || judge(&settings, current.as_ref(), &floor, source))
                 .await
                 .unwrap_or_else(|e| Err(Refusal::new(&label, format!("list worker failed: {e}"))));
         match judged {
@@ -314,7 +510,16 @@ impl Admission {
                 }
                 Admitted::Refused(refusal)
             }
-            Ok(None) => {
+            Ok(Judged::Stale { serial }) => {
+                let current = in_force.as_ref().map_or(0, |a| a.header.serial);
+                info!(file = %label.display(), serial, in_force = current, "the list file is an older list this resolver applied before (stale); the list in force keeps serving");
+                self.metrics.reload(ReloadOutcome::Unchanged);
+                Admitted::Stale {
+                    serial,
+                    in_force: current,
+                }
+            }
+            Ok(Judged::Unchanged) => {
                 let serial = in_force.as_ref().map_or(0, |a| a.header.serial);
                 // At start the service logs the list in force.
                 if !at_start {
@@ -323,8 +528,8 @@ impl Admission {
                 self.metrics.reload(ReloadOutcome::Unchanged);
                 Admitted::Unchanged { serial }
             }
-            Ok(Some(candidate)) => {
-                Admitted::Applied(Box::new(self.swap(in_force, candidate, started)))
+            Ok(Judged::Apply(candidate)) => {
+                Admitted::Applied(Box::new(self.swap(in_force, *candidate, started)))
             }
         }
     }
@@ -374,6 +579,12 @@ impl Admission {
         self.metrics.reload(ReloadOutcome::Applied);
         self.show_in_force(&candidate.in_force);
         *guard = Some(candidate.in_force.clone());
+        let floor = if candidate.floor_kept {
+            *lock(&self.floor) = candidate.floor;
+            None
+        } else {
+            Some(candidate.floor)
+        };
         Settle {
             guard,
             in_force: candidate.in_force,
@@ -382,6 +593,8 @@ impl Admission {
             applied,
             millis,
             to_persist: candidate.to_persist,
+            floor,
+            floor_cell: Arc::clone(&self.floor),
             state_dir: self.settings.state_dir.clone(),
             audit: self.audit.clone(),
         }
@@ -447,13 +660,27 @@ impl Settle {
             old,
             applied,
             to_persist,
+            floor,
+            floor_cell,
             state_dir,
             audit,
             ..
         } = *self;
         let changes = tokio::task::spawn_blocking(move || {
-            if let Some(pair) = to_persist {
-                persist(&state_dir, &in_force, pair);
+            if let Some(pair) = to_persist
+                && let Err(e) = persist(&state_dir, &in_force, pair)
+            {
+                error!(error = %e, serial = in_force.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one until the list file is read");
+            }
+            // After the state file: a stop between the two leaves a kept
+            // list newer than the floor, which the next start accepts.
+            if let Some(floor) = floor {
+                match floor::save(&state_dir, &floor) {
+                    Ok(()) => *lock(&floor_cell) = floor,
+                    Err(e) => {
+                        error!(error = %e, serial = in_force.header.serial, "cannot write the serial floor; after a restart, a list between the old floor and this serial would not be refused");
+                    }
+                }
             }
             if !count && audit.is_none() {
                 return None;
@@ -477,50 +704,123 @@ impl Settle {
 fn judge(
     settings: &Settings,
     in_force: Option<&InForce>,
+    floor: &Floor,
     source: Source,
-) -> Result<Option<Candidate>, Refusal> {
+) -> Result<Judged, Refusal> {
     let (file, pair, only_copy) = match source {
         Source::Push(pair) => (PathBuf::from(PUSHED), pair, true),
         Source::Start(path) | Source::Watch(path) | Source::Signal(path) => {
-            let pair = Pair::read(&path)?;
+            let pair = Pair::read(&path, settings.max_bytes)?;
             (path, pair, false)
         }
     };
     let now = OffsetDateTime::now_utc();
-    match consider(settings, in_force, &file, &pair.list, &pair.signature, now)? {
-        Decision::Unchanged => Ok(None),
+    let decision = consider_against(
+        settings,
+        in_force,
+        floor,
+        &file,
+        &pair.list,
+        &pair.signature,
+        now,
+    )?;
+    match decision {
+        Decision::Unchanged => Ok(Judged::Unchanged),
+        Decision::Stale { serial } => Ok(Judged::Stale { serial }),
         Decision::Apply(accepted) => {
             let accepted = *accepted;
             let in_force = accepted.in_force();
+            let floor = floor.with(in_force.header.serial, &in_force.digest);
             // A pushed list exists nowhere else: it is kept before the
-            // swap, so that a restart enforces what clients were told. A
-            // list read from a file is kept right after the swap (a restart
-            // would read the file again).
-            let to_persist = if only_copy {
-                persist(&settings.state_dir, &in_force, pair);
-                None
+            // swap, so that a restart enforces what clients were told, and
+            // refused if it cannot be kept (the list in force unchanged).
+            // A list read from a file is kept right after the swap (a
+            // restart would read the file again).
+            let (to_persist, floor_kept) = if only_copy {
+                let cannot_keep = |e: StateError| {
+                    Refusal::new(
+                        &file,
+                        format!("cannot keep it in the state directory, so not applied: {e}"),
+                    )
+                };
+                persist(&settings.state_dir, &in_force, pair).map_err(cannot_keep)?;
+                floor::save(&settings.state_dir, &floor).map_err(cannot_keep)?;
+                (None, true)
             } else {
-                Some(pair)
+                (Some(pair), false)
             };
-            Ok(Some(Candidate {
+            Ok(Judged::Apply(Box::new(Candidate {
                 in_force,
                 policy: accepted.policy,
                 to_persist,
-            }))
+                floor,
+                floor_kept,
+            })))
         }
     }
 }
 
+/// What the floor on disk says before the kept list is read.
+enum Checked {
+    /// No floor yet (first start), or the operator reset it: to write.
+    Fresh,
+    /// The floor, read.
+    Found(Floor),
+}
+
+/// The serial floor against the state directory, before anything is put in
+/// force (and the temporaries of an interrupted write removed): a damaged
+/// floor, a kept list without a floor, or a floor with
+/// lists applied and no kept list, is an error unless `reset`.
+fn check_floor(dir: &Path, reset: bool) -> Result<Checked, FloorError> {
+    state::remove_temporaries(dir);
+    if reset {
+        floor::remove(dir)?;
+        warn!(file = %floor::path(dir).display(), "serial floor reset by the operator (--reset-serial-floor): it is rebuilt from the list in force");
+        return Ok(Checked::Fresh);
+    }
+    let state_file = state::path(dir);
+    let before_floor = state::before_floor(dir)?;
+    let state_exists = before_floor.is_some();
+    match floor::load(dir)? {
+        // Kept by a version without the floor: an upgrade, not a loss.
+        None if before_floor == Some(true) => {
+            warn!(file = %floor::path(dir).display(), "no serial floor yet (state directory of an earlier version): it is built from the kept list");
+            Ok(Checked::Fresh)
+        }
+        None if state_exists => Err(FloorError::Missing {
+            floor: floor::path(dir),
+            state: state_file,
+        }),
+        None => Ok(Checked::Fresh),
+        Some(f) => match f.serial() {
+            Some(serial) if !state_exists => Err(FloorError::StateLost {
+                floor: floor::path(dir),
+                serial,
+                reason: format!("missing ({})", state_file.display()),
+            }),
+            _ => Ok(Checked::Found(f)),
+        },
+    }
+}
+
+/// The floor cell's value (a panic while it was held cannot leave it half
+/// written: it is replaced whole).
+fn lock(cell: &FloorCell) -> std::sync::MutexGuard<'_, Floor> {
+    cell.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The list kept in the state directory, if there is one and its signature
-/// verifies; each reason to ignore it is a warning.
-fn load_kept(settings: &Settings) -> Option<Accepted> {
+/// verifies; each reason to ignore it is a warning. The error when the
+/// state file exists but cannot be read or is damaged.
+fn load_kept(settings: &Settings) -> (Option<Accepted>, Option<StateError>) {
     let file = state::path(&settings.state_dir);
     let kept = match state::load(&settings.state_dir) {
         Ok(Some(k)) => k,
-        Ok(None) => return None,
+        Ok(None) => return (None, None),
         Err(e) => {
             warn!(file = %e.file.display(), reason = %e.reason, "cannot read the kept list");
-            return None;
+            return (None, Some(e));
         }
     };
     match verify_kept(settings, &file, &kept.list, &kept.signature) {
@@ -528,19 +828,18 @@ fn load_kept(settings: &Settings) -> Option<Accepted> {
             if a.header.expires <= OffsetDateTime::now_utc() {
                 warn!(serial = a.header.serial, expires = %crate::text::rfc3339(a.header.expires), "the kept list has expired; it stays in force until a newer list is applied");
             }
-            Some(a)
+            (Some(a), None)
         }
         Err(refusal) => {
             warn!(file = %file.display(), reason = %refusal.reason, "the kept list does not verify; ignored");
-            None
+            (None, None)
         }
     }
 }
 
 /// Keep a list applied in the state directory, with the bytes and the
-/// signature that prove it (atomic: see [`state::save`]). A failure does
-/// not stop enforcement (the law's 24 hours run), but is loud.
-fn persist(state_dir: &Path, in_force: &InForce, pair: Pair) {
+/// signature that prove it (atomic: see [`state::save`]).
+fn persist(state_dir: &Path, in_force: &InForce, pair: Pair) -> Result<(), StateError> {
     let meta = state::Meta {
         serial: in_force.header.serial,
         digest: hex(&in_force.digest),
@@ -549,7 +848,5 @@ fn persist(state_dir: &Path, in_force: &InForce, pair: Pair) {
         signature_len: 0,
         list_len: 0,
     };
-    if let Err(e) = state::save(state_dir, &meta, pair.list, &pair.signature) {
-        error!(error = %e, serial = in_force.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one");
-    }
+    state::save(state_dir, &meta, pair.list, &pair.signature)
 }

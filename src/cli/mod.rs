@@ -8,6 +8,7 @@
 //! | 1 | the input was refused: invalid or unreadable config, list refused, audit trail broken |
 //! | 2 | usage error (unknown flag, missing argument, invalid flag value) |
 //! | 3 | runtime failure: cannot bind, I/O error, no valid list at start |
+//! | 4 | `serve`: the serial floor does not match the state directory (a kept list without its floor, a floor without its kept list, a damaged floor); start once with `--reset-serial-floor` if that is expected |
 
 pub mod audit;
 pub mod config;
@@ -27,6 +28,9 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Runtime failure.
 pub const EXIT_FAILURE: u8 = 3;
+/// The serial floor does not match the state directory: not started, since
+/// an older list could then be applied.
+pub const EXIT_FLOOR: u8 = 4;
 
 /// Rempart: a DNS resolver that enforces a signed administrative blocklist.
 #[derive(Debug, Parser)]

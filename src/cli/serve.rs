@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::Args;
 use tracing::{error, info};
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
+use super::{EXIT_FAILURE, EXIT_FLOOR, EXIT_OK, EXIT_REFUSED};
 use crate::config::{Config, LogConfig, LogFormat};
-use crate::service::{Service, StartError};
+use crate::service::{Service, StartError, StartOptions};
 
 /// Arguments of `rempart serve`.
 #[derive(Debug, Args)]
@@ -17,7 +17,17 @@ pub struct ServeArgs {
     /// The TOML config file.
     #[arg(long, short)]
     pub config: PathBuf,
+    /// Discard the serial floor kept in the state directory and rebuild it
+    /// from the list in force: only when the state directory was knowingly
+    /// lost or restored (the start refuses otherwise, exit code 4).
+    #[arg(long)]
+    pub reset_serial_floor: bool,
 }
+
+/// How long, after the serving tasks ended, the runtime waits for blocking
+/// work still running (a reload reading or compiling a list) before the
+/// process exits anyway: a stop never waits on a reload.
+const BLOCKING_AT_EXIT: Duration = Duration::from_secs(1);
 
 /// hickory logs every query at info; its per-query lines are debug detail
 /// for us (STYLE habit 5), so its crates start at warn unless asked.
@@ -60,7 +70,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(serve(config)) {
+    let options = StartOptions {
+        reset_serial_floor: args.reset_serial_floor,
+    };
+    let served = runtime.block_on(serve(config, options));
+    runtime.shutdown_timeout(BLOCKING_AT_EXIT);
+    match served {
         Ok(()) => {
             info!("stopped");
             ExitCode::from(EXIT_OK)
@@ -75,20 +90,21 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 Some(StartError::Keys(_) | StartError::Token { .. }) => {
                     ExitCode::from(EXIT_REFUSED)
                 }
+                Some(StartError::Floor(_)) => ExitCode::from(EXIT_FLOOR),
                 _ => ExitCode::from(EXIT_FAILURE),
             }
         }
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, options: StartOptions) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     info!(version = env!("CARGO_PKG_VERSION"), "starting");
     // Signal handlers first: a SIGHUP during start must not kill us.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let service = Service::start(&config).await?;
+    let service = Service::start_with(&config, options).await?;
     systemd_ready(&service).await;
     loop {
         tokio::select! {
@@ -96,9 +112,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             _ = int.recv() => { info!(signal = "SIGINT", "stop requested"); break; }
             _ = hup.recv() => {
                 info!(signal = "SIGHUP", "list reload requested");
-                // The verdict is logged, counted and audited by the
-                // admission path.
-                let _ = service.admission.reread().await;
+                // Off this loop, so that a slow reload never delays
+                // SIGTERM; the admission path judges one candidate at a
+                // time, and logs, counts and audits the verdict.
+                let admission = service.admission.clone();
+                tokio::spawn(async move { admission.reread().await });
             }
         }
     }

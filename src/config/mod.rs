@@ -55,6 +55,10 @@ pub const DEFAULT_CACHE_MAX_TTL: u32 = 86_400;
 /// `upstream.cache_negative_max_ttl` default, seconds (RFC 2308 section 5:
 /// one to three hours is sensible).
 pub const DEFAULT_CACHE_NEGATIVE_MAX_TTL: u32 = 3_600;
+/// `list.max_bytes` default: 512 MiB, eight times a million-entry list.
+pub const DEFAULT_LIST_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// `list.max_bytes` lower bound: a header and a few entries.
+pub const MIN_LIST_MAX_BYTES: u64 = 1024;
 /// `list.state_dir` default.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/rempart";
 /// The protected names every resolver has unless `list.protected_defaults
@@ -207,6 +211,8 @@ pub struct ListConfig {
     pub on_missing: OnMissing,
     /// Reload when the list file or its signature changes.
     pub watch: bool,
+    /// The largest list file read; a larger one is refused unread.
+    pub max_bytes: u64,
 }
 
 /// `[redirect]`: the answer for listed names.

@@ -64,6 +64,7 @@ pub(super) struct RawList {
     pub protected_defaults: Option<bool>,
     pub on_missing: Option<String>,
     pub watch: Option<bool>,
+    pub max_bytes: Option<u64>,
 }
 
 /// `[redirect]` as written.

@@ -227,6 +227,7 @@ path = "l.txt"
 trusted_keys = []
 protected = ["bad..name"]
 on_missing = "maybe"
+max_bytes = 10
 [redirect]
 ipv4 = ["192.0.2.300"]
 ttl = 7200
@@ -251,6 +252,7 @@ format = "xml"
         "list.trusted_keys",
         "list.protected[0]",
         "list.on_missing",
+        "list.max_bytes",
         "redirect.ipv4[0]",
         "redirect.ttl",
         "audit.client_ip",
@@ -324,6 +326,7 @@ fn example_config_states_every_default() {
     assert_eq!(c.list.state_dir, Path::new(DEFAULT_STATE_DIR));
     assert_eq!(c.list.protected, DEFAULT_PROTECTED);
     assert_eq!(c.list.on_missing, OnMissing::Refuse);
+    assert_eq!(c.list.max_bytes, DEFAULT_LIST_MAX_BYTES);
     assert_eq!(c.redirect.ttl, DEFAULT_REDIRECT_TTL);
     assert_eq!(
         c.redirect.ede_text,
@@ -345,6 +348,7 @@ fn example_config_states_every_default() {
     )
     .unwrap();
     assert_eq!(minimal.list.protected, c.list.protected);
+    assert_eq!(minimal.list.max_bytes, c.list.max_bytes);
     assert_eq!(minimal.server.listen, c.server.listen);
 }
 

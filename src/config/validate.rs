@@ -18,11 +18,11 @@ use super::{
     AdminConfig, AuditConfig, ClientIpMode, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_ALLOW,
     DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
     DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_TTL,
-    DEFAULT_CACHE_NEGATIVE_MAX_TTL, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL, DEFAULT_SERVE_STALE_MAX_AGE, DEFAULT_STATE_DIR,
-    DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS, DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError,
-    ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, OnMissing, RedirectConfig, ServerConfig,
-    UpstreamConfig, default_ede_text,
+    DEFAULT_CACHE_NEGATIVE_MAX_TTL, DEFAULT_LIST_MAX_BYTES, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL, DEFAULT_SERVE_STALE_MAX_AGE,
+    DEFAULT_STATE_DIR, DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS,
+    DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError, ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL,
+    MIN_LIST_MAX_BYTES, OnMissing, RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
 };
 
 /// Collects errors while values are validated.
@@ -316,7 +316,15 @@ impl RawList {
                 OnMissing::Refuse
             }
         };
+        let max_bytes = list.max_bytes.unwrap_or(DEFAULT_LIST_MAX_BYTES);
+        if max_bytes < MIN_LIST_MAX_BYTES {
+            e.push(
+                "list.max_bytes",
+                format!("{max_bytes}: must be at least {MIN_LIST_MAX_BYTES}"),
+            );
+        }
         ListConfig {
+            max_bytes,
             path,
             trusted_keys,
             state_dir: list

@@ -8,7 +8,10 @@
 //!   and signing.
 //! - [`gate`]: the checks a verified list must pass before it is applied.
 //! - [`state`]: the list in force, kept in the state directory.
+//! - [`floor`]: the serial floor and the history of lists applied, kept
+//!   apart from the state file.
 
+pub mod floor;
 pub mod format;
 pub mod gate;
 pub mod pair;

@@ -24,28 +24,118 @@ impl std::fmt::Debug for Pair {
     }
 }
 
-/// A file of the pair cannot be read: names that file.
+/// The largest signature file read: a minisign signature is a few hundred
+/// bytes, with its trusted comment.
+pub const MAX_SIGNATURE_BYTES: u64 = 8 * 1024;
+
+/// A file of the pair cannot be read, or is not what a list file may be:
+/// names that file.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: cannot read: {source}", file.display())]
-pub struct ReadError {
-    /// The list file or its signature file, whichever failed.
-    pub file: PathBuf,
-    /// The cause.
-    pub source: std::io::Error,
+pub enum ReadError {
+    /// Opening or reading failed.
+    #[error("{}: cannot read: {source}", file.display())]
+    Io {
+        /// The list file or its signature file, whichever failed.
+        file: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not a regular file (a FIFO would block the reader, a device such as
+    /// `/dev/zero` never ends). A symbolic link to a regular file is fine.
+    #[error("{}: not a regular file (a {kind}); refused", file.display())]
+    NotRegular {
+        /// The file.
+        file: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Larger than the limit (`list.max_bytes` for a list).
+    #[error("{}: larger than {limit} bytes; refused", file.display())]
+    TooLarge {
+        /// The file.
+        file: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl ReadError {
+    /// The file at fault.
+    pub fn file(&self) -> &Path {
+        match self {
+            ReadError::Io { file, .. }
+            | ReadError::NotRegular { file, .. }
+            | ReadError::TooLarge { file, .. } => file,
+        }
+    }
 }
 
 impl Pair {
-    /// Read `path` and [`signature_path`]`(path)`.
-    pub fn read(path: &Path) -> Result<Pair, ReadError> {
-        let read = |file: &Path| {
-            std::fs::read(file).map_err(|source| ReadError {
-                file: file.to_owned(),
-                source,
-            })
-        };
-        let list = read(path)?;
-        let signature = read(&signature_path(path))?;
+    /// Read `path` (at most `max_list_bytes`) and [`signature_path`]`(path)`
+    /// (at most [`MAX_SIGNATURE_BYTES`]), each only if a regular file.
+    pub fn read(path: &Path, max_list_bytes: u64) -> Result<Pair, ReadError> {
+        let list = read_regular(path, max_list_bytes)?;
+        let signature = read_regular(&signature_path(path), MAX_SIGNATURE_BYTES)?;
         Ok(Pair { list, signature })
+    }
+}
+
+/// The bytes of `file` if it is a regular file of at most `limit` bytes.
+///
+/// Opened with `O_NONBLOCK`, so that a FIFO cannot hold the open (waiting
+/// for a writer); what was opened is then checked (not the path, which may
+/// have been replaced in between) and read with a bound, in case the file
+/// grows while read.
+fn read_regular(file: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let io = |source| ReadError::Io {
+        file: file.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let f = options.open(file).map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            file: file.to_owned(),
+            kind: kind(&meta.file_type()),
+        });
+    }
+    let too_large = || ReadError::TooLarge {
+        file: file.to_owned(),
+        limit,
+    };
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, in words.
+fn kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
     }
 }
 

@@ -4,27 +4,35 @@
 //! what is known of it (serial, digest, key id, when it was applied):
 //!
 //! ```text
-//! rempart-state v2
+//! rempart-state v3
 //! {"serial":...,"digest":"...","key_id":"...","applied":"...","signature_len":N,"list_len":M}
 //! <N bytes: the .minisig file><M bytes: the list, as signed>
 //! ```
 //!
 //! The bytes are stored as they are (a million-entry list is 50 MB: no
-//! escaping), and the file is replaced atomically (written to a temporary
-//! file, synced, renamed over, the directory synced), so a crash leaves the
-//! old list or the new one, never half of each. The signature is checked
+//! escaping), and the file is replaced atomically ([`replace`]: written to
+//! a temporary file of its own, synced, renamed over, the directory
+//! synced), so a crash leaves the old list or the new one, never half of
+//! each. Writes are serialised by the admission path's lock. The serial
+//! floor ([`super::floor`]) is kept apart, so that losing this file cannot
+//! lower it. The signature is checked
 //! again when the file is read: the state directory is not trusted more
 //! than the list file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 /// The file name in the state directory.
 pub const FILE_NAME: &str = "in-force.state";
 /// The first line of the file.
-pub const MAGIC: &str = "rempart-state v2";
+pub const MAGIC: &str = "rempart-state v3";
+/// The first line of a file written before the serial floor existed (the
+/// same layout): read as well, and it tells an upgrade (no floor yet) from
+/// a floor lost.
+pub const MAGIC_BEFORE_FLOOR: &str = "rempart-state v2";
 
 /// What is known of the kept list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,18 +77,27 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
+/// `open(file)`, `None` if there is no such file: how each file of the
+/// state directory is read.
+pub fn if_present<'a, T>(
+    file: &'a Path,
+    open: impl FnOnce(&'a Path) -> std::io::Result<T>,
+) -> Result<Option<T>, StateError> {
+    match open(file) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StateError {
+            file: file.to_owned(),
+            reason: format!("cannot read: {e}"),
+        }),
+    }
+}
+
 /// Read the kept list, `None` if there is none.
 pub fn load(dir: &Path) -> Result<Option<Kept>, StateError> {
     let file = path(dir);
-    let mut bytes = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StateError {
-                file,
-                reason: e.to_string(),
-            });
-        }
+    let Some(mut bytes) = if_present(&file, std::fs::read)? else {
+        return Ok(None);
     };
     let bad = |reason: String| StateError {
         file: file.clone(),
@@ -90,7 +107,7 @@ pub fn load(dir: &Path) -> Result<Option<Kept>, StateError> {
     let (Some(magic), Some(meta_line), Some(_)) = (lines.next(), lines.next(), lines.next()) else {
         return Err(bad("truncated before the body".into()));
     };
-    if magic != MAGIC.as_bytes() {
+    if magic != MAGIC.as_bytes() && magic != MAGIC_BEFORE_FLOOR.as_bytes() {
         return Err(bad(format!("the first line is not {MAGIC:?}")));
     }
     let meta: Meta = serde_json::from_slice(meta_line).map_err(|e| bad(e.to_string()))?;
@@ -114,27 +131,39 @@ pub fn load(dir: &Path) -> Result<Option<Kept>, StateError> {
     }))
 }
 
+/// Whether the state file was written before the serial floor existed
+/// (its first line is [`MAGIC_BEFORE_FLOOR`]); `None` if there is no state
+/// file. Reads the first line only.
+pub fn before_floor(dir: &Path) -> Result<Option<bool>, StateError> {
+    use std::io::{BufRead, Read};
+    let file = path(dir);
+    let Some(f) = if_present(&file, std::fs::File::open)? else {
+        return Ok(None);
+    };
+    let mut first = Vec::new();
+    std::io::BufReader::new(f.take(64))
+        .read_until(b'\n', &mut first)
+        .map_err(|e| StateError {
+            file,
+            reason: format!("cannot read: {e}"),
+        })?;
+    Ok(Some(first == format!("{MAGIC_BEFORE_FLOOR}\n").as_bytes()))
+}
+
 /// Replace the kept list atomically. The list's bytes are freed once
 /// written, before the (slow) sync to disk: at a million entries they are
 /// 65 MB that need not stay resident meanwhile.
 pub fn save(dir: &Path, meta: &Meta, list: Vec<u8>, signature: &[u8]) -> Result<(), StateError> {
-    let file = path(dir);
-    let err = |reason: String| StateError {
-        file: file.clone(),
-        reason,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create the directory: {e}")))?;
-    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
     let meta = Meta {
         signature_len: signature.len(),
         list_len: list.len(),
         ..meta.clone()
     };
-    let meta_line = serde_json::to_vec(&meta).map_err(|e| err(e.to_string()))?;
-    let (tmp_path, file_path) = (&tmp, &file);
-    let write = move || -> std::io::Result<()> {
-        let (tmp, file) = (tmp_path, file_path);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+    let meta_line = serde_json::to_vec(&meta).map_err(|e| StateError {
+        file: path(dir),
+        reason: e.to_string(),
+    })?;
+    replace(dir, FILE_NAME, move |f| {
         f.write_all(MAGIC.as_bytes())?;
         f.write_all(b"\n")?;
         f.write_all(&meta_line)?;
@@ -142,15 +171,65 @@ pub fn save(dir: &Path, meta: &Meta, list: Vec<u8>, signature: &[u8]) -> Result<
         f.write_all(signature)?;
         f.write_all(&list)?;
         drop(list);
+        Ok(())
+    })
+}
+
+/// Temporary files made by this process so far: with the pid, what makes
+/// each temporary name unique, so that two writes never share one.
+static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
+
+/// Replace `dir/name` atomically with what `write` writes: into a
+/// temporary file of a name no other write uses (pid and counter), synced,
+/// renamed over `name`, the directory synced. A crash leaves the old file
+/// or the new one, never half of each; a failure removes the temporary.
+pub fn replace(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), StateError> {
+    let file = dir.join(name);
+    let err = |reason: String| StateError {
+        file: file.clone(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create the directory: {e}")))?;
+    let n = TEMPORARIES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let attempt = || -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?,
+        );
+        write(&mut f)?;
         let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        std::fs::rename(tmp, file)?;
+        drop(f);
+        std::fs::rename(&tmp, &file)?;
         std::fs::File::open(dir)?.sync_all()
     };
-    write().map_err(|e| {
+    attempt().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         err(format!("cannot write: {e}"))
     })
+}
+
+/// Remove the temporary files that a process stopped in the middle of a
+/// [`replace`] left in `dir` (at start, before any write: one resolver per
+/// state directory). Best effort: what cannot be removed only takes room.
+pub fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
