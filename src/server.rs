@@ -283,13 +283,7 @@ impl Service {
             }
         };
         let audit = if config.audit.enabled {
-            let settings = crate::audit::AuditSettings {
-                dir: config.audit.dir.clone(),
-                client_ip: config.audit.client_ip,
-                queue: config.audit.queue,
-                max_file_bytes: config.audit.max_file_bytes,
-                retention_days: config.audit.retention_days,
-            };
+            let settings = crate::audit::AuditSettings::from_config(&config.audit);
             let auditor = crate::audit::Auditor::start(settings, metrics.clone())?;
             auditor.record_waiting(crate::audit::Event::Process(crate::audit::Process {
                 event: "start".into(),

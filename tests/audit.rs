@@ -1,16 +1,19 @@
 //! The audit trail as an auditor checks it: one record per redirect and none
 //! for forwarded names, each client address mode, `rempart audit verify`
-//! against tampering, report figures equal to the queries sent, and loss
-//! written into the chain.
+//! against tampering (and `audit verify --key` against the forger who
+//! re-hashes the chain), report figures equal to the queries sent, loss
+//! written into the chain, and the sealed trail through the real binary
+//! (`audit setup-keys`, `serve` sealing and logging each seal's head).
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use hickory_proto::rr::RecordType;
+use rempart::audit::seal::{Seal, SealSettings, SealingKey};
 use rempart::audit::{AuditSettings, Auditor, Event, Line, RedirectRecord, trail};
 use rempart::config::ClientIpMode;
 use serde_json::Value;
@@ -378,6 +381,17 @@ async fn each_client_ip_mode_writes_what_it_says_and_nothing_more() {
 
 /// A trail of `n` records over several small files.
 fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
+    write_trail_sealed(dir, n, queue, None)
+}
+
+/// [`write_trail`], sealed with the key in `key` if given: a seal at each
+/// rotation and one at stop.
+fn write_trail_sealed(
+    dir: &Path,
+    n: usize,
+    queue: usize,
+    key: Option<&Path>,
+) -> (Vec<PathBuf>, u64) {
     let metrics = rempart::metrics::Metrics::new();
     let auditor = Auditor::start(
         AuditSettings {
@@ -386,6 +400,10 @@ fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
             queue,
             max_file_bytes: 2000,
             retention_days: 0,
+            seal: key.map(|key| SealSettings {
+                key: key.to_owned(),
+                interval: Duration::from_secs(3600),
+            }),
         },
         metrics.clone(),
     )
@@ -648,4 +666,410 @@ async fn an_expired_list_is_recorded_and_stays_in_force() {
         1
     );
     rempart.stop().await;
+}
+
+/// `audit verify [--key KEY] DIR`: exit code, stdout and stderr.
+fn verify_key(dir: &Path, key: Option<&Path>) -> (i32, String) {
+    let mut args = vec!["audit", "verify"];
+    if let Some(k) = key {
+        args.extend(["--key", s(k)]);
+    }
+    args.push(s(dir));
+    let o = rempart_cli(&args);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+/// A sealing key made for `dir`'s trail (as `setup-keys` does), and the
+/// auditor's verification key saved to a file.
+fn keys(tmp: &Path) -> (PathBuf, PathBuf) {
+    let key = SealingKey::generate().unwrap();
+    let key_file = tmp.join("seal.key");
+    key.write(&key_file).unwrap();
+    let pk_file = tmp.join("auditor.pub");
+    std::fs::write(&pk_file, format!("{}\n", key.verifying_key())).unwrap();
+    (key_file, pk_file)
+}
+
+/// The trail's lines, file by file.
+fn read_lines(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
+    trail::files(dir)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text.lines().map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+fn sha256_hex(line: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(line.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The forger's script: edit the lines (flattened across files, keeping
+/// each file's count where it can), then renumber `seq` and recompute
+/// every `prev` from the first record, byte for byte as the writer would.
+fn forge(dir: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let files = read_lines(dir);
+    let sizes: Vec<usize> = files.iter().map(|(_, l)| l.len()).collect();
+    let mut all: Vec<String> = files.iter().flat_map(|(_, l)| l.clone()).collect();
+    let first_seq = field_u64(&all[0], "seq");
+    let mut prev = field_str(&all[0], "prev");
+    edit(&mut all);
+    for (i, line) in all.iter_mut().enumerate() {
+        let seq = first_seq + i as u64;
+        *line = set_field(line, "seq", &seq.to_string(), false);
+        *line = set_field(line, "prev", &prev, true);
+        prev = sha256_hex(line);
+    }
+    let mut at = 0;
+    for (k, ((path, _), size)) in files.iter().zip(&sizes).enumerate() {
+        let end = if k + 1 == files.len() {
+            all.len()
+        } else {
+            (at + size).min(all.len())
+        };
+        if end == at {
+            std::fs::remove_file(path).unwrap();
+            continue;
+        }
+        let mut text = all[at..end].join("\n");
+        text.push('\n');
+        std::fs::write(path, text).unwrap();
+        at = end;
+    }
+}
+
+fn field_u64(line: &str, name: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v[name].as_u64().unwrap()
+}
+
+fn field_str(line: &str, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v[name].as_str().unwrap().to_owned()
+}
+
+/// Replace the value of the top-level field `name` in place, keeping every
+/// other byte.
+fn set_field(line: &str, name: &str, value: &str, quoted: bool) -> String {
+    let key = format!("\"{name}\":");
+    let start = line.find(&key).unwrap() + key.len();
+    let end = if quoted {
+        start + 1 + line[start + 1..].find('"').unwrap() + 1
+    } else {
+        start + line[start..].find([',', '}']).unwrap()
+    };
+    let value = if quoted {
+        format!("\"{value}\"")
+    } else {
+        value.to_owned()
+    };
+    format!("{}{}{}", &line[..start], value, &line[end..])
+}
+
+fn is_seal(line: &str) -> bool {
+    line.contains("\"kind\":\"seal\"")
+}
+
+#[test]
+fn verify_with_the_key_detects_every_forgery_and_says_when_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, pk_file) = keys(tmp.path());
+    let good = tmp.path().join("good");
+    let files = write_trail_sealed(&good, 60, 100_000, Some(&key_file)).0;
+    assert!(files.len() >= 4, "rotation by size: {files:?}");
+    let seals = std::fs::read_to_string(good.join("seals.jsonl")).unwrap();
+    assert!(
+        seals.lines().count() >= 4,
+        "a seal per rotation and at stop"
+    );
+    assert!(
+        !std::fs::read_to_string(&key_file)
+            .unwrap()
+            .contains("epoch 0\n"),
+        "the key evolved"
+    );
+
+    let (code, out) = verify_key(&good, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sealed up to 20"), "{out}");
+    assert!(!out.contains("not sealed"), "sealed at stop: {out}");
+    let (code, out) = verify_key(&good, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("proves nothing"), "{out}");
+
+    type Forgery = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Forgery, &str)> = vec![
+        (
+            "records removed, the chain re-hashed",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    l.remove(3);
+                    l.remove(3);
+                })
+            }),
+            "broken: ",
+        ),
+        (
+            "a record rewritten, the chain re-hashed",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    l[2] = l[2].replace("q2.bad.test.", "innocent.example.");
+                })
+            }),
+            "broken: ",
+        ),
+        (
+            "a record inserted, the chain re-hashed",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    let copy = l[1].clone();
+                    l.insert(2, copy);
+                })
+            }),
+            "broken: ",
+        ),
+        (
+            "records reordered, the chain re-hashed",
+            Box::new(|d: &Path| forge(d, |l| l.swap(1, 2))),
+            "broken: ",
+        ),
+        (
+            "the tail cut, seals included",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    // Back to before the last seal's head.
+                    let last_seal = l.iter().rposition(|x| is_seal(x)).unwrap();
+                    l.truncate(last_seal - 1);
+                })
+            }),
+            "cut off the end",
+        ),
+        (
+            "the newest file deleted",
+            Box::new(|d: &Path| {
+                std::fs::remove_file(trail::files(d).unwrap().pop().unwrap()).unwrap()
+            }),
+            "cut off the end",
+        ),
+        (
+            "the oldest file deleted",
+            Box::new(|d: &Path| std::fs::remove_file(&trail::files(d).unwrap()[0]).unwrap()),
+            "TAMPERING",
+        ),
+        (
+            "the last seal removed from both the log and the trail, the chain re-hashed",
+            Box::new(|d: &Path| {
+                let log = d.join("seals.jsonl");
+                let text = std::fs::read_to_string(&log).unwrap();
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines.pop();
+                std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+                forge(d, |l| {
+                    let last_seal = l.iter().rposition(|x| is_seal(x)).unwrap();
+                    l.remove(last_seal);
+                    l[0] = l[0].replace("q0.bad.test.", "innocent.example.");
+                })
+            }),
+            "broken: ",
+        ),
+    ];
+    for (i, (what, forgery, says)) in cases.iter().enumerate() {
+        let d = tmp.path().join(format!("case{i}"));
+        copy_dir(&good, &d);
+        forgery(&d);
+        let (code, out) = verify_key(&d, Some(&pk_file));
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(out.contains(says), "{what}: says {says:?}: {out}");
+    }
+    // The re-hashed forgery verifies without the key: that is why the
+    // output says so.
+    let d = tmp.path().join("unkeyed");
+    copy_dir(&good, &d);
+    forge(&d, |l| {
+        l.remove(3);
+    });
+    let (code, out) = verify_key(&d, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("proves nothing"), "{out}");
+
+    // Another trail's key: refused.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (_, other_pk) = keys(&other);
+    let (code, out) = verify_key(&good, Some(&other_pk));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("wrong verification key"), "{out}");
+}
+
+/// A regression: a tampered record whose `prev` holds multibyte characters
+/// made `audit verify` panic (exit 101) while naming it.
+#[test]
+fn a_multibyte_prev_is_a_break_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, _) = keys(tmp.path());
+    let dir = tmp.path().join("t");
+    write_trail_sealed(&dir, 8, 100_000, Some(&key_file));
+    let f = &trail::files(&dir).unwrap()[0];
+    let text = std::fs::read_to_string(f).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[1] = set_field(&lines[1], "prev", &"é".repeat(32), true);
+    std::fs::write(f, lines.join("\n") + "\n").unwrap();
+    let (code, out) = verify_key(&dir, None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("prev éééééééééééééééé does not follow"),
+        "{out}"
+    );
+}
+
+/// `serve` with `audit.seal = true`, through the real binary.
+struct Served {
+    _tmp: tempfile::TempDir,
+    config: PathBuf,
+    audit: PathBuf,
+    key: PathBuf,
+    stderr: PathBuf,
+}
+
+fn sealed_setup() -> (Setup, Served) {
+    let setup = Setup::new(&[("bad.test", "subtree", "terrorism", "REF-1")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("keys").join("seal.key");
+    let audit_extra: &'static str = Box::leak(
+        format!(
+            "seal = true\nseal_key = \"{}\"\nseal_interval_s = 1\n",
+            key.display()
+        )
+        .into_boxed_str(),
+    );
+    let text = setup.config(
+        "127.0.0.1:9".parse().unwrap(),
+        &Extra {
+            audit: audit_extra,
+            ..Extra::default()
+        },
+    );
+    let config = tmp.path().join("rempart.toml");
+    std::fs::write(&config, text).unwrap();
+    let served = Served {
+        audit: setup.audit_dir(),
+        stderr: tmp.path().join("stderr"),
+        _tmp: tmp,
+        config,
+        key,
+    };
+    (setup, served)
+}
+
+fn spawn_serve(served: &Served) -> std::process::Child {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&served.stderr)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["serve", "--config", s(&served.config)])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, then the exit code, which must be 0 (a clean stop).
+fn stop(mut child: std::process::Child) {
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0), "exit after SIGTERM");
+}
+
+fn seals(audit: &Path) -> Vec<Seal> {
+    std::fs::read_to_string(audit.join("seals.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| Seal::from_log_line(l.as_bytes()).unwrap())
+        .collect()
+}
+
+#[test]
+fn setup_keys_then_serve_seals_and_every_seal_is_in_the_log() {
+    let (_setup, served) = sealed_setup();
+    // No key yet: a clear error, not an unsealed trail.
+    let o = rempart_cli(&["serve", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rempart audit setup-keys"), "{err}");
+
+    let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8(o.stdout).unwrap();
+    let pk_line = out.lines().last().unwrap();
+    assert!(pk_line.starts_with("rempart-seal-v1:"), "{out}");
+    let pk_file = served.key.with_file_name("auditor.pub");
+    std::fs::write(&pk_file, format!("{pk_line}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&served.key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second set-up would orphan the auditor's key: refused.
+    let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+
+    let child = spawn_serve(&served);
+    // The list applied at start is written, then sealed within a second.
+    wait_until("a periodic seal", || !seals(&served.audit).is_empty());
+    stop(child);
+
+    let all = seals(&served.audit);
+    assert!(all.len() >= 2, "a periodic seal and one at stop: {all:?}");
+    let log = std::fs::read_to_string(&served.stderr).unwrap();
+    for seal in &all {
+        assert!(
+            log.contains(&seal.journal_line()),
+            "the journal has the seal of epoch {}: {log}",
+            seal.epoch
+        );
+    }
+    let (code, out) = verify_key(&served.audit, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+    let last = all.last().unwrap();
+    assert!(
+        out.contains(&format!(
+            "sealed up to {} (seq {}, epoch {}, head {})",
+            last.time_text(),
+            last.head.seq,
+            last.epoch,
+            last.head.hash
+        )),
+        "{out}"
+    );
+
+    // A restart goes on with the evolved key, and the chain of seals too.
+    let child = spawn_serve(&served);
+    wait_until("a seal after restart", || {
+        seals(&served.audit).len() > all.len()
+    });
+    stop(child);
+    let (code, out) = verify_key(&served.audit, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
 }

@@ -1,6 +1,6 @@
 //! Proving what was decided: the tamper-evident audit trail.
 //!
-//! # Format (schema version 1)
+//! # Format (schema version 2)
 //!
 //! The trail is a directory of JSON Lines files named
 //! `rempart-audit-YYYYMMDD-NNN.jsonl` (UTC date, then a sequence number
@@ -11,7 +11,8 @@
 //! {"v":1,"seq":7,"time":"2026-11-22T10:00:00.123Z","prev":"<64 hex>","kind":"redirect",...}
 //! ```
 //!
-//! - `v`: the schema version (1).
+//! - `v`: the schema version (2; version 1 lacked the `seal` kind, and its
+//!   records still read and verify, in the same chain).
 //! - `seq`: the record's number in the trail, +1 per record, across files.
 //! - `time`: when the event happened (UTC, milliseconds).
 //! - `prev`: SHA-256 (hex) of the previous record's line (its bytes without
@@ -36,7 +37,10 @@
 //!     the 24-hour obligations);
 //!   - `process`: `event` (`start`, `stop`), `version`, `pid`;
 //!   - `loss`: `lost` (records that could not be written: queue full or disk
-//!     failure), `reason`. The gap is in the chain for the auditor to see.
+//!     failure), `reason`. The gap is in the chain for the auditor to see;
+//!   - `seal` (version 2): the end of a sealing epoch, right after the
+//!     record it seals: `trail`, `epoch`, `head_seq`, `head`, `from_seq`,
+//!     `next_key`, `sig` ([`seal`] says what they prove).
 //!
 //! # Privacy
 //!
@@ -53,8 +57,10 @@
 //! naming the SHA-256 of the one before), [`trail`] (the files: names,
 //! listing, reading, rotation, retention), `privacy` (the client address
 //! modes), [`writer`] (the bounded queue and the thread that writes),
-//! [`verify`] and [`report`] (which read the trail through `trail`, `record`
-//! and `chain`, as the writer does).
+//! [`seal`] (forward-secure seals: the key, the seal log, checking them, and
+//! the writer's side in `seal::sealer`), [`verify`] and [`report`] (which
+//! read the trail through `trail`, `record` and `chain`, as the writer
+//! does).
 
 pub mod chain;
 mod privacy;

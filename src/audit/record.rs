@@ -10,8 +10,16 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-/// The schema version written in `v`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version written in `v`. Version 2 added the `seal` kind;
+/// readers accept every version from 1 ([`is_known_version`]), as a trail
+/// written before an upgrade goes on in the same chain.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// True if `v` is a schema version this code reads (1 to
+/// [`SCHEMA_VERSION`]: each version only adds kinds and fields).
+pub fn is_known_version(v: u32) -> bool {
+    (1..=SCHEMA_VERSION).contains(&v)
+}
 
 /// One line of the trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +67,9 @@ pub enum Event {
     Process(Process),
     /// Records that could not be written.
     Loss(Loss),
+    /// The end of a sealing epoch (schema version 2): the chain head
+    /// signed by the epoch's key (see [`crate::audit::seal`]).
+    Seal(crate::audit::seal::SealRecord),
 }
 
 /// A redirected query, as the trail records it.

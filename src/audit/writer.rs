@@ -20,13 +20,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use time::{Date, OffsetDateTime};
-use tracing::error;
+use tracing::{error, warn};
 
 use super::chain::{Batch, ChainHash, Serialised};
 use super::privacy::ClientPrivacy;
 use super::record::{Event, Loss, RedirectRef};
+use super::seal::sealer::{Sealer, digest_of};
+use super::seal::{Head, Seal, SealError, SealSettings};
 use super::trail::{Trail, TrailError};
-use crate::config::ClientIpMode;
+use crate::config::{AuditConfig, ClientIpMode};
 use crate::metrics::Metrics;
 
 /// While records keep coming, the writer drains the queue at this pace.
@@ -47,6 +49,26 @@ pub struct AuditSettings {
     pub max_file_bytes: u64,
     /// Files whose day is older than this many days are deleted (0: never).
     pub retention_days: u32,
+    /// Seal the trail with this key, every so often; `None`: unsealed
+    /// (a loud warning at start).
+    pub seal: Option<SealSettings>,
+}
+
+impl AuditSettings {
+    /// The writer's settings from `[audit]`.
+    pub fn from_config(c: &AuditConfig) -> AuditSettings {
+        AuditSettings {
+            dir: c.dir.clone(),
+            client_ip: c.client_ip,
+            queue: c.queue,
+            max_file_bytes: c.max_file_bytes,
+            retention_days: c.retention_days,
+            seal: c.seal.then(|| SealSettings {
+                key: c.seal_key.clone(),
+                interval: c.seal_interval,
+            }),
+        }
+    }
 }
 
 #[allow(
@@ -96,6 +118,14 @@ pub enum AuditError {
         /// What is wrong.
         source: TrailError,
     },
+    /// Sealing cannot start (`audit.seal = true`).
+    #[error("audit.dir {}: {source}", dir.display())]
+    Seal {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        source: SealError,
+    },
     /// The writer thread cannot be started.
     #[error("audit.dir {}: cannot start the writer: {source}", dir.display())]
     Thread {
@@ -139,8 +169,7 @@ impl Auditor {
         std::fs::create_dir_all(&settings.dir)
             .map_err(|source| AuditError::Create { dir: dir(), source })?;
         let lost = Arc::new(AtomicU64::new(0));
-        let mut writer = Writer::open(&settings, lost.clone(), metrics.clone())
-            .map_err(|source| AuditError::Trail { dir: dir(), source })?;
+        let mut writer = Writer::open(&settings, lost.clone(), metrics.clone())?;
         let (tx, rx) = sync_channel::<Msg>(settings.queue.max(16));
         let thread = std::thread::Builder::new()
             .name("rempart-audit".into())
@@ -250,6 +279,10 @@ struct Writer {
     metrics: Arc<Metrics>,
     dirty: bool,
     last_error: Option<std::time::Instant>,
+    /// The sealing key and epoch (`audit.seal`).
+    sealer: Option<Sealer>,
+    /// `seq` of the first record the trail holds (what retention kept).
+    from_seq: u64,
 }
 
 impl Writer {
@@ -259,16 +292,39 @@ impl Writer {
         settings: &AuditSettings,
         lost: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
-    ) -> Result<Writer, TrailError> {
-        let (trail, tail) = Trail::open(
-            &settings.dir,
-            settings.max_file_bytes,
-            settings.retention_days,
-        )?;
+    ) -> Result<Writer, AuditError> {
+        let dir = &settings.dir;
+        let (trail, tail) = Trail::open(dir, settings.max_file_bytes, settings.retention_days)
+            .map_err(|source| AuditError::Trail {
+                dir: dir.clone(),
+                source,
+            })?;
         if tail.torn {
             lost.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(Writer {
+        let end = Head {
+            seq: tail.seq,
+            hash: digest_of(&tail.prev),
+        };
+        let (sealer, for_trail) = match &settings.seal {
+            Some(s) => {
+                let (sealer, for_trail) =
+                    Sealer::open(s, dir, end).map_err(|source| AuditError::Seal {
+                        dir: dir.clone(),
+                        source,
+                    })?;
+                (Some(sealer), for_trail)
+            }
+            None => {
+                warn!(
+                    dir = %dir.display(),
+                    "audit.seal = false: the trail is NOT sealed; whoever can write the directory can rewrite it undetected (see `rempart audit setup-keys`)"
+                );
+                (None, None)
+            }
+        };
+        let from_seq = trail.first_seq_without(&[], tail.seq + 1);
+        let mut writer = Writer {
             trail,
             privacy: ClientPrivacy::new(settings.client_ip),
             prev: tail.prev,
@@ -277,7 +333,15 @@ impl Writer {
             metrics,
             dirty: false,
             last_error: None,
-        })
+            sealer,
+            from_seq,
+        };
+        if let Some(seal) = for_trail {
+            // A crash after the key file was replaced and before the seal
+            // reached the trail: it follows its head, as it would have.
+            writer.append_seal(&seal, OffsetDateTime::now_utc().date());
+        }
+        Ok(writer)
     }
 
     fn run(&mut self, rx: Receiver<Msg>) {
@@ -323,6 +387,14 @@ impl Writer {
                 }
             }
             self.write(&mut batch);
+            // The end of an epoch, and the last one at stop.
+            if self
+                .sealer
+                .as_ref()
+                .is_some_and(|s| s.due(self.seq) || (stop && s.unsealed(self.seq)))
+            {
+                self.seal_now(OffsetDateTime::now_utc().date());
+            }
             // Durability once a second, and whenever someone waits for it.
             if !flushes.is_empty()
                 || stop
@@ -357,6 +429,15 @@ impl Writer {
         let lost = self.lost.swap(0, Ordering::AcqRel);
         if batch.is_empty() && lost == 0 {
             return;
+        }
+        if self.trail.needs_rotation(day) {
+            if let Err(e) = self.trail.rotate(day) {
+                let records = batch.len() as u64;
+                batch.clear();
+                self.failed(lost, records, &e);
+                return;
+            }
+            self.rotated(day);
         }
         let mut lines = Batch::new(self.prev, self.seq, batch.len());
         if lost > 0 {
@@ -397,18 +478,90 @@ impl Writer {
                 self.dirty = true;
                 self.metrics.audit_written(count);
             }
-            Err(e) => {
-                // The lost count of this batch comes back, plus its records.
-                self.lost.fetch_add(lost + records, Ordering::AcqRel);
-                self.metrics.audit_lost(records);
-                let now = std::time::Instant::now();
-                if self
-                    .last_error
-                    .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
-                {
-                    error!(error = %e, dir = %self.trail.dir().display(), "audit: cannot write; records are counted as lost and the gap will be recorded");
-                    self.last_error = Some(now);
+            Err(e) => self.failed(lost, records, &e),
+        }
+    }
+
+    /// A batch of `records` (after `lost` earlier ones) did not reach the
+    /// disk: the lost count comes back, plus its records, for the next
+    /// `loss` record.
+    fn failed(&mut self, lost: u64, records: u64, e: &std::io::Error) {
+        self.lost.fetch_add(lost + records, Ordering::AcqRel);
+        self.metrics.audit_lost(records);
+        let now = std::time::Instant::now();
+        if self
+            .last_error
+            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+        {
+            error!(error = %e, dir = %self.trail.dir().display(), "audit: cannot write; records are counted as lost and the gap will be recorded");
+            self.last_error = Some(now);
+        }
+        self.trail.close();
+    }
+
+    /// A new file was started: the epoch ends with a seal, as its first
+    /// record, that also announces where the trail starts once the files
+    /// past retention are gone; then they are removed. (A seal first, a
+    /// removal after: a removal no seal announced is tampering.)
+    fn rotated(&mut self, day: Date) {
+        let expired = self.trail.expired(day);
+        if !expired.is_empty() {
+            self.from_seq = self.trail.first_seq_without(&expired, self.seq + 1);
+        }
+        if self.sealer.as_ref().is_some_and(|s| s.unsealed(self.seq)) || !expired.is_empty() {
+            self.seal_now(day);
+        }
+        self.trail.remove(&expired);
+    }
+
+    /// End the sealing epoch now (when sealing): seal the last record
+    /// written, after syncing it, and write the seal after it.
+    fn seal_now(&mut self, day: Date) {
+        let Some(sealer) = self.sealer.as_mut() else {
+            return;
+        };
+        if self.seq == 0 {
+            return;
+        }
+        self.trail.sync();
+        let head = Head {
+            seq: self.seq,
+            hash: digest_of(&self.prev),
+        };
+        let seal = match sealer.seal(head, self.from_seq.min(self.seq + 1), SystemTime::now()) {
+            Ok(seal) => Some(seal),
+            Err(f) => {
+                f.log();
+                if f.stop {
+                    self.sealer = None;
                 }
+                f.for_trail.map(|s| *s)
+            }
+        };
+        if let Some(seal) = seal {
+            self.append_seal(&seal, day);
+        }
+    }
+
+    /// Write `seal` as the record after its head, and sync it.
+    fn append_seal(&mut self, seal: &Seal, day: Date) {
+        let mut lines = Batch::new(self.prev, self.seq, 1);
+        lines.push_event(&Event::Seal(seal.to_record()), seal.time());
+        let out = lines.finish();
+        match self.trail.append_here(&out.bytes, day) {
+            Ok(()) => {
+                self.prev = out.prev;
+                self.seq = out.seq;
+                self.metrics.audit_written(out.count);
+                self.sync();
+                if let Some(s) = self.sealer.as_mut() {
+                    s.written(out.seq);
+                }
+            }
+            Err(e) => {
+                // Not a lost record: the seal stays in the key file and
+                // the seal log, and `audit verify --key` names the gap.
+                error!(error = %e, epoch = seal.epoch, "audit: cannot write the seal into the trail");
                 self.trail.close();
             }
         }
@@ -428,6 +581,7 @@ mod tests {
             queue: 16,
             max_file_bytes: 1 << 20,
             retention_days,
+            seal: None,
         };
         Writer::open(&settings, Arc::new(AtomicU64::new(0)), Metrics::new()).unwrap()
     }
