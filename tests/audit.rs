@@ -1073,3 +1073,90 @@ fn setup_keys_then_serve_seals_and_every_seal_is_in_the_log() {
     let (code, out) = verify_key(&served.audit, Some(&pk_file));
     assert_eq!(code, 0, "{out}");
 }
+
+/// `audit report DIR [args]`: exit code, stdout and stderr.
+fn report(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["audit", "report"];
+    all.extend(args);
+    all.push(s(dir));
+    let o = rempart_cli(&all);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn report_checks_the_chain_first_and_refuses_a_broken_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, pk_file) = keys(tmp.path());
+    let good = tmp.path().join("good");
+    write_trail_sealed(&good, 30, 100_000, Some(&key_file));
+
+    let (code, out, err) = report(&good, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Chain checked first: intact (3"), "{out}");
+    assert!(out.contains("proves nothing"), "{out}");
+    let (code, out, err) = report(&good, &["--key", s(&pk_file)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("; sealed up to 20"), "{out}");
+    let (code, out, _) = report(&good, &["--format", "json"]);
+    assert_eq!(code, 0);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["chain"]["intact"], true, "{out}");
+    // The CSV's first row after the header is the chain's.
+    let csv_chain = |dir: &Path, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--format", "csv"]);
+        let (code, out, err) = report(dir, &args);
+        assert_eq!(code, 0, "{err}");
+        out.lines().nth(1).unwrap().to_owned()
+    };
+    assert!(csv_chain(&good, &[]).starts_with("chain,intact,"));
+
+    // The 20-line forgery: intact without the key, broken with it.
+    let forged = tmp.path().join("forged");
+    copy_dir(&good, &forged);
+    forge(&forged, |l| {
+        l.remove(3);
+    });
+    let (code, _, err) = report(&forged, &["--key", s(&pk_file)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("BROKEN at "), "{err}");
+    let (code, out, err) = report(&forged, &["--key", s(&pk_file), "--allow-broken"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Chain checked first: BROKEN at "), "{out}");
+    assert!(
+        csv_chain(&forged, &["--allow-broken", "--key", s(&pk_file)]).starts_with("chain,broken,")
+    );
+
+    // A careless edit: broken without a key too.
+    let edited = tmp.path().join("edited");
+    copy_dir(&good, &edited);
+    let first = trail::files(&edited).unwrap()[0].clone();
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, text.replacen("q1.bad.test.", "q9.bad.test.", 1)).unwrap();
+    let (code, _, err) = report(&edited, &[]);
+    assert_eq!(code, 1, "{err}");
+}
+
+/// A regression: a batch being written when the report runs left an
+/// unterminated last line, and the report failed on it.
+#[test]
+fn report_leaves_out_a_torn_last_line_of_the_newest_file_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let (files, _) = write_trail(&dir, 12, 100_000);
+    let newest = files.last().unwrap();
+    let mut text = std::fs::read(newest).unwrap();
+    text.extend_from_slice(br#"{"v":2,"seq":99,"time":"2026-"#);
+    std::fs::write(newest, text).unwrap();
+    let (code, out, err) = report(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Redirects: 12"), "{out}");
+    assert!(out.contains("unterminated line"), "{out}");
+    let (code, out) = verify_key(&dir, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("unterminated line"), "{out}");
+}

@@ -5,6 +5,11 @@
 //! and every name added or removed, with the same delay: the evidence for
 //! the 24-hour obligations (block within 24 hours of notification, restore
 //! within 24 hours of delisting).
+//!
+//! The chain is checked first ([`check_chain`], with the seals when the
+//! auditor's key is given) and the report says what was found: figures
+//! from a trail that was changed are worth nothing, so the command refuses
+//! a broken chain unless asked otherwise.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +18,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::record::{EntryChange, Event, Line, NotARecord, parse_time};
+use super::seal::VerifyingKey;
 use super::trail::{self, TrailFile};
+use super::verify::{self, Break};
 
 /// The law's delay: 24 hours.
 pub const OBLIGATION_SECONDS: i64 = 24 * 3600;
@@ -72,9 +79,94 @@ pub struct Refused {
     pub reason: String,
 }
 
+/// What the check of the chain found, before the figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChainStatus {
+    /// The chain (and the seals, when checked with a key) is intact.
+    pub intact: bool,
+    /// The first break (file, line, reason), when not intact.
+    pub broken: Option<String>,
+    /// Records read.
+    pub records: u64,
+    /// SHA-256 of the last record's line.
+    pub head: String,
+    /// Checked with the auditor's verification key.
+    pub with_key: bool,
+    /// Time up to which the trail is sealed (with a key, and a seal).
+    pub sealed_up_to: Option<String>,
+    /// `seq` of the last sealed record.
+    pub sealed_seq: Option<u64>,
+    /// Records after the last seal, which nothing proves yet.
+    pub unsealed: u64,
+}
+
+impl ChainStatus {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        if let Some(b) = &self.broken {
+            return format!("BROKEN at {b}: the figures below come from a trail that was changed");
+        }
+        let mut o = format!(
+            "intact ({} records, head {})",
+            self.records,
+            if self.head.is_empty() {
+                "-"
+            } else {
+                &self.head
+            }
+        );
+        match (&self.sealed_up_to, self.sealed_seq) {
+            (Some(t), Some(seq)) => {
+                o.push_str(&format!("; sealed up to {t} (seq {seq})"));
+                if self.unsealed > 0 {
+                    o.push_str(&format!("; {} record(s) after it not sealed", self.unsealed));
+                }
+            }
+            _ if self.with_key => o.push_str("; nothing sealed yet"),
+            _ => o.push_str(
+                "; checked without the verification key, which proves nothing against someone who can write the directory (--key FILE)",
+            ),
+        }
+        o
+    }
+}
+
+/// Check the trail in `dir` as `audit verify` does (with the seals if
+/// `key` is given). `Err`: the trail cannot be read at all.
+pub fn check_chain(dir: &Path, key: Option<VerifyingKey>) -> Result<ChainStatus, Break> {
+    let with_key = key.is_some();
+    match verify::verify_with(dir, key) {
+        Ok(s) => {
+            let sealed = s.sealed.as_ref().and_then(|r| r.sealed);
+            Ok(ChainStatus {
+                intact: true,
+                broken: None,
+                records: s.records,
+                head: s.head,
+                with_key,
+                sealed_up_to: sealed.map(|x| x.time_text()),
+                sealed_seq: sealed.map(|x| x.seq),
+                unsealed: s.sealed.map_or(0, |r| r.unsealed),
+            })
+        }
+        Err(b) if b.unreadable => Err(b),
+        Err(b) => Ok(ChainStatus {
+            intact: false,
+            broken: Some(b.to_string()),
+            with_key,
+            ..ChainStatus::default()
+        }),
+    }
+}
+
 /// The report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The chain, checked before the figures.
+    pub chain: ChainStatus,
+    /// The newest file ended with an unterminated line (a batch being
+    /// written): it was not read.
+    pub torn_tail: bool,
     /// Start of the period (inclusive), if given.
     pub from: Option<String>,
     /// End of the period (exclusive), if given.
@@ -149,13 +241,23 @@ pub fn build(
         ..Report::default()
     };
     let mut entries: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let newest = files.last().cloned();
     for file in files {
         let text = TrailFile::read(&file).map_err(|source| ReportError::Read {
             file: file.clone(),
             source,
         })?;
-        // A torn last line is read too: it does not parse, and says where.
-        for (n, line) in text.lines().chain(text.torn()) {
+        // An unterminated last line in the newest file is a batch being
+        // written (or a crash the next start repairs): left out, and said.
+        // Anywhere else it is read: it does not parse, and says where.
+        let torn = text.torn();
+        let torn = if torn.is_some() && Some(&file) == newest.as_ref() {
+            r.torn_tail = true;
+            None
+        } else {
+            torn
+        };
+        for (n, line) in text.lines().chain(torn) {
             let record = Line::parse(line).map_err(|source| ReportError::Record {
                 file: file.clone(),
                 line: n,
@@ -235,6 +337,13 @@ pub fn text(r: &Report) -> String {
         r.from.as_deref().unwrap_or("the start of the trail"),
         r.to.as_deref().unwrap_or("its end")
     );
+    let _ = writeln!(o, "\nChain checked first: {}", r.chain.summary());
+    if r.torn_tail {
+        let _ = writeln!(
+            o,
+            "The newest file ends with an unterminated line (a record being written): not counted"
+        );
+    }
     let _ = writeln!(o, "\nRedirects: {}", r.redirects);
     if r.lost > 0 {
         let _ = writeln!(
@@ -322,6 +431,26 @@ pub fn csv(r: &Report) -> String {
         o.push_str(&cols.join(","));
         o.push('\n');
     };
+    // The chain: `name` intact or broken, `reference` the head (or the
+    // break), `count` the records, `applied` the time sealed up to.
+    let c = &r.chain;
+    row(
+        &mut o,
+        [
+            "chain",
+            if c.intact { "intact" } else { "broken" },
+            c.broken.as_deref().unwrap_or(&c.head),
+            "",
+            "",
+            &c.records.to_string(),
+            "",
+            &c.sealed_seq.map(|s| s.to_string()).unwrap_or_default(),
+            "",
+            c.sealed_up_to.as_deref().unwrap_or(""),
+            "",
+            "",
+        ],
+    );
     for e in &r.per_entry {
         row(
             &mut o,

@@ -45,8 +45,10 @@ pub enum AuditCommand {
         /// The audit directory.
         dir: PathBuf,
     },
-    /// Redirects per entry, per category and per day; list versions and
-    /// the delay from `issued` to applied for every addition and removal.
+    /// Check the chain first (exit 1 if broken, unless `--allow-broken`),
+    /// then: redirects per entry, per category and per day; list versions
+    /// and the delay from `issued` to applied for every addition and
+    /// removal.
     Report {
         /// The audit directory.
         dir: PathBuf,
@@ -59,6 +61,14 @@ pub enum AuditCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// The auditor's verification key: the chain check that comes
+        /// first also checks the seals.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Report from a broken chain (the output says it is broken)
+        /// instead of refusing with exit 1.
+        #[arg(long)]
+        allow_broken: bool,
     },
 }
 
@@ -87,6 +97,8 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
             from,
             to,
             format,
+            key,
+            allow_broken,
         } => {
             let bound = |b: Option<String>| b.as_deref().map(parse_bound).transpose();
             let (from, to) = match (bound(from), bound(to)) {
@@ -96,8 +108,30 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     return ExitCode::from(super::EXIT_USAGE);
                 }
             };
+            let key = match key.as_deref().map(read_verifying_key).transpose() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("rempart audit report: {e}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            };
+            let chain = match report::check_chain(&dir, key) {
+                Ok(c) => c,
+                Err(b) => {
+                    eprintln!("rempart audit report: {b}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            };
+            if !chain.intact && !allow_broken {
+                eprintln!(
+                    "rempart audit report: the chain is {}; no report (--allow-broken reports from it anyway)",
+                    chain.summary()
+                );
+                return ExitCode::from(EXIT_REFUSED);
+            }
             match report::build(&dir, from, to) {
-                Ok(r) => {
+                Ok(mut r) => {
+                    r.chain = chain;
                     match format {
                         Format::Text => print!("{}", report::text(&r)),
                         Format::Csv => print!("{}", report::csv(&r)),
