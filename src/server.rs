@@ -285,11 +285,9 @@ impl Service {
         let audit = if config.audit.enabled {
             let settings = crate::audit::AuditSettings::from_config(&config.audit);
             let auditor = crate::audit::Auditor::start(settings, metrics.clone())?;
-            auditor.record_waiting(crate::audit::Event::Process(crate::audit::Process {
-                event: "start".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                pid: std::process::id(),
-            }));
+            auditor.record_waiting(crate::audit::Event::Process(crate::audit::Process::now(
+                "start",
+            )));
             Some(auditor)
         } else {
             tracing::warn!("audit.enabled = false: redirects and list changes are NOT recorded");
@@ -500,11 +498,9 @@ impl Service {
         let admin = self.admin.await.map_err(io::Error::other)?;
         if let Some(audit) = self.audit {
             tokio::task::spawn_blocking(move || {
-                audit.record_waiting(crate::audit::Event::Process(crate::audit::Process {
-                    event: "stop".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    pid: std::process::id(),
-                }));
+                audit.record_waiting(crate::audit::Event::Process(crate::audit::Process::now(
+                    "stop",
+                )));
                 audit.stop();
             })
             .await

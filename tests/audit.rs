@@ -941,15 +941,19 @@ struct Served {
 }
 
 fn sealed_setup() -> (Setup, Served) {
+    served_with("seal = true\nseal_key = \"{key}\"\nseal_interval_s = 1\n")
+}
+
+/// A config for the binary, `audit` lines added to `[audit]` (`{key}`
+/// stands for the sealing key's path).
+fn served_with(audit: &str) -> (Setup, Served) {
     let setup = Setup::new(&[("bad.test", "subtree", "terrorism", "REF-1")]);
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("keys").join("seal.key");
     let audit_extra: &'static str = Box::leak(
-        format!(
-            "seal = true\nseal_key = \"{}\"\nseal_interval_s = 1\n",
-            key.display()
-        )
-        .into_boxed_str(),
+        audit
+            .replace("{key}", &key.display().to_string())
+            .into_boxed_str(),
     );
     let text = setup.config(
         "127.0.0.1:9".parse().unwrap(),
@@ -971,13 +975,28 @@ fn sealed_setup() -> (Setup, Served) {
 }
 
 fn spawn_serve(served: &Served) -> std::process::Child {
+    spawn_serve_at(served, None)
+}
+
+/// `serve`, its clock moved by `offset` if given (libfaketime, from
+/// Debian's faketime, preloaded into the binary itself: the `faketime`
+/// wrapper would take the SIGTERM meant for it).
+fn spawn_serve_at(served: &Served, offset: Option<&str>) -> std::process::Child {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&served.stderr)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_rempart"))
-        .args(["serve", "--config", s(&served.config)])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rempart"));
+    if let Some(o) = offset {
+        let lib = std::fs::read_dir("/usr/lib")
+            .unwrap()
+            .map(|d| d.unwrap().path().join("faketime/libfaketimeMT.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketime (Debian package faketime)");
+        cmd.env("LD_PRELOAD", lib).env("FAKETIME", o);
+    }
+    cmd.args(["serve", "--config", s(&served.config)])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::from(stderr))
@@ -1159,4 +1178,101 @@ fn report_leaves_out_a_torn_last_line_of_the_newest_file_and_says_so() {
     let (code, out) = verify_key(&dir, None);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("unterminated line"), "{out}");
+}
+
+/// The `process` records with `event` = `start`.
+fn starts(audit: &Path) -> usize {
+    if !audit.exists() {
+        return 0;
+    }
+    kind(&lines(audit), "process")
+        .iter()
+        .filter(|r| r["event"] == "start")
+        .count()
+}
+
+#[test]
+fn sigkill_then_start_leaves_a_loss_record_and_process_records_name_the_host() {
+    let (_setup, served) = served_with("");
+    let mut child = spawn_serve(&served);
+    wait_until("the first start record", || starts(&served.audit) == 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(served.audit.join("writer.running").exists());
+    let child = spawn_serve(&served);
+    wait_until("the second start record", || starts(&served.audit) == 2);
+    stop(child);
+    assert!(
+        !served.audit.join("writer.running").exists(),
+        "a clean stop"
+    );
+
+    let records = lines(&served.audit);
+    let loss = kind(&records, "loss");
+    assert_eq!(loss.len(), 1, "{records:?}");
+    assert!(
+        loss[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not stop cleanly"),
+        "{loss:?}"
+    );
+    let at = |r: &Value| r["seq"].as_u64().unwrap();
+    let process = kind(&records, "process");
+    assert!(
+        at(loss[0]) < at(process[1]),
+        "the loss comes before the second start"
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for p in &process {
+        assert_eq!(p["host"], host.trim(), "{p}");
+    }
+    // One clean stop after the SIGKILL: no second loss record.
+    let child = spawn_serve(&served);
+    wait_until("the third start record", || starts(&served.audit) == 3);
+    stop(child);
+    assert_eq!(kind(&lines(&served.audit), "loss").len(), 1);
+    let (code, out) = verify_key(&served.audit, None);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_clock_500_days_ahead_deletes_nothing_and_jumps_are_recorded() {
+    let (_setup, served) = served_with("retention_days = 400\n");
+    let child = spawn_serve(&served);
+    wait_until("the first start record", || starts(&served.audit) == 1);
+    stop(child);
+    let before = trail::files(&served.audit).unwrap();
+    assert_eq!(before.len(), 1);
+
+    // 500 days ahead: the old file is 500 days old by the clock, and
+    // 400 days of retention would delete it.
+    let child = spawn_serve_at(&served, Some("+500d"));
+    wait_until("a start 500 days ahead", || starts(&served.audit) == 2);
+    stop(child);
+    let after = trail::files(&served.audit).unwrap();
+    assert!(after.contains(&before[0]), "nothing deleted: {after:?}");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let clock = kind(&lines(&served.audit), "clock")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(clock.len(), 1, "{clock:?}");
+    assert_eq!(clock[0]["jump"], "forward");
+    assert!(clock[0]["seconds"].as_i64().unwrap() >= 500 * 86_400 - 60);
+
+    // Back to the real clock: a jump backwards is recorded, and the new
+    // file is not named for a day before the last one (the chain would
+    // read out of order).
+    let child = spawn_serve(&served);
+    wait_until("a start back in time", || starts(&served.audit) == 3);
+    stop(child);
+    let records = lines(&served.audit);
+    let clock = kind(&records, "clock");
+    assert_eq!(clock.len(), 2, "{clock:?}");
+    assert_eq!(clock[1]["jump"], "backwards");
+    let files = trail::files(&served.audit).unwrap();
+    assert!(files.contains(&before[0]));
+    let (code, out) = verify_key(&served.audit, None);
+    assert_eq!(code, 0, "{out}");
 }

@@ -35,12 +35,29 @@
 //!     (`added`, `removed`), `name`, `reference`, `category`, `serial` and
 //!     `issued` of the list that made the change (the report's evidence for
 //!     the 24-hour obligations);
-//!   - `process`: `event` (`start`, `stop`), `version`, `pid`;
+//!   - `process`: `event` (`start`, `stop`), `version`, `pid`, `host`
+//!     (version 2);
 //!   - `loss`: `lost` (records that could not be written: queue full or disk
 //!     failure), `reason`. The gap is in the chain for the auditor to see;
 //!   - `seal` (version 2): the end of a sealing epoch, right after the
 //!     record it seals: `trail`, `epoch`, `head_seq`, `head`, `from_seq`,
-//!     `next_key`, `sig` ([`seal`] says what they prove).
+//!     `next_key`, `sig` ([`seal`] says what they prove);
+//!   - `clock` (version 2): the wall clock jumped: `jump` (`backwards`,
+//!     `forward`), `seconds`, `before`, `reason`. At start, a clock behind
+//!     the last record, or more than a day past it (downtime looks the
+//!     same: the record says so); while running, a clock that moved more
+//!     than five minutes away from the monotonic clock.
+//!
+//! # Faults leave evidence
+//!
+//! A marker file (`writer.running` in the directory) exists while the
+//! writer runs and is removed at a clean stop: found at start, it means
+//! the last run ended in a crash, a SIGKILL or a power loss, and a `loss`
+//! record says so (the records still queued then are lost, their number
+//! unknown). Retention never deletes by the clock alone: it counts from
+//! the newest record's day, capped by the last record found at start plus
+//! the time the process has run (monotonic), so a clock far ahead deletes
+//! nothing; and a file is never named for a day before the last file's.
 //!
 //! # Privacy
 //!
@@ -72,6 +89,7 @@ pub mod verify;
 pub mod writer;
 
 pub use record::{
-    EntryChange, Event, Line, ListEvent, Loss, Process, RedirectRecord, RedirectRef, SCHEMA_VERSION,
+    ClockJump, EntryChange, Event, Line, ListEvent, Loss, Process, RedirectRecord, RedirectRef,
+    SCHEMA_VERSION,
 };
 pub use writer::{AuditError, AuditSettings, Auditor};

@@ -161,6 +161,8 @@ pub(super) struct Tail {
     pub prev: ChainHash,
     /// Its `seq` (0 if none).
     pub seq: u64,
+    /// Its `time`, if any.
+    pub time: Option<std::time::SystemTime>,
     /// A torn record (a crash while writing) was cut off the end.
     pub torn: bool,
 }
@@ -199,6 +201,7 @@ impl Trail {
         let mut tail = Tail {
             prev: ChainHash::GENESIS,
             seq: 0,
+            time: None,
             torn: false,
         };
         let files = files(dir).map_err(TrailError::List)?;
@@ -228,6 +231,7 @@ impl Trail {
             })?;
             tail.prev = ChainHash::of(line);
             tail.seq = parsed.seq;
+            tail.time = super::record::parse_time(&parsed.time).map(std::time::SystemTime::from);
         } else if files.len() > 1 {
             return Err(TrailError::EmptyAfterOthers { file: last.clone() });
         }
@@ -314,6 +318,12 @@ impl Trail {
             let _ = f.file.sync_all();
         }
         let files = files(&self.dir)?;
+        // A clock set back must not name a file that sorts before the
+        // files already written: the chain would read out of order.
+        let day = files
+            .last()
+            .and_then(|p| parse_file_name(p))
+            .map_or(day, |(last, _)| last.max(day));
         let index = files
             .iter()
             .filter_map(|p| parse_file_name(p))

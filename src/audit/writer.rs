@@ -17,14 +17,14 @@ use std::sync::mpsc::{
     Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
 };
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use time::{Date, OffsetDateTime};
 use tracing::{error, warn};
 
 use super::chain::{Batch, ChainHash, Serialised};
 use super::privacy::ClientPrivacy;
-use super::record::{Event, Loss, RedirectRef};
+use super::record::{ClockJump, Event, Loss, RedirectRef, format_time};
 use super::seal::sealer::{Sealer, digest_of};
 use super::seal::{Head, Seal, SealError, SealSettings};
 use super::trail::{Trail, TrailError};
@@ -35,6 +35,15 @@ use crate::metrics::Metrics;
 const BUSY_TICK: Duration = Duration::from_millis(2);
 /// Records taken from the queue per write.
 const BATCH: usize = 4096;
+/// The marker file that exists while a writer runs (see the module
+/// documentation of [`crate::audit`]).
+pub const RUNNING_MARKER: &str = "writer.running";
+/// At start, a clock this far past the last record is recorded as a
+/// forward jump (or a downtime: from the trail alone they look the same).
+const START_FORWARD_BOUND: Duration = Duration::from_secs(24 * 3600);
+/// While running, the wall clock moving this far from the monotonic clock
+/// is recorded as a jump (NTP slews by far less; a step does more).
+const RUN_DRIFT_BOUND: Duration = Duration::from_secs(300);
 
 /// The writer's settings (from `[audit]`).
 #[derive(Debug, Clone)]
@@ -283,6 +292,12 @@ struct Writer {
     sealer: Option<Sealer>,
     /// `seq` of the first record the trail holds (what retention kept).
     from_seq: u64,
+    /// The wall and monotonic clocks at the last check: a jump is the
+    /// wall clock moving away from the monotonic one.
+    clocks: (SystemTime, Instant),
+    /// Retention's "now": the last record found at start (or the clock,
+    /// if earlier), plus the monotonic time run since.
+    retention_base: (SystemTime, Instant),
 }
 
 impl Writer {
@@ -299,7 +314,9 @@ impl Writer {
                 dir: dir.clone(),
                 source,
             })?;
-        if tail.torn {
+        let marker = dir.join(RUNNING_MARKER);
+        let unclean = marker.exists();
+        if tail.torn && !unclean {
             lost.fetch_add(1, Ordering::Relaxed);
         }
         let end = Head {
@@ -324,6 +341,8 @@ impl Writer {
             }
         };
         let from_seq = trail.first_seq_without(&[], tail.seq + 1);
+        let now = (SystemTime::now(), Instant::now());
+        let tail_time = tail.time;
         let mut writer = Writer {
             trail,
             privacy: ClientPrivacy::new(settings.client_ip),
@@ -335,13 +354,79 @@ impl Writer {
             last_error: None,
             sealer,
             from_seq,
+            clocks: now,
+            retention_base: (tail_time.map_or(now.0, |t| t.min(now.0)), now.1),
         };
+        let today = OffsetDateTime::now_utc().date();
         if let Some(seal) = for_trail {
             // A crash after the key file was replaced and before the seal
             // reached the trail: it follows its head, as it would have.
-            writer.append_seal(&seal, OffsetDateTime::now_utc().date());
+            writer.append_seal(&seal, today);
         }
+        let mut evidence = Vec::new();
+        if unclean {
+            evidence.push(Event::Loss(Loss {
+                lost: u64::from(tail.torn),
+                reason: "the previous run did not stop cleanly (crash, SIGKILL or power loss): the records still queued then (up to audit.queue) are lost, their number unknown".into(),
+            }));
+        }
+        if let Some(jump) = tail_time.and_then(|t| start_jump(t, now.0)) {
+            evidence.push(Event::Clock(jump));
+        }
+        if !evidence.is_empty() {
+            let mut batch = evidence
+                .into_iter()
+                .map(|event| Pending {
+                    time: now.0,
+                    event: PendingEvent::Event(event),
+                    client: None,
+                })
+                .collect();
+            writer.write_on(&mut batch, today);
+            writer.sync();
+        }
+        std::fs::write(&marker, format!("{}\n", std::process::id())).map_err(|source| {
+            AuditError::Create {
+                dir: dir.clone(),
+                source,
+            }
+        })?;
         Ok(writer)
+    }
+
+    /// The wall clock moved away from the monotonic one since the last
+    /// check: a `clock` record for the batch about to be written.
+    fn clock_jump(&mut self) -> Option<ClockJump> {
+        let (wall, mono) = (SystemTime::now(), Instant::now());
+        let (last_wall, last_mono) = std::mem::replace(&mut self.clocks, (wall, mono));
+        let expected = last_wall + mono.duration_since(last_mono);
+        let (jump, by) = match wall.duration_since(expected) {
+            Ok(ahead) => ("forward", ahead),
+            Err(e) => ("backwards", e.duration()),
+        };
+        if by <= RUN_DRIFT_BOUND {
+            return None;
+        }
+        warn!(
+            jump,
+            seconds = by.as_secs(),
+            "audit: the wall clock jumped; recorded in the trail"
+        );
+        Some(ClockJump {
+            jump: jump.into(),
+            seconds: signed_secs(jump, by),
+            before: format_time(expected),
+            reason: "the wall clock moved away from the monotonic clock while running".into(),
+        })
+    }
+
+    /// Retention's "today": the newest record's `day`, but never past the
+    /// last record found at start plus the time run since, so that a clock
+    /// set ahead deletes nothing.
+    fn retention_day(&self, day: Date) -> Date {
+        let (base, at) = self.retention_base;
+        let bound = OffsetDateTime::from(base + at.elapsed()).date();
+        day.min(bound)
     }
 
     fn run(&mut self, rx: Receiver<Msg>) {
@@ -407,6 +492,8 @@ impl Writer {
                 let _ = done.try_send(());
             }
             if stop {
+                // A clean stop: the next start finds no marker.
+                let _ = std::fs::remove_file(self.trail.dir().join(RUNNING_MARKER));
                 return;
             }
         }
@@ -429,6 +516,16 @@ impl Writer {
         let lost = self.lost.swap(0, Ordering::AcqRel);
         if batch.is_empty() && lost == 0 {
             return;
+        }
+        if let Some(jump) = self.clock_jump() {
+            batch.insert(
+                0,
+                Pending {
+                    time: SystemTime::now(),
+                    event: PendingEvent::Event(Event::Clock(jump)),
+                    client: None,
+                },
+            );
         }
         if self.trail.needs_rotation(day) {
             if let Err(e) = self.trail.rotate(day) {
@@ -504,7 +601,7 @@ impl Writer {
     /// past retention are gone; then they are removed. (A seal first, a
     /// removal after: a removal no seal announced is tampering.)
     fn rotated(&mut self, day: Date) {
-        let expired = self.trail.expired(day);
+        let expired = self.trail.expired(self.retention_day(day));
         if !expired.is_empty() {
             self.from_seq = self.trail.first_seq_without(&expired, self.seq + 1);
         }
@@ -566,6 +663,40 @@ impl Writer {
             }
         }
     }
+}
+
+/// At start, the clock `now` against the last record's time `last`: behind
+/// it, or more than [`START_FORWARD_BOUND`] past it.
+fn start_jump(last: SystemTime, now: SystemTime) -> Option<ClockJump> {
+    let (jump, by, reason) = match now.duration_since(last) {
+        Err(e) if e.duration() > Duration::from_secs(1) => (
+            "backwards",
+            e.duration(),
+            "the clock at start is behind the last record",
+        ),
+        Ok(gap) if gap > START_FORWARD_BOUND => (
+            "forward",
+            gap,
+            "the clock at start is more than a day past the last record (a clock set ahead, or a long downtime)",
+        ),
+        _ => return None,
+    };
+    warn!(
+        jump,
+        seconds = by.as_secs(),
+        "audit: clock jump at start; recorded in the trail"
+    );
+    Some(ClockJump {
+        jump: jump.into(),
+        seconds: signed_secs(jump, by),
+        before: format_time(last),
+        reason: reason.into(),
+    })
+}
+
+fn signed_secs(jump: &str, by: Duration) -> i64 {
+    let s = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+    if jump == "backwards" { -s } else { s }
 }
 
 #[cfg(test)]
