@@ -693,6 +693,15 @@ fn keys(tmp: &Path) -> (PathBuf, PathBuf) {
     (key_file, pk_file)
 }
 
+/// A sealed trail of `n` redirects in `tmp/name`, and the auditor's key
+/// file.
+fn sealed_trail(tmp: &Path, name: &str, n: usize) -> (PathBuf, PathBuf) {
+    let (key_file, pk_file) = keys(tmp);
+    let dir = tmp.join(name);
+    write_trail_sealed(&dir, n, 100_000, Some(&key_file));
+    (dir, pk_file)
+}
+
 /// The trail's lines, file by file.
 fn read_lines(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
     trail::files(dir)
@@ -915,9 +924,7 @@ fn verify_with_the_key_detects_every_forgery_and_says_when_sealed() {
 #[test]
 fn a_multibyte_prev_is_a_break_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
-    let (key_file, _) = keys(tmp.path());
-    let dir = tmp.path().join("t");
-    write_trail_sealed(&dir, 8, 100_000, Some(&key_file));
+    let (dir, _) = sealed_trail(tmp.path(), "t", 8);
     let f = &trail::files(&dir).unwrap()[0];
     let text = std::fs::read_to_string(f).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -1109,9 +1116,7 @@ fn report(dir: &Path, args: &[&str]) -> (i32, String, String) {
 #[test]
 fn report_checks_the_chain_first_and_refuses_a_broken_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let (key_file, pk_file) = keys(tmp.path());
-    let good = tmp.path().join("good");
-    write_trail_sealed(&good, 30, 100_000, Some(&key_file));
+    let (good, pk_file) = sealed_trail(tmp.path(), "good", 30);
 
     let (code, out, err) = report(&good, &[]);
     assert_eq!(code, 0, "{err}");
@@ -1275,4 +1280,43 @@ fn a_clock_500_days_ahead_deletes_nothing_and_jumps_are_recorded() {
     assert!(files.contains(&before[0]));
     let (code, out) = verify_key(&served.audit, None);
     assert_eq!(code, 0, "{out}");
+}
+
+/// A trail written before schema version 2 (as version 1 wrote it, byte
+/// for byte) still verifies, and the current writer goes on in the same
+/// chain, sealed.
+#[test]
+fn a_version_1_trail_still_verifies_and_is_continued_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, pk_file) = keys(tmp.path());
+    let dir = tmp.path().join("t");
+    std::fs::create_dir(&dir).unwrap();
+    let bodies = [
+        r#""kind":"process","event":"start","version":"0.1.0","pid":42"#,
+        r#""kind":"redirect","qname":"bad.test.","qtype":"A","rule":"bad.test","reference":"DEMO-2026-0001","category":"terrorism","serial":2026112201,"digest":"edbc","answer":"redirect","transport":"udp","client":"127.0.0.0/24""#,
+        r#""kind":"process","event":"stop","version":"0.1.0","pid":42"#,
+    ];
+    let mut prev = "0".repeat(64);
+    let mut text = String::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let line = format!(
+            r#"{{"v":1,"seq":{},"time":"2026-11-23T02:25:0{i}.114Z","prev":"{prev}",{body}}}"#,
+            i + 1
+        );
+        prev = sha256_hex(&line);
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(dir.join("rempart-audit-20261123-000.jsonl"), text).unwrap();
+    let (code, out) = verify_key(&dir, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 record(s)"), "{out}");
+
+    write_trail_sealed(&dir, 5, 100_000, Some(&key_file));
+    let (code, out) = verify_key(&dir, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sealed up to"), "{out}");
+    let records = lines(&dir);
+    assert_eq!(records[3]["v"], 2);
+    assert_eq!(records[3]["prev"], prev.as_str(), "the same chain");
 }

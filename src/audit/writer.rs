@@ -851,4 +851,51 @@ mod tests {
             "the trail left verifies and says it starts after removed files"
         );
     }
+
+    /// With sealing, retention seals first (the seal announces where the
+    /// trail will start) and deletes after: `audit verify --key` accepts
+    /// the removal and names the seal that announced it.
+    #[test]
+    fn sealed_retention_is_announced_by_a_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail_dir = dir.path().join("trail");
+        let key_file = dir.path().join("seal.key");
+        let key = crate::audit::seal::SealingKey::generate().unwrap();
+        key.write(&key_file).unwrap();
+        let pk0 = key.verifying_key();
+        let settings = AuditSettings {
+            dir: trail_dir.clone(),
+            client_ip: ClientIpMode::None,
+            queue: 16,
+            max_file_bytes: 1 << 20,
+            retention_days: 3,
+            seal: Some(SealSettings {
+                key: key_file,
+                interval: Duration::from_secs(3600),
+            }),
+        };
+        std::fs::create_dir_all(&trail_dir).unwrap();
+        let mut w = Writer::open(&settings, Arc::new(AtomicU64::new(0)), Metrics::new()).unwrap();
+        let d0 = time::macros::date!(2026 - 11 - 10);
+        w.write_on(&mut redirects(3, None), d0);
+        w.write_on(&mut redirects(3, None), d0.next_day().unwrap());
+        w.write_on(&mut redirects(3, None), d0 + time::Duration::days(5));
+        w.seal_now(d0 + time::Duration::days(5));
+        assert_eq!(
+            trail::files(&trail_dir).unwrap().len(),
+            1,
+            "two files aged out"
+        );
+        let s = verify::verify_with(&trail_dir, Some(pk0)).unwrap();
+        let sealed = s.sealed.unwrap();
+        assert_eq!(sealed.unsealed, 0);
+        assert_eq!(sealed.removed.len(), 1, "{sealed:?}");
+        assert!(sealed.removed[0].announced.is_some(), "{sealed:?}");
+        // Without the seal that announced it, the same removal is tampering.
+        let log = crate::audit::seal::log::path(&trail_dir);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let kept: Vec<&str> = text.lines().take(1).collect();
+        std::fs::write(&log, kept.join("\n") + "\n").unwrap();
+        assert!(verify::verify_with(&trail_dir, Some(pk0)).is_err());
+    }
 }

@@ -113,6 +113,9 @@ ipv4 = ["192.0.2.300"]
 ttl = 7200
 [audit]
 client_ip = "everything"
+dir = "/var/log/rempart/audit"
+seal_key = "/var/log/rempart/audit/seal.key"
+seal_interval_s = 0
 [log]
 format = "xml"
 "#;
@@ -132,6 +135,8 @@ format = "xml"
         "redirect.ipv4[0]",
         "redirect.ttl",
         "audit.client_ip",
+        "audit.seal_key",
+        "audit.seal_interval_s",
         "log.format",
     ] {
         assert!(keys.contains(&key), "{key} not named in {err}");
