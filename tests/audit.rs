@@ -1320,3 +1320,149 @@ fn a_version_1_trail_still_verifies_and_is_continued_sealed() {
     assert_eq!(records[3]["v"], 2);
     assert_eq!(records[3]["prev"], prev.as_str(), "the same chain");
 }
+
+/// The report an auditor can read: the first list owes no delay, an
+/// `issued` in the future is no negative delay, durations in days and
+/// hours with a legend, the signing key per version, the stops, and every
+/// section in every format.
+#[test]
+fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
+    use rempart::audit::{EntryChange, ListEvent, Loss, Process};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let at = |s: &str| SystemTime::from(rempart::text::parse_rfc3339(s).unwrap());
+    let applied = |serial: u64, issued: &str| {
+        Event::List(ListEvent {
+            event: "applied".into(),
+            serial: Some(serial),
+            digest: Some("ab".repeat(32)),
+            issuer: Some("T".into()),
+            issued: Some(issued.into()),
+            expires: Some("2099-01-01T00:00:00Z".into()),
+            key_id: Some(format!("KEY{serial}")),
+            ..ListEvent::default()
+        })
+    };
+    let entry = |serial: u64, name: &str, issued: &str| {
+        Event::Entry(EntryChange {
+            change: "added".into(),
+            name: name.into(),
+            reference: format!("REF-{name}"),
+            category: "terrorism".into(),
+            serial,
+            issued: issued.into(),
+        })
+    };
+    let auditor = Auditor::start(
+        AuditSettings {
+            dir: dir.clone(),
+            client_ip: ClientIpMode::None,
+            queue: 1000,
+            max_file_bytes: 1 << 20,
+            retention_days: 0,
+            seal: None,
+        },
+        rempart::metrics::Metrics::new(),
+    )
+    .unwrap();
+    let events = [
+        (
+            "2026-11-01T00:00:00Z",
+            Event::Process(Process::now("start")),
+        ),
+        // Installed ten days after the first list was issued: not late.
+        ("2026-11-01T00:00:01Z", applied(1, "2026-10-22T00:00:00Z")),
+        (
+            "2026-11-01T00:00:01Z",
+            entry(1, "first.test", "2026-10-22T00:00:00Z"),
+        ),
+        // Issued "in the future" by a wrong clock: no negative delay.
+        ("2026-11-02T00:00:00Z", applied(2, "2026-11-02T00:10:00Z")),
+        (
+            "2026-11-02T00:00:00Z",
+            entry(2, "future.test", "2026-11-02T00:10:00Z"),
+        ),
+        // Two days and three hours: late.
+        ("2026-11-05T03:00:00Z", applied(3, "2026-11-03T00:00:00Z")),
+        (
+            "2026-11-05T03:00:00Z",
+            entry(3, "late.test", "2026-11-03T00:00:00Z"),
+        ),
+        ("2026-11-06T00:00:00Z", Event::Process(Process::now("stop"))),
+        (
+            "2026-11-06T02:00:00Z",
+            Event::Process(Process::now("start")),
+        ),
+        (
+            "2026-11-06T02:00:01Z",
+            Event::List(ListEvent {
+                event: "refused".into(),
+                source: Some("list.txt".into()),
+                reason: Some("bad signature".into()),
+                ..ListEvent::default()
+            }),
+        ),
+        (
+            "2026-11-06T02:00:02Z",
+            Event::Loss(Loss {
+                lost: 7,
+                reason: "test".into(),
+            }),
+        ),
+    ];
+    for (time, event) in events {
+        auditor.record_waiting_at(event, at(time));
+    }
+    auditor.flush();
+    auditor.stop();
+
+    let (code, out, err) = report(&dir, &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let obligations = |section: &str| -> Vec<String> {
+        json[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["obligation"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for section in ["versions", "changes"] {
+        assert_eq!(
+            obligations(section),
+            ["first_list", "issued_later", "late"],
+            "{section}"
+        );
+        assert_eq!(json[section][1]["delay_seconds"], 0, "not negative");
+    }
+    assert_eq!(json["versions"][2]["key_id"], "KEY3");
+    assert_eq!(json["stopped"].as_array().unwrap().len(), 1);
+    assert_eq!(json["stopped"][0]["clean"], true);
+    assert_eq!(json["lost"], 7);
+    assert_eq!(json["refused"].as_array().unwrap().len(), 1);
+
+    let (_, text, _) = report(&dir, &[]);
+    for needle in [
+        "2 d 03 h 00 min",
+        "NO (late)",
+        "n/a: first list",
+        "n/a: issued later",
+        "d = days, h = hours",
+        "KEY3",
+        "Lists refused: 1",
+        "bad signature",
+        "Records lost: 7",
+        "from 2026-11-06T00:00:00.000Z to 2026-11-06T02:00:00.000Z  stopped",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+    let (_, csv, _) = report(&dir, &["--format", "csv"]);
+    // (No redirects here: no entry, category or day rows.)
+    for section in ["chain", "version", "change", "refused", "lost", "stopped"] {
+        assert!(
+            csv.lines().any(|l| l.starts_with(&format!("{section},"))),
+            "{section} in {csv}"
+        );
+    }
+    assert!(csv.contains(",first_list"), "{csv}");
+}
