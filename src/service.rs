@@ -92,11 +92,7 @@ impl ProcessEvent {
 
     /// The record.
     fn record(self) -> Event {
-        Event::Process(Process {
-            event: self.as_str().into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            pid: std::process::id(),
-        })
+        Event::Process(Process::now(self.as_str()))
     }
 }
 
@@ -160,13 +156,7 @@ impl Service {
             }
         };
         let audit = if config.audit.enabled {
-            let settings = AuditSettings {
-                dir: config.audit.dir.clone(),
-                client_ip: config.audit.client_ip,
-                queue: config.audit.queue,
-                max_file_bytes: config.audit.max_file_bytes,
-                retention_days: config.audit.retention_days,
-            };
+            let settings = AuditSettings::from_config(&config.audit);
             let auditor = Auditor::start(settings, metrics.clone())?;
             auditor.record_waiting(ProcessEvent::Start.record());
             Some(auditor)

@@ -1,17 +1,20 @@
 //! The audit trail as an auditor checks it: one record per redirect and none
 //! for forwarded names, each client address mode, `rempart audit verify`
-//! against tampering, report figures equal to the queries sent, and loss
-//! written into the chain.
+//! against tampering (and `audit verify --key` against the forger who
+//! re-hashes the chain), report figures equal to the queries sent, loss
+//! written into the chain, and the sealed trail through the real binary
+//! (`audit setup-keys`, `serve` sealing and logging each seal's head).
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use hickory_proto::rr::RecordType;
 use rempart::admission::Source;
+use rempart::audit::seal::{Seal, SealSettings, SealingKey};
 use rempart::audit::{AuditSettings, Auditor, Event, Line, RedirectRecord, trail};
 use rempart::config::ClientIpMode;
 use rempart::list::Pair;
@@ -380,6 +383,17 @@ async fn each_client_ip_mode_writes_what_it_says_and_nothing_more() {
 
 /// A trail of `n` records over several small files.
 fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
+    write_trail_sealed(dir, n, queue, None)
+}
+
+/// [`write_trail`], sealed with the key in `key` if given: a seal at each
+/// rotation and one at stop.
+fn write_trail_sealed(
+    dir: &Path,
+    n: usize,
+    queue: usize,
+    key: Option<&Path>,
+) -> (Vec<PathBuf>, u64) {
     let metrics = rempart::metrics::Metrics::new();
     let auditor = Auditor::start(
         AuditSettings {
@@ -388,6 +402,10 @@ fn write_trail(dir: &Path, n: usize, queue: usize) -> (Vec<PathBuf>, u64) {
             queue,
             max_file_bytes: 2000,
             retention_days: 0,
+            seal: key.map(|key| SealSettings {
+                key: key.to_owned(),
+                interval: Duration::from_secs(3600),
+            }),
         },
         metrics.clone(),
     )
@@ -650,4 +668,803 @@ async fn an_expired_list_is_recorded_and_stays_in_force() {
         1
     );
     rempart.stop().await;
+}
+
+/// `audit verify [--key KEY] DIR`: exit code, stdout and stderr.
+fn verify_key(dir: &Path, key: Option<&Path>) -> (i32, String) {
+    let mut args = vec!["audit", "verify"];
+    if let Some(k) = key {
+        args.extend(["--key", s(k)]);
+    }
+    args.push(s(dir));
+    let o = rempart_cli(&args);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+/// A sealing key made for `dir`'s trail (as `setup-keys` does), and the
+/// auditor's verification key saved to a file.
+fn keys(tmp: &Path) -> (PathBuf, PathBuf) {
+    let key = SealingKey::generate().unwrap();
+    let key_file = tmp.join("seal.key");
+    key.write(&key_file).unwrap();
+    let pk_file = tmp.join("auditor.pub");
+    std::fs::write(&pk_file, format!("{}\n", key.verifying_key())).unwrap();
+    (key_file, pk_file)
+}
+
+/// A sealed trail of `n` redirects in `tmp/name`, and the auditor's key
+/// file.
+fn sealed_trail(tmp: &Path, name: &str, n: usize) -> (PathBuf, PathBuf) {
+    let (key_file, pk_file) = keys(tmp);
+    let dir = tmp.join(name);
+    write_trail_sealed(&dir, n, 100_000, Some(&key_file));
+    (dir, pk_file)
+}
+
+/// The trail's lines, file by file.
+fn read_lines(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
+    trail::files(dir)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text.lines().map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+fn sha256_hex(line: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(line.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The forger's script: edit the lines (flattened across files, keeping
+/// each file's count where it can), then renumber `seq` and recompute
+/// every `prev` from the first record, byte for byte as the writer would.
+fn forge(dir: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let files = read_lines(dir);
+    let sizes: Vec<usize> = files.iter().map(|(_, l)| l.len()).collect();
+    let mut all: Vec<String> = files.iter().flat_map(|(_, l)| l.clone()).collect();
+    let first_seq = field_u64(&all[0], "seq");
+    let mut prev = field_str(&all[0], "prev");
+    edit(&mut all);
+    for (i, line) in all.iter_mut().enumerate() {
+        let seq = first_seq + i as u64;
+        *line = set_field(line, "seq", &seq.to_string(), false);
+        *line = set_field(line, "prev", &prev, true);
+        prev = sha256_hex(line);
+    }
+    let mut at = 0;
+    for (k, ((path, _), size)) in files.iter().zip(&sizes).enumerate() {
+        let end = if k + 1 == files.len() {
+            all.len()
+        } else {
+            (at + size).min(all.len())
+        };
+        if end == at {
+            std::fs::remove_file(path).unwrap();
+            continue;
+        }
+        let mut text = all[at..end].join("\n");
+        text.push('\n');
+        std::fs::write(path, text).unwrap();
+        at = end;
+    }
+}
+
+fn field_u64(line: &str, name: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v[name].as_u64().unwrap()
+}
+
+fn field_str(line: &str, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v[name].as_str().unwrap().to_owned()
+}
+
+/// Replace the value of the top-level field `name` in place, keeping every
+/// other byte.
+fn set_field(line: &str, name: &str, value: &str, quoted: bool) -> String {
+    let key = format!("\"{name}\":");
+    let start = line.find(&key).unwrap() + key.len();
+    let end = if quoted {
+        start + 1 + line[start + 1..].find('"').unwrap() + 1
+    } else {
+        start + line[start..].find([',', '}']).unwrap()
+    };
+    let value = if quoted {
+        format!("\"{value}\"")
+    } else {
+        value.to_owned()
+    };
+    format!("{}{}{}", &line[..start], value, &line[end..])
+}
+
+fn is_seal(line: &str) -> bool {
+    line.contains("\"kind\":\"seal\"")
+}
+
+#[test]
+fn verify_with_the_key_detects_every_forgery_and_says_when_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, pk_file) = keys(tmp.path());
+    let good = tmp.path().join("good");
+    let files = write_trail_sealed(&good, 60, 100_000, Some(&key_file)).0;
+    assert!(files.len() >= 4, "rotation by size: {files:?}");
+    let seals = std::fs::read_to_string(good.join("seals.jsonl")).unwrap();
+    assert!(
+        seals.lines().count() >= 4,
+        "a seal per rotation and at stop"
+    );
+    assert!(
+        !std::fs::read_to_string(&key_file)
+            .unwrap()
+            .contains("epoch 0\n"),
+        "the key evolved"
+    );
+
+    let (code, out) = verify_key(&good, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sealed up to 20"), "{out}");
+    assert!(!out.contains("not sealed"), "sealed at stop: {out}");
+    let (code, out) = verify_key(&good, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("proves nothing"), "{out}");
+
+    type Forgery = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Forgery, &str)> = vec![
+        (
+            "records removed, the chain re-hashed",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    l.remove(3);
+                    l.remove(3);
+                })
+            }),
+            "broken: ",
+        ),
+        (
+            "a record rewritten, the chain re-hashed",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    l[2] = l[2].replace("q2.bad.test.", "innocent.example.");
+                })
+            }),
+            "broken: ",
+        ),
+        (
+            "a record inserted, the chain re-hashed",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    let copy = l[1].clone();
+                    l.insert(2, copy);
+                })
+            }),
+            "broken: ",
+        ),
+        (
+            "records reordered, the chain re-hashed",
+            Box::new(|d: &Path| forge(d, |l| l.swap(1, 2))),
+            "broken: ",
+        ),
+        (
+            "the tail cut, seals included",
+            Box::new(|d: &Path| {
+                forge(d, |l| {
+                    // Back to before the last seal's head.
+                    let last_seal = l.iter().rposition(|x| is_seal(x)).unwrap();
+                    l.truncate(last_seal - 1);
+                })
+            }),
+            "cut off the end",
+        ),
+        (
+            "the newest file deleted",
+            Box::new(|d: &Path| {
+                std::fs::remove_file(trail::files(d).unwrap().pop().unwrap()).unwrap()
+            }),
+            "cut off the end",
+        ),
+        (
+            "the oldest file deleted",
+            Box::new(|d: &Path| std::fs::remove_file(&trail::files(d).unwrap()[0]).unwrap()),
+            "TAMPERING",
+        ),
+        (
+            "the last seal removed from both the log and the trail, the chain re-hashed",
+            Box::new(|d: &Path| {
+                let log = d.join("seals.jsonl");
+                let text = std::fs::read_to_string(&log).unwrap();
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines.pop();
+                std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+                forge(d, |l| {
+                    let last_seal = l.iter().rposition(|x| is_seal(x)).unwrap();
+                    l.remove(last_seal);
+                    l[0] = l[0].replace("q0.bad.test.", "innocent.example.");
+                })
+            }),
+            "broken: ",
+        ),
+    ];
+    for (i, (what, forgery, says)) in cases.iter().enumerate() {
+        let d = tmp.path().join(format!("case{i}"));
+        copy_dir(&good, &d);
+        forgery(&d);
+        let (code, out) = verify_key(&d, Some(&pk_file));
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(out.contains(says), "{what}: says {says:?}: {out}");
+    }
+    // The re-hashed forgery verifies without the key: that is why the
+    // output says so.
+    let d = tmp.path().join("unkeyed");
+    copy_dir(&good, &d);
+    forge(&d, |l| {
+        l.remove(3);
+    });
+    let (code, out) = verify_key(&d, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("proves nothing"), "{out}");
+
+    // Another trail's key: refused.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (_, other_pk) = keys(&other);
+    let (code, out) = verify_key(&good, Some(&other_pk));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("wrong verification key"), "{out}");
+}
+
+/// A regression: a tampered record whose `prev` holds multibyte characters
+/// made `audit verify` panic (exit 101) while naming it.
+#[test]
+fn a_multibyte_prev_is_a_break_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _) = sealed_trail(tmp.path(), "t", 8);
+    let f = &trail::files(&dir).unwrap()[0];
+    let text = std::fs::read_to_string(f).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[1] = set_field(&lines[1], "prev", &"é".repeat(32), true);
+    std::fs::write(f, lines.join("\n") + "\n").unwrap();
+    let (code, out) = verify_key(&dir, None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("prev éééééééééééééééé does not follow"),
+        "{out}"
+    );
+}
+
+/// `serve` with `audit.seal = true`, through the real binary.
+struct Served {
+    _tmp: tempfile::TempDir,
+    config: PathBuf,
+    audit: PathBuf,
+    key: PathBuf,
+    stderr: PathBuf,
+}
+
+fn sealed_setup() -> (Setup, Served) {
+    served_with("seal = true\nseal_key = \"{key}\"\nseal_interval_s = 1\n")
+}
+
+/// A config for the binary, `audit` lines added to `[audit]` (`{key}`
+/// stands for the sealing key's path).
+fn served_with(audit: &str) -> (Setup, Served) {
+    let setup = Setup::new(&[("bad.test", "subtree", "terrorism", "REF-1")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("keys").join("seal.key");
+    let audit_extra: &'static str = Box::leak(
+        audit
+            .replace("{key}", &key.display().to_string())
+            .into_boxed_str(),
+    );
+    let text = setup.config(
+        "127.0.0.1:9".parse().unwrap(),
+        &Extra {
+            audit: audit_extra,
+            ..Extra::default()
+        },
+    );
+    let config = tmp.path().join("rempart.toml");
+    std::fs::write(&config, text).unwrap();
+    let served = Served {
+        audit: setup.audit_dir(),
+        stderr: tmp.path().join("stderr"),
+        _tmp: tmp,
+        config,
+        key,
+    };
+    (setup, served)
+}
+
+fn spawn_serve(served: &Served) -> std::process::Child {
+    spawn_serve_at(served, None)
+}
+
+/// `serve`, its clock moved by `offset` if given (libfaketime, from
+/// Debian's faketime, preloaded into the binary itself: the `faketime`
+/// wrapper would take the SIGTERM meant for it).
+fn spawn_serve_at(served: &Served, offset: Option<&str>) -> std::process::Child {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&served.stderr)
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rempart"));
+    if let Some(o) = offset {
+        let lib = std::fs::read_dir("/usr/lib")
+            .unwrap()
+            .map(|d| d.unwrap().path().join("faketime/libfaketimeMT.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketime (Debian package faketime)");
+        cmd.env("LD_PRELOAD", lib).env("FAKETIME", o);
+    }
+    cmd.args(["serve", "--config", s(&served.config)])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, then the exit code, which must be 0 (a clean stop).
+fn stop(mut child: std::process::Child) {
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0), "exit after SIGTERM");
+}
+
+fn seals(audit: &Path) -> Vec<Seal> {
+    std::fs::read_to_string(audit.join("seals.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| Seal::from_log_line(l.as_bytes()).unwrap())
+        .collect()
+}
+
+#[test]
+fn setup_keys_then_serve_seals_and_every_seal_is_in_the_log() {
+    let (_setup, served) = sealed_setup();
+    // No key yet: a clear error, not an unsealed trail.
+    let o = rempart_cli(&["serve", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rempart audit setup-keys"), "{err}");
+
+    let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8(o.stdout).unwrap();
+    let pk_line = out.lines().last().unwrap();
+    assert!(pk_line.starts_with("rempart-seal-v1:"), "{out}");
+    let pk_file = served.key.with_file_name("auditor.pub");
+    std::fs::write(&pk_file, format!("{pk_line}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&served.key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second set-up would orphan the auditor's key: refused.
+    let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+
+    let child = spawn_serve(&served);
+    // The list applied at start is written, then sealed within a second.
+    wait_until("a periodic seal", || !seals(&served.audit).is_empty());
+    stop(child);
+
+    let all = seals(&served.audit);
+    assert!(all.len() >= 2, "a periodic seal and one at stop: {all:?}");
+    let log = std::fs::read_to_string(&served.stderr).unwrap();
+    for seal in &all {
+        assert!(
+            log.contains(&seal.journal_line()),
+            "the journal has the seal of epoch {}: {log}",
+            seal.epoch
+        );
+    }
+    let (code, out) = verify_key(&served.audit, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+    let last = all.last().unwrap();
+    assert!(
+        out.contains(&format!(
+            "sealed up to {} (seq {}, epoch {}, head {})",
+            last.time_text(),
+            last.head.seq,
+            last.epoch,
+            last.head.hash
+        )),
+        "{out}"
+    );
+
+    // A restart goes on with the evolved key, and the chain of seals too.
+    let child = spawn_serve(&served);
+    wait_until("a seal after restart", || {
+        seals(&served.audit).len() > all.len()
+    });
+    stop(child);
+    let (code, out) = verify_key(&served.audit, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+}
+
+/// `audit report DIR [args]`: exit code, stdout and stderr.
+fn report(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["audit", "report"];
+    all.extend(args);
+    all.push(s(dir));
+    let o = rempart_cli(&all);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn report_checks_the_chain_first_and_refuses_a_broken_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (good, pk_file) = sealed_trail(tmp.path(), "good", 30);
+
+    let (code, out, err) = report(&good, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Chain checked first: intact (3"), "{out}");
+    assert!(out.contains("proves nothing"), "{out}");
+    let (code, out, err) = report(&good, &["--key", s(&pk_file)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("; sealed up to 20"), "{out}");
+    let (code, out, _) = report(&good, &["--format", "json"]);
+    assert_eq!(code, 0);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["chain"]["intact"], true, "{out}");
+    // The CSV's first row after the header is the chain's.
+    let csv_chain = |dir: &Path, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--format", "csv"]);
+        let (code, out, err) = report(dir, &args);
+        assert_eq!(code, 0, "{err}");
+        out.lines().nth(1).unwrap().to_owned()
+    };
+    assert!(csv_chain(&good, &[]).starts_with("chain,intact,"));
+
+    // The 20-line forgery: intact without the key, broken with it.
+    let forged = tmp.path().join("forged");
+    copy_dir(&good, &forged);
+    forge(&forged, |l| {
+        l.remove(3);
+    });
+    let (code, _, err) = report(&forged, &["--key", s(&pk_file)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("BROKEN at "), "{err}");
+    let (code, out, err) = report(&forged, &["--key", s(&pk_file), "--allow-broken"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Chain checked first: BROKEN at "), "{out}");
+    assert!(
+        csv_chain(&forged, &["--allow-broken", "--key", s(&pk_file)]).starts_with("chain,broken,")
+    );
+
+    // A careless edit: broken without a key too.
+    let edited = tmp.path().join("edited");
+    copy_dir(&good, &edited);
+    let first = trail::files(&edited).unwrap()[0].clone();
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, text.replacen("q1.bad.test.", "q9.bad.test.", 1)).unwrap();
+    let (code, _, err) = report(&edited, &[]);
+    assert_eq!(code, 1, "{err}");
+}
+
+/// A regression: a batch being written when the report runs left an
+/// unterminated last line, and the report failed on it.
+#[test]
+fn report_leaves_out_a_torn_last_line_of_the_newest_file_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let (files, _) = write_trail(&dir, 12, 100_000);
+    let newest = files.last().unwrap();
+    let mut text = std::fs::read(newest).unwrap();
+    text.extend_from_slice(br#"{"v":2,"seq":99,"time":"2026-"#);
+    std::fs::write(newest, text).unwrap();
+    let (code, out, err) = report(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Redirects: 12"), "{out}");
+    assert!(out.contains("unterminated line"), "{out}");
+    let (code, out) = verify_key(&dir, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("unterminated line"), "{out}");
+}
+
+/// The `process` records with `event` = `start`.
+fn starts(audit: &Path) -> usize {
+    if !audit.exists() {
+        return 0;
+    }
+    kind(&lines(audit), "process")
+        .iter()
+        .filter(|r| r["event"] == "start")
+        .count()
+}
+
+#[test]
+fn sigkill_then_start_leaves_a_loss_record_and_process_records_name_the_host() {
+    let (_setup, served) = served_with("");
+    let mut child = spawn_serve(&served);
+    wait_until("the first start record", || starts(&served.audit) == 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(served.audit.join("writer.running").exists());
+    let child = spawn_serve(&served);
+    wait_until("the second start record", || starts(&served.audit) == 2);
+    stop(child);
+    assert!(
+        !served.audit.join("writer.running").exists(),
+        "a clean stop"
+    );
+
+    let records = lines(&served.audit);
+    let loss = kind(&records, "loss");
+    assert_eq!(loss.len(), 1, "{records:?}");
+    assert!(
+        loss[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not stop cleanly"),
+        "{loss:?}"
+    );
+    let at = |r: &Value| r["seq"].as_u64().unwrap();
+    let process = kind(&records, "process");
+    assert!(
+        at(loss[0]) < at(process[1]),
+        "the loss comes before the second start"
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for p in &process {
+        assert_eq!(p["host"], host.trim(), "{p}");
+    }
+    // One clean stop after the SIGKILL: no second loss record.
+    let child = spawn_serve(&served);
+    wait_until("the third start record", || starts(&served.audit) == 3);
+    stop(child);
+    assert_eq!(kind(&lines(&served.audit), "loss").len(), 1);
+    let (code, out) = verify_key(&served.audit, None);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_clock_500_days_ahead_deletes_nothing_and_jumps_are_recorded() {
+    let (_setup, served) = served_with("retention_days = 400\n");
+    let child = spawn_serve(&served);
+    wait_until("the first start record", || starts(&served.audit) == 1);
+    stop(child);
+    let before = trail::files(&served.audit).unwrap();
+    assert_eq!(before.len(), 1);
+
+    // 500 days ahead: the old file is 500 days old by the clock, and
+    // 400 days of retention would delete it.
+    let child = spawn_serve_at(&served, Some("+500d"));
+    wait_until("a start 500 days ahead", || starts(&served.audit) == 2);
+    stop(child);
+    let after = trail::files(&served.audit).unwrap();
+    assert!(after.contains(&before[0]), "nothing deleted: {after:?}");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let clock = kind(&lines(&served.audit), "clock")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(clock.len(), 1, "{clock:?}");
+    assert_eq!(clock[0]["jump"], "forward");
+    assert!(clock[0]["seconds"].as_i64().unwrap() >= 500 * 86_400 - 60);
+
+    // Back to the real clock: a jump backwards is recorded, and the new
+    // file is not named for a day before the last one (the chain would
+    // read out of order).
+    let child = spawn_serve(&served);
+    wait_until("a start back in time", || starts(&served.audit) == 3);
+    stop(child);
+    let records = lines(&served.audit);
+    let clock = kind(&records, "clock");
+    assert_eq!(clock.len(), 2, "{clock:?}");
+    assert_eq!(clock[1]["jump"], "backwards");
+    let files = trail::files(&served.audit).unwrap();
+    assert!(files.contains(&before[0]));
+    let (code, out) = verify_key(&served.audit, None);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// A trail written before schema version 2 (as version 1 wrote it, byte
+/// for byte) still verifies, and the current writer goes on in the same
+/// chain, sealed.
+#[test]
+fn a_version_1_trail_still_verifies_and_is_continued_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, pk_file) = keys(tmp.path());
+    let dir = tmp.path().join("t");
+    std::fs::create_dir(&dir).unwrap();
+    let bodies = [
+        r#""kind":"process","event":"start","version":"0.1.0","pid":42"#,
+        r#""kind":"redirect","qname":"bad.test.","qtype":"A","rule":"bad.test","reference":"DEMO-2026-0001","category":"terrorism","serial":2026112201,"digest":"edbc","answer":"redirect","transport":"udp","client":"127.0.0.0/24""#,
+        r#""kind":"process","event":"stop","version":"0.1.0","pid":42"#,
+    ];
+    let mut prev = "0".repeat(64);
+    let mut text = String::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let line = format!(
+            r#"{{"v":1,"seq":{},"time":"2026-11-23T02:25:0{i}.114Z","prev":"{prev}",{body}}}"#,
+            i + 1
+        );
+        prev = sha256_hex(&line);
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(dir.join("rempart-audit-20261123-000.jsonl"), text).unwrap();
+    let (code, out) = verify_key(&dir, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 record(s)"), "{out}");
+
+    write_trail_sealed(&dir, 5, 100_000, Some(&key_file));
+    let (code, out) = verify_key(&dir, Some(&pk_file));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sealed up to"), "{out}");
+    let records = lines(&dir);
+    assert_eq!(records[3]["v"], 2);
+    assert_eq!(records[3]["prev"], prev.as_str(), "the same chain");
+}
+
+/// The report an auditor can read: the first list owes no delay, an
+/// `issued` in the future is no negative delay, durations in days and
+/// hours with a legend, the signing key per version, the stops, and every
+/// section in every format.
+#[test]
+fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
+    use rempart::audit::{EntryChange, ListEvent, Loss, Process};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let at = |s: &str| SystemTime::from(rempart::text::parse_rfc3339(s).unwrap());
+    let applied = |serial: u64, issued: &str| {
+        Event::List(ListEvent {
+            event: "applied".into(),
+            serial: Some(serial),
+            digest: Some("ab".repeat(32)),
+            issuer: Some("T".into()),
+            issued: Some(issued.into()),
+            expires: Some("2099-01-01T00:00:00Z".into()),
+            key_id: Some(format!("KEY{serial}")),
+            ..ListEvent::default()
+        })
+    };
+    let entry = |serial: u64, name: &str, issued: &str| {
+        Event::Entry(EntryChange {
+            change: "added".into(),
+            name: name.into(),
+            reference: format!("REF-{name}"),
+            category: "terrorism".into(),
+            serial,
+            issued: issued.into(),
+        })
+    };
+    let auditor = Auditor::start(
+        AuditSettings {
+            dir: dir.clone(),
+            client_ip: ClientIpMode::None,
+            queue: 1000,
+            max_file_bytes: 1 << 20,
+            retention_days: 0,
+            seal: None,
+        },
+        rempart::metrics::Metrics::new(),
+    )
+    .unwrap();
+    let events = [
+        (
+            "2026-11-01T00:00:00Z",
+            Event::Process(Process::now("start")),
+        ),
+        // Installed ten days after the first list was issued: not late.
+        ("2026-11-01T00:00:01Z", applied(1, "2026-10-22T00:00:00Z")),
+        (
+            "2026-11-01T00:00:01Z",
+            entry(1, "first.test", "2026-10-22T00:00:00Z"),
+        ),
+        // Issued "in the future" by a wrong clock: no negative delay.
+        ("2026-11-02T00:00:00Z", applied(2, "2026-11-02T00:10:00Z")),
+        (
+            "2026-11-02T00:00:00Z",
+            entry(2, "future.test", "2026-11-02T00:10:00Z"),
+        ),
+        // Two days and three hours: late.
+        ("2026-11-05T03:00:00Z", applied(3, "2026-11-03T00:00:00Z")),
+        (
+            "2026-11-05T03:00:00Z",
+            entry(3, "late.test", "2026-11-03T00:00:00Z"),
+        ),
+        ("2026-11-06T00:00:00Z", Event::Process(Process::now("stop"))),
+        (
+            "2026-11-06T02:00:00Z",
+            Event::Process(Process::now("start")),
+        ),
+        (
+            "2026-11-06T02:00:01Z",
+            Event::List(ListEvent {
+                event: "refused".into(),
+                source: Some("list.txt".into()),
+                reason: Some("bad signature".into()),
+                ..ListEvent::default()
+            }),
+        ),
+        (
+            "2026-11-06T02:00:02Z",
+            Event::Loss(Loss {
+                lost: 7,
+                reason: "test".into(),
+            }),
+        ),
+    ];
+    for (time, event) in events {
+        auditor.record_waiting_at(event, at(time));
+    }
+    auditor.flush();
+    auditor.stop();
+
+    let (code, out, err) = report(&dir, &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let obligations = |section: &str| -> Vec<String> {
+        json[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["obligation"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for section in ["versions", "changes"] {
+        assert_eq!(
+            obligations(section),
+            ["first_list", "issued_later", "late"],
+            "{section}"
+        );
+        assert_eq!(json[section][1]["delay_seconds"], 0, "not negative");
+    }
+    assert_eq!(json["versions"][2]["key_id"], "KEY3");
+    assert_eq!(json["stopped"].as_array().unwrap().len(), 1);
+    assert_eq!(json["stopped"][0]["clean"], true);
+    assert_eq!(json["lost"], 7);
+    assert_eq!(json["refused"].as_array().unwrap().len(), 1);
+
+    let (_, text, _) = report(&dir, &[]);
+    for needle in [
+        "2 d 03 h 00 min",
+        "NO (late)",
+        "n/a: first list",
+        "n/a: issued later",
+        "d = days, h = hours",
+        "KEY3",
+        "Lists refused: 1",
+        "bad signature",
+        "Records lost: 7",
+        "from 2026-11-06T00:00:00.000Z to 2026-11-06T02:00:00.000Z  stopped",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+    let (_, csv, _) = report(&dir, &["--format", "csv"]);
+    // (No redirects here: no entry, category or day rows.)
+    for section in ["chain", "version", "change", "refused", "lost", "stopped"] {
+        assert!(
+            csv.lines().any(|l| l.starts_with(&format!("{section},"))),
+            "{section} in {csv}"
+        );
+    }
+    assert!(csv.contains(",first_list"), "{csv}");
 }

@@ -1,6 +1,6 @@
 //! Proving what was decided: the tamper-evident audit trail.
 //!
-//! # Format (schema version 1)
+//! # Format (schema version 2)
 //!
 //! The trail is a directory of JSON Lines files named
 //! `rempart-audit-YYYYMMDD-NNN.jsonl` (UTC date, then a sequence number
@@ -11,7 +11,8 @@
 //! {"v":1,"seq":7,"time":"2026-11-22T10:00:00.123Z","prev":"<64 hex>","kind":"redirect",...}
 //! ```
 //!
-//! - `v`: the schema version (1).
+//! - `v`: the schema version (2; version 1 lacked the `seal` kind, and its
+//!   records still read and verify, in the same chain).
 //! - `seq`: the record's number in the trail, +1 per record, across files.
 //! - `time`: when the event happened (UTC, milliseconds).
 //! - `prev`: SHA-256 (hex) of the previous record's line (its bytes without
@@ -34,9 +35,29 @@
 //!     (`added`, `removed`), `name`, `reference`, `category`, `serial` and
 //!     `issued` of the list that made the change (the report's evidence for
 //!     the 24-hour obligations);
-//!   - `process`: `event` (`start`, `stop`), `version`, `pid`;
+//!   - `process`: `event` (`start`, `stop`), `version`, `pid`, `host`
+//!     (version 2);
 //!   - `loss`: `lost` (records that could not be written: queue full or disk
-//!     failure), `reason`. The gap is in the chain for the auditor to see.
+//!     failure), `reason`. The gap is in the chain for the auditor to see;
+//!   - `seal` (version 2): the end of a sealing epoch, right after the
+//!     record it seals: `trail`, `epoch`, `head_seq`, `head`, `from_seq`,
+//!     `next_key`, `sig` ([`seal`] says what they prove);
+//!   - `clock` (version 2): the wall clock jumped: `jump` (`backwards`,
+//!     `forward`), `seconds`, `before`, `reason`. At start, a clock behind
+//!     the last record, or more than a day past it (downtime looks the
+//!     same: the record says so); while running, a clock that moved more
+//!     than five minutes away from the monotonic clock.
+//!
+//! # Faults leave evidence
+//!
+//! A marker file (`writer.running` in the directory) exists while the
+//! writer runs and is removed at a clean stop: found at start, it means
+//! the last run ended in a crash, a SIGKILL or a power loss, and a `loss`
+//! record says so (the records still queued then are lost, their number
+//! unknown). Retention never deletes by the clock alone: it counts from
+//! the newest record's day, capped by the last record found at start plus
+//! the time the process has run (monotonic), so a clock far ahead deletes
+//! nothing; and a file is never named for a day before the last file's.
 //!
 //! # Privacy
 //!
@@ -53,8 +74,10 @@
 //! naming the SHA-256 of the one before), [`trail`] (the files: names,
 //! listing, reading, rotation, retention), `privacy` (the client address
 //! modes), [`writer`] (the bounded queue and the thread that writes),
-//! [`verify`] and [`report`] (which read the trail through `trail`, `record`
-//! and `chain`, as the writer does).
+//! [`seal`] (forward-secure seals: the key, the seal log, checking them, and
+//! the writer's side in `seal::sealer`), [`verify`] and [`report`] (which
+//! read the trail through `trail`, `record` and `chain`, as the writer
+//! does).
 
 pub mod chain;
 mod privacy;
@@ -66,6 +89,7 @@ pub mod verify;
 pub mod writer;
 
 pub use record::{
-    EntryChange, Event, Line, ListEvent, Loss, Process, RedirectRecord, RedirectRef, SCHEMA_VERSION,
+    ClockJump, EntryChange, Event, Line, ListEvent, Loss, Process, RedirectRecord, RedirectRef,
+    SCHEMA_VERSION,
 };
 pub use writer::{AuditError, AuditSettings, Auditor};

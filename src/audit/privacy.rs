@@ -24,6 +24,11 @@ pub(super) struct ClientPrivacy {
     /// The key and the UTC day it serves; a new day draws a new one and
     /// the old one is gone.
     hmac_key: Option<(Date, [u8; 32])>,
+    /// Times the failure to draw a key was logged: once per failure
+    /// episode (until a key is drawn again), not once per record.
+    unavailable_logs: u32,
+    /// The current failure episode was logged.
+    unavailable_logged: bool,
 }
 
 impl ClientPrivacy {
@@ -31,6 +36,8 @@ impl ClientPrivacy {
         ClientPrivacy {
             mode,
             hmac_key: None,
+            unavailable_logs: 0,
+            unavailable_logged: false,
         }
     }
 
@@ -53,7 +60,7 @@ impl ClientPrivacy {
                 }
             }),
             ClientIpMode::Hmac => {
-                let Some(key) = self.key_of(day) else {
+                let Some(key) = self.key_of(day, getrandom::fill) else {
                     return Some("hmac-unavailable".into());
                 };
                 let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).ok()?;
@@ -67,14 +74,29 @@ impl ClientPrivacy {
         }
     }
 
-    /// The HMAC key of `day`, drawn on the day's first use; `None` if the
-    /// system cannot give random bytes.
-    fn key_of(&mut self, day: Date) -> Option<[u8; 32]> {
+    /// The HMAC key of `day`, drawn with `random` on the day's first use;
+    /// `None` if the system cannot give random bytes (the record then
+    /// says `hmac-unavailable`, and the log says why, once).
+    fn key_of(
+        &mut self,
+        day: Date,
+        random: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+    ) -> Option<[u8; 32]> {
         match self.hmac_key {
             Some((d, k)) if d == day => Some(k),
             _ => {
                 let mut k = [0u8; 32];
-                getrandom::fill(&mut k).ok()?;
+                if let Err(e) = random(&mut k) {
+                    // The past day's key must not serve today: gone.
+                    self.hmac_key = None;
+                    if !self.unavailable_logged {
+                        self.unavailable_logged = true;
+                        self.unavailable_logs += 1;
+                        tracing::error!(error = %e, "audit: no randomness for the HMAC key of the day: client fields read \"hmac-unavailable\" until it comes back");
+                    }
+                    return None;
+                }
+                self.unavailable_logged = false;
                 self.hmac_key = Some((day, k));
                 Some(k)
             }
@@ -85,5 +107,28 @@ impl ClientPrivacy {
     #[cfg(test)]
     pub(super) fn key(&self) -> Option<(Date, [u8; 32])> {
         self.hmac_key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A regression: when the random source failed, the records said
+    /// `hmac-unavailable` and nothing said why. Now the log says it, once
+    /// per failure episode.
+    #[test]
+    fn a_failing_random_source_is_logged_once() {
+        let mut p = ClientPrivacy::new(ClientIpMode::Hmac);
+        let day = time::macros::date!(2026 - 11 - 23);
+        let fail = |_: &mut [u8]| Err(getrandom::Error::UNSUPPORTED);
+        for _ in 0..3 {
+            assert_eq!(p.key_of(day, fail), None);
+        }
+        assert_eq!(p.unavailable_logs, 1, "logged once, not per record");
+        assert!(p.key_of(day, getrandom::fill).is_some());
+        assert_eq!(p.key_of(day.next_day().unwrap(), fail), None);
+        assert_eq!(p.unavailable_logs, 2, "a new episode is logged again");
+        assert_eq!(p.key(), None, "the past day's key does not serve");
     }
 }

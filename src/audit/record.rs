@@ -10,8 +10,17 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-/// The schema version written in `v`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version written in `v`. Version 2 added the `seal` and
+/// `clock` kinds and `host` in `process` records;
+/// readers accept every version from 1 ([`is_known_version`]), as a trail
+/// written before an upgrade goes on in the same chain.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// True if `v` is a schema version this code reads (1 to
+/// [`SCHEMA_VERSION`]: each version only adds kinds and fields).
+pub fn is_known_version(v: u32) -> bool {
+    (1..=SCHEMA_VERSION).contains(&v)
+}
 
 /// One line of the trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +68,27 @@ pub enum Event {
     Process(Process),
     /// Records that could not be written.
     Loss(Loss),
+    /// The end of a sealing epoch (schema version 2): the chain head
+    /// signed by the epoch's key (see [`crate::audit::seal`]).
+    Seal(crate::audit::seal::SealRecord),
+    /// The clock jumped (schema version 2).
+    Clock(ClockJump),
+}
+
+/// The wall clock jumped: record times around it do not measure time, and
+/// retention does not count across it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockJump {
+    /// `backwards` or `forward`.
+    pub jump: String,
+    /// Seconds the clock moved beyond what elapsed (negative: backwards);
+    /// at start, the whole gap since the last record (downtime included).
+    pub seconds: i64,
+    /// The time the clock gave before the jump (at start: the last
+    /// record's time).
+    pub before: String,
+    /// How it was seen.
+    pub reason: String,
 }
 
 /// A redirected query, as the trail records it.
@@ -153,6 +183,32 @@ pub struct Process {
     pub version: String,
     /// Process id.
     pub pid: u32,
+    /// The machine's host name (schema version 2: trails of a fleet are
+    /// told apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl Process {
+    /// This process's `event` (`start` or `stop`) record.
+    pub fn now(event: &str) -> Process {
+        Process {
+            event: event.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            host: host_name(),
+        }
+    }
+}
+
+/// The host name the kernel gives (Linux: `/proc/sys/kernel/hostname`,
+/// else `/etc/hostname`).
+pub fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
 }
 
 /// Records lost.

@@ -5,6 +5,15 @@
 //! and every name added or removed, with the same delay: the evidence for
 //! the 24-hour obligations (block within 24 hours of notification, restore
 //! within 24 hours of delisting).
+//!
+//! The first list of the trail owes no delay, and an `issued` after the
+//! time applied counts none ([`Obligation`]); the periods the resolver was
+//! stopped, the lists refused and the records lost are in every format.
+//!
+//! The chain is checked first ([`check_chain`], with the seals when the
+//! auditor's key is given) and the report says what was found: figures
+//! from a trail that was changed are worth nothing, so the command refuses
+//! a broken chain unless asked otherwise.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +22,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::record::{EntryChange, Event, Line, NotARecord, parse_time};
+use super::seal::VerifyingKey;
 use super::trail::{self, TrailFile};
+use super::verify::{self, Break};
 
 /// The law's delay: 24 hours.
 pub const OBLIGATION_SECONDS: i64 = 24 * 3600;
@@ -44,8 +55,73 @@ pub struct Version {
     pub issued: String,
     /// When applied.
     pub applied: String,
-    /// Seconds from `issued` to applied.
+    /// Seconds from `issued` to applied (0 if `issued` is later).
     pub delay_seconds: i64,
+    /// Id of the key that signed it.
+    pub key_id: String,
+    /// Whether the 24-hour obligation applies and was met
+    /// ([`Obligation`]).
+    pub obligation: Obligation,
+}
+
+/// The 24-hour obligation for a list version or an entry change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Obligation {
+    /// Applied within 24 hours of `issued`.
+    Met,
+    /// Applied more than 24 hours after `issued`.
+    Late,
+    /// The first list the trail holds (the resolver's installation, or
+    /// the start of what retention kept): nothing was in force before it,
+    /// so no delay is owed.
+    FirstList,
+    /// `issued` is after the time applied (the issuer's clock or this
+    /// resolver's): no delay to count.
+    IssuedLater,
+}
+
+impl Obligation {
+    fn of(delay: i64, first: bool) -> Obligation {
+        match delay {
+            _ if first => Obligation::FirstList,
+            d if d < 0 => Obligation::IssuedLater,
+            d if d <= OBLIGATION_SECONDS => Obligation::Met,
+            _ => Obligation::Late,
+        }
+    }
+
+    /// For the text report.
+    pub fn text(self) -> &'static str {
+        match self {
+            Obligation::Met => "yes",
+            Obligation::Late => "NO (late)",
+            Obligation::FirstList => "n/a: first list",
+            Obligation::IssuedLater => "n/a: issued later",
+        }
+    }
+
+    /// For the CSV report.
+    pub fn csv(self) -> &'static str {
+        match self {
+            Obligation::Met => "met",
+            Obligation::Late => "late",
+            Obligation::FirstList => "first_list",
+            Obligation::IssuedLater => "issued_later",
+        }
+    }
+}
+
+/// A period the resolver was stopped: from its stop (or, after a crash,
+/// its last record) to the next start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stopped {
+    /// From.
+    pub from: String,
+    /// To.
+    pub to: String,
+    /// A clean stop (else a crash, a SIGKILL or a power loss).
+    pub clean: bool,
 }
 
 /// A name added or removed, with when it took effect.
@@ -57,10 +133,12 @@ pub struct Change {
     pub entry: EntryChange,
     /// When applied.
     pub applied: String,
-    /// Seconds from `issued` to applied.
+    /// Seconds from `issued` to applied (0 if `issued` is later).
     pub delay_seconds: i64,
     /// True when the delay is within 24 hours.
     pub within_24h: bool,
+    /// Whether the 24-hour obligation applies and was met.
+    pub obligation: Obligation,
 }
 
 /// A refused list.
@@ -72,9 +150,94 @@ pub struct Refused {
     pub reason: String,
 }
 
+/// What the check of the chain found, before the figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChainStatus {
+    /// The chain (and the seals, when checked with a key) is intact.
+    pub intact: bool,
+    /// The first break (file, line, reason), when not intact.
+    pub broken: Option<String>,
+    /// Records read.
+    pub records: u64,
+    /// SHA-256 of the last record's line.
+    pub head: String,
+    /// Checked with the auditor's verification key.
+    pub with_key: bool,
+    /// Time up to which the trail is sealed (with a key, and a seal).
+    pub sealed_up_to: Option<String>,
+    /// `seq` of the last sealed record.
+    pub sealed_seq: Option<u64>,
+    /// Records after the last seal, which nothing proves yet.
+    pub unsealed: u64,
+}
+
+impl ChainStatus {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        if let Some(b) = &self.broken {
+            return format!("BROKEN at {b}: the figures below come from a trail that was changed");
+        }
+        let mut o = format!(
+            "intact ({} records, head {})",
+            self.records,
+            if self.head.is_empty() {
+                "-"
+            } else {
+                &self.head
+            }
+        );
+        match (&self.sealed_up_to, self.sealed_seq) {
+            (Some(t), Some(seq)) => {
+                o.push_str(&format!("; sealed up to {t} (seq {seq})"));
+                if self.unsealed > 0 {
+                    o.push_str(&format!("; {} record(s) after it not sealed", self.unsealed));
+                }
+            }
+            _ if self.with_key => o.push_str("; nothing sealed yet"),
+            _ => o.push_str(
+                "; checked without the verification key, which proves nothing against someone who can write the directory (--key FILE)",
+            ),
+        }
+        o
+    }
+}
+
+/// Check the trail in `dir` as `audit verify` does (with the seals if
+/// `key` is given). `Err`: the trail cannot be read at all.
+pub fn check_chain(dir: &Path, key: Option<VerifyingKey>) -> Result<ChainStatus, Break> {
+    let with_key = key.is_some();
+    match verify::verify_with(dir, key) {
+        Ok(s) => {
+            let sealed = s.sealed.as_ref().and_then(|r| r.sealed);
+            Ok(ChainStatus {
+                intact: true,
+                broken: None,
+                records: s.records,
+                head: s.head,
+                with_key,
+                sealed_up_to: sealed.map(|x| x.time_text()),
+                sealed_seq: sealed.map(|x| x.seq),
+                unsealed: s.sealed.map_or(0, |r| r.unsealed),
+            })
+        }
+        Err(b) if b.unreadable => Err(b),
+        Err(b) => Ok(ChainStatus {
+            intact: false,
+            broken: Some(b.to_string()),
+            with_key,
+            ..ChainStatus::default()
+        }),
+    }
+}
+
 /// The report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The chain, checked before the figures.
+    pub chain: ChainStatus,
+    /// The newest file ended with an unterminated line (a batch being
+    /// written): it was not read.
+    pub torn_tail: bool,
     /// Start of the period (inclusive), if given.
     pub from: Option<String>,
     /// End of the period (exclusive), if given.
@@ -95,6 +258,8 @@ pub struct Report {
     pub refused: Vec<Refused>,
     /// Records lost (from `loss` records).
     pub lost: u64,
+    /// Periods the resolver was stopped.
+    pub stopped: Vec<Stopped>,
 }
 
 /// The trail cannot be read.
@@ -149,13 +314,29 @@ pub fn build(
         ..Report::default()
     };
     let mut entries: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    // Serials applied so far, read from the start of the trail (before
+    // `from` too): the first one owes no delay.
+    let mut first_serial: Option<u64> = None;
+    // The last process event and the last record's time, for the stops.
+    let mut last_process: Option<(String, String)> = None;
+    let mut last_time = String::new();
+    let newest = files.last().cloned();
     for file in files {
         let text = TrailFile::read(&file).map_err(|source| ReportError::Read {
             file: file.clone(),
             source,
         })?;
-        // A torn last line is read too: it does not parse, and says where.
-        for (n, line) in text.lines().chain(text.torn()) {
+        // An unterminated last line in the newest file is a batch being
+        // written (or a crash the next start repairs): left out, and said.
+        // Anywhere else it is read: it does not parse, and says where.
+        let torn = text.torn();
+        let torn = if torn.is_some() && Some(&file) == newest.as_ref() {
+            r.torn_tail = true;
+            None
+        } else {
+            torn
+        };
+        for (n, line) in text.lines().chain(torn) {
             let record = Line::parse(line).map_err(|source| ReportError::Record {
                 file: file.clone(),
                 line: n,
@@ -164,7 +345,29 @@ pub fn build(
             let Some(t) = parse_time(&record.time) else {
                 continue;
             };
-            if from.is_some_and(|f| t < f) || to.is_some_and(|to| t >= to) {
+            let previous_time = std::mem::replace(&mut last_time, record.time.clone());
+            let outside = from.is_some_and(|f| t < f) || to.is_some_and(|to| t >= to);
+            match &record.event {
+                Event::List(l) if l.event == "applied" && first_serial.is_none() => {
+                    first_serial = l.serial;
+                }
+                Event::Process(p) => {
+                    if p.event == "start"
+                        && let Some((event, time)) = &last_process
+                        && !outside
+                    {
+                        let clean = event == "stop";
+                        r.stopped.push(Stopped {
+                            from: if clean { time.clone() } else { previous_time },
+                            to: record.time.clone(),
+                            clean,
+                        });
+                    }
+                    last_process = Some((p.event.clone(), record.time.clone()));
+                }
+                _ => {}
+            }
+            if outside {
                 continue;
             }
             match record.event {
@@ -178,13 +381,16 @@ pub fn build(
                 }
                 Event::List(l) if l.event == "applied" => {
                     let issued = l.issued.unwrap_or_default();
+                    let d = delay(&issued, t);
                     r.versions.push(Version {
                         serial: l.serial.unwrap_or_default(),
                         issuer: l.issuer.unwrap_or_default(),
                         digest: l.digest.unwrap_or_default(),
-                        delay_seconds: delay(&issued, t),
+                        delay_seconds: d.max(0),
                         issued,
                         applied: record.time.clone(),
+                        key_id: l.key_id.unwrap_or_default(),
+                        obligation: Obligation::of(d, l.serial == first_serial),
                     });
                 }
                 Event::List(l) if l.event == "refused" => r.refused.push(Refused {
@@ -193,11 +399,13 @@ pub fn build(
                 }),
                 Event::Entry(c) => {
                     let d = delay(&c.issued, t);
+                    let obligation = Obligation::of(d, Some(c.serial) == first_serial);
                     r.changes.push(Change {
                         entry: c,
                         applied: record.time.clone(),
-                        delay_seconds: d,
+                        delay_seconds: d.max(0),
                         within_24h: d <= OBLIGATION_SECONDS,
+                        obligation,
                     });
                 }
                 Event::Loss(l) => r.lost += l.lost,
@@ -220,10 +428,17 @@ pub fn build(
 }
 
 fn duration(s: i64) -> String {
-    let sign = if s < 0 { "-" } else { "" };
-    let s = s.abs();
-    format!("{sign}{}h{:02}m{:02}s", s / 3600, (s % 3600) / 60, s % 60)
+    let s = s.max(0);
+    let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
+    if d > 0 {
+        format!("{d} d {h:02} h {m:02} min")
+    } else {
+        format!("{h} h {m:02} min")
+    }
 }
+
+/// What the delay columns mean, for readers who are not engineers.
+const LEGEND: &str = "Delay: from the time the list says it was issued to the time this resolver applied it (d = days, h = hours, min = minutes). Within 24 h: \"yes\" if the legal 24 hours were met; \"NO (late)\" if not; \"n/a: first list\" for the first list of the trail (nothing was in force before it, so no delay is owed); \"n/a: issued later\" when the list's issue time is after the time it was applied (a clock is wrong): no delay is counted.";
 
 /// Human-readable text.
 pub fn text(r: &Report) -> String {
@@ -235,6 +450,13 @@ pub fn text(r: &Report) -> String {
         r.from.as_deref().unwrap_or("the start of the trail"),
         r.to.as_deref().unwrap_or("its end")
     );
+    let _ = writeln!(o, "\nChain checked first: {}", r.chain.summary());
+    if r.torn_tail {
+        let _ = writeln!(
+            o,
+            "The newest file ends with an unterminated line (a record being written): not counted"
+        );
+    }
     let _ = writeln!(o, "\nRedirects: {}", r.redirects);
     if r.lost > 0 {
         let _ = writeln!(
@@ -263,43 +485,63 @@ pub fn text(r: &Report) -> String {
     for (d, n) in &r.per_day {
         let _ = writeln!(o, "  {d}  {n:>10}");
     }
+    let _ = writeln!(o, "\n{LEGEND}");
     let _ = writeln!(
         o,
-        "\nList versions applied:\n  {:<12} {:<22} {:<26} {:>12}",
-        "serial", "issued", "applied", "delay"
+        "\nList versions applied:\n  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16}",
+        "serial", "issued", "applied", "delay", "within 24 h", "signed by key"
     );
     for v in &r.versions {
         let _ = writeln!(
             o,
-            "  {:<12} {:<22} {:<26} {:>12}",
+            "  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16}",
             v.serial,
             v.issued,
             v.applied,
-            duration(v.delay_seconds)
+            duration(v.delay_seconds),
+            v.obligation.text(),
+            v.key_id
         );
     }
     let _ = writeln!(
         o,
-        "\nNames added and removed (24-hour obligations):\n  {:<8} {:<40} {:<24} {:<12} {:>12}  within 24 h",
+        "\nNames added and removed (24-hour obligations):\n  {:<8} {:<40} {:<24} {:<12} {:>18}  within 24 h",
         "change", "name", "reference", "serial", "delay"
     );
     for c in &r.changes {
         let _ = writeln!(
             o,
-            "  {:<8} {:<40} {:<24} {:<12} {:>12}  {}",
+            "  {:<8} {:<40} {:<24} {:<12} {:>18}  {}",
             c.entry.change,
             c.entry.name,
             c.entry.reference,
             c.entry.serial,
             duration(c.delay_seconds),
-            if c.within_24h { "yes" } else { "NO" }
+            c.obligation.text()
         );
     }
-    if !r.refused.is_empty() {
-        let _ = writeln!(o, "\nLists refused:");
-        for x in &r.refused {
-            let _ = writeln!(o, "  {}  {}", x.time, x.reason);
-        }
+    let _ = writeln!(o, "\nLists refused: {}", r.refused.len());
+    for x in &r.refused {
+        let _ = writeln!(o, "  {}  {}", x.time, x.reason);
+    }
+    let _ = writeln!(o, "\nRecords lost: {}", r.lost);
+    let _ = writeln!(
+        o,
+        "\nPeriods the resolver was stopped (nothing was filtered, nothing recorded): {}",
+        r.stopped.len()
+    );
+    for p in &r.stopped {
+        let _ = writeln!(
+            o,
+            "  from {} to {}  {}",
+            p.from,
+            p.to,
+            if p.clean {
+                "stopped"
+            } else {
+                "crashed (unclean stop: records may be lost)"
+            }
+        );
     }
     o
 }
@@ -312,7 +554,13 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// CSV: one table, a `section` column saying which part a row belongs to.
+/// CSV: one table, a `section` column saying which part a row belongs to:
+/// `chain` (see [`ChainStatus`]), `entry`, `category`, `day`, `version`
+/// (`reference` holds the signing key id), `change`, `refused` (`reference`
+/// holds the reason, `applied` the time), `lost` (`count`), `stopped`
+/// (`reference` is `clean` or `unclean`, `issued` and `applied` the period).
+/// `within_24h` is `met`, `late`, `first_list` (no delay owed) or
+/// `issued_later` (no delay counted).
 pub fn csv(r: &Report) -> String {
     let mut o = String::from(
         "section,name,reference,category,day,count,change,serial,issued,applied,delay_seconds,within_24h\n",
@@ -322,6 +570,26 @@ pub fn csv(r: &Report) -> String {
         o.push_str(&cols.join(","));
         o.push('\n');
     };
+    // The chain: `name` intact or broken, `reference` the head (or the
+    // break), `count` the records, `applied` the time sealed up to.
+    let c = &r.chain;
+    row(
+        &mut o,
+        [
+            "chain",
+            if c.intact { "intact" } else { "broken" },
+            c.broken.as_deref().unwrap_or(&c.head),
+            "",
+            "",
+            &c.records.to_string(),
+            "",
+            &c.sealed_seq.map(|s| s.to_string()).unwrap_or_default(),
+            "",
+            c.sealed_up_to.as_deref().unwrap_or(""),
+            "",
+            "",
+        ],
+    );
     for e in &r.per_entry {
         row(
             &mut o,
@@ -372,7 +640,7 @@ pub fn csv(r: &Report) -> String {
             [
                 "version",
                 "",
-                "",
+                &v.key_id,
                 "",
                 "",
                 "",
@@ -381,7 +649,7 @@ pub fn csv(r: &Report) -> String {
                 &v.issued,
                 &v.applied,
                 &v.delay_seconds.to_string(),
-                "",
+                v.obligation.csv(),
             ],
         );
     }
@@ -400,8 +668,27 @@ pub fn csv(r: &Report) -> String {
                 &c.entry.issued,
                 &c.applied,
                 &c.delay_seconds.to_string(),
-                if c.within_24h { "yes" } else { "no" },
+                c.obligation.csv(),
             ],
+        );
+    }
+    // The sections after the changes, by column: (index, value).
+    let sparse = |o: &mut String, cells: &[(usize, &str)]| {
+        let mut cols = [""; 12];
+        for &(i, v) in cells {
+            cols[i] = v;
+        }
+        row(o, cols);
+    };
+    for x in &r.refused {
+        sparse(&mut o, &[(0, "refused"), (2, &x.reason), (9, &x.time)]);
+    }
+    sparse(&mut o, &[(0, "lost"), (5, &r.lost.to_string())]);
+    for p in &r.stopped {
+        let how = if p.clean { "clean" } else { "unclean" };
+        sparse(
+            &mut o,
+            &[(0, "stopped"), (2, how), (8, &p.from), (9, &p.to)],
         );
     }
     o

@@ -161,6 +161,8 @@ pub(super) struct Tail {
     pub prev: ChainHash,
     /// Its `seq` (0 if none).
     pub seq: u64,
+    /// Its `time`, if any.
+    pub time: Option<std::time::SystemTime>,
     /// A torn record (a crash while writing) was cut off the end.
     pub torn: bool,
 }
@@ -199,6 +201,7 @@ impl Trail {
         let mut tail = Tail {
             prev: ChainHash::GENESIS,
             seq: 0,
+            time: None,
             torn: false,
         };
         let files = files(dir).map_err(TrailError::List)?;
@@ -228,6 +231,7 @@ impl Trail {
             })?;
             tail.prev = ChainHash::of(line);
             tail.seq = parsed.seq;
+            tail.time = super::record::parse_time(&parsed.time).map(std::time::SystemTime::from);
         } else if files.len() > 1 {
             return Err(TrailError::EmptyAfterOthers { file: last.clone() });
         }
@@ -253,11 +257,17 @@ impl Trail {
     /// when the day changed or the file is full. On failure the file is cut
     /// back to its last complete record: no torn line stays.
     pub(super) fn append(&mut self, bytes: &[u8], day: Date) -> std::io::Result<()> {
-        let rotate = match &self.file {
-            None => true,
-            Some(f) => f.day != day || f.size >= self.max_file_bytes,
-        };
-        if rotate {
+        if self.needs_rotation(day) {
+            self.rotate(day)?;
+        }
+        self.append_here(bytes, day)
+    }
+
+    /// Append to the current file even if full or of another day (a seal
+    /// stays in the file of the record it seals); a new file only if none
+    /// is open.
+    pub(super) fn append_here(&mut self, bytes: &[u8], day: Date) -> std::io::Result<()> {
+        if self.file.is_none() {
             self.rotate(day)?;
         }
         let f = self
@@ -272,6 +282,15 @@ impl Trail {
         }
         f.size += bytes.len() as u64;
         Ok(())
+    }
+
+    /// True if records written on `day` go to a new file: the day changed,
+    /// the current file is full, or there is none.
+    pub(super) fn needs_rotation(&self, day: Date) -> bool {
+        match &self.file {
+            None => true,
+            Some(f) => f.day != day || f.size >= self.max_file_bytes,
+        }
     }
 
     /// The trail's directory.
@@ -293,11 +312,18 @@ impl Trail {
         self.file = None;
     }
 
-    fn rotate(&mut self, day: Date) -> std::io::Result<()> {
+    /// Close the current file and start a new one for `day`.
+    pub(super) fn rotate(&mut self, day: Date) -> std::io::Result<()> {
         if let Some(f) = self.file.take() {
             let _ = f.file.sync_all();
         }
         let files = files(&self.dir)?;
+        // A clock set back must not name a file that sorts before the
+        // files already written: the chain would read out of order.
+        let day = files
+            .last()
+            .and_then(|p| parse_file_name(p))
+            .map_or(day, |(last, _)| last.max(day));
         let index = files
             .iter()
             .filter_map(|p| parse_file_name(p))
@@ -319,33 +345,69 @@ impl Trail {
             size: 0,
             day,
         });
-        self.retention(day, &files);
         Ok(())
     }
 
-    /// Delete files older than the retention period (oldest first; the
-    /// chain then starts at the oldest file kept, which verify reports).
-    fn retention(&self, today: Date, files: &[PathBuf]) {
+    /// The files older than the retention period on `today`, oldest
+    /// first, never the file being written. The writer removes them with
+    /// [`Trail::remove`] after a rotation, once a seal has announced where
+    /// the trail will start.
+    pub(super) fn expired(&self, today: Date) -> Vec<PathBuf> {
         if self.retention_days == 0 {
-            return;
+            return Vec::new();
         }
         let cutoff = today - time::Duration::days(i64::from(self.retention_days));
-        for p in files {
-            if let Some((d, _)) = parse_file_name(p)
-                && d < cutoff
-                && self.file.as_ref().is_none_or(|f| f.path != *p)
-            {
-                match std::fs::remove_file(p) {
-                    Ok(()) => {
-                        tracing::info!(file = %p.display(), "audit: file past retention removed")
-                    }
-                    Err(e) => {
-                        warn!(file = %p.display(), error = %e, "audit: cannot remove a file past retention")
-                    }
+        let Ok(files) = files(&self.dir) else {
+            return Vec::new();
+        };
+        files
+            .into_iter()
+            .filter(|p| {
+                parse_file_name(p).is_some_and(|(d, _)| d < cutoff)
+                    && self.file.as_ref().is_none_or(|f| f.path != *p)
+            })
+            .collect()
+    }
+
+    /// `seq` of the first record the trail holds once `removed` are gone;
+    /// `next` (the next record's `seq`) if no file kept holds a record.
+    pub(super) fn first_seq_without(&self, removed: &[PathBuf], next: u64) -> u64 {
+        let Ok(files) = files(&self.dir) else {
+            return next;
+        };
+        files
+            .iter()
+            .filter(|p| !removed.contains(p))
+            .find_map(|p| first_seq(p))
+            .unwrap_or(next)
+    }
+
+    /// Delete the files `expired` named (oldest first; the chain then
+    /// starts at the oldest file kept, which verify reports).
+    pub(super) fn remove(&self, expired: &[PathBuf]) {
+        for p in expired {
+            match std::fs::remove_file(p) {
+                Ok(()) => {
+                    tracing::info!(file = %p.display(), "audit: file past retention removed")
+                }
+                Err(e) => {
+                    warn!(file = %p.display(), error = %e, "audit: cannot remove a file past retention")
                 }
             }
         }
     }
+}
+
+/// `seq` of the first record of the file at `path`, reading its first
+/// line only (files run to `audit.max_file_mb`).
+fn first_seq(path: &Path) -> Option<u64> {
+    use std::io::BufRead as _;
+    let mut line = Vec::new();
+    std::io::BufReader::new(File::open(path).ok()?)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let line = line.strip_suffix(b"\n")?;
+    Line::parse(line).ok().map(|l| l.seq)
 }
 
 #[cfg(test)]

@@ -17,22 +17,33 @@ use std::sync::mpsc::{
     Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
 };
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use time::{Date, OffsetDateTime};
-use tracing::error;
+use tracing::{error, warn};
 
 use super::chain::{Batch, ChainHash, Serialised};
 use super::privacy::ClientPrivacy;
-use super::record::{Event, Loss, RedirectRef};
+use super::record::{ClockJump, Event, Loss, RedirectRef, format_time};
+use super::seal::sealer::{Sealer, digest_of};
+use super::seal::{Head, Seal, SealError, SealSettings};
 use super::trail::{Trail, TrailError};
-use crate::config::ClientIpMode;
+use crate::config::{AuditConfig, ClientIpMode};
 use crate::metrics::Metrics;
 
 /// While records keep coming, the writer drains the queue at this pace.
 const BUSY_TICK: Duration = Duration::from_millis(2);
 /// Records taken from the queue per write.
 const BATCH: usize = 4096;
+/// The marker file that exists while a writer runs (see the module
+/// documentation of [`crate::audit`]).
+pub const RUNNING_MARKER: &str = "writer.running";
+/// At start, a clock this far past the last record is recorded as a
+/// forward jump (or a downtime: from the trail alone they look the same).
+const START_FORWARD_BOUND: Duration = Duration::from_secs(24 * 3600);
+/// While running, the wall clock moving this far from the monotonic clock
+/// is recorded as a jump (NTP slews by far less; a step does more).
+const RUN_DRIFT_BOUND: Duration = Duration::from_secs(300);
 
 /// The writer's settings (from `[audit]`).
 #[derive(Debug, Clone)]
@@ -47,6 +58,26 @@ pub struct AuditSettings {
     pub max_file_bytes: u64,
     /// Files whose day is older than this many days are deleted (0: never).
     pub retention_days: u32,
+    /// Seal the trail with this key, every so often; `None`: unsealed
+    /// (a loud warning at start).
+    pub seal: Option<SealSettings>,
+}
+
+impl AuditSettings {
+    /// The writer's settings from `[audit]`.
+    pub fn from_config(c: &AuditConfig) -> AuditSettings {
+        AuditSettings {
+            dir: c.dir.clone(),
+            client_ip: c.client_ip,
+            queue: c.queue,
+            max_file_bytes: c.max_file_bytes,
+            retention_days: c.retention_days,
+            seal: c.seal.then(|| SealSettings {
+                key: c.seal_key.clone(),
+                interval: c.seal_interval,
+            }),
+        }
+    }
 }
 
 #[allow(
@@ -96,6 +127,14 @@ pub enum AuditError {
         /// What is wrong.
         source: TrailError,
     },
+    /// Sealing cannot start (`audit.seal = true`).
+    #[error("audit.dir {}: {source}", dir.display())]
+    Seal {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        source: SealError,
+    },
     /// The writer thread cannot be started.
     #[error("audit.dir {}: cannot start the writer: {source}", dir.display())]
     Thread {
@@ -139,8 +178,7 @@ impl Auditor {
         std::fs::create_dir_all(&settings.dir)
             .map_err(|source| AuditError::Create { dir: dir(), source })?;
         let lost = Arc::new(AtomicU64::new(0));
-        let mut writer = Writer::open(&settings, lost.clone(), metrics.clone())
-            .map_err(|source| AuditError::Trail { dir: dir(), source })?;
+        let mut writer = Writer::open(&settings, lost.clone(), metrics.clone())?;
         let (tx, rx) = sync_channel::<Msg>(settings.queue.max(16));
         let thread = std::thread::Builder::new()
             .name("rempart-audit".into())
@@ -250,6 +288,16 @@ struct Writer {
     metrics: Arc<Metrics>,
     dirty: bool,
     last_error: Option<std::time::Instant>,
+    /// The sealing key and epoch (`audit.seal`).
+    sealer: Option<Sealer>,
+    /// `seq` of the first record the trail holds (what retention kept).
+    from_seq: u64,
+    /// The wall and monotonic clocks at the last check: a jump is the
+    /// wall clock moving away from the monotonic one.
+    clocks: (SystemTime, Instant),
+    /// Retention's "now": the last record found at start (or the clock,
+    /// if earlier), plus the monotonic time run since.
+    retention_base: (SystemTime, Instant),
 }
 
 impl Writer {
@@ -259,16 +307,43 @@ impl Writer {
         settings: &AuditSettings,
         lost: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
-    ) -> Result<Writer, TrailError> {
-        let (trail, tail) = Trail::open(
-            &settings.dir,
-            settings.max_file_bytes,
-            settings.retention_days,
-        )?;
-        if tail.torn {
+    ) -> Result<Writer, AuditError> {
+        let dir = &settings.dir;
+        let (trail, tail) = Trail::open(dir, settings.max_file_bytes, settings.retention_days)
+            .map_err(|source| AuditError::Trail {
+                dir: dir.clone(),
+                source,
+            })?;
+        let marker = dir.join(RUNNING_MARKER);
+        let unclean = marker.exists();
+        if tail.torn && !unclean {
             lost.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(Writer {
+        let end = Head {
+            seq: tail.seq,
+            hash: digest_of(&tail.prev),
+        };
+        let (sealer, for_trail) = match &settings.seal {
+            Some(s) => {
+                let (sealer, for_trail) =
+                    Sealer::open(s, dir, end).map_err(|source| AuditError::Seal {
+                        dir: dir.clone(),
+                        source,
+                    })?;
+                (Some(sealer), for_trail)
+            }
+            None => {
+                warn!(
+                    dir = %dir.display(),
+                    "audit.seal = false: the trail is NOT sealed; whoever can write the directory can rewrite it undetected (see `rempart audit setup-keys`)"
+                );
+                (None, None)
+            }
+        };
+        let from_seq = trail.first_seq_without(&[], tail.seq + 1);
+        let now = (SystemTime::now(), Instant::now());
+        let tail_time = tail.time;
+        let mut writer = Writer {
             trail,
             privacy: ClientPrivacy::new(settings.client_ip),
             prev: tail.prev,
@@ -277,7 +352,81 @@ impl Writer {
             metrics,
             dirty: false,
             last_error: None,
+            sealer,
+            from_seq,
+            clocks: now,
+            retention_base: (tail_time.map_or(now.0, |t| t.min(now.0)), now.1),
+        };
+        let today = OffsetDateTime::now_utc().date();
+        if let Some(seal) = for_trail {
+            // A crash after the key file was replaced and before the seal
+            // reached the trail: it follows its head, as it would have.
+            writer.append_seal(&seal, today);
+        }
+        let mut evidence = Vec::new();
+        if unclean {
+            evidence.push(Event::Loss(Loss {
+                lost: u64::from(tail.torn),
+                reason: "the previous run did not stop cleanly (crash, SIGKILL or power loss): the records still queued then (up to audit.queue) are lost, their number unknown".into(),
+            }));
+        }
+        if let Some(jump) = tail_time.and_then(|t| start_jump(t, now.0)) {
+            evidence.push(Event::Clock(jump));
+        }
+        if !evidence.is_empty() {
+            let mut batch = evidence
+                .into_iter()
+                .map(|event| Pending {
+                    time: now.0,
+                    event: PendingEvent::Event(event),
+                    client: None,
+                })
+                .collect();
+            writer.write_on(&mut batch, today);
+            writer.sync();
+        }
+        std::fs::write(&marker, format!("{}\n", std::process::id())).map_err(|source| {
+            AuditError::Create {
+                dir: dir.clone(),
+                source,
+            }
+        })?;
+        Ok(writer)
+    }
+
+    /// The wall clock moved away from the monotonic one since the last
+    /// check: a `clock` record for the batch about to be written.
+    fn clock_jump(&mut self) -> Option<ClockJump> {
+        let (wall, mono) = (SystemTime::now(), Instant::now());
+        let (last_wall, last_mono) = std::mem::replace(&mut self.clocks, (wall, mono));
+        let expected = last_wall + mono.duration_since(last_mono);
+        let (jump, by) = match wall.duration_since(expected) {
+            Ok(ahead) => ("forward", ahead),
+            Err(e) => ("backwards", e.duration()),
+        };
+        if by <= RUN_DRIFT_BOUND {
+            return None;
+        }
+        warn!(
+            jump,
+            seconds = by.as_secs(),
+            "audit: the wall clock jumped; recorded in the trail"
+        );
+        Some(ClockJump {
+            jump: jump.into(),
+            seconds: signed_secs(jump, by),
+            before: format_time(expected),
+            reason: "the wall clock moved away from the monotonic clock while running".into(),
         })
+    }
+
+    /// Retention's "today": the newest record's `day`, but never past the
+    /// last record found at start plus the time run since, so that a clock
+    /// set ahead deletes nothing.
+    fn retention_day(&self, day: Date) -> Date {
+        let (base, at) = self.retention_base;
+        let bound = OffsetDateTime::from(base + at.elapsed()).date();
+        day.min(bound)
     }
 
     fn run(&mut self, rx: Receiver<Msg>) {
@@ -323,6 +472,14 @@ impl Writer {
                 }
             }
             self.write(&mut batch);
+            // The end of an epoch, and the last one at stop.
+            if self
+                .sealer
+                .as_ref()
+                .is_some_and(|s| s.due(self.seq) || (stop && s.unsealed(self.seq)))
+            {
+                self.seal_now(OffsetDateTime::now_utc().date());
+            }
             // Durability once a second, and whenever someone waits for it.
             if !flushes.is_empty()
                 || stop
@@ -335,6 +492,8 @@ impl Writer {
                 let _ = done.try_send(());
             }
             if stop {
+                // A clean stop: the next start finds no marker.
+                let _ = std::fs::remove_file(self.trail.dir().join(RUNNING_MARKER));
                 return;
             }
         }
@@ -357,6 +516,25 @@ impl Writer {
         let lost = self.lost.swap(0, Ordering::AcqRel);
         if batch.is_empty() && lost == 0 {
             return;
+        }
+        if let Some(jump) = self.clock_jump() {
+            batch.insert(
+                0,
+                Pending {
+                    time: SystemTime::now(),
+                    event: PendingEvent::Event(Event::Clock(jump)),
+                    client: None,
+                },
+            );
+        }
+        if self.trail.needs_rotation(day) {
+            if let Err(e) = self.trail.rotate(day) {
+                let records = batch.len() as u64;
+                batch.clear();
+                self.failed(lost, records, &e);
+                return;
+            }
+            self.rotated(day);
         }
         let mut lines = Batch::new(self.prev, self.seq, batch.len());
         if lost > 0 {
@@ -397,22 +575,128 @@ impl Writer {
                 self.dirty = true;
                 self.metrics.audit_written(count);
             }
-            Err(e) => {
-                // The lost count of this batch comes back, plus its records.
-                self.lost.fetch_add(lost + records, Ordering::AcqRel);
-                self.metrics.audit_lost(records);
-                let now = std::time::Instant::now();
-                if self
-                    .last_error
-                    .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
-                {
-                    error!(error = %e, dir = %self.trail.dir().display(), "audit: cannot write; records are counted as lost and the gap will be recorded");
-                    self.last_error = Some(now);
+            Err(e) => self.failed(lost, records, &e),
+        }
+    }
+
+    /// A batch of `records` (after `lost` earlier ones) did not reach the
+    /// disk: the lost count comes back, plus its records, for the next
+    /// `loss` record.
+    fn failed(&mut self, lost: u64, records: u64, e: &std::io::Error) {
+        self.lost.fetch_add(lost + records, Ordering::AcqRel);
+        self.metrics.audit_lost(records);
+        let now = std::time::Instant::now();
+        if self
+            .last_error
+            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+        {
+            error!(error = %e, dir = %self.trail.dir().display(), "audit: cannot write; records are counted as lost and the gap will be recorded");
+            self.last_error = Some(now);
+        }
+        self.trail.close();
+    }
+
+    /// A new file was started: the epoch ends with a seal, as its first
+    /// record, that also announces where the trail starts once the files
+    /// past retention are gone; then they are removed. (A seal first, a
+    /// removal after: a removal no seal announced is tampering.)
+    fn rotated(&mut self, day: Date) {
+        let expired = self.trail.expired(self.retention_day(day));
+        if !expired.is_empty() {
+            self.from_seq = self.trail.first_seq_without(&expired, self.seq + 1);
+        }
+        if self.sealer.as_ref().is_some_and(|s| s.unsealed(self.seq)) || !expired.is_empty() {
+            self.seal_now(day);
+        }
+        self.trail.remove(&expired);
+    }
+
+    /// End the sealing epoch now (when sealing): seal the last record
+    /// written, after syncing it, and write the seal after it.
+    fn seal_now(&mut self, day: Date) {
+        let Some(sealer) = self.sealer.as_mut() else {
+            return;
+        };
+        if self.seq == 0 {
+            return;
+        }
+        self.trail.sync();
+        let head = Head {
+            seq: self.seq,
+            hash: digest_of(&self.prev),
+        };
+        let seal = match sealer.seal(head, self.from_seq.min(self.seq + 1), SystemTime::now()) {
+            Ok(seal) => Some(seal),
+            Err(f) => {
+                f.log();
+                if f.stop {
+                    self.sealer = None;
                 }
+                f.for_trail.map(|s| *s)
+            }
+        };
+        if let Some(seal) = seal {
+            self.append_seal(&seal, day);
+        }
+    }
+
+    /// Write `seal` as the record after its head, and sync it.
+    fn append_seal(&mut self, seal: &Seal, day: Date) {
+        let mut lines = Batch::new(self.prev, self.seq, 1);
+        lines.push_event(&Event::Seal(seal.to_record()), seal.time());
+        let out = lines.finish();
+        match self.trail.append_here(&out.bytes, day) {
+            Ok(()) => {
+                self.prev = out.prev;
+                self.seq = out.seq;
+                self.metrics.audit_written(out.count);
+                self.sync();
+                if let Some(s) = self.sealer.as_mut() {
+                    s.written(out.seq);
+                }
+            }
+            Err(e) => {
+                // Not a lost record: the seal stays in the key file and
+                // the seal log, and `audit verify --key` names the gap.
+                error!(error = %e, epoch = seal.epoch, "audit: cannot write the seal into the trail");
                 self.trail.close();
             }
         }
     }
+}
+
+/// At start, the clock `now` against the last record's time `last`: behind
+/// it, or more than [`START_FORWARD_BOUND`] past it.
+fn start_jump(last: SystemTime, now: SystemTime) -> Option<ClockJump> {
+    let (jump, by, reason) = match now.duration_since(last) {
+        Err(e) if e.duration() > Duration::from_secs(1) => (
+            "backwards",
+            e.duration(),
+            "the clock at start is behind the last record",
+        ),
+        Ok(gap) if gap > START_FORWARD_BOUND => (
+            "forward",
+            gap,
+            "the clock at start is more than a day past the last record (a clock set ahead, or a long downtime)",
+        ),
+        _ => return None,
+    };
+    warn!(
+        jump,
+        seconds = by.as_secs(),
+        "audit: clock jump at start; recorded in the trail"
+    );
+    Some(ClockJump {
+        jump: jump.into(),
+        seconds: signed_secs(jump, by),
+        before: format_time(last),
+        reason: reason.into(),
+    })
+}
+
+fn signed_secs(jump: &str, by: Duration) -> i64 {
+    let s = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+    if jump == "backwards" { -s } else { s }
 }
 
 #[cfg(test)]
@@ -428,6 +712,7 @@ mod tests {
             queue: 16,
             max_file_bytes: 1 << 20,
             retention_days,
+            seal: None,
         };
         Writer::open(&settings, Arc::new(AtomicU64::new(0)), Metrics::new()).unwrap()
     }
@@ -565,5 +850,52 @@ mod tests {
             (1, 3, 10, 12, false),
             "the trail left verifies and says it starts after removed files"
         );
+    }
+
+    /// With sealing, retention seals first (the seal announces where the
+    /// trail will start) and deletes after: `audit verify --key` accepts
+    /// the removal and names the seal that announced it.
+    #[test]
+    fn sealed_retention_is_announced_by_a_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail_dir = dir.path().join("trail");
+        let key_file = dir.path().join("seal.key");
+        let key = crate::audit::seal::SealingKey::generate().unwrap();
+        key.write(&key_file).unwrap();
+        let pk0 = key.verifying_key();
+        let settings = AuditSettings {
+            dir: trail_dir.clone(),
+            client_ip: ClientIpMode::None,
+            queue: 16,
+            max_file_bytes: 1 << 20,
+            retention_days: 3,
+            seal: Some(SealSettings {
+                key: key_file,
+                interval: Duration::from_secs(3600),
+            }),
+        };
+        std::fs::create_dir_all(&trail_dir).unwrap();
+        let mut w = Writer::open(&settings, Arc::new(AtomicU64::new(0)), Metrics::new()).unwrap();
+        let d0 = time::macros::date!(2026 - 11 - 10);
+        w.write_on(&mut redirects(3, None), d0);
+        w.write_on(&mut redirects(3, None), d0.next_day().unwrap());
+        w.write_on(&mut redirects(3, None), d0 + time::Duration::days(5));
+        w.seal_now(d0 + time::Duration::days(5));
+        assert_eq!(
+            trail::files(&trail_dir).unwrap().len(),
+            1,
+            "two files aged out"
+        );
+        let s = verify::verify_with(&trail_dir, Some(pk0)).unwrap();
+        let sealed = s.sealed.unwrap();
+        assert_eq!(sealed.unsealed, 0);
+        assert_eq!(sealed.removed.len(), 1, "{sealed:?}");
+        assert!(sealed.removed[0].announced.is_some(), "{sealed:?}");
+        // Without the seal that announced it, the same removal is tampering.
+        let log = crate::audit::seal::log::path(&trail_dir);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let kept: Vec<&str> = text.lines().take(1).collect();
+        std::fs::write(&log, kept.join("\n") + "\n").unwrap();
+        assert!(verify::verify_with(&trail_dir, Some(pk0)).is_err());
     }
 }

@@ -1,12 +1,15 @@
-//! `rempart audit verify DIR` and `rempart audit report DIR`.
+//! `rempart audit setup-keys`, `rempart audit verify` and `rempart audit
+//! report`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
+use crate::audit::seal::{self, SealingKey, VerifyingKey};
 use crate::audit::{report, verify};
+use crate::config::Config;
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,14 +25,30 @@ pub enum Format {
 /// The `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// Make the trail's first sealing key where `serve` finds it
+    /// (`audit.seal_key`, mode 0600) and print the auditor's verification
+    /// key on the last line of stdout.
+    SetupKeys {
+        /// The configuration file (`audit.seal_key`, `audit.dir`).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check the trail's integrity: exit 0 if intact, 1 with the first
-    /// broken record (file, line, reason).
+    /// broken record (file, line, reason). With `--key`, also check the
+    /// seals: records rewritten, deleted, inserted or cut off are
+    /// detected, and the output says up to when the trail is sealed.
     Verify {
+        /// The auditor's verification key (the last line printed by
+        /// `rempart audit setup-keys`, saved to a file).
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// The audit directory.
         dir: PathBuf,
     },
-    /// Redirects per entry, per category and per day; list versions and
-    /// the delay from `issued` to applied for every addition and removal.
+    /// Check the chain first (exit 1 if broken, unless `--allow-broken`),
+    /// then: redirects per entry, per category and per day; list versions
+    /// and the delay from `issued` to applied for every addition and
+    /// removal.
     Report {
         /// The audit directory.
         dir: PathBuf,
@@ -42,6 +61,14 @@ pub enum AuditCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// The auditor's verification key: the chain check that comes
+        /// first also checks the seals.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Report from a broken chain (the output says it is broken)
+        /// instead of refusing with exit 1.
+        #[arg(long)]
+        allow_broken: bool,
     },
 }
 
@@ -63,37 +90,15 @@ fn parse_bound(s: &str) -> Result<time::OffsetDateTime, BoundError> {
 /// Run an `audit` subcommand.
 pub fn run(cmd: AuditCommand) -> ExitCode {
     match cmd {
-        AuditCommand::Verify { dir } => match verify::verify(&dir) {
-            Ok(s) => {
-                println!(
-                    "intact: {} record(s) in {} file(s), seq {} to {}, head {}{}",
-                    s.records,
-                    s.files,
-                    s.first_seq,
-                    s.last_seq,
-                    if s.head.is_empty() { "-" } else { &s.head },
-                    if s.from_genesis || s.records == 0 {
-                        ""
-                    } else {
-                        " (the trail starts after earlier files were removed)"
-                    }
-                );
-                ExitCode::from(EXIT_OK)
-            }
-            Err(b) if b.unreadable => {
-                eprintln!("rempart audit verify: {b}");
-                ExitCode::from(EXIT_FAILURE)
-            }
-            Err(b) => {
-                eprintln!("broken: {b}");
-                ExitCode::from(EXIT_REFUSED)
-            }
-        },
+        AuditCommand::SetupKeys { config } => setup_keys(&config),
+        AuditCommand::Verify { dir, key } => run_verify(&dir, key.as_deref()),
         AuditCommand::Report {
             dir,
             from,
             to,
             format,
+            key,
+            allow_broken,
         } => {
             let bound = |b: Option<String>| b.as_deref().map(parse_bound).transpose();
             let (from, to) = match (bound(from), bound(to)) {
@@ -103,8 +108,30 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     return ExitCode::from(super::EXIT_USAGE);
                 }
             };
+            let key = match key.as_deref().map(read_verifying_key).transpose() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("rempart audit report: {e}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            };
+            let chain = match report::check_chain(&dir, key) {
+                Ok(c) => c,
+                Err(b) => {
+                    eprintln!("rempart audit report: {b}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            };
+            if !chain.intact && !allow_broken {
+                eprintln!(
+                    "rempart audit report: the chain is {}; no report (--allow-broken reports from it anyway)",
+                    chain.summary()
+                );
+                return ExitCode::from(EXIT_REFUSED);
+            }
             match report::build(&dir, from, to) {
-                Ok(r) => {
+                Ok(mut r) => {
+                    r.chain = chain;
                     match format {
                         Format::Text => print!("{}", report::text(&r)),
                         Format::Csv => print!("{}", report::csv(&r)),
@@ -119,6 +146,146 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     ExitCode::from(EXIT_FAILURE)
                 }
             }
+        }
+    }
+}
+
+/// The warning printed by `audit verify` without `--key`.
+const UNSEALED_CHECK: &str = "note: without --key this check proves nothing against someone who can write the directory (the chain can be recomputed); check the seals with `rempart audit verify --key FILE DIR`";
+
+/// `audit verify [--key FILE] DIR`.
+fn run_verify(dir: &Path, key: Option<&Path>) -> ExitCode {
+    let key = match key.map(read_verifying_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("rempart audit verify: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match verify::verify_with(dir, key) {
+        Ok(s) => {
+            println!(
+                "intact: {} record(s) in {} file(s), seq {} to {}, head {}{}",
+                s.records,
+                s.files,
+                s.first_seq,
+                s.last_seq,
+                if s.head.is_empty() { "-" } else { &s.head },
+                if s.from_genesis || s.records == 0 {
+                    ""
+                } else {
+                    " (the trail starts after earlier files were removed)"
+                }
+            );
+            if s.torn_tail {
+                println!(
+                    "the newest file ends with an unterminated line (a record being written, or a crash the next start repairs): not read"
+                );
+            }
+            match &s.sealed {
+                Some(report) => print!("{report}"),
+                None => eprintln!("{UNSEALED_CHECK}"),
+            }
+            ExitCode::from(EXIT_OK)
+        }
+        Err(b) if b.unreadable => {
+            eprintln!("rempart audit verify: {b}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Err(b) => {
+            eprintln!("broken: {b}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+    }
+}
+
+/// A verification key file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum KeyFileError {
+    /// Cannot read it.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a verification key.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: seal::ParseError,
+    },
+}
+
+fn read_verifying_key(path: &Path) -> Result<VerifyingKey, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    VerifyingKey::from_text(&text).map_err(|source| KeyFileError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// `audit setup-keys --config FILE`: refuses to replace a key, or to
+/// start a new key chain over a trail already sealed (either would make
+/// the auditor's key useless for what was sealed before).
+fn setup_keys(config: &Path) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_REFUSED);
+        }
+    };
+    let path = &config.audit.seal_key;
+    let log = seal::log::path(&config.audit.dir);
+    if path.exists() {
+        eprintln!(
+            "rempart audit setup-keys: {} already exists: the trail has a sealing key (remove it only to start a new trail, with a new verification key for the auditor)",
+            path.display()
+        );
+        return ExitCode::from(EXIT_REFUSED);
+    }
+    if log.exists() {
+        eprintln!(
+            "rempart audit setup-keys: {} exists: this trail was sealed under another key; move the trail aside to start a new one",
+            log.display()
+        );
+        return ExitCode::from(EXIT_REFUSED);
+    }
+    let made = SealingKey::generate().and_then(|key| {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| seal::KeyError::Io {
+                path: parent.to_owned(),
+                op: "create the directory",
+                source,
+            })?;
+        }
+        key.write(path).map(|()| key)
+    });
+    match made {
+        Ok(key) => {
+            let pk = key.verifying_key();
+            println!("sealing key written to {} (mode 0600)", path.display());
+            println!(
+                "`rempart serve` seals {} with it every audit.seal_interval_s once audit.seal = true, replacing the key at each seal",
+                config.audit.dir.display()
+            );
+            println!(
+                "give the auditor the verification key below (key id {}); they check the trail with `rempart audit verify --key FILE DIR`",
+                pk.id()
+            );
+            println!("{pk}");
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("rempart audit setup-keys: {e}");
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }

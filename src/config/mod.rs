@@ -115,6 +115,15 @@ pub const DEFAULT_AUDIT_MAX_FILE_MB: u64 = 100;
 /// `audit.retention_days` default: a little over a year, so that a yearly
 /// control finds the whole year.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+/// `audit.seal_key` default: the sealing key, outside `audit.dir` (a copy
+/// of the trail handed to an auditor must not carry the key that seals its
+/// future).
+pub const DEFAULT_AUDIT_SEAL_KEY: &str = "/var/lib/rempart/audit-seal.key";
+/// `audit.seal_interval_s` default: an epoch of 15 minutes, as
+/// systemd-journald's Forward Secure Sealing. Records written since the
+/// last seal are the ones an intruder taking the machine could still
+/// rewrite.
+pub const DEFAULT_AUDIT_SEAL_INTERVAL_S: u64 = 900;
 /// `admin.listen` default: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9153";
 /// `log.level` default.
@@ -258,6 +267,14 @@ pub struct AuditConfig {
     pub max_file_bytes: u64,
     /// Files older than this many days are deleted (0: never).
     pub retention_days: u32,
+    /// Seal the trail (forward-secure); a missing sealing key is then a
+    /// start-up error. False: the trail is only hash-chained, which
+    /// proves nothing against whoever can write `dir`.
+    pub seal: bool,
+    /// The sealing key file (made by `rempart audit setup-keys`).
+    pub seal_key: PathBuf,
+    /// Time between seals.
+    pub seal_interval: std::time::Duration,
 }
 
 /// `[admin]`

@@ -88,6 +88,9 @@ pub(super) struct RawAudit {
     pub queue: Option<usize>,
     pub max_file_mb: Option<u64>,
     pub retention_days: Option<u32>,
+    pub seal: Option<bool>,
+    pub seal_key: Option<PathBuf>,
+    pub seal_interval_s: Option<u64>,
 }
 
 /// `[admin]` as written.

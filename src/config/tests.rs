@@ -233,6 +233,9 @@ ipv4 = ["192.0.2.300"]
 ttl = 7200
 [audit]
 client_ip = "everything"
+dir = "/var/log/rempart/audit"
+seal_key = "/var/log/rempart/audit/seal.key"
+seal_interval_s = 0
 [log]
 format = "xml"
 "#;
@@ -256,6 +259,8 @@ format = "xml"
         "redirect.ipv4[0]",
         "redirect.ttl",
         "audit.client_ip",
+        "audit.seal_key",
+        "audit.seal_interval_s",
         "log.format",
     ] {
         assert!(keys.contains(&key), "{key} not named in {err}");
@@ -338,6 +343,12 @@ fn example_config_states_every_default() {
     assert_eq!(c.audit.queue, DEFAULT_AUDIT_QUEUE);
     assert_eq!(c.audit.max_file_bytes, DEFAULT_AUDIT_MAX_FILE_MB << 20);
     assert_eq!(c.audit.retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
+    assert!(!c.audit.seal);
+    assert_eq!(c.audit.seal_key, Path::new(DEFAULT_AUDIT_SEAL_KEY));
+    assert_eq!(
+        c.audit.seal_interval.as_secs(),
+        DEFAULT_AUDIT_SEAL_INTERVAL_S
+    );
     assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
     assert_eq!(c.log.level, DEFAULT_LOG_LEVEL);
     assert_eq!(c.log.format, LogFormat::Text);

@@ -17,12 +17,13 @@ use super::raw::{
 use super::{
     AdminConfig, AuditConfig, ClientIpMode, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_ALLOW,
     DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
-    DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_TTL,
-    DEFAULT_CACHE_NEGATIVE_MAX_TTL, DEFAULT_LIST_MAX_BYTES, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL, DEFAULT_SERVE_STALE_MAX_AGE,
-    DEFAULT_STATE_DIR, DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS,
-    DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError, ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL,
-    MIN_LIST_MAX_BYTES, OnMissing, RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
+    DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_AUDIT_SEAL_INTERVAL_S, DEFAULT_AUDIT_SEAL_KEY,
+    DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_TTL, DEFAULT_CACHE_NEGATIVE_MAX_TTL,
+    DEFAULT_LIST_MAX_BYTES, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL, DEFAULT_SERVE_STALE_MAX_AGE, DEFAULT_STATE_DIR,
+    DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS, DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError,
+    ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, MIN_LIST_MAX_BYTES, OnMissing,
+    RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
 };
 
 /// Collects errors while values are validated.
@@ -421,13 +422,38 @@ impl RawAudit {
                 format!("{max_file_mb}: must be between 1 and 1048576"),
             );
         }
+        let dir = self.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_DIR));
+        let seal_key = self
+            .seal_key
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_SEAL_KEY));
+        if seal_key.starts_with(&dir) {
+            e.push(
+                "audit.seal_key",
+                format!(
+                    "{}: must be outside audit.dir (a copy of the trail must not carry the key that seals its future)",
+                    seal_key.display()
+                ),
+            );
+        }
+        let seal_interval_s = self
+            .seal_interval_s
+            .unwrap_or(DEFAULT_AUDIT_SEAL_INTERVAL_S);
+        if !(1..=86_400).contains(&seal_interval_s) {
+            e.push(
+                "audit.seal_interval_s",
+                format!("{seal_interval_s}: must be between 1 and 86400"),
+            );
+        }
         AuditConfig {
             enabled: self.enabled.unwrap_or(true),
-            dir: self.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_DIR)),
+            dir,
             client_ip,
             queue,
             max_file_bytes: max_file_mb * 1024 * 1024,
             retention_days: self.retention_days.unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
+            seal: self.seal.unwrap_or(false),
+            seal_key,
+            seal_interval: std::time::Duration::from_secs(seal_interval_s),
         }
     }
 }

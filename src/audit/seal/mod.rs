@@ -70,6 +70,7 @@
 pub mod chain;
 pub mod key;
 pub mod log;
+pub mod sealer;
 
 use std::fmt;
 use std::str::FromStr;
@@ -82,6 +83,7 @@ use serde::{Deserialize, Serialize};
 pub use chain::{ChainError, Record, Removal, SealChain, SealReport, Sealed};
 pub use key::{KeyError, SealingKey};
 pub use log::{LogError, SealLog};
+pub use sealer::{SealError, SealSettings};
 
 /// Prefix of a verification key's text form, and the scheme's version.
 pub const KEY_PREFIX: &str = "rempart-seal-v1:";
