@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{OpCode, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::runtime::Time;
@@ -30,6 +30,7 @@ use ipnet::IpNet;
 use tracing::{debug, warn};
 
 use super::edns::EDE_PROHIBITED;
+use super::mandatory;
 use super::query::QueryView;
 use super::redirect::{AnswerKind, RedirectTemplate};
 use super::response::{Reply, Response};
@@ -191,8 +192,8 @@ impl Engine {
                 ..Reply::rcode(ResponseCode::Refused)
             };
             (reply, QueryOutcome::Refused)
-        } else if request.metadata.op_code != OpCode::Query {
-            (Reply::rcode(ResponseCode::NotImp), QueryOutcome::Error)
+        } else if let Some(rcode) = mandatory::check(request) {
+            (Reply::rcode(rcode), QueryOutcome::Error)
         } else {
             match question(request) {
                 None => (Reply::rcode(ResponseCode::FormErr), QueryOutcome::Error),

@@ -17,7 +17,10 @@
 //! - [`query`]: reading a plain query straight from the datagram;
 //! - [`wire`]: answers kept ready to send, valid under one policy snapshot;
 //! - [`redirect`]: the redirect, prepared once, as hickory records or bytes;
-//! - [`response`]: the reply and the one builder of the response message;
+//! - [`mandatory`]: the RFCs' rules for requests (opcode, counts, EDNS
+//!   version, class), checked before any decision;
+//! - [`response`]: the reply and the one builder of the response message,
+//!   which truncates to the client's size;
 //! - [`engine`]: the request handling, shared by both doors, and
 //!   [`Handler`], the door for hickory-server;
 //! - [`udp`]: the receive loop (its system calls in a private module, the
@@ -26,6 +29,7 @@
 pub mod edns;
 pub mod engine;
 pub mod header;
+pub mod mandatory;
 pub mod query;
 pub mod redirect;
 pub mod response;
