@@ -232,7 +232,11 @@ impl Service {
         let dns = tokio::spawn(run(
             handler.clone(),
             listeners,
-            config.server.tcp_idle_timeout,
+            crate::dns::tcp::TcpLimits {
+                max_connections: config.server.tcp_max_connections,
+                max_per_client: config.server.tcp_max_per_client,
+                idle_timeout: config.server.tcp_idle_timeout,
+            },
             serving_tx,
             async move {
                 let _ = dns_stopped.wait_for(|s| *s).await;
@@ -269,9 +273,9 @@ impl Service {
     /// Let the requests in flight finish (at most `drain`), then stop
     /// accepting and end the serving tasks.
     ///
-    /// hickory-server aborts the requests it is still answering when it
-    /// stops, so the drain comes first, while the sockets still serve. The
-    /// handler signals each time its last request in flight ends.
+    /// The drain comes first, while the sockets still serve, so that it is
+    /// bounded by `drain` whatever the requests wait for. The handler
+    /// signals each time its last request in flight ends.
     pub async fn stop_within(self, drain: Duration) -> io::Result<()> {
         let handler = &self.handler;
         let idle = async {

@@ -186,53 +186,26 @@ async fn edns_versions_above_0_get_badvers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opcodes_counts_and_classes_get_the_codes_unbound_gives() {
     let (upstream, _setup, rempart) = start().await;
+    use ResponseCode::{FormErr, NotImp, Refused};
+    // (what, class, opcode, questions, EDNS, expected)
     let cases = [
+        ("opcode STATUS", 1, 2, 1, None, NotImp),
+        ("opcode NOTIFY", 1, 4, 1, None, NotImp),
+        ("opcode UPDATE", 1, 5, 1, None, NotImp),
+        ("no question", 1, 0, 0, None, FormErr),
+        ("two questions", 1, 0, 2, Some((0, 1232)), FormErr),
+        ("class HS", 4, 0, 1, None, Refused),
+        ("class NONE", 254, 0, 1, Some((0, 1232)), Refused),
+        ("class 42", 42, 0, 1, None, Refused),
+        ("class 0", 0, 0, 1, None, Refused),
+    ]
+    .map(|(what, class, opcode, questions, edns, rcode)| {
         (
-            "opcode STATUS",
-            raw_query("ok.test", 1, 1, 2, 1, None),
-            ResponseCode::NotImp,
-        ),
-        (
-            "opcode NOTIFY",
-            raw_query("ok.test", 1, 1, 4, 1, None),
-            ResponseCode::NotImp,
-        ),
-        (
-            "opcode UPDATE",
-            raw_query("ok.test", 1, 1, 5, 1, None),
-            ResponseCode::NotImp,
-        ),
-        (
-            "no question",
-            raw_query("ok.test", 1, 1, 0, 0, None),
-            ResponseCode::FormErr,
-        ),
-        (
-            "two questions",
-            raw_query("ok.test", 1, 1, 0, 2, Some((0, 1232))),
-            ResponseCode::FormErr,
-        ),
-        (
-            "class HS",
-            raw_query("ok.test", 1, 4, 0, 1, None),
-            ResponseCode::Refused,
-        ),
-        (
-            "class NONE",
-            raw_query("ok.test", 1, 254, 0, 1, Some((0, 1232))),
-            ResponseCode::Refused,
-        ),
-        (
-            "class 42",
-            raw_query("bad.test", 1, 42, 0, 1, None),
-            ResponseCode::Refused,
-        ),
-        (
-            "class 0",
-            raw_query("ok.test", 1, 0, 0, 1, None),
-            ResponseCode::Refused,
-        ),
-    ];
+            what,
+            raw_query("ok.test", 1, class, opcode, questions, edns),
+            rcode,
+        )
+    });
     for t in BOTH {
         for (what, q, rcode) in &cases {
             let m = strict(&exchange(rempart.addr, t, q).await.expect("an answer"));

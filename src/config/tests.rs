@@ -185,6 +185,8 @@ fn example_config_states_every_default() {
         c.server.tcp_idle_timeout.as_millis() as u64,
         DEFAULT_TCP_IDLE_TIMEOUT_MS
     );
+    assert_eq!(c.server.tcp_max_connections, DEFAULT_TCP_MAX_CONNECTIONS);
+    assert_eq!(c.server.tcp_max_per_client, DEFAULT_TCP_MAX_PER_CLIENT);
     assert_eq!(
         c.upstream.timeout.as_millis() as u64,
         DEFAULT_UPSTREAM_TIMEOUT_MS

@@ -17,6 +17,12 @@ pub const EDE_OPTION_CODE: u16 = 15;
 pub const EDE_CENSORED: u16 = 16;
 /// RFC 8914 section 4.19: "Prohibited".
 pub const EDE_PROHIBITED: u16 = 18;
+/// RFC 8914 section 4.23: "No Reachable Authority" (no upstream answered
+/// in time).
+pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;
+/// RFC 8914 section 4.24: "Network Error" (the transport to the upstream
+/// failed).
+pub const EDE_NETWORK_ERROR: u16 = 23;
 /// The UDP payload size we advertise (the DNS flag day 2020 value).
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// RFC 3225 section 3: DO, the high bit of the OPT record's flags (the

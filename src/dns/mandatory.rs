@@ -1,6 +1,7 @@
 //! The RFCs' rules for requests: what gets an error code before any
 //! decision is made, in the one place both doors (the receive loop's tasks
-//! and hickory's TCP listener) go through, answered as Unbound answers it.
+//! and the TCP connections) go through, answered as Unbound answers it; and
+//! the answer to a message too damaged to parse.
 //!
 //! Responses have their half of the rules in [`super::response`]: RA and
 //! AD, OPT only for EDNS queries, truncation to the client's size.
@@ -8,6 +9,8 @@
 use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
 use hickory_server::server::Request;
+
+use super::header::{HEADER_LEN, Header, RCODE_FORMERR};
 
 /// The error code that answers `request` before any decision, if it
 /// breaks one of these rules (checked in this order, as Unbound does):
@@ -38,4 +41,28 @@ pub fn check(request: &Request) -> Option<ResponseCode> {
         return Some(ResponseCode::Refused);
     }
     None
+}
+
+/// The answer to a query too damaged to parse: the header with FORMERR,
+/// if the header itself can be read and is a query's (RFC 1035 section
+/// 4.1.1).
+pub fn formerr(query: &[u8]) -> Option<[u8; HEADER_LEN]> {
+    if query.len() < HEADER_LEN {
+        return None;
+    }
+    let asked = Header::for_message(query);
+    if asked.qr() {
+        return None;
+    }
+    // The ID, opcode and RD of the query; QR=1, RA=1, FORMERR; no counts.
+    let mut header = Header::new();
+    header.set_id(asked.id());
+    header.set_qr(true);
+    header.set_opcode(asked.opcode());
+    header.set_rd(asked.rd());
+    header.set_ra(true);
+    header.set_rcode(RCODE_FORMERR);
+    let mut out = [0u8; HEADER_LEN];
+    header.write_to(&mut out);
+    Some(out)
 }

@@ -1,6 +1,6 @@
 //! What to answer ([`Reply`]) and the one place it becomes a DNS message
 //! ([`Response`]), whether the bytes go out in a datagram of the receive
-//! loop or through hickory's handler for TCP.
+//! loop or on a TCP connection.
 
 use std::iter;
 use std::slice;
@@ -9,9 +9,9 @@ use hickory_proto::ProtoError;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
+use hickory_server::server::Request;
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::edns::{Ede, response_edns};
 use super::header::HEADER_LEN;
@@ -213,26 +213,6 @@ impl<'a> Response<'a> {
                 let mut bytes = Vec::with_capacity(HEADER_LEN);
                 let _ = self.servfail().emit(&mut BinEncoder::new(&mut bytes));
                 bytes
-            }
-        }
-    }
-
-    /// Encode and send the answer through hickory's `handle` (TCP).
-    pub async fn send<R: ResponseHandler>(&self, mut handle: R) -> ResponseInfo {
-        // The largest message over TCP (RFC 1035 section 4.2.2): cut as
-        // over UDP, since hickory's encoder would cut a record in two.
-        let cut = match self.fit(u16::MAX) {
-            Ok((cut, _)) => cut,
-            Err(error) => {
-                warn!(%error, "cannot encode an answer; SERVFAIL instead");
-                return ResponseInfo::from(self.servfail());
-            }
-        };
-        match handle.send_response(self.message(cut)).await {
-            Ok(info) => info,
-            Err(error) => {
-                debug!(client = %self.request.src(), %error, "cannot send the answer");
-                ResponseInfo::from(self.servfail())
             }
         }
     }
