@@ -95,6 +95,33 @@ fn unknown_key_is_named() {
 }
 
 #[test]
+fn tcp_bounds_are_checked_against_each_other() {
+    for (server, bad) in [
+        ("tcp_max_connections = 0", "server.tcp_max_connections"),
+        ("tcp_max_connections = 70000", "server.tcp_max_connections"),
+        ("tcp_max_per_client = 0", "server.tcp_max_per_client"),
+        (
+            "tcp_max_connections = 10\ntcp_max_per_client = 11",
+            "server.tcp_max_per_client",
+        ),
+    ] {
+        let err = load(&format!("{MINIMAL}\n[server]\n{server}\n")).unwrap_err();
+        let ConfigError::Invalid { errors, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(errors.iter().any(|e| e.key == bad), "{server}: {err}");
+    }
+    let c = load(&format!(
+        "{MINIMAL}\n[server]\ntcp_max_connections = 10\ntcp_max_per_client = 10\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.server.tcp_max_connections, c.server.tcp_max_per_client),
+        (10, 10)
+    );
+}
+
+#[test]
 fn every_invalid_value_is_named_by_key() {
     let text = r#"
 [server]
