@@ -299,8 +299,9 @@ impl Service {
         self.stop().await
     }
 
-    /// Stop accepting, end the serving tasks (requests still in flight are
-    /// dropped; see [`Service::stop_within`]).
+    /// Stop accepting, end the serving tasks (each lets the requests it is
+    /// answering finish, however long they take; [`Service::stop_within`]
+    /// bounds that).
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
         self.expiry.abort();
