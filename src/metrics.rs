@@ -57,6 +57,14 @@ pub const LIST_ISSUED_AGE: &str = "rempart_list_issued_age_seconds";
 pub const LIST_APPLIED_AGE: &str = "rempart_list_applied_age_seconds";
 /// List reloads, by `outcome` (applied, unchanged, refused).
 pub const RELOADS_TOTAL: &str = "rempart_reloads_total";
+/// TCP connections open now.
+pub const TCP_CONNECTIONS: &str = "rempart_tcp_connections";
+/// TCP connections closed at accept, never read, by `reason`
+/// (not_allowed, total, per_client): see [`TcpRefusal`].
+pub const TCP_REFUSED_TOTAL: &str = "rempart_tcp_refused_total";
+/// UDP datagrams dropped without an answer, by `reason` (not_allowed: too
+/// damaged to parse and from outside `server.allow`).
+pub const UDP_DROPPED_TOTAL: &str = "rempart_udp_dropped_total";
 
 /// Audit records written to disk.
 pub const AUDIT_RECORDS_TOTAL: &str = "rempart_audit_records_total";
@@ -84,6 +92,9 @@ pub const ALL: &[&str] = &[
     LIST_ISSUED_AGE,
     LIST_APPLIED_AGE,
     RELOADS_TOTAL,
+    TCP_CONNECTIONS,
+    TCP_REFUSED_TOTAL,
+    UDP_DROPPED_TOTAL,
     AUDIT_RECORDS_TOTAL,
     AUDIT_LOST_TOTAL,
 ];
@@ -125,6 +136,17 @@ pub enum ReloadOutcome {
     Refused,
 }
 
+/// Why a TCP connection was closed at accept, for [`TCP_REFUSED_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpRefusal {
+    /// The client is outside `server.allow`.
+    NotAllowed,
+    /// `server.tcp_max_connections` are open.
+    Total,
+    /// The client has `server.tcp_max_per_client` open.
+    PerClient,
+}
+
 /// The handles, registered once.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -150,6 +172,9 @@ pub struct Metrics {
     issued_age: Gauge,
     applied_age: Gauge,
     reloads: [Counter; 3],
+    tcp_connections: Gauge,
+    tcp_refused: [Counter; 3],
+    udp_dropped: Counter,
     audit_written: Counter,
     audit_lost: Counter,
     times: Mutex<(f64, f64)>,
@@ -219,6 +244,10 @@ impl Metrics {
             applied_age: gauge(LIST_APPLIED_AGE),
             queries,
             reloads,
+            tcp_connections: gauge(TCP_CONNECTIONS),
+            tcp_refused: ["not_allowed", "total", "per_client"]
+                .map(|reason| counter(TCP_REFUSED_TOTAL, &[("reason", reason)])),
+            udp_dropped: counter(UDP_DROPPED_TOTAL, &[("reason", "not_allowed")]),
             audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
             audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
@@ -300,6 +329,25 @@ impl Metrics {
     /// Count a reload.
     pub fn reload(&self, outcome: ReloadOutcome) {
         self.reloads[outcome as usize].increment(1);
+    }
+
+    /// A TCP connection was opened (`true`) or closed.
+    pub fn tcp_connection(&self, opened: bool) {
+        if opened {
+            self.tcp_connections.increment(1.0);
+        } else {
+            self.tcp_connections.decrement(1.0);
+        }
+    }
+
+    /// Count a TCP connection closed at accept.
+    pub fn tcp_refused(&self, why: TcpRefusal) {
+        self.tcp_refused[why as usize].increment(1);
+    }
+
+    /// Count a damaged datagram from outside `server.allow`, dropped.
+    pub fn udp_dropped(&self) {
+        self.udp_dropped.increment(1);
     }
 
     /// Count audit records written.

@@ -8,22 +8,21 @@
 //! `SO_REUSEPORT`, so the kernel spreads datagrams over the sockets and each
 //! receive loop (`dns::udp`) keeps one core busy (one socket serves one
 //! core). TCP: one listener per address (RFC 7766: every resolver must serve
-//! TCP), idle connections closed after `server.tcp_idle_timeout_ms`.
+//! TCP), its connections bounded by `dns::tcp` (the allow check at accept,
+//! caps in total and per client, the idle timeout).
 
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use tokio::sync::watch;
 
-use hickory_server::Server;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::info;
 
 use crate::dns::Handler;
+use crate::dns::tcp::{Connections, TcpLimits};
 
 /// Bound sockets, ready to serve.
 #[derive(Debug)]
@@ -149,13 +148,14 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
 pub async fn run(
     handler: Handler,
     listeners: Listeners,
-    tcp_idle_timeout: Duration,
+    tcp_limits: TcpLimits,
     serving: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let addrs = listeners.local_addrs();
     // UDP: our own receive threads (the fast path for redirects and
-    // ready-to-send answers, see dns::udp); TCP: hickory-server's listener.
+    // ready-to-send answers, see dns::udp); TCP: our bounded accept loop
+    // (dns::tcp).
     let stop_udp = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Handle::current();
     let mut udp = Vec::new();
@@ -167,14 +167,16 @@ pub async fn run(
             runtime.clone(),
         )?);
     }
-    let mut server = Server::new(handler);
+    let (stop_tcp, tcp_stopped) = watch::channel(false);
+    let connections = Connections::new(tcp_limits);
+    let mut tcp = tokio::task::JoinSet::new();
     for l in listeners.tcp {
-        // 64 KiB: the largest DNS message over TCP.
-        server.register_listener(
+        tcp.spawn(crate::dns::tcp::serve(
+            Arc::clone(handler.engine()),
             tokio::net::TcpListener::from_std(l)?,
-            tcp_idle_timeout,
-            65_535,
-        );
+            Arc::clone(&connections),
+            tcp_stopped.clone(),
+        ));
     }
     info!(addrs = ?addrs, "serving DNS");
     serving.send_replace(true);
@@ -182,6 +184,7 @@ pub async fn run(
     serving.send_replace(false);
     info!("shutting down");
     stop_udp.store(true, Ordering::Release);
+    stop_tcp.send_replace(true);
     let drain_udp = async {
         let _ = tokio::task::spawn_blocking(move || {
             for t in udp {
@@ -190,6 +193,7 @@ pub async fn run(
         })
         .await;
     };
-    let ((), tcp) = tokio::join!(drain_udp, server.shutdown_gracefully());
-    tcp.map_err(|e| io::Error::other(e.to_string()))
+    let drain_tcp = async { while tcp.join_next().await.is_some() {} };
+    tokio::join!(drain_udp, drain_tcp);
+    Ok(())
 }

@@ -254,7 +254,11 @@ impl Service {
         let dns = tokio::spawn(run(
             handler.clone(),
             listeners,
-            config.server.tcp_idle_timeout,
+            crate::dns::tcp::TcpLimits {
+                max_connections: config.server.tcp_max_connections,
+                max_per_client: config.server.tcp_max_per_client,
+                idle_timeout: config.server.tcp_idle_timeout,
+            },
             serving_tx,
             async move {
                 let _ = dns_stopped.wait_for(|s| *s).await;
@@ -291,9 +295,9 @@ impl Service {
     /// Let the requests in flight finish (at most `drain`), then stop
     /// accepting and end the serving tasks.
     ///
-    /// hickory-server aborts the requests it is still answering when it
-    /// stops, so the drain comes first, while the sockets still serve. The
-    /// handler signals each time its last request in flight ends.
+    /// The drain comes first, while the sockets still serve, so that it is
+    /// bounded by `drain` whatever the requests wait for. The handler
+    /// signals each time its last request in flight ends.
     pub async fn stop_within(self, drain: Duration) -> io::Result<()> {
         let handler = &self.handler;
         let idle = async {
@@ -317,8 +321,9 @@ impl Service {
         self.stop().await
     }
 
-    /// Stop accepting, end the serving tasks (requests still in flight are
-    /// dropped; see [`Service::stop_within`]).
+    /// Stop accepting, end the serving tasks (each lets the requests it is
+    /// answering finish, however long they take; [`Service::stop_within`]
+    /// bounds that).
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
         self.expiry.abort();

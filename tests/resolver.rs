@@ -394,7 +394,8 @@ async fn clients_outside_allow_are_refused_with_ede_18() {
         ..Extra::default()
     };
     let rempart = Rempart::start(&setup.config(upstream.addr, &extra)).await;
-    for t in BOTH {
+    // Over TCP their connection is closed at accept, unread (tests/hostile.rs).
+    for t in [Transport::Udp] {
         for name in ["ok.test.", "bad.test."] {
             let m = query(rempart.addr, t, name, RecordType::A, Ask::default()).await;
             assert_eq!(

@@ -39,6 +39,15 @@ pub const DEFAULT_UDP_SOCKETS: usize = 0;
 /// `server.tcp_idle_timeout_ms` default (RFC 7766 section 6.2.3 recommends
 /// timeouts of the order of seconds).
 pub const DEFAULT_TCP_IDLE_TIMEOUT_MS: u64 = 10_000;
+/// `server.tcp_max_connections` default: TCP connections open at once, all
+/// clients together (each holds a file descriptor and a task).
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1000;
+/// `server.tcp_max_per_client` default: TCP connections open at once from
+/// one client address (RFC 7766 section 6.2.2: clients should not need
+/// more than one or two).
+pub const DEFAULT_TCP_MAX_PER_CLIENT: usize = 16;
+/// Largest `server.tcp_max_connections` accepted.
+pub const MAX_TCP_CONNECTIONS: usize = 65_536;
 /// `upstream.timeout_ms` default.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 2_000;
 /// `upstream.cache_bytes` default: the memory budget of the answer cache
@@ -159,6 +168,10 @@ pub struct ServerConfig {
     pub udp_sockets: usize,
     /// Idle TCP connections are closed after this long.
     pub tcp_idle_timeout: Duration,
+    /// TCP connections open at once, all clients together.
+    pub tcp_max_connections: usize,
+    /// TCP connections open at once from one client address.
+    pub tcp_max_per_client: usize,
 }
 
 /// `[upstream]`: forwarders and the answer cache.

@@ -34,6 +34,8 @@ pub(super) struct RawServer {
     pub allow: Option<Vec<String>>,
     pub udp_sockets: Option<usize>,
     pub tcp_idle_timeout_ms: Option<u64>,
+    pub tcp_max_connections: Option<usize>,
+    pub tcp_max_per_client: Option<usize>,
 }
 
 /// `[upstream]` as written.

@@ -211,6 +211,33 @@ fn protected_names_add_to_the_defaults_unless_turned_off() {
 }
 
 #[test]
+fn tcp_bounds_are_checked_against_each_other() {
+    for (server, bad) in [
+        ("tcp_max_connections = 0", "server.tcp_max_connections"),
+        ("tcp_max_connections = 70000", "server.tcp_max_connections"),
+        ("tcp_max_per_client = 0", "server.tcp_max_per_client"),
+        (
+            "tcp_max_connections = 10\ntcp_max_per_client = 11",
+            "server.tcp_max_per_client",
+        ),
+    ] {
+        let err = load(&format!("{MINIMAL}\n[server]\n{server}\n")).unwrap_err();
+        let ConfigError::Invalid { errors, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(errors.iter().any(|e| e.key == bad), "{server}: {err}");
+    }
+    let c = load(&format!(
+        "{MINIMAL}\n[server]\ntcp_max_connections = 10\ntcp_max_per_client = 10\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.server.tcp_max_connections, c.server.tcp_max_per_client),
+        (10, 10)
+    );
+}
+
+#[test]
 fn every_invalid_value_is_named_by_key() {
     let text = r#"
 [server]
@@ -314,6 +341,8 @@ fn example_config_states_every_default() {
         c.server.tcp_idle_timeout.as_millis() as u64,
         DEFAULT_TCP_IDLE_TIMEOUT_MS
     );
+    assert_eq!(c.server.tcp_max_connections, DEFAULT_TCP_MAX_CONNECTIONS);
+    assert_eq!(c.server.tcp_max_per_client, DEFAULT_TCP_MAX_PER_CLIENT);
     assert_eq!(
         c.upstream.timeout.as_millis() as u64,
         DEFAULT_UPSTREAM_TIMEOUT_MS

@@ -25,6 +25,7 @@ use super::{
     ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, MIN_LIST_MAX_BYTES, OnMissing,
     RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
 };
+use super::{DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT, MAX_TCP_CONNECTIONS};
 
 /// Collects errors while values are validated.
 #[derive(Default)]
@@ -179,6 +180,24 @@ impl RawServer {
         if tcp_idle == 0 {
             e.push("server.tcp_idle_timeout_ms", "must be at least 1");
         }
+        let tcp_max_connections = self
+            .tcp_max_connections
+            .unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS);
+        if !(1..=MAX_TCP_CONNECTIONS).contains(&tcp_max_connections) {
+            e.push(
+                "server.tcp_max_connections",
+                format!("must be 1 to {MAX_TCP_CONNECTIONS}"),
+            );
+        }
+        let tcp_max_per_client = self
+            .tcp_max_per_client
+            .unwrap_or(DEFAULT_TCP_MAX_PER_CLIENT);
+        if tcp_max_per_client == 0 || tcp_max_per_client > tcp_max_connections {
+            e.push(
+                "server.tcp_max_per_client",
+                "must be 1 to server.tcp_max_connections",
+            );
+        }
         let udp_sockets = self.udp_sockets.unwrap_or(DEFAULT_UDP_SOCKETS);
         if udp_sockets > 1024 {
             e.push("server.udp_sockets", "must be at most 1024");
@@ -188,6 +207,8 @@ impl RawServer {
             allow,
             udp_sockets,
             tcp_idle_timeout: Duration::from_millis(tcp_idle),
+            tcp_max_connections,
+            tcp_max_per_client,
         }
     }
 }

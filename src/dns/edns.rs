@@ -17,6 +17,9 @@ pub const EDE_OPTION_CODE: u16 = 15;
 pub const EDE_CENSORED: u16 = 16;
 /// RFC 8914 section 4.19: "Prohibited".
 pub const EDE_PROHIBITED: u16 = 18;
+/// RFC 8914 sections 4.23 and 4.24, sent with the SERVFAILs of the
+/// forwarder, which names them.
+pub use crate::upstream::{EDE_NETWORK_ERROR, EDE_NO_REACHABLE_AUTHORITY};
 /// The UDP payload size we advertise (the DNS flag day 2020 value).
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// RFC 3225 section 3: DO, the high bit of the OPT record's flags (the

@@ -9,9 +9,9 @@
 //!    forwards the query and applies the same snapshot to every name of the
 //!    answer's CNAME chain, fresh or cached (BEHAVIOUR section 2).
 //!
-//! [`Engine::handle`] does it for a request parsed by hickory: from
-//! hickory-server's TCP listener through [`Handler`], and for the UDP
-//! queries the receive loop leaves to a task. `Engine::answer_in_loop`
+//! [`Engine::handle`] does it for a request parsed by hickory: for TCP
+//! queries ([`super::tcp`]), and for the UDP queries the receive loop
+//! leaves to a task. `Engine::answer_in_loop`
 //! does it for a plain UDP query inside the receive loop, when the answer
 //! needs neither upstream nor hickory.
 
@@ -20,19 +20,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::{OpCode, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
-use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::Request;
 use ipnet::IpNet;
 use tracing::{debug, warn};
 
-use super::edns::EDE_PROHIBITED;
+use super::edns::{EDE_PROHIBITED, ede_rdata, write_opt};
+use super::header::{Header, HeaderCounts, RCODE_REFUSED};
+use super::mandatory;
 use super::query::QueryView;
 use super::redirect::{AnswerKind, RedirectTemplate};
-use super::response::{Reply, Response};
+use super::response::Reply;
 use super::wire::{Stamp, WireCache};
 use crate::audit::{Auditor, RedirectRef};
 use crate::metrics::{Metrics, QueryOutcome};
@@ -50,6 +51,9 @@ pub struct Engine {
     allow: Vec<IpNet>,
     upstream: Upstream,
     refused_text: Arc<str>,
+    /// The OPT RDATA of a REFUSED answer to an EDNS client (EDE 18 and
+    /// `refused_text`), for the receive loop.
+    refused_opt: Box<[u8]>,
     pub(super) metrics: Arc<Metrics>,
     audit: Option<Arc<Auditor>>,
     /// Ready-to-send answers for the UDP fast path.
@@ -94,8 +98,8 @@ pub struct Question {
     pub flags: Flags,
 }
 
-/// The hickory-server request handler (the door for TCP), holding the
-/// engine; cheap to clone.
+/// The handle on the engine that the service keeps (for the serving
+/// loops, the admin listener and the stop); cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Handler {
     engine: Arc<Engine>,
@@ -115,13 +119,17 @@ impl Handler {
     ) -> Handler {
         // The ready-to-send copies take their half of upstream.cache_bytes.
         let wire = WireCache::new(upstream.wire_budget());
+        let refused_text: Arc<str> = Arc::from("this resolver serves its own subscribers only");
+        let refused_opt =
+            ede_rdata(EDE_PROHIBITED, &refused_text).unwrap_or_else(|| Box::new([0, 0]));
         let engine = Engine {
             wire,
             policy,
             redirect,
             allow,
             upstream,
-            refused_text: Arc::from("this resolver serves its own subscribers only"),
+            refused_text,
+            refused_opt,
             metrics,
             audit,
             in_flight: AtomicUsize::new(0),
@@ -163,18 +171,6 @@ impl Handler {
     }
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
-        let (reply, _) = self.engine.handle(request).await;
-        Response::new(request, &reply).send(response_handle).await
-    }
-}
-
 impl Engine {
     /// Whether `ip` may ask (`server.allow`).
     pub(super) fn allowed(&self, ip: IpAddr) -> bool {
@@ -198,8 +194,8 @@ impl Engine {
                 ..Reply::rcode(ResponseCode::Refused)
             };
             (reply, QueryOutcome::Refused)
-        } else if request.metadata.op_code != OpCode::Query {
-            (Reply::rcode(ResponseCode::NotImp), QueryOutcome::Error)
+        } else if let Some(rcode) = mandatory::check(request) {
+            (Reply::rcode(rcode), QueryOutcome::Error)
         } else {
             match question(request) {
                 None => (Reply::rcode(ResponseCode::FormErr), QueryOutcome::Error),
@@ -245,7 +241,8 @@ impl Engine {
             }
             Err(error) => {
                 debug!(qname = %q.name, qtype = %q.qtype, %error, "upstream failed");
-                // The upstream's EDE (e.g. 6 "DNSSEC Bogus") is relayed.
+                // RFC 8914: the upstream's own EDE (e.g. 6 "DNSSEC Bogus"),
+                // or why no answer came (22, 23).
                 let reply = Reply {
                     ede: error.ede(),
                     ..Reply::rcode(ResponseCode::ServFail)
@@ -446,6 +443,26 @@ impl Engine {
             client,
         );
         true
+    }
+
+    /// REFUSED to a plain query (`msg`, read as `view`) from a client
+    /// outside `server.allow`, written by the receive loop: the answer the
+    /// full path gives (the question as sent, EDE 18 for EDNS clients),
+    /// with no task, no copy and no parse.
+    pub(super) fn refuse_in_loop(&self, msg: &[u8], view: &QueryView, out: &mut Vec<u8>) {
+        out.clear();
+        let mut header = Header::answer_to(Header::for_message(msg));
+        header.set_rcode(RCODE_REFUSED);
+        out.extend_from_slice(header.as_octets());
+        let mut counts = HeaderCounts::new();
+        counts.set_qdcount(1);
+        counts.set_arcount(u16::from(view.edns.is_some()));
+        out.extend_from_slice(counts.as_octets());
+        out.extend_from_slice(view.question(msg));
+        if let Some((payload, dnssec_ok)) = view.edns {
+            write_opt(out, payload, dnssec_ok, &self.refused_opt);
+        }
+        self.metrics.query(false, QueryOutcome::Refused);
     }
 }
 

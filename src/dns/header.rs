@@ -37,6 +37,8 @@ pub const RCODE_NOERROR: u8 = 0;
 pub const RCODE_FORMERR: u8 = 1;
 /// RCODE 3: the name does not exist.
 pub const RCODE_NXDOMAIN: u8 = 3;
+/// RCODE 5: the server refuses to answer (RFC 1035 section 4.1.1).
+pub const RCODE_REFUSED: u8 = 5;
 
 /// The ID and flags: the first four octets of the header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,6 +79,20 @@ impl Header {
     #[inline]
     pub const fn as_octets(&self) -> &[u8; 4] {
         &self.inner
+    }
+
+    /// The header of our answer to `query`, NOERROR: RFC 1035 section
+    /// 4.1.1, the ID and RD of the query, QR=1, opcode QUERY; RA=1 (a
+    /// resolver); CD as asked (RFC 4035 section 3.2.2); AD=0.
+    #[inline]
+    pub const fn answer_to(query: Header) -> Header {
+        let mut header = Header::new();
+        header.set_id(query.id());
+        header.set_qr(true);
+        header.set_rd(query.rd());
+        header.set_ra(true);
+        header.set_cd(query.cd());
+        header
     }
 
     /// ID: chosen by the asker, copied into the response.

@@ -279,15 +279,7 @@ impl RedirectTemplate {
         };
         let nodata = answers == 0;
         out.clear();
-        // RFC 1035 section 4.1.1: the ID and RD of the query; QR=1, opcode
-        // QUERY, NOERROR; RA=1; CD as asked (RFC 4035 section 3.2.2).
-        let asked = Header::for_message(query);
-        let mut header = Header::new();
-        header.set_id(asked.id());
-        header.set_qr(true);
-        header.set_rd(asked.rd());
-        header.set_ra(true);
-        header.set_cd(asked.cd());
+        let header = Header::answer_to(Header::for_message(query));
         out.extend_from_slice(header.as_octets());
         let mut counts = HeaderCounts::new();
         counts.set_qdcount(1);

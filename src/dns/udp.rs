@@ -14,6 +14,12 @@
 //! a task on the tokio runtime (`answer_in_task`: it may wait for
 //! upstream), the answer's bytes then kept for the next query alike.
 //!
+//! A client outside `server.allow` costs no task: a plain query gets
+//! REFUSED (EDE 18 with EDNS) written by the loop (`Engine::refuse_in_loop`),
+//! and anything else, damaged datagrams included, gets no answer at all (its
+//! source may be spoofed, and an answer to a spoofed source can start a
+//! packet loop), counted in `rempart_udp_dropped_total`.
+//!
 //! On stop, the loop stops receiving and waits for the tasks it started, so
 //! that a query received is a query answered.
 
@@ -32,7 +38,7 @@ use tracing::debug;
 
 use super::edns::response_payload;
 use super::engine::Engine;
-use super::header::{HEADER_LEN, Header, RCODE_FORMERR};
+use super::mandatory::formerr;
 use super::query::QueryView;
 use super::response::Response;
 use crate::metrics::QueryOutcome;
@@ -99,7 +105,12 @@ fn serve(
                 continue;
             }
             if meta.truncated {
-                if let Some(formerr) = formerr(payload) {
+                // Longer than any query: damaged. Nothing to a client
+                // outside server.allow (the source may be spoofed: an
+                // answer could start a packet loop).
+                if !engine.allowed(src.ip()) {
+                    engine.metrics.udp_dropped();
+                } else if let Some(formerr) = formerr(payload) {
                     engine.metrics.query(false, QueryOutcome::Error);
                     answer.clear();
                     answer.extend_from_slice(&formerr);
@@ -107,8 +118,20 @@ fn serve(
                 }
                 continue;
             }
-            if let Some(view) = QueryView::parse(payload)
-                && engine.allowed(src.ip())
+            let view = QueryView::parse(payload);
+            // One branch on the fast path: the allow check was already
+            // there; outsiders cost no task.
+            if !engine.allowed(src.ip()) {
+                match view {
+                    Some(view) => {
+                        engine.refuse_in_loop(payload, &view, answer);
+                        batch.reply(i);
+                    }
+                    None => engine.metrics.udp_dropped(),
+                }
+                continue;
+            }
+            if let Some(view) = view
                 && engine.answer_in_loop(payload, &view, src, answer)
             {
                 batch.reply(i);
@@ -138,7 +161,7 @@ async fn answer_in_task(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src
         Ok(r) => r,
         Err(error) => {
             // RFC 1035 section 4.1.1: FORMERR, when the header can be read
-            // and says "query" (as hickory-server does on TCP).
+            // and says "query" (as the TCP door does).
             debug!(client = %src, %error, "malformed query");
             if let Some(answer) = damaged {
                 engine.metrics.query(false, QueryOutcome::Error);
@@ -167,28 +190,4 @@ async fn answer_in_task(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src
         engine.wire.insert(request.as_slice(), &view, &bytes, stamp);
     }
     send_one(socket, &bytes, src);
-}
-
-/// The answer to a query too damaged to parse: the header with FORMERR,
-/// if the header itself can be read and is a query's (RFC 1035 section
-/// 4.1.1).
-pub fn formerr(query: &[u8]) -> Option<[u8; HEADER_LEN]> {
-    if query.len() < HEADER_LEN {
-        return None;
-    }
-    let asked = Header::for_message(query);
-    if asked.qr() {
-        return None;
-    }
-    // The ID, opcode and RD of the query; QR=1, RA=1, FORMERR; no counts.
-    let mut header = Header::new();
-    header.set_id(asked.id());
-    header.set_qr(true);
-    header.set_opcode(asked.opcode());
-    header.set_rd(asked.rd());
-    header.set_ra(true);
-    header.set_rcode(RCODE_FORMERR);
-    let mut out = [0u8; HEADER_LEN];
-    header.write_to(&mut out);
-    Some(out)
 }

@@ -71,6 +71,12 @@ pub const EDE_STALE_ANSWER: u16 = 3;
 /// RFC 8914 section 4.1: "Other Error", with the reason as EXTRA-TEXT:
 /// what a query gets when `upstream.max_in_flight` queries already wait.
 pub const EDE_OTHER: u16 = 0;
+/// RFC 8914 section 4.23: "No Reachable Authority" (no upstream answered
+/// in time).
+pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;
+/// RFC 8914 section 4.24: "Network Error" (the transport to the upstream
+/// failed).
+pub const EDE_NETWORK_ERROR: u16 = 23;
 
 /// What the client's header and OPT record say about DNSSEC.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,15 +153,22 @@ impl UpstreamError {
         UpstreamError::Io(Arc::new(error))
     }
 
-    /// The Extended DNS Error to send with the SERVFAIL: the upstream's
-    /// own, or ours when the bound on waiting queries was reached.
+    /// The Extended DNS Error to send with the SERVFAIL (RFC 8914): the
+    /// upstream's own when it answered with an error; 22 "No Reachable
+    /// Authority" when no upstream answered in time; 23 "Network Error"
+    /// when the exchange itself failed; 0 "Other" when the bound on
+    /// waiting queries was reached.
     pub fn ede(&self) -> Option<Ede> {
+        let ours = |code, this: &UpstreamError| Some((code, Arc::from(this.to_string())));
         match self {
             UpstreamError::Rcode(_, ede) => ede.clone(),
             UpstreamError::Busy(_) => {
                 Some((EDE_OTHER, Arc::from("too many queries waiting on upstream")))
             }
-            _ => None,
+            UpstreamError::Timeout(_) => ours(EDE_NO_REACHABLE_AUTHORITY, self),
+            UpstreamError::Io(_) | UpstreamError::Mismatch(_) | UpstreamError::Encode(_) => {
+                ours(EDE_NETWORK_ERROR, self)
+            }
         }
     }
 

@@ -141,26 +141,41 @@ struct Expected<'a> {
     question: Question<'a>,
 }
 
+/// Why a datagram is not taken as the answer.
+enum Rejected {
+    /// Not an answer to our question (another ID, name, type or class, or
+    /// not a DNS response): ignored, the real answer may still come.
+    NotOurs,
+    /// The answer to our question, but with records of another class.
+    ForeignClass,
+}
+
 impl Expected<'_> {
-    /// `bytes` as a message if it answers our question, else `None`.
-    fn accept(&self, bytes: &[u8]) -> Option<Fetched> {
+    /// `bytes` as a message if it answers our question.
+    fn accept(&self, bytes: &[u8]) -> Result<Fetched, Rejected> {
         // The ID first: most stray datagrams stop here, unparsed.
         if bytes.len() < 12 || u16::from_be_bytes([bytes[0], bytes[1]]) != self.id {
-            return None;
+            return Err(Rejected::NotOurs);
         }
-        let message = Message::from_vec(bytes).ok()?;
+        let message = Message::from_vec(bytes).map_err(|_| Rejected::NotOurs)?;
         let q = &self.question;
-        // Records of another class than asked are refused, as the pool
-        // did (RFC 1034 section 4.3.2: a class is a separate namespace).
-        let same_class = |r: &Record| q.qclass == DNSClass::ANY || r.dns_class == q.qclass;
-        let matches = message.metadata.message_type == MessageType::Response
+        let ours = message.metadata.message_type == MessageType::Response
             && message.queries.len() == 1
             && message.queries[0].name() == q.name
             && message.queries[0].query_type() == q.qtype
-            && message.queries[0].query_class() == q.qclass
-            && message.answers.iter().all(same_class)
-            && message.authorities.iter().all(same_class);
-        matches.then_some(Fetched {
+            && message.queries[0].query_class() == q.qclass;
+        if !ours {
+            return Err(Rejected::NotOurs);
+        }
+        // Records of another class than asked are refused, as the pool
+        // did (RFC 1034 section 4.3.2: a class is a separate namespace);
+        // the answer is ours all the same, so the exchange fails now
+        // rather than waiting for a better one until the timeout.
+        let same_class = |r: &Record| q.qclass == DNSClass::ANY || r.dns_class == q.qclass;
+        if !(message.answers.iter().all(same_class) && message.authorities.iter().all(same_class)) {
+            return Err(Rejected::ForeignClass);
+        }
+        Ok(Fetched {
             message,
             len: bytes.len(),
         })
@@ -186,15 +201,15 @@ async fn ask(
     let mut resend = Instant::now() + RETRANSMIT;
     loop {
         match timeout_at(resend.min(until), socket.recv(&mut buf)).await {
-            Ok(Ok(len)) => {
-                if let Some(answer) = expected.accept(&buf[..len]) {
-                    if answer.message.metadata.truncation {
-                        drop(socket);
-                        return ask_tcp(server, query, expected, until).await;
-                    }
-                    return Ok(answer);
+            Ok(Ok(len)) => match expected.accept(&buf[..len]) {
+                Ok(answer) if answer.message.metadata.truncation => {
+                    drop(socket);
+                    return ask_tcp(server, query, expected, until).await;
                 }
-            }
+                Ok(answer) => return Ok(answer),
+                Err(Rejected::ForeignClass) => return Err(UpstreamError::Mismatch(server)),
+                Err(Rejected::NotOurs) => {}
+            },
             // ICMP port unreachable and the like: this server is not there.
             Ok(Err(error)) => return Err(UpstreamError::io(error)),
             Err(_) => {
@@ -233,6 +248,6 @@ async fn ask_tcp(
         Ok(Err(error)) => Err(UpstreamError::io(error)),
         Ok(Ok(bytes)) => expected
             .accept(&bytes)
-            .ok_or(UpstreamError::Mismatch(server)),
+            .map_err(|_| UpstreamError::Mismatch(server)),
     }
 }
