@@ -15,11 +15,17 @@
 //! (200) or `{"outcome": "refused", "reason": "..."}` (422); 401 without the
 //! right `Authorization: Bearer <token>`; 403 when `admin.token_file` is not
 //! set (the endpoints are then disabled).
+//!
+//! The token is checked from the request's headers before a byte of its
+//! body is read: a client without it cannot make the listener read, let
+//! alone keep, an upload. The body is then read under [`MAX_BODY`], counted
+//! as it streams in (413 past it, whatever `Content-Length` said).
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -61,12 +67,33 @@ pub enum TokenError {
     /// The token is shorter than [`MIN_TOKEN_LEN`].
     #[error("the token must have at least {MIN_TOKEN_LEN} characters")]
     TooShort,
+    /// The group or others may read (or write) the file.
+    #[error(
+        "mode {mode:04o} lets the group or others at the token: make the file readable by its owner only (chmod 600)"
+    )]
+    Exposed {
+        /// The file's permission bits.
+        mode: u32,
+    },
 }
 
 /// Read `admin.token_file`: its content, blanks around it trimmed, at
-/// least [`MIN_TOKEN_LEN`] characters.
+/// least [`MIN_TOKEN_LEN`] characters, from a file neither its group nor
+/// others may read or write (`mode & 0o077 == 0`): anyone who can read the
+/// token can replace the list in force.
 pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, TokenError> {
-    let text = std::fs::read_to_string(file)?;
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    // The mode is read from the file opened, not from the path, so that
+    // the file checked is the file read.
+    let mut opened = std::fs::File::open(file)?;
+    let mode = opened.metadata()?.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(TokenError::Exposed { mode });
+    }
+    let mut text = String::new();
+    opened.read_to_string(&mut text)?;
     let token = text.trim();
     if token.len() < MIN_TOKEN_LEN {
         return Err(TokenError::TooShort);
@@ -82,7 +109,6 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/list/reload", post(reload))
         .route("/v1/list", put(upload))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -120,7 +146,7 @@ async fn metrics(State(s): State<AdminState>) -> Response {
         .into_response()
 }
 
-/// Constant-time comparison of the presented token with ours.
+/// Check the bearer token, from the headers alone (no body is read yet).
 fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = &s.token else {
         return Err(Box::new(
@@ -136,12 +162,7 @@ fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let (a, b) = (presented.as_bytes(), token.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (x, y) in a.iter().zip(b.iter()) {
-        diff |= usize::from(x ^ y);
-    }
-    if diff == 0 && !a.is_empty() {
+    if !presented.is_empty() && same_token(presented.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
         tracing::warn!("admin: request with a missing or wrong bearer token");
@@ -154,6 +175,17 @@ fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> 
                 .into_response(),
         ))
     }
+}
+
+/// Compare in time that depends on neither the tokens' content nor their
+/// lengths: both are hashed to 32 bytes first (a length difference is not
+/// seen by the comparison), then the digests are compared with `subtle`,
+/// whose comparison the optimiser cannot turn into an early exit.
+fn same_token(presented: &[u8], ours: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (a, b) = (Sha256::digest(presented), Sha256::digest(ours));
+    a.as_slice().ct_eq(b.as_slice()).into()
 }
 
 fn verdict(v: Verdict) -> Response {
@@ -181,14 +213,63 @@ pub struct Upload {
     pub signature: String,
 }
 
-async fn upload(
-    State(s): State<AdminState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+/// Why a body was not read whole.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    /// Over [`MAX_BODY`] (declared or counted).
+    #[error("body over {MAX_BODY} bytes")]
+    TooLarge,
+    /// The connection failed while reading.
+    #[error("body: {0}")]
+    Read(#[from] axum::Error),
+}
+
+impl BodyError {
+    fn response(&self) -> Response {
+        let status = match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Read(_) => StatusCode::BAD_REQUEST,
+        };
+        (status, format!("{self}\n")).into_response()
+    }
+}
+
+/// Read the body, at most `limit` bytes: a `Content-Length` over it is
+/// refused before reading, and the bytes are counted as they arrive (a
+/// chunked body declares nothing).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use futures_util::StreamExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    // Reserve what is declared, up to 1 MiB: a declared length is not yet
+    // bytes received.
+    let mut read = Vec::with_capacity(declared.map_or(0, |n| n.min(1 << 20) as usize));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if read.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read)
+}
+
+async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
+    // The token first, from the headers: a request without it is answered
+    // before its body is read.
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
+    let body = match read_body(&headers, body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.response(),
+    };
     let upload: Upload = match serde_json::from_slice(&body) {
         Ok(u) => u,
         Err(e) => {

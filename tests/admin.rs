@@ -1,8 +1,10 @@
 //! The admin listener: /healthz, /readyz, /metrics with every documented
-//! metric name.
+//! metric name; what a hostile client can make it spend.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
@@ -147,4 +149,117 @@ async fn no_valid_list_refuses_to_start_by_default() {
         text.contains("minisig"),
         "the reason names the missing signature: {text}"
     );
+}
+
+const TOKEN: &str = "admin-token-0123456789abcdef";
+
+/// Rempart with the list endpoints enabled by [`TOKEN`] (in a file only
+/// its owner reads) and `admin` appended to its `[admin]` section.
+async fn start_with_token(admin: &str) -> (TestUpstream, Setup, Rempart) {
+    use std::os::unix::fs::PermissionsExt;
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let token_file = setup.dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let admin: &'static str =
+        Box::leak(format!("token_file = \"{}\"\n{admin}", token_file.display()).into_boxed_str());
+    let extra = Extra {
+        admin,
+        list: "watch = false",
+        ..Extra::default()
+    };
+    let rempart = Rempart::start(&setup.config(upstream.addr, &extra)).await;
+    (upstream, setup, rempart)
+}
+
+/// This process's resident memory, KiB (`VmRSS` in /proc/self/status).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// What a streaming upload got: the status line, the body bytes the
+/// server let through before it answered or closed.
+struct Streamed {
+    status: String,
+    sent: u64,
+}
+
+/// `PUT /v1/list` with `token` and a body of `len` bytes declared and
+/// streamed from one 64 KiB buffer (the client keeps nothing), while the
+/// answer is read on another thread. Stops writing when the server
+/// closes or stops reading for 5 s.
+fn stream_put(admin: SocketAddr, token: &str, len: u64) -> Streamed {
+    let mut conn = std::net::TcpStream::connect(admin).unwrap();
+    conn.set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = conn.try_clone().unwrap();
+    answer
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            match answer.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&got)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    });
+    write!(
+        conn,
+        "PUT /v1/list HTTP/1.1\r\nHost: rempart\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 64 << 10];
+    let mut sent = 0u64;
+    while sent < len {
+        let n = chunk.len().min((len - sent) as usize);
+        match conn.write(&chunk[..n]) {
+            Ok(n) => sent += n as u64,
+            Err(_) => break,
+        }
+    }
+    Streamed {
+        status: reader.join().unwrap(),
+        sent,
+    }
+}
+
+/// Issue 15: a 200 MiB body with a wrong token was read whole (memory
+/// +419 MiB) before the token was checked. Now the answer is 401 from the
+/// headers alone, the body is not read (what the client could push is
+/// what the socket buffers hold), and memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_body_with_a_wrong_token_is_refused_unread() {
+    const LEN: u64 = 200 << 20;
+    let (_upstream, _setup, rempart) = start_with_token("").await;
+    let admin = rempart.admin;
+    let before = rss_kib();
+    let streamed =
+        tokio::task::spawn_blocking(move || stream_put(admin, "wrong-token-0123456789abcdef", LEN))
+            .await
+            .unwrap();
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        streamed.status.starts_with("HTTP/1.1 401"),
+        "{:?}",
+        streamed.status
+    );
+    assert!(
+        streamed.sent < 64 << 20,
+        "the server read {} MiB of the body",
+        streamed.sent >> 20
+    );
+    assert!(grown_mib < 32, "memory grew by {grown_mib} MiB");
+    rempart.stop().await;
 }

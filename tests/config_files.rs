@@ -10,6 +10,7 @@ fn an_unusable_admin_token_is_a_config_error_for_check_and_serve() {
     let tmp = tempfile::tempdir().unwrap();
     let token = tmp.path().join("token");
     std::fs::write(&token, "short\n").unwrap();
+    set_mode(&token, 0o600);
     let demo = std::fs::read_to_string("config/demo.toml")
         .unwrap()
         .replace(
@@ -47,7 +48,27 @@ fn an_unusable_admin_token_is_a_config_error_for_check_and_serve() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no-such-token"), "{err}");
 
+    // A good token in a file the group or others may read: refused by
+    // both, naming the file and its mode.
     std::fs::write(&token, "0123456789abcdef0123\n").unwrap();
+    for mode in [0o640, 0o604, 0o620] {
+        set_mode(&token, mode);
+        for args in [&["config", "check"][..], &["serve", "--config"][..]] {
+            let (code, err) = run(&with_token, args);
+            assert_eq!(code, Some(1), "{mode:o} {args:?}: {err}");
+            let named = format!("admin.token_file {}: mode {mode:04o}", token.display());
+            assert!(err.contains(&named), "{mode:o} {args:?}: {err}");
+        }
+    }
+    set_mode(&token, 0o600);
     let (code, err) = run(&with_token, &["config", "check"]);
     assert_eq!(code, Some(0), "{err}");
+    set_mode(&token, 0o400);
+    let (code, err) = run(&with_token, &["config", "check"]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+fn set_mode(file: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
 }
