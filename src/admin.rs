@@ -16,12 +16,21 @@
 //! right `Authorization: Bearer <token>`; 403 when `admin.token_file` is not
 //! set (the endpoints are then disabled).
 //!
+//! The listener is bounded (STYLE habit 13), each bound documented in
+//! [`Limits`]: at most `max_connections` connections at once, one request
+//! per connection, its headers within `header_timeout`, an upload's body
+//! within `body_timeout`, the whole connection within `request_timeout`.
+//! Each bound reached is a `warn` log line naming its key.
+//!
 //! The token is checked from the request's headers before a byte of its
 //! body is read: a client without it cannot make the listener read, let
 //! alone keep, an upload. The body is then read under [`MAX_BODY`], counted
 //! as it streams in (413 past it, whatever `Content-Length` said).
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -30,6 +39,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
 
 use crate::admission::{Admission, Source, Verdict};
 use crate::dns::Handler;
@@ -52,6 +64,27 @@ pub struct AdminState {
     pub serving: tokio::sync::watch::Receiver<bool>,
     /// The bearer token of the list endpoints; `None` disables them.
     pub token: Option<Arc<str>>,
+    /// The listener's bounds (the handlers apply `body_timeout`).
+    pub limits: Limits,
+}
+
+/// What the admin listener lets one client spend: `admin.max_connections`
+/// and the `admin.*_timeout_ms` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; one more is closed at accept (and
+    /// logged). The slot is held until the connection closes.
+    pub max_connections: usize,
+    /// From accept to the end of the request's headers; past it the
+    /// connection is closed (hyper answers 408 if some bytes came).
+    pub header_timeout: Duration,
+    /// From the handler's start to the last byte of an authorised upload's
+    /// body; past it, 408.
+    pub body_timeout: Duration,
+    /// From accept to the last byte of the answer: the connection is closed
+    /// then, whatever it is doing. A list admission under way goes on to its
+    /// end (it runs in its own task) and is logged as usual.
+    pub request_timeout: Duration,
 }
 
 /// Shortest bearer token accepted in `admin.token_file`.
@@ -196,11 +229,131 @@ fn verdict(v: Verdict) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+/// Serve the router on `listener` within `limits` until `shutdown`
+/// completes; then stop accepting, let each connection finish its request
+/// (each ends within `request_timeout`) and return.
+///
+/// One request per connection (no keep-alive): a connection's life is then
+/// one request's, so `request_timeout` bounds how long any client holds one
+/// of the `max_connections` slots, even one that never reads its answer.
+/// Scrapers and `list push` open a connection per request anyway.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, closed) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little
+                    // rather than spin on the same error.
+                    warn!(error = %e, "admin: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            warn!(
+                %client,
+                limit = limits.max_connections,
+                "admin: connection closed at accept: admin.max_connections reached"
+            );
+            continue;
+        };
+        let router = router.clone();
+        let closed = closed.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            connection(stream, client, router, limits, closed).await;
+        });
+    }
+    let _ = closing.send(true);
+    // Every connection holds a slot until it ends: all slots back means
+    // all connections ended.
+    let _ = slots.acquire_many(limits.max_connections as u32).await;
+    Ok(())
+}
+
+/// Serve one connection's one request within `limits`.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    client: SocketAddr,
+    router: Router,
+    limits: Limits,
+    mut closed: watch::Receiver<bool>,
+) {
+    let deadline = tokio::time::Instant::now() + limits.request_timeout;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(false);
+    let conn = http.serve_connection(io, service);
+    tokio::pin!(conn);
+    let served = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
+            // Stopping: finish the request under way, take no other.
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout_at(deadline, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+        () = tokio::time::sleep_until(deadline) => {
+            warn!(
+                %client,
+                limit_ms = limits.request_timeout.as_millis() as u64,
+                "admin: connection closed: admin.request_timeout_ms reached"
+            );
+            return;
+        }
+    };
+    if let Err(e) = served {
+        if e.is_timeout() {
+            warn!(
+                %client,
+                limit_ms = limits.header_timeout.as_millis() as u64,
+                "admin: connection closed: admin.header_timeout_ms reached"
+            );
+        } else {
+            debug!(%client, error = %e, "admin: connection ended with an error");
+        }
+    }
+}
+
+/// Run an admission in its own task: the answer may be dropped (the client
+/// left, `request_timeout`), the admission still runs to its end, so that
+/// it never stops between keeping a list and putting it in force.
+async fn admitted<F>(admission: F) -> Response
+where
+    F: Future<Output = Verdict> + Send + 'static,
+{
+    match tokio::spawn(admission).await {
+        Ok(v) => verdict(v),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("admission failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
 async fn reload(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    verdict(s.admission.reread().await)
+    let admission = s.admission.clone();
+    admitted(async move { admission.reread().await }).await
 }
 
 /// The body of `PUT /v1/list`.
@@ -266,9 +419,21 @@ async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> 
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    let body = match read_body(&headers, body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(e) => return e.response(),
+    let read = tokio::time::timeout(s.limits.body_timeout, read_body(&headers, body, MAX_BODY));
+    let body = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return e.response(),
+        Err(_) => {
+            warn!(
+                limit_ms = s.limits.body_timeout.as_millis() as u64,
+                "admin: upload refused: admin.body_timeout_ms reached"
+            );
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "body not received within admin.body_timeout_ms\n",
+            )
+                .into_response();
+        }
     };
     let upload: Upload = match serde_json::from_slice(&body) {
         Ok(u) => u,
@@ -284,5 +449,6 @@ async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> 
         list: upload.list.into_bytes(),
         signature: upload.signature.into_bytes(),
     };
-    verdict(s.admission.admit(Source::Push(pair)).await)
+    let admission = s.admission.clone();
+    admitted(async move { admission.admit(Source::Push(pair)).await }).await
 }

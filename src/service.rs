@@ -217,15 +217,17 @@ impl Service {
             handler: handler.clone(),
             serving: serving.clone(),
             token,
+            limits: config.admin.limits,
         };
         let mut admin_stopped = stopped.clone();
-        let admin = tokio::spawn(async move {
-            axum::serve(admin_listener, crate::admin::router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stopped.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let admin = tokio::spawn(crate::admin::serve(
+            admin_listener,
+            crate::admin::router(state),
+            config.admin.limits,
+            async move {
+                let _ = admin_stopped.wait_for(|s| *s).await;
+            },
+        ));
         info!(addr = %admin_addr, "admin listener");
 
         let mut dns_stopped = stopped;

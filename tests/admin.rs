@@ -263,3 +263,111 @@ async fn a_huge_body_with_a_wrong_token_is_refused_unread() {
     assert!(grown_mib < 32, "memory grew by {grown_mib} MiB");
     rempart.stop().await;
 }
+
+/// Read `conn` until the server closes it (or 5 s pass): what it said and
+/// how long that took.
+fn until_closed(mut conn: std::net::TcpStream) -> (String, Duration) {
+    let start = std::time::Instant::now();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("not closed after {:?}: {e}", start.elapsed()),
+        }
+    }
+    (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+}
+
+const SHORT_LIMITS: &str = "max_connections = 2\nheader_timeout_ms = 500\nbody_timeout_ms = 500\n";
+
+/// Issue 15: the admin listener had no concurrency limit nor timeout, so
+/// idle connections held it forever. Two idle connections fill
+/// `max_connections = 2`: a third is closed at accept; the idle ones are
+/// closed at `header_timeout_ms`, and a request is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_bounded_in_number_and_time() {
+    let (_upstream, _setup, rempart) = start_with_token(SHORT_LIMITS).await;
+    let admin = rempart.admin;
+    tokio::task::spawn_blocking(move || {
+        let idle: Vec<_> = (0..2)
+            .map(|_| std::net::TcpStream::connect(admin).unwrap())
+            .collect();
+        // A slow client: half a request line, then nothing.
+        let mut slow = std::net::TcpStream::connect(admin).unwrap();
+        let _ = slow.write_all(b"GET /heal");
+        let (said, _) = until_closed(slow);
+        assert_eq!(said, "", "a third connection is closed unserved");
+        for conn in idle {
+            let (said, after) = until_closed(conn);
+            assert!(!said.contains("200"), "{said}");
+            assert!(after < Duration::from_secs(3), "closed after {after:?}");
+        }
+        assert_eq!(get(format!("http://{admin}/healthz")).0, 200);
+    })
+    .await
+    .unwrap();
+    rempart.stop().await;
+}
+
+/// Headers sent a byte at a time (slowloris) do not hold a connection past
+/// `admin.header_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_trickled_in_are_cut_at_the_header_timeout() {
+    let (_upstream, _setup, rempart) = start_with_token(SHORT_LIMITS).await;
+    let admin = rempart.admin;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = std::net::TcpStream::connect(admin).unwrap();
+        let start = std::time::Instant::now();
+        let request = b"GET /healthz HTTP/1.1\r\nHost: rempart\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        for b in request {
+            if conn.write_all(&[*b]).is_err() || start.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (said, _) = until_closed(conn);
+        assert!(!said.contains("200"), "{said}");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "closed after {:?}",
+            start.elapsed()
+        );
+    })
+    .await
+    .unwrap();
+    rempart.stop().await;
+}
+
+/// An authorised upload whose body stops coming is answered 408 at
+/// `admin.body_timeout_ms`; with a longer body timeout, the connection is
+/// closed at `admin.request_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_cut_at_the_body_then_request_timeout() {
+    fn stalled(admin: SocketAddr) -> (String, Duration) {
+        let mut conn = std::net::TcpStream::connect(admin).unwrap();
+        write!(
+            conn,
+            "PUT /v1/list HTTP/1.1\r\nHost: rempart\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Length: 1000\r\n\r\n{{\"list\": "
+        )
+        .unwrap();
+        until_closed(conn)
+    }
+    for (limits, expect) in [
+        (SHORT_LIMITS, "HTTP/1.1 408"),
+        ("body_timeout_ms = 60000\nrequest_timeout_ms = 500", ""),
+    ] {
+        let (_upstream, _setup, rempart) = start_with_token(limits).await;
+        let admin = rempart.admin;
+        let (said, after) = tokio::task::spawn_blocking(move || stalled(admin))
+            .await
+            .unwrap();
+        assert!(said.starts_with(expect), "{limits}: {said}");
+        assert!(after < Duration::from_secs(3), "{limits}: after {after:?}");
+        rempart.stop().await;
+    }
+}

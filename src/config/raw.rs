@@ -87,6 +87,10 @@ pub(super) struct RawAudit {
 pub(super) struct RawAdmin {
     pub listen: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub max_connections: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
 }
 
 /// `[log]` as written.

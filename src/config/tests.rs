@@ -210,6 +210,20 @@ fn example_config_states_every_default() {
     assert_eq!(c.audit.max_file_bytes, DEFAULT_AUDIT_MAX_FILE_MB << 20);
     assert_eq!(c.audit.retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
     assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    let limits = c.admin.limits;
+    assert_eq!(limits.max_connections, DEFAULT_ADMIN_MAX_CONNECTIONS);
+    assert_eq!(
+        limits.header_timeout.as_millis() as u64,
+        DEFAULT_ADMIN_HEADER_TIMEOUT_MS
+    );
+    assert_eq!(
+        limits.body_timeout.as_millis() as u64,
+        DEFAULT_ADMIN_BODY_TIMEOUT_MS
+    );
+    assert_eq!(
+        limits.request_timeout.as_millis() as u64,
+        DEFAULT_ADMIN_REQUEST_TIMEOUT_MS
+    );
     assert_eq!(c.log.level, DEFAULT_LOG_LEVEL);
     assert_eq!(c.log.format, LogFormat::Text);
     // The same defaults apply when the keys are left out.
@@ -291,4 +305,28 @@ fn an_unknown_key_in_any_table_of_a_shipped_config_is_named() {
             );
         }
     }
+}
+
+#[test]
+fn admin_limits_out_of_range_are_named() {
+    let text = example_with_required_keys()
+        .replace("max_connections = 16", "max_connections = 0")
+        .replace("header_timeout_ms = 10000", "header_timeout_ms = 99")
+        .replace("body_timeout_ms = 120000", "body_timeout_ms = 3600001")
+        .replace("request_timeout_ms = 300000", "request_timeout_ms = 0");
+    let err = Config::from_toml(&text, Path::new("t.toml")).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "admin.max_connections",
+            "admin.header_timeout_ms",
+            "admin.body_timeout_ms",
+            "admin.request_timeout_ms"
+        ],
+        "{err}"
+    );
 }

@@ -15,7 +15,9 @@ use super::raw::{
     RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
 };
 use super::{
-    AdminConfig, AuditConfig, ClientIpMode, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_ALLOW,
+    ADMIN_MAX_CONNECTIONS_RANGE, ADMIN_TIMEOUT_MS_RANGE, AdminConfig, AuditConfig, ClientIpMode,
+    Config, DEFAULT_ADMIN_BODY_TIMEOUT_MS, DEFAULT_ADMIN_HEADER_TIMEOUT_MS, DEFAULT_ADMIN_LISTEN,
+    DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_ADMIN_REQUEST_TIMEOUT_MS, DEFAULT_ALLOW,
     DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
     DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_MAX_TTL, DEFAULT_CACHE_NEGATIVE_MAX_TTL,
     DEFAULT_CACHE_SIZE, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL,
@@ -385,9 +387,55 @@ impl RawAdmin {
                 SocketAddr::from(([127, 0, 0, 1], 9153))
             }
         };
+        let max_connections = self
+            .max_connections
+            .unwrap_or(DEFAULT_ADMIN_MAX_CONNECTIONS);
+        if !ADMIN_MAX_CONNECTIONS_RANGE.contains(&max_connections) {
+            e.push(
+                "admin.max_connections",
+                format!(
+                    "{max_connections}: must be between {} and {}",
+                    ADMIN_MAX_CONNECTIONS_RANGE.start(),
+                    ADMIN_MAX_CONNECTIONS_RANGE.end()
+                ),
+            );
+        }
+        let mut timeout = |key: &str, value: Option<u64>, default: u64| {
+            let ms = value.unwrap_or(default);
+            if !ADMIN_TIMEOUT_MS_RANGE.contains(&ms) {
+                e.push(
+                    format!("admin.{key}"),
+                    format!(
+                        "{ms}: must be between {} and {} (milliseconds)",
+                        ADMIN_TIMEOUT_MS_RANGE.start(),
+                        ADMIN_TIMEOUT_MS_RANGE.end()
+                    ),
+                );
+            }
+            Duration::from_millis(ms)
+        };
+        let limits = crate::admin::Limits {
+            max_connections,
+            header_timeout: timeout(
+                "header_timeout_ms",
+                self.header_timeout_ms,
+                DEFAULT_ADMIN_HEADER_TIMEOUT_MS,
+            ),
+            body_timeout: timeout(
+                "body_timeout_ms",
+                self.body_timeout_ms,
+                DEFAULT_ADMIN_BODY_TIMEOUT_MS,
+            ),
+            request_timeout: timeout(
+                "request_timeout_ms",
+                self.request_timeout_ms,
+                DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
+            ),
+        };
         AdminConfig {
             listen,
             token_file: self.token_file,
+            limits,
         }
     }
 }
