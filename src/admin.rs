@@ -29,6 +29,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
@@ -229,6 +231,70 @@ fn verdict(v: Verdict) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+/// Why the admin listener's TLS cannot be set up (`serve` and `config
+/// check` refuse the config with it, exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file cannot be read or is not PEM.
+    #[error("admin.tls_certificate {}: {source}", file.display())]
+    Certificate {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("admin.tls_certificate {}: no CERTIFICATE in the file", file.display())]
+    NoCertificate {
+        /// The file.
+        file: PathBuf,
+    },
+    /// The key file cannot be read or holds no private key.
+    #[error("admin.tls_key {}: {source}", file.display())]
+    Key {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls refuses the pair (a key that does not match the
+    /// certificate, an unsupported algorithm).
+    #[error("admin.tls_certificate, admin.tls_key: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The TLS side of the admin listener from PEM files: the certificate
+/// chain (server certificate first) and its private key. rustls with the
+/// ring provider, its safe default versions (TLS 1.2 and 1.3) and cipher
+/// suites, no client certificate (the bearer token authenticates), ALPN
+/// `http/1.1`.
+pub fn tls_acceptor(certificate: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| TlsError::Certificate {
+            file: certificate.to_owned(),
+            source,
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            file: certificate.to_owned(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Key {
+        file: key.to_owned(),
+        source,
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Serve the router on `listener` within `limits` until `shutdown`
 /// completes; then stop accepting, let each connection finish its request
 /// (each ends within `request_timeout`) and return.
@@ -237,10 +303,15 @@ fn verdict(v: Verdict) -> Response {
 /// one request's, so `request_timeout` bounds how long any client holds one
 /// of the `max_connections` slots, even one that never reads its answer.
 /// Scrapers and `list push` open a connection per request anyway.
+///
+/// With `tls`, each connection is a TLS one: its handshake must end within
+/// `header_timeout` (then its headers within `header_timeout` again), all
+/// within `request_timeout`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -270,9 +341,25 @@ pub async fn serve(
         };
         let router = router.clone();
         let closed = closed.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            connection(stream, client, router, limits, closed).await;
+            let deadline = tokio::time::Instant::now() + limits.request_timeout;
+            let Some(tls) = tls else {
+                return connection(stream, client, router, limits, deadline, closed).await;
+            };
+            let handshake = deadline.min(tokio::time::Instant::now() + limits.header_timeout);
+            match tokio::time::timeout_at(handshake, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    connection(stream, client, router, limits, deadline, closed).await;
+                }
+                Ok(Err(e)) => debug!(%client, error = %e, "admin: TLS handshake failed"),
+                Err(_) => warn!(
+                    %client,
+                    limit_ms = limits.header_timeout.as_millis() as u64,
+                    "admin: connection closed: admin.header_timeout_ms reached (TLS handshake)"
+                ),
+            }
         });
     }
     let _ = closing.send(true);
@@ -282,15 +369,18 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serve one connection's one request within `limits`.
-async fn connection(
-    stream: tokio::net::TcpStream,
+/// Serve one connection's one request within `limits`, closing it at
+/// `deadline` (`request_timeout` after accept).
+async fn connection<S>(
+    stream: S,
     client: SocketAddr,
     router: Router,
     limits: Limits,
+    deadline: tokio::time::Instant,
     mut closed: watch::Receiver<bool>,
-) {
-    let deadline = tokio::time::Instant::now() + limits.request_timeout;
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let io = hyper_util::rt::TokioIo::new(stream);
     let service = hyper_util::service::TowerToHyperService::new(router);
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -52,6 +52,9 @@ pub enum StartError {
         /// What is wrong.
         source: crate::admin::TokenError,
     },
+    /// The admin listener's certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::admin::TlsError),
     /// The audit trail cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::writer::AuditError),
@@ -135,6 +138,10 @@ impl Service {
                     })?,
                 )
             }
+        };
+        let tls = match &config.admin.tls {
+            Some(t) => Some(crate::admin::tls_acceptor(&t.certificate, &t.key)?),
+            None => None,
         };
         let audit = if config.audit.enabled {
             let settings = AuditSettings {
@@ -224,11 +231,17 @@ impl Service {
             admin_listener,
             crate::admin::router(state),
             config.admin.limits,
+            tls,
             async move {
                 let _ = admin_stopped.wait_for(|s| *s).await;
             },
         ));
-        info!(addr = %admin_addr, "admin listener");
+        let scheme = if config.admin.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        info!(addr = %admin_addr, scheme, "admin listener");
 
         let mut dns_stopped = stopped;
         let dns = tokio::spawn(run(

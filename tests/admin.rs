@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
@@ -370,4 +371,123 @@ async fn a_stalled_body_is_cut_at_the_body_then_request_timeout() {
         assert!(after < Duration::from_secs(3), "{limits}: after {after:?}");
         rempart.stop().await;
     }
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost,
+/// written as PEM files in `dir`: (CA, certificate, key).
+fn test_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let files = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&files.0, ca.pem()).unwrap();
+    std::fs::write(&files.1, cert.pem()).unwrap();
+    std::fs::write(&files.2, key.serialize_pem()).unwrap();
+    files
+}
+
+/// `rempart list push` as the administrator runs it: (exit code, stdout,
+/// stderr).
+fn push(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["list", "push"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 15: `list push` sent the token in clear over HTTP. The admin
+/// listener now serves TLS (admin.tls_certificate, admin.tls_key); `list
+/// push` to its https URL with the private CA applies the list; without
+/// the CA the certificate is refused, and plain HTTP gets no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_push_over_tls_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(certs.path());
+    let tls: &'static str = Box::leak(
+        format!(
+            "tls_certificate = {:?}\ntls_key = {:?}",
+            cert.display().to_string(),
+            key.display().to_string()
+        )
+        .into_boxed_str(),
+    );
+    let (_upstream, setup, rempart) = start_with_token(tls).await;
+    let token_file = setup.dir.path().join("token");
+    setup
+        .key
+        .write_signed(&setup.list_path, &list_text(2, ENTRIES));
+    let https = format!("https://127.0.0.1:{}", rempart.admin.port());
+    let http = format!("http://127.0.0.1:{}", rempart.admin.port());
+    let (token, list, ca) = (
+        token_file.display().to_string(),
+        setup.list_path.display().to_string(),
+        ca.display().to_string(),
+    );
+    let (https2, token2, list2) = (https.clone(), token.clone(), list.clone());
+    let no_ca = tokio::task::spawn_blocking(move || {
+        push(&["--url", &https2, "--token-file", &token2, &list2])
+    })
+    .await
+    .unwrap();
+    assert_eq!(no_ca.0, Some(3), "{no_ca:?}");
+    assert!(no_ca.2.contains("UnknownIssuer"), "{no_ca:?}");
+    let (token2, list2) = (token.clone(), list.clone());
+    let plain = tokio::task::spawn_blocking(move || {
+        push(&["--url", &http, "--token-file", &token2, &list2])
+    })
+    .await
+    .unwrap();
+    assert_eq!(plain.0, Some(3), "{plain:?}");
+    let pushed = tokio::task::spawn_blocking(move || {
+        push(&[
+            "--url",
+            &https,
+            "--ca-file",
+            &ca,
+            "--token-file",
+            &token,
+            &list,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(pushed.0, Some(0), "{pushed:?}");
+    assert_eq!(pushed.1.trim(), "applied serial 2", "{pushed:?}");
+    assert_eq!(rempart.service().admission.serial().await, Some(2));
+    rempart.stop().await;
+}
+
+/// `list push` refuses, before connecting, to send the token over plain
+/// HTTP to anything but a loopback address (exit 2, saying why).
+#[test]
+fn list_push_refuses_plain_http_beyond_loopback() {
+    let (code, _, err) = push(&[
+        "--url",
+        "http://resolver.invalid:9153",
+        "--token-file",
+        "no-such-token",
+        "no-such-list",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("refusing to send the admin token in clear") && err.contains("https://"),
+        "{err}"
+    );
 }

@@ -249,6 +249,17 @@ pub struct AdminConfig {
     pub token_file: Option<PathBuf>,
     /// Concurrency and time bounds of the listener.
     pub limits: crate::admin::Limits,
+    /// Serve HTTPS with this certificate and key; `None`: plain HTTP.
+    pub tls: Option<AdminTls>,
+}
+
+/// `admin.tls_certificate` and `admin.tls_key`, set together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    /// PEM file: the server certificate, then any intermediates.
+    pub certificate: PathBuf,
+    /// PEM file: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Log output format.

@@ -91,6 +91,8 @@ pub(super) struct RawAdmin {
     pub header_timeout_ms: Option<u64>,
     pub body_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[log]` as written.

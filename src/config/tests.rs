@@ -330,3 +330,29 @@ fn admin_limits_out_of_range_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn admin_tls_needs_both_files() {
+    let base = example_with_required_keys();
+    for (set, missing) in [
+        ("tls_certificate = \"c.pem\"", "admin.tls_key"),
+        ("tls_key = \"k.pem\"", "admin.tls_certificate"),
+    ] {
+        let text = base.replacen("[admin]", &format!("[admin]\n{set}"), 1);
+        let err = Config::from_toml(&text, Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains(missing), "{set}: {err}");
+    }
+    let both = base.replacen(
+        "[admin]",
+        "[admin]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"",
+        1,
+    );
+    let c = Config::from_toml(&both, Path::new("t.toml")).unwrap();
+    assert_eq!(
+        c.admin.tls,
+        Some(AdminTls {
+            certificate: "c.pem".into(),
+            key: "k.pem".into()
+        })
+    );
+}

@@ -15,10 +15,10 @@ use super::raw::{
     RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
 };
 use super::{
-    ADMIN_MAX_CONNECTIONS_RANGE, ADMIN_TIMEOUT_MS_RANGE, AdminConfig, AuditConfig, ClientIpMode,
-    Config, DEFAULT_ADMIN_BODY_TIMEOUT_MS, DEFAULT_ADMIN_HEADER_TIMEOUT_MS, DEFAULT_ADMIN_LISTEN,
-    DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_ADMIN_REQUEST_TIMEOUT_MS, DEFAULT_ALLOW,
-    DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
+    ADMIN_MAX_CONNECTIONS_RANGE, ADMIN_TIMEOUT_MS_RANGE, AdminConfig, AdminTls, AuditConfig,
+    ClientIpMode, Config, DEFAULT_ADMIN_BODY_TIMEOUT_MS, DEFAULT_ADMIN_HEADER_TIMEOUT_MS,
+    DEFAULT_ADMIN_LISTEN, DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
+    DEFAULT_ALLOW, DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
     DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_CACHE_MAX_TTL, DEFAULT_CACHE_NEGATIVE_MAX_TTL,
     DEFAULT_CACHE_SIZE, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL,
     DEFAULT_STATE_DIR, DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS,
@@ -432,10 +432,23 @@ impl RawAdmin {
                 DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
             ),
         };
+        let tls = match (self.tls_certificate, self.tls_key) {
+            (Some(certificate), Some(key)) => Some(AdminTls { certificate, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                e.push("admin.tls_key", "missing: admin.tls_certificate needs it");
+                None
+            }
+            (None, Some(_)) => {
+                e.push("admin.tls_certificate", "missing: admin.tls_key needs it");
+                None
+            }
+        };
         AdminConfig {
             listen,
             token_file: self.token_file,
             limits,
+            tls,
         }
     }
 }
