@@ -78,7 +78,7 @@ pub struct Limits {
     /// logged). The slot is held until the connection closes.
     pub max_connections: usize,
     /// From accept to the end of the request's headers; past it the
-    /// connection is closed (hyper answers 408 if some bytes came).
+    /// connection is closed without an answer.
     pub header_timeout: Duration,
     /// From the handler's start to the last byte of an authorised upload's
     /// body; past it, 408.

@@ -242,6 +242,15 @@ impl Service {
             "http"
         };
         info!(addr = %admin_addr, scheme, "admin listener");
+        if config.admin.token_file.is_some()
+            && config.admin.tls.is_none()
+            && !admin_addr.ip().is_loopback()
+        {
+            warn!(
+                addr = %admin_addr,
+                "admin: list endpoints over plain HTTP on a network address: the token can be read in transit; set admin.tls_certificate and admin.tls_key"
+            );
+        }
 
         let mut dns_stopped = stopped;
         let dns = tokio::spawn(run(
