@@ -295,9 +295,14 @@ pub fn tls_acceptor(certificate: &Path, key: &Path) -> Result<tokio_rustls::TlsA
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// How long a connection may go on once the listener stops: a slow upload
+/// must not hold the resolver's stop (systemd kills after
+/// `TimeoutStopSec`). An admission under way is not cut by it.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Serve the router on `listener` within `limits` until `shutdown`
 /// completes; then stop accepting, let each connection finish its request
-/// (each ends within `request_timeout`) and return.
+/// (within [`STOP_GRACE`]) and return.
 ///
 /// One request per connection (no keep-alive): a connection's life is then
 /// one request's, so `request_timeout` bounds how long any client holds one
@@ -394,7 +399,8 @@ async fn connection<S>(
         _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
             // Stopping: finish the request under way, take no other.
             conn.as_mut().graceful_shutdown();
-            match tokio::time::timeout_at(deadline, conn.as_mut()).await {
+            let grace = deadline.min(tokio::time::Instant::now() + STOP_GRACE);
+            match tokio::time::timeout_at(grace, conn.as_mut()).await {
                 Ok(r) => r,
                 Err(_) => return,
             }
@@ -541,4 +547,23 @@ async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> 
     };
     let admission = s.admission.clone();
     admitted(async move { admission.admit(Source::Push(pair)).await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_token;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        let ours = b"admin-token-0123456789abcdef";
+        assert!(same_token(ours, ours));
+        for other in [
+            &b"admin-token-0123456789abcdeX"[..],
+            b"admin-token-0123456789abcde",
+            b"admin-token-0123456789abcdef0",
+            b"",
+        ] {
+            assert!(!same_token(other, ours), "{other:?}");
+        }
+    }
 }

@@ -491,3 +491,27 @@ fn list_push_refuses_plain_http_beyond_loopback() {
         "{err}"
     );
 }
+
+/// A stalled upload does not hold the resolver's stop past the listener's
+/// stop grace (it held it until the body timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_does_not_hold_the_stop() {
+    let (_upstream, _setup, rempart) = start_with_token("body_timeout_ms = 60000").await;
+    let mut conn = std::net::TcpStream::connect(rempart.admin).unwrap();
+    write!(
+        conn,
+        "PUT /v1/list HTTP/1.1\r\nHost: rempart\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: 1000\r\n\r\n{{\"list\": "
+    )
+    .unwrap();
+    // Let the request reach the handler before the stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = std::time::Instant::now();
+    rempart.stop().await;
+    let took = start.elapsed();
+    assert!(
+        took < rempart::admin::STOP_GRACE + Duration::from_secs(2),
+        "stopped after {took:?}"
+    );
+    drop(conn);
+}
