@@ -15,15 +15,35 @@
 //! (200) or `{"outcome": "refused", "reason": "..."}` (422); 401 without the
 //! right `Authorization: Bearer <token>`; 403 when `admin.token_file` is not
 //! set (the endpoints are then disabled).
+//!
+//! The listener is bounded (STYLE habit 13), each bound documented in
+//! [`Limits`]: at most `max_connections` connections at once, one request
+//! per connection, its headers within `header_timeout`, an upload's body
+//! within `body_timeout`, the whole connection within `request_timeout`.
+//! Each bound reached is a `warn` log line naming its key.
+//!
+//! The token is checked from the request's headers before a byte of its
+//! body is read: a client without it cannot make the listener read, let
+//! alone keep, an upload. The body is then read under [`MAX_BODY`], counted
+//! as it streams in (413 past it, whatever `Content-Length` said).
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
 
 use crate::admission::{Admission, Source, Verdict};
 use crate::dns::Handler;
@@ -46,6 +66,27 @@ pub struct AdminState {
     pub serving: tokio::sync::watch::Receiver<bool>,
     /// The bearer token of the list endpoints; `None` disables them.
     pub token: Option<Arc<str>>,
+    /// The listener's bounds (the handlers apply `body_timeout`).
+    pub limits: Limits,
+}
+
+/// What the admin listener lets one client spend: `admin.max_connections`
+/// and the `admin.*_timeout_ms` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; one more is closed at accept (and
+    /// logged). The slot is held until the connection closes.
+    pub max_connections: usize,
+    /// From accept to the end of the request's headers; past it the
+    /// connection is closed without an answer.
+    pub header_timeout: Duration,
+    /// From the handler's start to the last byte of an authorised upload's
+    /// body; past it, 408.
+    pub body_timeout: Duration,
+    /// From accept to the last byte of the answer: the connection is closed
+    /// then, whatever it is doing. A list admission under way goes on to its
+    /// end (it runs in its own task) and is logged as usual.
+    pub request_timeout: Duration,
 }
 
 /// Shortest bearer token accepted in `admin.token_file`.
@@ -61,12 +102,33 @@ pub enum TokenError {
     /// The token is shorter than [`MIN_TOKEN_LEN`].
     #[error("the token must have at least {MIN_TOKEN_LEN} characters")]
     TooShort,
+    /// The group or others may read (or write) the file.
+    #[error(
+        "mode {mode:04o} lets the group or others at the token: make the file readable by its owner only (chmod 600)"
+    )]
+    Exposed {
+        /// The file's permission bits.
+        mode: u32,
+    },
 }
 
 /// Read `admin.token_file`: its content, blanks around it trimmed, at
-/// least [`MIN_TOKEN_LEN`] characters.
+/// least [`MIN_TOKEN_LEN`] characters, from a file neither its group nor
+/// others may read or write (`mode & 0o077 == 0`): anyone who can read the
+/// token can replace the list in force.
 pub fn read_token(file: &std::path::Path) -> Result<Arc<str>, TokenError> {
-    let text = std::fs::read_to_string(file)?;
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    // The mode is read from the file opened, not from the path, so that
+    // the file checked is the file read.
+    let mut opened = std::fs::File::open(file)?;
+    let mode = opened.metadata()?.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(TokenError::Exposed { mode });
+    }
+    let mut text = String::new();
+    opened.read_to_string(&mut text)?;
     let token = text.trim();
     if token.len() < MIN_TOKEN_LEN {
         return Err(TokenError::TooShort);
@@ -82,7 +144,6 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/list/reload", post(reload))
         .route("/v1/list", put(upload))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -123,7 +184,7 @@ async fn metrics(State(s): State<AdminState>) -> Response {
         .into_response()
 }
 
-/// Constant-time comparison of the presented token with ours.
+/// Check the bearer token, from the headers alone (no body is read yet).
 fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = &s.token else {
         return Err(Box::new(
@@ -139,12 +200,7 @@ fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let (a, b) = (presented.as_bytes(), token.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (x, y) in a.iter().zip(b.iter()) {
-        diff |= usize::from(x ^ y);
-    }
-    if diff == 0 && !a.is_empty() {
+    if !presented.is_empty() && same_token(presented.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
         tracing::warn!("admin: request with a missing or wrong bearer token");
@@ -159,6 +215,17 @@ fn authorised(s: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response>> 
     }
 }
 
+/// Compare in time that depends on neither the tokens' content nor their
+/// lengths: both are hashed to 32 bytes first (a length difference is not
+/// seen by the comparison), then the digests are compared with `subtle`,
+/// whose comparison the optimiser cannot turn into an early exit.
+fn same_token(presented: &[u8], ours: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (a, b) = (Sha256::digest(presented), Sha256::digest(ours));
+    a.as_slice().ct_eq(b.as_slice()).into()
+}
+
 fn verdict(v: Verdict) -> Response {
     let status = match v {
         Verdict::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -167,11 +234,225 @@ fn verdict(v: Verdict) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
+/// Why the admin listener's TLS cannot be set up (`serve` and `config
+/// check` refuse the config with it, exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file cannot be read or is not PEM.
+    #[error("admin.tls_certificate {}: {source}", file.display())]
+    Certificate {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("admin.tls_certificate {}: no CERTIFICATE in the file", file.display())]
+    NoCertificate {
+        /// The file.
+        file: PathBuf,
+    },
+    /// The key file cannot be read or holds no private key.
+    #[error("admin.tls_key {}: {source}", file.display())]
+    Key {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls refuses the pair (a key that does not match the
+    /// certificate, an unsupported algorithm).
+    #[error("admin.tls_certificate, admin.tls_key: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The TLS side of the admin listener from PEM files: the certificate
+/// chain (server certificate first) and its private key. rustls with the
+/// ring provider, its safe default versions (TLS 1.2 and 1.3) and cipher
+/// suites, no client certificate (the bearer token authenticates), ALPN
+/// `http/1.1`.
+pub fn tls_acceptor(certificate: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| TlsError::Certificate {
+            file: certificate.to_owned(),
+            source,
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            file: certificate.to_owned(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Key {
+        file: key.to_owned(),
+        source,
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// How long a connection may go on once the listener stops: a slow upload
+/// must not hold the resolver's stop (systemd kills after
+/// `TimeoutStopSec`). An admission under way is not cut by it.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Serve the router on `listener` within `limits` until `shutdown`
+/// completes; then stop accepting, let each connection finish its request
+/// (within [`STOP_GRACE`]) and return.
+///
+/// One request per connection (no keep-alive): a connection's life is then
+/// one request's, so `request_timeout` bounds how long any client holds one
+/// of the `max_connections` slots, even one that never reads its answer.
+/// Scrapers and `list push` open a connection per request anyway.
+///
+/// With `tls`, each connection is a TLS one: its handshake must end within
+/// `header_timeout` (then its headers within `header_timeout` again), all
+/// within `request_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, closed) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little
+                    // rather than spin on the same error.
+                    warn!(error = %e, "admin: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            warn!(
+                %client,
+                limit = limits.max_connections,
+                "admin: connection closed at accept: admin.max_connections reached"
+            );
+            continue;
+        };
+        let router = router.clone();
+        let closed = closed.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let deadline = tokio::time::Instant::now() + limits.request_timeout;
+            let Some(tls) = tls else {
+                return connection(stream, client, router, limits, deadline, closed).await;
+            };
+            let handshake = deadline.min(tokio::time::Instant::now() + limits.header_timeout);
+            match tokio::time::timeout_at(handshake, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    connection(stream, client, router, limits, deadline, closed).await;
+                }
+                Ok(Err(e)) => debug!(%client, error = %e, "admin: TLS handshake failed"),
+                Err(_) => warn!(
+                    %client,
+                    limit_ms = limits.header_timeout.as_millis() as u64,
+                    "admin: connection closed: admin.header_timeout_ms reached (TLS handshake)"
+                ),
+            }
+        });
+    }
+    let _ = closing.send(true);
+    // Every connection holds a slot until it ends: all slots back means
+    // all connections ended.
+    let _ = slots.acquire_many(limits.max_connections as u32).await;
+    Ok(())
+}
+
+/// Serve one connection's one request within `limits`, closing it at
+/// `deadline` (`request_timeout` after accept).
+async fn connection<S>(
+    stream: S,
+    client: SocketAddr,
+    router: Router,
+    limits: Limits,
+    deadline: tokio::time::Instant,
+    mut closed: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(false);
+    let conn = http.serve_connection(io, service);
+    tokio::pin!(conn);
+    let served = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = async { closed.wait_for(|c| *c).await.map(|_| ()) } => {
+            // Stopping: finish the request under way, take no other.
+            conn.as_mut().graceful_shutdown();
+            let grace = deadline.min(tokio::time::Instant::now() + STOP_GRACE);
+            match tokio::time::timeout_at(grace, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+        () = tokio::time::sleep_until(deadline) => {
+            warn!(
+                %client,
+                limit_ms = limits.request_timeout.as_millis() as u64,
+                "admin: connection closed: admin.request_timeout_ms reached"
+            );
+            return;
+        }
+    };
+    if let Err(e) = served {
+        if e.is_timeout() {
+            warn!(
+                %client,
+                limit_ms = limits.header_timeout.as_millis() as u64,
+                "admin: connection closed: admin.header_timeout_ms reached"
+            );
+        } else {
+            debug!(%client, error = %e, "admin: connection ended with an error");
+        }
+    }
+}
+
+/// Run an admission in its own task: the answer may be dropped (the client
+/// left, `request_timeout`), the admission still runs to its end, so that
+/// it never stops between keeping a list and putting it in force.
+async fn admitted<F>(admission: F) -> Response
+where
+    F: Future<Output = Verdict> + Send + 'static,
+{
+    match tokio::spawn(admission).await {
+        Ok(v) => verdict(v),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("admission failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
 async fn reload(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    verdict(s.admission.reread().await)
+    let admission = s.admission.clone();
+    admitted(async move { admission.reread().await }).await
 }
 
 /// The body of `PUT /v1/list`.
@@ -184,14 +465,75 @@ pub struct Upload {
     pub signature: String,
 }
 
-async fn upload(
-    State(s): State<AdminState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+/// Why a body was not read whole.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    /// Over [`MAX_BODY`] (declared or counted).
+    #[error("body over {MAX_BODY} bytes")]
+    TooLarge,
+    /// The connection failed while reading.
+    #[error("body: {0}")]
+    Read(#[from] axum::Error),
+}
+
+impl BodyError {
+    fn response(&self) -> Response {
+        let status = match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Read(_) => StatusCode::BAD_REQUEST,
+        };
+        (status, format!("{self}\n")).into_response()
+    }
+}
+
+/// Read the body, at most `limit` bytes: a `Content-Length` over it is
+/// refused before reading, and the bytes are counted as they arrive (a
+/// chunked body declares nothing).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use futures_util::StreamExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    // Reserve what is declared, up to 1 MiB: a declared length is not yet
+    // bytes received.
+    let mut read = Vec::with_capacity(declared.map_or(0, |n| n.min(1 << 20) as usize));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if read.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read)
+}
+
+async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
+    // The token first, from the headers: a request without it is answered
+    // before its body is read.
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
+    let read = tokio::time::timeout(s.limits.body_timeout, read_body(&headers, body, MAX_BODY));
+    let body = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return e.response(),
+        Err(_) => {
+            warn!(
+                limit_ms = s.limits.body_timeout.as_millis() as u64,
+                "admin: upload refused: admin.body_timeout_ms reached"
+            );
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "body not received within admin.body_timeout_ms\n",
+            )
+                .into_response();
+        }
+    };
     let upload: Upload = match serde_json::from_slice(&body) {
         Ok(u) => u,
         Err(e) => {
@@ -206,5 +548,25 @@ async fn upload(
         list: upload.list.into_bytes(),
         signature: upload.signature.into_bytes(),
     };
-    verdict(s.admission.admit(Source::Push(pair)).await)
+    let admission = s.admission.clone();
+    admitted(async move { admission.admit(Source::Push(pair)).await }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_token;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        let ours = b"admin-token-0123456789abcdef";
+        assert!(same_token(ours, ours));
+        for other in [
+            &b"admin-token-0123456789abcdeX"[..],
+            b"admin-token-0123456789abcde",
+            b"admin-token-0123456789abcdef0",
+            b"",
+        ] {
+            assert!(!same_token(other, ours), "{other:?}");
+        }
+    }
 }

@@ -58,6 +58,9 @@ pub enum StartError {
         /// What is wrong.
         source: crate::admin::TokenError,
     },
+    /// The admin listener's certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::admin::TlsError),
     /// The audit trail cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::writer::AuditError),
@@ -155,6 +158,10 @@ impl Service {
                 )
             }
         };
+        let tls = match &config.admin.tls {
+            Some(t) => Some(crate::admin::tls_acceptor(&t.certificate, &t.key)?),
+            None => None,
+        };
         let audit = if config.audit.enabled {
             let settings = AuditSettings::from_config(&config.audit);
             let auditor = Auditor::start(settings, metrics.clone())?;
@@ -239,16 +246,33 @@ impl Service {
             handler: handler.clone(),
             serving: serving.clone(),
             token,
+            limits: config.admin.limits,
         };
         let mut admin_stopped = stopped.clone();
-        let admin = tokio::spawn(async move {
-            axum::serve(admin_listener, crate::admin::router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stopped.wait_for(|s| *s).await;
-                })
-                .await
-        });
-        info!(addr = %admin_addr, "admin listener");
+        let admin = tokio::spawn(crate::admin::serve(
+            admin_listener,
+            crate::admin::router(state),
+            config.admin.limits,
+            tls,
+            async move {
+                let _ = admin_stopped.wait_for(|s| *s).await;
+            },
+        ));
+        let scheme = if config.admin.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        info!(addr = %admin_addr, scheme, "admin listener");
+        if config.admin.token_file.is_some()
+            && config.admin.tls.is_none()
+            && !admin_addr.ip().is_loopback()
+        {
+            warn!(
+                addr = %admin_addr,
+                "admin: list endpoints over plain HTTP on a network address: the token can be read in transit; set admin.tls_certificate and admin.tls_key"
+            );
+        }
 
         let mut dns_stopped = stopped;
         let dns = tokio::spawn(run(

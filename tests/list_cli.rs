@@ -383,6 +383,11 @@ async fn a_pushed_list_refusal_names_the_line_at_fault() {
     let setup = Setup::new(ENTRIES);
     let token_file = setup.dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The resolver refuses a token its group or others may read.
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let admin: &'static str = Box::leak(format!("token_file = {:?}", token_file).into_boxed_str());
     let extra = Extra {
         admin,

@@ -53,6 +53,8 @@ async fn start_with_token(watch: bool) -> (TestUpstream, Setup, Rempart) {
     let setup = Setup::new(ENTRIES);
     let token_file = setup.dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let owner_only = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&token_file, owner_only).unwrap();
     let admin: &'static str =
         Box::leak(format!("token_file = \"{}\"", token_file.display()).into_boxed_str());
     let list: &'static str = if watch {
@@ -499,6 +501,11 @@ impl Binary {
             .port();
         let token_file = setup.dir.path().join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(
+            &token_file,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .unwrap();
         let admin: &'static str =
             Box::leak(format!("token_file = \"{}\"", token_file.display()).into_boxed_str());
         let extra = Extra {

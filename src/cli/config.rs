@@ -56,6 +56,13 @@ fn check(file: &std::path::Path) -> ExitCode {
         );
         return ExitCode::from(EXIT_REFUSED);
     }
+    // And the admin listener's certificate and key, as `serve` loads them.
+    if let Some(tls) = &config.admin.tls
+        && let Err(reason) = crate::admin::tls_acceptor(&tls.certificate, &tls.key)
+    {
+        eprintln!("{}: {reason}", file.display());
+        return ExitCode::from(EXIT_REFUSED);
+    }
     println!(
         "{}: ok (listen {:?}, {} upstream(s), list {}, {} trusted key(s))",
         file.display(),

@@ -97,12 +97,17 @@ pub enum ListCommand {
     /// Upload LIST and LIST.minisig to a running resolver (`PUT /v1/list`
     /// on its admin listener); prints applied (serial) or refused (reason).
     Push {
-        /// The admin listener, e.g. `http://127.0.0.1:9153`.
+        /// The admin listener: `https://HOST:PORT`, or `http://` to a
+        /// loopback address only (the token is never sent in clear).
         #[arg(long)]
         url: String,
         /// The file holding the admin bearer token.
         #[arg(long)]
         token_file: PathBuf,
+        /// PEM file of the CA that signed the listener's certificate (a
+        /// private CA); without it, the Mozilla root CAs.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
         /// The list (its signature is LIST.minisig).
         list: PathBuf,
     },
@@ -133,8 +138,9 @@ pub fn run(cmd: ListCommand) -> ExitCode {
         ListCommand::Push {
             url,
             token_file,
+            ca_file,
             list,
-        } => super::push::push(&url, &token_file, &list),
+        } => super::push::push(&url, &token_file, ca_file.as_deref(), &list),
     }
 }
 

@@ -1,21 +1,165 @@
-//! `rempart list push --url URL --token-file F LIST`: the list
-//! administrator's side of `PUT /v1/list`.
+//! `rempart list push --url URL --token-file F [--ca-file CA] LIST`: the
+//! list administrator's side of `PUT /v1/list`.
+//!
+//! The bearer token lets whoever holds it replace the list in force, so it
+//! never travels in clear: `https://` URLs (rustls; the Mozilla roots, or
+//! the private CA of `--ca-file`), or `http://` to a loopback address only,
+//! where it does not leave the machine.
 
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
+use ureq::http::Uri;
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
+
+use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use crate::list::signature_path;
 
+/// Why `list push` will not send the token to a URL.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL.
+    #[error("--url {url:?} is not a URL: {reason}")]
+    Invalid {
+        /// The URL given.
+        url: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// Neither `http` nor `https`.
+    #[error("--url {url:?}: expected https://HOST:PORT (or http:// to a loopback address)")]
+    Scheme {
+        /// The URL given.
+        url: String,
+    },
+    /// Plain HTTP to a host that is not a loopback address.
+    #[error(
+        "--url {url:?}: refusing to send the admin token in clear over http to {host}, which is not a loopback address; serve the admin listener over TLS (admin.tls_certificate, admin.tls_key) and use https:// (with --ca-file for a private CA)"
+    )]
+    Cleartext {
+        /// The URL given.
+        url: String,
+        /// Its host.
+        host: String,
+    },
+}
+
+/// Check that `url` keeps the token from travelling in clear: `https`, or
+/// `http` to `localhost`, 127.0.0.0/8 or `::1`.
+pub fn check_url(url: &str) -> Result<(), UrlError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: ureq::http::uri::InvalidUri| UrlError::Invalid {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") => {
+            let host = uri.host().unwrap_or("");
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = bare.eq_ignore_ascii_case("localhost")
+                || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(UrlError::Cleartext {
+                    url: url.to_owned(),
+                    host: host.to_owned(),
+                })
+            }
+        }
+        _ => Err(UrlError::Scheme {
+            url: url.to_owned(),
+        }),
+    }
+}
+
+/// Why `--ca-file` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The file cannot be read.
+    #[error("--ca-file {}: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not PEM.
+    #[error("--ca-file {}: {source}", file.display())]
+    Pem {
+        /// The file.
+        file: PathBuf,
+        /// The parser's error.
+        source: ureq::Error,
+    },
+    /// No certificate in the file.
+    #[error("--ca-file {}: no CERTIFICATE in the file", file.display())]
+    Empty {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// The TLS settings: rustls, with the certificates of `ca_file` as the
+/// only roots, or the Mozilla roots without it.
+fn tls_config(ca_file: Option<&Path>) -> Result<TlsConfig, CaError> {
+    let Some(file) = ca_file else {
+        return Ok(TlsConfig::default());
+    };
+    let pem = std::fs::read(file).map_err(|source| CaError::Read {
+        file: file.to_owned(),
+        source,
+    })?;
+    let mut roots = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => roots.push(c),
+            Ok(_) => {}
+            Err(source) => {
+                return Err(CaError::Pem {
+                    file: file.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(CaError::Empty {
+            file: file.to_owned(),
+        });
+    }
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .build())
+}
+
 /// Upload `list` and `list.minisig` to the resolver at `url` (its admin
-/// listener, e.g. `http://127.0.0.1:9153`), authenticated by the bearer
-/// token in `token_file`. Prints `applied serial N`, `unchanged serial N` or
-/// `refused: REASON`; exit 0, 0 or 1; 3 when the resolver cannot be reached.
-pub fn push(url: &str, token_file: &Path, list: &Path) -> ExitCode {
+/// listener, e.g. `https://resolver-1.example:9153`, or
+/// `http://127.0.0.1:9153` on the resolver itself), authenticated by the
+/// bearer token in `token_file`; `ca_file` is the private CA of the
+/// listener's certificate. Prints `applied serial N`, `unchanged serial N`
+/// or `refused: REASON`; exit 0, 0 or 1; 2 for a URL that would send the
+/// token in clear (see [`check_url`]) or an unusable `--ca-file`; 3 when
+/// the resolver cannot be reached.
+pub fn push(url: &str, token_file: &Path, ca_file: Option<&Path>, list: &Path) -> ExitCode {
     let fail = |msg: String| {
         eprintln!("rempart list push: {msg}");
         ExitCode::from(EXIT_FAILURE)
+    };
+    let usage = |msg: String| {
+        eprintln!("rempart list push: {msg}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    if let Err(e) = check_url(url) {
+        return usage(e.to_string());
+    }
+    let tls = match tls_config(ca_file) {
+        Ok(t) => t,
+        Err(e) => return usage(e.to_string()),
     };
     let token = match std::fs::read_to_string(token_file) {
         Ok(t) => t.trim().to_owned(),
@@ -41,7 +185,10 @@ pub fn push(url: &str, token_file: &Path, list: &Path) -> ExitCode {
     let endpoint = format!("{}/v1/list", url.trim_end_matches('/'));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
+        .timeout_global(Some(Duration::from_secs(300)))
+        .tls_config(tls)
+        // A redirect could lead the token elsewhere, even to plain http.
+        .max_redirects(0)
         .build()
         .into();
     let response = agent
@@ -67,5 +214,42 @@ pub fn push(url: &str, token_file: &Path, list: &Path) -> ExitCode {
             ExitCode::from(EXIT_REFUSED)
         }
         (code, _) => fail(format!("{endpoint}: HTTP {code}: {}", text.trim())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_goes_in_clear_to_loopback_only() {
+        for ok in [
+            "https://resolver.example:9153",
+            "https://192.0.2.1:9153/",
+            "http://127.0.0.1:9153",
+            "http://127.1.2.3:9153/",
+            "http://[::1]:9153",
+            "http://localhost:9153",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for clear in [
+            "http://192.0.2.1:9153",
+            "http://[2001:db8::1]:9153",
+            "http://resolver.example:9153",
+            "http://localhost.example:9153",
+        ] {
+            let err = check_url(clear).unwrap_err();
+            assert!(matches!(err, UrlError::Cleartext { .. }), "{clear}: {err}");
+            assert!(err.to_string().contains("in clear"), "{err}");
+        }
+        assert!(matches!(
+            check_url("ftp://127.0.0.1/"),
+            Err(UrlError::Scheme { .. })
+        ));
+        assert!(matches!(
+            check_url("127.0.0.1:9153"),
+            Err(UrlError::Scheme { .. } | UrlError::Invalid { .. })
+        ));
     }
 }

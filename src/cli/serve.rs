@@ -83,11 +83,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(e) => {
             error!(error = %e, "cannot serve");
             eprintln!("rempart: {e}");
-            // A trusted key or token file that is not usable is part of
-            // the config (config check refuses it too): exit 1, as for
-            // any invalid config; the rest is a runtime failure.
+            // A trusted key, token, certificate or TLS key file that is
+            // not usable is part of the config (config check refuses it
+            // too): exit 1, as for any invalid config; the rest is a
+            // runtime failure.
             match e.downcast_ref::<StartError>() {
-                Some(StartError::Keys(_) | StartError::Token { .. }) => {
+                Some(StartError::Keys(_) | StartError::Token { .. } | StartError::Tls(_)) => {
                     ExitCode::from(EXIT_REFUSED)
                 }
                 Some(StartError::Floor(_)) => ExitCode::from(EXIT_FLOOR),

@@ -135,6 +135,22 @@ pub const DEFAULT_AUDIT_SEAL_KEY: &str = "/var/lib/rempart/audit-seal.key";
 pub const DEFAULT_AUDIT_SEAL_INTERVAL_S: u64 = 900;
 /// `admin.listen` default: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9153";
+/// `admin.max_connections` default: connections served at once; more are
+/// closed at accept. Scrapers and list pushes need a few.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 16;
+/// `admin.header_timeout_ms` default: a request's headers must have come
+/// in whole this long after the connection opened.
+pub const DEFAULT_ADMIN_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// `admin.body_timeout_ms` default: an authorised upload's body must have
+/// come in whole this long after its headers (60 MB at 5 Mbit/s).
+pub const DEFAULT_ADMIN_BODY_TIMEOUT_MS: u64 = 120_000;
+/// `admin.request_timeout_ms` default: a connection (its one request,
+/// from accept to the last byte of the answer) is closed after this long.
+pub const DEFAULT_ADMIN_REQUEST_TIMEOUT_MS: u64 = 300_000;
+/// Range of `admin.max_connections`.
+pub const ADMIN_MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<usize> = 1..=4096;
+/// Range of the `admin.*_timeout_ms` keys: 100 ms to 1 hour.
+pub const ADMIN_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 /// `log.level` default.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -298,6 +314,19 @@ pub struct AdminConfig {
     /// File holding the bearer token of the list endpoints; unset disables
     /// them.
     pub token_file: Option<PathBuf>,
+    /// Concurrency and time bounds of the listener.
+    pub limits: crate::admin::Limits,
+    /// Serve HTTPS with this certificate and key; `None`: plain HTTP.
+    pub tls: Option<AdminTls>,
+}
+
+/// `admin.tls_certificate` and `admin.tls_key`, set together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    /// PEM file: the server certificate, then any intermediates.
+    pub certificate: PathBuf,
+    /// PEM file: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Log output format.

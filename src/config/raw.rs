@@ -101,6 +101,12 @@ pub(super) struct RawAudit {
 pub(super) struct RawAdmin {
     pub listen: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub max_connections: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[log]` as written.

@@ -379,6 +379,20 @@ fn example_config_states_every_default() {
         DEFAULT_AUDIT_SEAL_INTERVAL_S
     );
     assert_eq!(c.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    let limits = c.admin.limits;
+    assert_eq!(limits.max_connections, DEFAULT_ADMIN_MAX_CONNECTIONS);
+    assert_eq!(
+        limits.header_timeout.as_millis() as u64,
+        DEFAULT_ADMIN_HEADER_TIMEOUT_MS
+    );
+    assert_eq!(
+        limits.body_timeout.as_millis() as u64,
+        DEFAULT_ADMIN_BODY_TIMEOUT_MS
+    );
+    assert_eq!(
+        limits.request_timeout.as_millis() as u64,
+        DEFAULT_ADMIN_REQUEST_TIMEOUT_MS
+    );
     assert_eq!(c.log.level, DEFAULT_LOG_LEVEL);
     assert_eq!(c.log.format, LogFormat::Text);
     // The same defaults apply when the keys are left out.
@@ -494,4 +508,54 @@ fn the_obsolete_cache_size_is_accepted_and_named() {
     assert_eq!(c.upstream.obsolete.len(), 1);
     assert!(c.upstream.obsolete[0].contains("upstream.cache_bytes"));
     assert!(load(MINIMAL).unwrap().upstream.obsolete.is_empty());
+}
+
+#[test]
+fn admin_limits_out_of_range_are_named() {
+    let text = example_with_required_keys()
+        .replace("max_connections = 16", "max_connections = 0")
+        .replace("header_timeout_ms = 10000", "header_timeout_ms = 99")
+        .replace("body_timeout_ms = 120000", "body_timeout_ms = 3600001")
+        .replace("request_timeout_ms = 300000", "request_timeout_ms = 0");
+    let err = Config::from_toml(&text, Path::new("t.toml")).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "admin.max_connections",
+            "admin.header_timeout_ms",
+            "admin.body_timeout_ms",
+            "admin.request_timeout_ms"
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn admin_tls_needs_both_files() {
+    let base = example_with_required_keys();
+    for (set, missing) in [
+        ("tls_certificate = \"c.pem\"", "admin.tls_key"),
+        ("tls_key = \"k.pem\"", "admin.tls_certificate"),
+    ] {
+        let text = base.replacen("[admin]", &format!("[admin]\n{set}"), 1);
+        let err = Config::from_toml(&text, Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains(missing), "{set}: {err}");
+    }
+    let both = base.replacen(
+        "[admin]",
+        "[admin]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"",
+        1,
+    );
+    let c = Config::from_toml(&both, Path::new("t.toml")).unwrap();
+    assert_eq!(
+        c.admin.tls,
+        Some(AdminTls {
+            certificate: "c.pem".into(),
+            key: "k.pem".into()
+        })
+    );
 }

@@ -15,8 +15,10 @@ use super::raw::{
     RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
 };
 use super::{
-    AdminConfig, AuditConfig, ClientIpMode, Config, DEFAULT_ADMIN_LISTEN, DEFAULT_ALLOW,
-    DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
+    ADMIN_MAX_CONNECTIONS_RANGE, ADMIN_TIMEOUT_MS_RANGE, AdminConfig, AdminTls, AuditConfig,
+    ClientIpMode, Config, DEFAULT_ADMIN_BODY_TIMEOUT_MS, DEFAULT_ADMIN_HEADER_TIMEOUT_MS,
+    DEFAULT_ADMIN_LISTEN, DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
+    DEFAULT_ALLOW, DEFAULT_AUDIT_DIR, DEFAULT_AUDIT_MAX_FILE_MB, DEFAULT_AUDIT_QUEUE,
     DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_AUDIT_SEAL_INTERVAL_S, DEFAULT_AUDIT_SEAL_KEY,
     DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_TTL, DEFAULT_CACHE_NEGATIVE_MAX_TTL,
     DEFAULT_LIST_MAX_BYTES, DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_MAX_IN_FLIGHT,
@@ -494,9 +496,68 @@ impl RawAdmin {
                 SocketAddr::from(([127, 0, 0, 1], 9153))
             }
         };
+        let max_connections = self
+            .max_connections
+            .unwrap_or(DEFAULT_ADMIN_MAX_CONNECTIONS);
+        if !ADMIN_MAX_CONNECTIONS_RANGE.contains(&max_connections) {
+            e.push(
+                "admin.max_connections",
+                format!(
+                    "{max_connections}: must be between {} and {}",
+                    ADMIN_MAX_CONNECTIONS_RANGE.start(),
+                    ADMIN_MAX_CONNECTIONS_RANGE.end()
+                ),
+            );
+        }
+        let mut timeout = |key: &str, value: Option<u64>, default: u64| {
+            let ms = value.unwrap_or(default);
+            if !ADMIN_TIMEOUT_MS_RANGE.contains(&ms) {
+                e.push(
+                    format!("admin.{key}"),
+                    format!(
+                        "{ms}: must be between {} and {} (milliseconds)",
+                        ADMIN_TIMEOUT_MS_RANGE.start(),
+                        ADMIN_TIMEOUT_MS_RANGE.end()
+                    ),
+                );
+            }
+            Duration::from_millis(ms)
+        };
+        let limits = crate::admin::Limits {
+            max_connections,
+            header_timeout: timeout(
+                "header_timeout_ms",
+                self.header_timeout_ms,
+                DEFAULT_ADMIN_HEADER_TIMEOUT_MS,
+            ),
+            body_timeout: timeout(
+                "body_timeout_ms",
+                self.body_timeout_ms,
+                DEFAULT_ADMIN_BODY_TIMEOUT_MS,
+            ),
+            request_timeout: timeout(
+                "request_timeout_ms",
+                self.request_timeout_ms,
+                DEFAULT_ADMIN_REQUEST_TIMEOUT_MS,
+            ),
+        };
+        let tls = match (self.tls_certificate, self.tls_key) {
+            (Some(certificate), Some(key)) => Some(AdminTls { certificate, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                e.push("admin.tls_key", "missing: admin.tls_certificate needs it");
+                None
+            }
+            (None, Some(_)) => {
+                e.push("admin.tls_certificate", "missing: admin.tls_key needs it");
+                None
+            }
+        };
         AdminConfig {
             listen,
             token_file: self.token_file,
+            limits,
+            tls,
         }
     }
 }
