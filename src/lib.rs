@@ -10,7 +10,7 @@
 //! serves `/healthz`, `/readyz`, `/metrics` and the list endpoints.
 //!
 //! **Change.** [`admission`] is the one path by which a list takes effect,
-//! whatever its source ([`sources`]: the file watcher; SIGHUP; the [`admin`]
+//! whatever its source (`sources`: the file watcher; SIGHUP; the [`admin`]
 //! endpoints; the file at start): read, verify, parse, gates, compile off
 //! the query path, persist, swap, record.
 //!
@@ -48,6 +48,6 @@ pub mod metrics;
 pub mod policy;
 pub mod server;
 pub mod service;
-pub mod sources;
+pub(crate) mod sources;
 pub mod text;
 pub mod upstream;

@@ -10,7 +10,7 @@
 //!    answer's CNAME chain, fresh or cached (BEHAVIOUR section 2).
 //!
 //! [`Engine::handle`] does it for a request parsed by hickory: for TCP
-//! queries ([`super::tcp`]), and for the UDP queries the receive loop
+//! queries (`dns::tcp`), and for the UDP queries the receive loop
 //! leaves to a task. `Engine::answer_in_loop`
 //! does it for a plain UDP query inside the receive loop, when the answer
 //! needs neither upstream nor hickory.

@@ -2,7 +2,7 @@
 //!
 //! One thread per socket (one socket per core, see `server`), blocked in
 //! `recvmmsg` until a datagram comes; it then takes every datagram waiting,
-//! up to [`BATCH`], in that one call, and sends the answers it could make
+//! up to `mmsg::BATCH`, in that one call, and sends the answers it could make
 //! itself in one `sendmmsg` (two system calls per batch instead of two per
 //! query: under load most of the cost of a query is the kernel's). The
 //! system calls are in `mmsg`, the one module allowed `unsafe`.
@@ -42,7 +42,6 @@ use super::mandatory::formerr;
 use super::query::QueryView;
 use super::response::Response;
 use crate::metrics::QueryOutcome;
-pub use mmsg::BATCH;
 use mmsg::{Batch, Datagram, send_one};
 
 /// How often a receive waiting for a datagram looks at the stop flag.

@@ -1,13 +1,13 @@
 //! Asking someone else: forwarding to the upstream resolvers, with a cache.
 //!
 //! [`Upstream`] answers a question from its cache or from upstream
-//! ([`transport`]: UDP with TCP on truncation, a random port and ID per
+//! (`transport`: UDP with TCP on truncation, a random port and ID per
 //! question), DNSSEC-transparent the way Unbound forwards:
 //!
 //! - upstream is always asked with DO=1, and the answer is cached as it
 //!   came, its RRSIG, NSEC and NSEC3 records included; each client gets
 //!   them in every section relayed if it set DO, and not otherwise
-//!   ([`dnssec`]; RFC 4035 section 3.2.1), so the cache never serves an
+//!   (`dnssec`; RFC 4035 section 3.2.1), so the cache never serves an
 //!   answer lacking what the client asked for;
 //! - the client's CD goes upstream, and the cache key carries it: an
 //!   answer given with checking disabled never reaches a client that did
@@ -44,8 +44,8 @@
 //! answer in time. An upstream that answers, even SERVFAIL, is believed: a
 //! SERVFAIL may be a validating upstream's verdict that the data is bogus.
 
-pub mod dnssec;
-pub mod transport;
+pub(crate) mod dnssec;
+pub(crate) mod transport;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
