@@ -70,24 +70,7 @@ pub struct AdminState {
     pub limits: Limits,
 }
 
-/// What the admin listener lets one client spend: `admin.max_connections`
-/// and the `admin.*_timeout_ms` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Connections served at once; one more is closed at accept (and
-    /// logged). The slot is held until the connection closes.
-    pub max_connections: usize,
-    /// From accept to the end of the request's headers; past it the
-    /// connection is closed without an answer.
-    pub header_timeout: Duration,
-    /// From the handler's start to the last byte of an authorised upload's
-    /// body; past it, 408.
-    pub body_timeout: Duration,
-    /// From accept to the last byte of the answer: the connection is closed
-    /// then, whatever it is doing. A list admission under way goes on to its
-    /// end (it runs in its own task) and is logged as usual.
-    pub request_timeout: Duration,
-}
+pub use crate::config::AdminLimits as Limits;
 
 /// Shortest bearer token accepted in `admin.token_file`.
 pub const MIN_TOKEN_LEN: usize = 16;

@@ -35,7 +35,8 @@
 //! validated [`config::Config`].
 //!
 //! **Shared.** [`metrics`] declares every metric name once; [`text`] prints
-//! hex and RFC 3339 the one way.
+//! hex and RFC 3339 the one way; [`proto`] holds the DNS numbers the
+//! answering and the forwarding sides share.
 
 pub mod admin;
 pub mod admission;
@@ -46,6 +47,7 @@ pub mod dns;
 pub mod list;
 pub mod metrics;
 pub mod policy;
+pub mod proto;
 pub mod server;
 pub mod service;
 pub(crate) mod sources;

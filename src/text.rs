@@ -30,6 +30,21 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &Rfc3339)
 }
 
+/// A record time: RFC 3339 UTC with milliseconds
+/// (`2026-11-22T10:00:00.123Z`), as the audit trail and its seals write it.
+pub fn record_time(t: std::time::SystemTime) -> String {
+    let t = OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// A record time read back (any RFC 3339 time).
+pub fn parse_record_time(s: &str) -> Option<OffsetDateTime> {
+    parse_rfc3339(s).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,6 @@
 //! reads the trail, the writer reopening it included, parses a line with
 //! [`Line::parse`].
 
-use std::time::SystemTime;
-
 use serde::{Deserialize, Serialize};
 
 /// The schema version written in `v`. Version 2 added the `seal` and
@@ -265,17 +263,5 @@ impl RedirectRef {
     }
 }
 
-/// `time` as written in a record: RFC 3339 UTC with milliseconds
-/// (`2026-11-22T10:00:00.123Z`).
-pub fn format_time(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap_or_default()
-}
-
-/// Read a record's `time` back (any RFC 3339 time).
-pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
-    crate::text::parse_rfc3339(s).ok()
-}
+/// `time` as written in a record, and read back: see [`crate::text`].
+pub use crate::text::{parse_record_time as parse_time, record_time as format_time};

@@ -523,7 +523,7 @@ impl RawAdmin {
             }
             Duration::from_millis(ms)
         };
-        let limits = crate::admin::Limits {
+        let limits = super::AdminLimits {
             max_connections,
             header_timeout: timeout(
                 "header_timeout_ms",

@@ -4,32 +4,25 @@
 //! byte writers of the receive loop) take the payload size, the OPT layout
 //! and the EDE codes from here.
 
-use std::sync::Arc;
-
 use hickory_proto::op::Edns;
 use hickory_proto::rr::rdata::opt::EdnsOption;
 
 /// RFC 6891 section 6.1.1: the RR type of OPT.
 pub const OPT: u16 = 41;
-/// RFC 8914 section 2: the EDNS option code of an Extended DNS Error.
-pub const EDE_OPTION_CODE: u16 = 15;
 /// RFC 8914 section 4.17: "Censored".
 pub const EDE_CENSORED: u16 = 16;
 /// RFC 8914 section 4.19: "Prohibited".
 pub const EDE_PROHIBITED: u16 = 18;
-/// RFC 8914 sections 4.23 and 4.24, sent with the SERVFAILs of the
-/// forwarder, which names them.
-pub use crate::upstream::{EDE_NETWORK_ERROR, EDE_NO_REACHABLE_AUTHORITY};
-/// The UDP payload size we advertise (the DNS flag day 2020 value).
-pub const EDNS_PAYLOAD: u16 = 1232;
+/// The numbers shared with the forwarder (option code, EDE 22 and 23, the
+/// advertised payload, the EDE type).
+pub use crate::proto::{
+    EDE_NETWORK_ERROR, EDE_NO_REACHABLE_AUTHORITY, EDE_OPTION_CODE, EDNS_PAYLOAD, Ede,
+};
 /// RFC 3225 section 3: DO, the high bit of the OPT record's flags (the
 /// third octet of its TTL field).
 pub const DNSSEC_OK: u8 = 0x80;
 /// RFC 6891 section 6.2.3: payload sizes below 512 are treated as 512.
 const MIN_PAYLOAD: u16 = 512;
-
-/// An Extended DNS Error: INFO-CODE and EXTRA-TEXT.
-pub type Ede = (u16, Arc<str>);
 
 /// The payload size of our answer to a client that advertised `asked`: the
 /// client's, within 512..=[`EDNS_PAYLOAD`]. Also the largest UDP answer we
@@ -118,7 +111,10 @@ mod tests {
             let mut query = Edns::new();
             query.set_max_payload(payload);
             query.set_dnssec_ok(dnssec_ok);
-            let ede: Ede = (EDE_CENSORED, Arc::from("blocked: see https://x.test/"));
+            let ede: Ede = (
+                EDE_CENSORED,
+                std::sync::Arc::from("blocked: see https://x.test/"),
+            );
             let encoded = hickory_proto::rr::Record::from(&response_edns(&query, Some(&ede)))
                 .to_bytes()
                 .unwrap();

@@ -13,7 +13,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{RData, Record, RecordType};
 
-use crate::dns::edns::{EDE_OPTION_CODE, Ede};
+use crate::proto::{EDE_OPTION_CODE, Ede};
 
 /// The records that prove or sign, which a client that did not set DO
 /// does not get (RFC 4035 section 3.2.1).

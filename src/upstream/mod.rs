@@ -58,8 +58,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use crate::config::UpstreamConfig;
-use crate::dns::edns::Ede;
 use crate::metrics::Metrics;
+use crate::proto::{EDE_NETWORK_ERROR, EDE_NO_REACHABLE_AUTHORITY, Ede};
 use transport::{Fetched, Question, Transport};
 
 /// The largest answer kept in the cache, in the bytes it weighs there.
@@ -71,12 +71,6 @@ pub const EDE_STALE_ANSWER: u16 = 3;
 /// RFC 8914 section 4.1: "Other Error", with the reason as EXTRA-TEXT:
 /// what a query gets when `upstream.max_in_flight` queries already wait.
 pub const EDE_OTHER: u16 = 0;
-/// RFC 8914 section 4.23: "No Reachable Authority" (no upstream answered
-/// in time).
-pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;
-/// RFC 8914 section 4.24: "Network Error" (the transport to the upstream
-/// failed).
-pub const EDE_NETWORK_ERROR: u16 = 23;
 
 /// What the client's header and OPT record say about DNSSEC.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

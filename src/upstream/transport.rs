@@ -35,7 +35,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
 use super::UpstreamError;
-use crate::dns::edns::EDNS_PAYLOAD;
+use crate::proto::EDNS_PAYLOAD;
 
 /// Time between two sends of the same UDP question to one server (Unbound
 /// starts at 376 ms).

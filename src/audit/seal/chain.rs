@@ -68,7 +68,7 @@ impl Sealed {
     /// The time as the trail writes times.
     pub fn time_text(&self) -> String {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.time_ms);
-        crate::audit::record::format_time(t)
+        crate::text::record_time(t)
     }
 }
 

@@ -407,7 +407,7 @@ impl Seal {
 
     /// The seal's time as the trail writes times (RFC 3339, UTC, ms).
     pub fn time_text(&self) -> String {
-        super::record::format_time(self.time())
+        crate::text::record_time(self.time())
     }
 
     /// SHA-256 of the signed bytes and the signature: names this one seal
@@ -435,7 +435,7 @@ impl Seal {
 
     /// The seal a trail record holds; `time` is the record's `time`.
     pub fn from_record(r: &SealRecord, time: &str) -> Result<Seal, ParseError> {
-        let at = super::record::parse_time(time)
+        let at = crate::text::parse_record_time(time)
             .ok_or_else(|| field("time", time, "an RFC 3339 time"))?;
         let ns = at.unix_timestamp_nanos();
         let time_ms = u64::try_from(ns / 1_000_000)
