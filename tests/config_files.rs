@@ -152,7 +152,8 @@ fn the_quick_start_says_what_the_demo_does() {
     let demo = rempart::config::Config::load(std::path::Path::new("config/demo.toml")).unwrap();
     let ms = demo.upstream.timeout.as_millis();
     assert!(
-        quick.contains(&format!("SERVFAIL once `upstream.timeout_ms` ({ms} ms in"))
+        quick.contains("SERVFAIL: at once, with EDE 23")
+            && quick.contains(&format!("once `upstream.timeout_ms` ({ms} ms in"))
             && quick.contains(&format!("so {} seconds", ms / 1000)),
         "{quick}"
     );
