@@ -405,6 +405,7 @@ fn write_trail_sealed(
             seal: key.map(|key| SealSettings {
                 key: key.to_owned(),
                 interval: Duration::from_secs(3600),
+                required: true,
             }),
         },
         metrics.clone(),
@@ -1043,11 +1044,13 @@ fn seals(audit: &Path) -> Vec<Seal> {
 #[test]
 fn setup_keys_then_serve_seals_and_every_seal_is_in_the_log() {
     let (_setup, served) = sealed_setup();
-    // No key yet: a clear error, not an unsealed trail.
+    // audit.seal = true and no key yet: a config error (exit 1) naming
+    // the key and the command that makes it, not an unsealed trail.
     let o = rempart_cli(&["serve", "--config", s(&served.config)]);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("rempart audit setup-keys"), "{err}");
+    assert!(err.contains(s(&served.key)), "{err}");
 
     let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
@@ -1100,6 +1103,64 @@ fn setup_keys_then_serve_seals_and_every_seal_is_in_the_log() {
     stop(child);
     let (code, out) = verify_key(&served.audit, Some(&pk_file));
     assert_eq!(code, 0, "{out}");
+}
+
+/// The start-up warning of a trail without a sealing key.
+const NOT_SEALED: &str = "hash-chained but NOT sealed";
+
+#[test]
+fn sealing_is_on_once_a_key_is_set_up_unless_turned_off_as_journald_does() {
+    // audit.seal left out, no key: serves, hash-chained only, one warning
+    // saying how to seal.
+    let (_setup, served) = served_with("seal_key = \"{key}\"\nseal_interval_s = 1\n");
+    let child = spawn_serve(&served);
+    wait_until("the start record", || starts(&served.audit) == 1);
+    stop(child);
+    let log = std::fs::read_to_string(&served.stderr).unwrap();
+    assert_eq!(log.matches(NOT_SEALED).count(), 1, "{log}");
+    assert!(log.contains("rempart audit setup-keys"), "{log}");
+    assert!(seals(&served.audit).is_empty());
+
+    // The same config once the key exists: sealed, no warning.
+    let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    std::fs::write(&served.stderr, "").unwrap();
+    let child = spawn_serve(&served);
+    wait_until("a seal", || !seals(&served.audit).is_empty());
+    stop(child);
+    let log = std::fs::read_to_string(&served.stderr).unwrap();
+    assert!(!log.contains(NOT_SEALED), "{log}");
+
+    // The key gone from under a sealed trail: not a silent downgrade.
+    let key = std::fs::read(&served.key).unwrap();
+    std::fs::remove_file(&served.key).unwrap();
+    let o = rempart_cli(&["serve", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("this trail was sealed"), "{err}");
+    assert!(err.contains(s(&served.key)), "{err}");
+    std::fs::write(&served.key, key).unwrap();
+
+    // audit.seal = false with the key there: never sealed.
+    let text = std::fs::read_to_string(&served.config).unwrap();
+    std::fs::write(
+        &served.config,
+        text.replace("[audit]\n", "[audit]\nseal = false\n"),
+    )
+    .unwrap();
+    let before = seals(&served.audit).len();
+    std::fs::write(&served.stderr, "").unwrap();
+    let child = spawn_serve(&served);
+    wait_until("the start record", || starts(&served.audit) == 3);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    assert_eq!(
+        seals(&served.audit).len(),
+        before,
+        "no seal with seal = false"
+    );
+    let log = std::fs::read_to_string(&served.stderr).unwrap();
+    assert!(log.contains("audit.seal = false"), "{log}");
 }
 
 /// `audit report DIR [args]`: exit code, stdout and stderr.

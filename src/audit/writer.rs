@@ -20,15 +20,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use time::{Date, OffsetDateTime};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::chain::{Batch, ChainHash, Serialised};
 use super::privacy::ClientPrivacy;
 use super::record::{ClockJump, Event, Loss, RedirectRef, format_time};
 use super::seal::sealer::{Sealer, digest_of};
-use super::seal::{Head, Seal, SealError, SealSettings};
+use super::seal::{self, Head, Seal, SealError, SealSettings};
 use super::trail::{Trail, TrailError};
-use crate::config::{AuditConfig, ClientIpMode};
+use crate::config::{AuditConfig, ClientIpMode, SealMode};
 use crate::metrics::Metrics;
 
 /// While records keep coming, the writer drains the queue at this pace.
@@ -58,8 +58,8 @@ pub struct AuditSettings {
     pub max_file_bytes: u64,
     /// Files whose day is older than this many days are deleted (0: never).
     pub retention_days: u32,
-    /// Seal the trail with this key, every so often; `None`: unsealed
-    /// (a loud warning at start).
+    /// Seal the trail with this key, every so often (if it exists, unless
+    /// required); `None`: `audit.seal = false`, never sealed.
     pub seal: Option<SealSettings>,
 }
 
@@ -72,10 +72,14 @@ impl AuditSettings {
             queue: c.queue,
             max_file_bytes: c.max_file_bytes,
             retention_days: c.retention_days,
-            seal: c.seal.then(|| SealSettings {
-                key: c.seal_key.clone(),
-                interval: c.seal_interval,
-            }),
+            seal: match c.seal {
+                SealMode::Off => None,
+                mode => Some(SealSettings {
+                    key: c.seal_key.clone(),
+                    interval: c.seal_interval,
+                    required: mode == SealMode::Required,
+                }),
+            },
         }
     }
 }
@@ -324,18 +328,36 @@ impl Writer {
             hash: digest_of(&tail.prev),
         };
         let (sealer, for_trail) = match &settings.seal {
-            Some(s) => {
-                let (sealer, for_trail) =
-                    Sealer::open(s, dir, end).map_err(|source| AuditError::Seal {
+            Some(s) => match Sealer::open(s, dir, end) {
+                Ok((sealer, for_trail)) => (Some(sealer), for_trail),
+                // As journald's `Seal=`: sealing acts once a key was set
+                // up; until then one warning says how.
+                Err(SealError::NoKey { path }) if !s.required => {
+                    let log = seal::log::path(dir);
+                    if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
+                        return Err(AuditError::Seal {
+                            dir: dir.clone(),
+                            source: SealError::KeyGone { path, log },
+                        });
+                    }
+                    warn!(
+                        dir = %dir.display(),
+                        seal_key = %path.display(),
+                        "audit: the trail is hash-chained but NOT sealed (no sealing key at audit.seal_key): whoever can write the directory can rewrite it undetected; to seal it, run `rempart audit setup-keys --config FILE` and restart (audit.seal = false silences this)"
+                    );
+                    (None, None)
+                }
+                Err(source) => {
+                    return Err(AuditError::Seal {
                         dir: dir.clone(),
                         source,
-                    })?;
-                (Some(sealer), for_trail)
-            }
+                    });
+                }
+            },
             None => {
-                warn!(
+                info!(
                     dir = %dir.display(),
-                    "audit.seal = false: the trail is NOT sealed; whoever can write the directory can rewrite it undetected (see `rempart audit setup-keys`)"
+                    "audit.seal = false: the trail is hash-chained, not sealed"
                 );
                 (None, None)
             }
@@ -872,6 +894,7 @@ mod tests {
             seal: Some(SealSettings {
                 key: key_file,
                 interval: Duration::from_secs(3600),
+                required: true,
             }),
         };
         std::fs::create_dir_all(&trail_dir).unwrap();

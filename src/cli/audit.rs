@@ -273,7 +273,7 @@ fn setup_keys(config: &Path) -> ExitCode {
             let pk = key.verifying_key();
             println!("sealing key written to {} (mode 0600)", path.display());
             println!(
-                "`rempart serve` seals {} with it every audit.seal_interval_s once audit.seal = true, replacing the key at each seal",
+                "`rempart serve` seals {} with it every audit.seal_interval_s from its next start (unless audit.seal = false), replacing the key at each seal",
                 config.audit.dir.display()
             );
             println!(

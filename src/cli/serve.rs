@@ -8,6 +8,8 @@ use clap::Args;
 use tracing::{error, info};
 
 use super::{EXIT_FAILURE, EXIT_FLOOR, EXIT_OK, EXIT_REFUSED};
+use crate::audit::AuditError;
+use crate::audit::seal::SealError;
 use crate::config::{Config, LogConfig, LogFormat};
 use crate::service::{Service, StartError, StartOptions};
 
@@ -85,12 +87,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
             eprintln!("rempart: {e}");
             // A trusted key, token, certificate or TLS key file that is
             // not usable is part of the config (config check refuses it
-            // too): exit 1, as for any invalid config; the rest is a
-            // runtime failure.
+            // too): exit 1, as for any invalid config; so is a sealing key
+            // that `audit.seal = true` (or a sealed trail) asks for and
+            // that is not there. The rest is a runtime failure.
             match e.downcast_ref::<StartError>() {
                 Some(StartError::Keys(_) | StartError::Token { .. } | StartError::Tls(_)) => {
                     ExitCode::from(EXIT_REFUSED)
                 }
+                Some(StartError::Audit(AuditError::Seal {
+                    source: SealError::NoKey { .. } | SealError::KeyGone { .. },
+                    ..
+                })) => ExitCode::from(EXIT_REFUSED),
                 Some(StartError::Floor(_)) => ExitCode::from(EXIT_FLOOR),
                 _ => ExitCode::from(EXIT_FAILURE),
             }

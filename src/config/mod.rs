@@ -219,6 +219,19 @@ pub struct UpstreamConfig {
     pub obsolete: Vec<String>,
 }
 
+/// `audit.seal`: as systemd-journald's `Seal=`, sealing is on by default
+/// and acts once a key was set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealMode {
+    /// Unset: seal when a key is at `audit.seal_key` (after `rempart audit
+    /// setup-keys`); without one, run hash-chained only, with a warning.
+    IfKey,
+    /// `true`: seal; a missing key is a start-up error.
+    Required,
+    /// `false`: never seal (the operator's explicit choice).
+    Off,
+}
+
 /// What to do when there is no valid list at all at first start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnMissing {
@@ -296,10 +309,9 @@ pub struct AuditConfig {
     pub max_file_bytes: u64,
     /// Files older than this many days are deleted (0: never).
     pub retention_days: u32,
-    /// Seal the trail (forward-secure); a missing sealing key is then a
-    /// start-up error. False: the trail is only hash-chained, which
-    /// proves nothing against whoever can write `dir`.
-    pub seal: bool,
+    /// Whether to seal the trail (forward-secure), as systemd-journald's
+    /// `Seal=`: on by default whenever the sealing key exists.
+    pub seal: SealMode,
     /// The sealing key file (made by `rempart audit setup-keys`).
     pub seal_key: PathBuf,
     /// Time between seals.

@@ -372,7 +372,7 @@ fn example_config_states_every_default() {
     assert_eq!(c.audit.queue, DEFAULT_AUDIT_QUEUE);
     assert_eq!(c.audit.max_file_bytes, DEFAULT_AUDIT_MAX_FILE_MB << 20);
     assert_eq!(c.audit.retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
-    assert!(!c.audit.seal);
+    assert_eq!(c.audit.seal, SealMode::IfKey);
     assert_eq!(c.audit.seal_key, Path::new(DEFAULT_AUDIT_SEAL_KEY));
     assert_eq!(
         c.audit.seal_interval.as_secs(),

@@ -25,7 +25,7 @@ use super::{
     DEFAULT_PROTECTED, DEFAULT_REDIRECT_TTL, DEFAULT_SERVE_STALE_MAX_AGE, DEFAULT_STATE_DIR,
     DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS, DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError,
     ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, MIN_LIST_MAX_BYTES, OnMissing,
-    RedirectConfig, ServerConfig, UpstreamConfig, default_ede_text,
+    RedirectConfig, SealMode, ServerConfig, UpstreamConfig, default_ede_text,
 };
 use super::{DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT, MAX_TCP_CONNECTIONS};
 
@@ -474,7 +474,11 @@ impl RawAudit {
             queue,
             max_file_bytes: max_file_mb * 1024 * 1024,
             retention_days: self.retention_days.unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
-            seal: self.seal.unwrap_or(false),
+            seal: match self.seal {
+                None => SealMode::IfKey,
+                Some(true) => SealMode::Required,
+                Some(false) => SealMode::Off,
+            },
             seal_key,
             seal_interval: std::time::Duration::from_secs(seal_interval_s),
         }

@@ -22,6 +22,11 @@ pub struct SealSettings {
     pub key: PathBuf,
     /// Time between seals.
     pub interval: Duration,
+    /// `audit.seal = true`: a missing key stops the start. Otherwise (the
+    /// setting left out) a missing key means the trail is not sealed, as
+    /// systemd-journald's `Seal=` without a key, unless the trail was
+    /// sealed before ([`SealError::KeyGone`]).
+    pub required: bool,
 }
 
 /// Sealing cannot start, or a seal cannot be made.
@@ -35,6 +40,19 @@ pub enum SealError {
     NoKey {
         /// The key file.
         path: PathBuf,
+    },
+    /// No key file, but the trail in `audit.dir` was sealed: the key was
+    /// removed or moved, and going on unsealed would hide it.
+    #[error(
+        "audit.seal_key {}: no sealing key, but this trail was sealed (its seal log is {}): the key was removed or moved; put it back where audit.seal_key says, or set audit.seal = false to go on unsealed (the seals then stop, as the auditor will see)",
+        path.display(),
+        log.display()
+    )]
+    KeyGone {
+        /// The key file.
+        path: PathBuf,
+        /// The seal log that says the trail was sealed.
+        log: PathBuf,
     },
     /// The key file cannot be read, written or used.
     #[error("audit.seal_key: {0}")]
