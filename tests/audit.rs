@@ -1410,10 +1410,12 @@ fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
         Event::Entry(EntryChange {
             change: "added".into(),
             name: name.into(),
+            match_kind: Some("subtree".into()),
             reference: format!("REF-{name}"),
             category: "terrorism".into(),
             serial,
             issued: issued.into(),
+            was: None,
         })
     };
     let auditor = Auditor::start(
@@ -1528,4 +1530,112 @@ fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
         );
     }
     assert!(csv.contains(",first_list"), "{csv}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_entry_is_recorded_and_every_report_format_shows_it() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(&[
+        ("moved.test", "subtree", "terrorism", "REF-1"),
+        ("kept.test", "exact", "child-abuse", "REF-K"),
+    ]);
+    let rempart = Rempart::start(&setup.config(upstream.addr, &Extra::default())).await;
+    // Version 2 keeps both names; one of them now matches the name only,
+    // under another decision.
+    let v2 = list_text(
+        2,
+        &[
+            ("moved.test", "exact", "terrorism", "REF-2"),
+            ("kept.test", "exact", "child-abuse", "REF-K"),
+        ],
+    );
+    setup.key.write_signed(&setup.list_path, &v2);
+    let outcome = rempart.service().admission.reread().await;
+    assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
+    rempart.stop().await;
+
+    let dir = setup.audit_dir();
+    let records = lines(&dir);
+    let v2_entries: Vec<&Value> = kind(&records, "entry")
+        .into_iter()
+        .filter(|e| e["serial"] == 2)
+        .collect();
+    assert_eq!(
+        v2_entries.len(),
+        1,
+        "only the changed name: {v2_entries:#?}"
+    );
+    let e = v2_entries[0];
+    assert_eq!(e["change"], "changed");
+    assert_eq!(e["name"], "moved.test");
+    assert_eq!(e["match"], "exact");
+    assert_eq!(e["reference"], "REF-2");
+    assert_eq!(e["was"]["match"], "subtree");
+    assert_eq!(e["was"]["reference"], "REF-1");
+    assert_eq!(e["was"]["category"], "terrorism");
+    let applied = kind(&records, "list");
+    assert_eq!(applied.last().unwrap()["changed"], 1);
+
+    let (code, out, err) = report(&dir, &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let changed: Vec<&Value> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["change"] == "changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{json:#}");
+    assert_eq!(changed[0]["name"], "moved.test");
+    assert_eq!(changed[0]["match"], "exact");
+    assert_eq!(changed[0]["was"]["match"], "subtree");
+    assert_eq!(changed[0]["was"]["reference"], "REF-1");
+    let names = &json["versions"][1]["names"];
+    assert_eq!(
+        (&names["added"], &names["removed"], &names["changed"]),
+        (&Value::from(0), &Value::from(0), &Value::from(1)),
+        "{json:#}"
+    );
+    assert_eq!(json["versions"][0]["names"]["added"], 2);
+
+    let (_, text, _) = report(&dir, &[]);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("changed ") && l.contains("moved.test"))
+        .unwrap_or_else(|| panic!("a changed row in {text}"));
+    assert!(row.contains("exact") && row.contains("REF-2"), "{row}");
+    assert!(
+        text.contains(
+            "was: match subtree, reference REF-1, category terrorism; now: match exact, reference REF-2, category terrorism"
+        ),
+        "{text}"
+    );
+
+    let (_, csv, _) = report(&dir, &["--format", "csv"]);
+    // (No field here holds a comma or a quote: a plain split reads it.)
+    let mut rows = csv.lines().map(|l| l.split(',').collect::<Vec<&str>>());
+    let header = rows.next().unwrap();
+    let col = |r: &[&str], name: &str| -> String {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        r[i].to_owned()
+    };
+    let all: Vec<Vec<&str>> = rows.collect();
+    let change = all
+        .iter()
+        .find(|r| col(r, "section") == "change" && col(r, "change") == "changed")
+        .unwrap_or_else(|| panic!("a changed row in {csv}"));
+    assert_eq!(col(change, "name"), "moved.test");
+    assert_eq!(col(change, "match"), "exact");
+    assert_eq!(col(change, "reference"), "REF-2");
+    assert_eq!(col(change, "was_match"), "subtree");
+    assert_eq!(col(change, "was_reference"), "REF-1");
+    assert_eq!(col(change, "was_category"), "terrorism");
+    let v2 = all
+        .iter()
+        .find(|r| col(r, "section") == "version" && col(r, "serial") == "2")
+        .unwrap();
+    assert_eq!(
+        (col(v2, "added"), col(v2, "removed"), col(v2, "changed")),
+        ("0".into(), "0".into(), "1".into())
+    );
 }

@@ -474,8 +474,12 @@ impl Admission {
                     (settle.in_force.header.serial, hex(&settle.in_force.digest));
                 let key_id = settle.in_force.key_id.clone();
                 let (entries, millis) = (settle.new.len(), settle.millis);
-                let (added, removed) = settle.run(true).await.unwrap_or((0, 0));
-                info!(serial, digest = %digest, entries, added, removed, millis, key_id = %key_id, "list applied");
+                let Counts {
+                    added,
+                    removed,
+                    changed,
+                } = settle.run(true).await.unwrap_or_default();
+                info!(serial, digest = %digest, entries, added, removed, changed, millis, key_id = %key_id, "list applied");
                 Verdict::Applied {
                     serial,
                     digest,
@@ -647,12 +651,20 @@ impl Admission {
     }
 }
 
+/// How many names a list added, removed and changed (the log line).
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    added: usize,
+    removed: usize,
+    changed: usize,
+}
+
 impl Settle {
     /// Off the async workers: keep the list in the state directory if not
     /// yet, find what changed (when `count`, or for the audit trail), write
-    /// the audit records, free the old snapshot. Returns the names added
-    /// and removed, when found.
-    async fn run(self: Box<Self>, count: bool) -> Option<(usize, usize)> {
+    /// the audit records, free the old snapshot. Returns the names added,
+    /// removed and changed, when found.
+    async fn run(self: Box<Self>, count: bool) -> Option<Counts> {
         let Settle {
             guard,
             in_force,
@@ -685,11 +697,15 @@ impl Settle {
             if !count && audit.is_none() {
                 return None;
             }
-            let (added, removed) = new.changes_from(&old);
+            let changes = new.changes_from(&old);
             if let Some(audit) = &audit {
-                record::applied(audit, &in_force, applied, &added, &removed);
+                record::applied(audit, &in_force, applied, &changes);
             }
-            Some((added.len(), removed.len()))
+            Some(Counts {
+                added: changes.added.len(),
+                removed: changes.removed.len(),
+                changed: changes.changed.len(),
+            })
         })
         .await
         .ok()

@@ -1,12 +1,12 @@
 //! The audit records of list admission: `list` (applied, refused, expired)
-//! and one `entry` per name an applied list added or removed. Each call
+//! and one `entry` per name an applied list added, removed or changed. Each call
 //! waits for room in the audit queue: call them off the async workers.
 
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::audit::{Auditor, EntryChange, Event, ListEvent};
-use crate::policy::Rule;
+use crate::audit::{Auditor, EntryChange, EntryTerms, Event, ListEvent};
+use crate::policy::{Changes, Rule};
 use crate::text::{hex, rfc3339};
 
 use super::InForce;
@@ -40,6 +40,9 @@ pub enum EntryChangeKind {
     Added,
     /// The name is no longer listed.
     Removed,
+    /// The name stays listed, with another match kind, category or
+    /// reference.
+    Changed,
 }
 
 impl EntryChangeKind {
@@ -48,20 +51,15 @@ impl EntryChangeKind {
         match self {
             EntryChangeKind::Added => "added",
             EntryChangeKind::Removed => "removed",
+            EntryChangeKind::Changed => "changed",
         }
     }
 }
 
 /// A `list applied` record, at `applied` (when the snapshot was swapped
-/// in), then one `entry` record per name added or removed (with reference
-/// and category).
-pub fn applied(
-    audit: &Auditor,
-    new: &InForce,
-    applied: SystemTime,
-    added: &[Rule<'_>],
-    removed: &[Rule<'_>],
-) {
+/// in), then one `entry` record per name added, removed or changed (with
+/// match kind, reference and category, and for a change the old ones).
+pub fn applied(audit: &Auditor, new: &InForce, applied: SystemTime, changes: &Changes<'_>) {
     let h = &new.header;
     let issued = rfc3339(h.issued);
     audit.record_waiting_at(
@@ -74,26 +72,37 @@ pub fn applied(
             expires: Some(rfc3339(h.expires)),
             key_id: Some(new.key_id.clone()),
             entries: Some(new.entries),
-            added: Some(added.len()),
-            removed: Some(removed.len()),
+            added: Some(changes.added.len()),
+            removed: Some(changes.removed.len()),
+            changed: Some(changes.changed.len()),
             ..ListEvent::default()
         }),
         applied,
     );
-    for (change, rules) in [
-        (EntryChangeKind::Added, added),
-        (EntryChangeKind::Removed, removed),
-    ] {
-        for r in rules {
-            audit.record_waiting(Event::Entry(EntryChange {
-                change: change.as_str().into(),
-                name: r.name.to_owned(),
-                reference: r.reference().to_owned(),
-                category: r.category.to_owned(),
-                serial: h.serial,
-                issued: issued.clone(),
-            }));
-        }
+    let entry = |change: EntryChangeKind, r: &Rule<'_>, was: Option<&Rule<'_>>| {
+        Event::Entry(EntryChange {
+            change: change.as_str().into(),
+            name: r.name.to_owned(),
+            match_kind: Some(r.kind.as_str().to_owned()),
+            reference: r.reference().to_owned(),
+            category: r.category.to_owned(),
+            serial: h.serial,
+            issued: issued.clone(),
+            was: was.map(|o| EntryTerms {
+                match_kind: o.kind.as_str().to_owned(),
+                reference: o.reference().to_owned(),
+                category: o.category.to_owned(),
+            }),
+        })
+    };
+    for r in &changes.added {
+        audit.record_waiting(entry(EntryChangeKind::Added, r, None));
+    }
+    for r in &changes.removed {
+        audit.record_waiting(entry(EntryChangeKind::Removed, r, None));
+    }
+    for (r, old) in &changes.changed {
+        audit.record_waiting(entry(EntryChangeKind::Changed, r, Some(old)));
     }
 }
 

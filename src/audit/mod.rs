@@ -27,14 +27,20 @@
 //!     `client` per `audit.client_ip` (absent with `none`);
 //!   - `list`: `event` (`applied`, `refused`, `expired`), and for applied:
 //!     `serial`, `digest`, `issuer`, `issued`, `expires`, `key_id`,
-//!     `entries`, `added`, `removed` (`time` is when it was swapped in);
+//!     `entries`, `added`, `removed`, `changed` (`time` is when it was
+//!     swapped in);
 //!     for refused: `source` (the file, or `<pushed list>`), `reason`; for
 //!     expired: `serial`, `digest`, `issuer`, `expires` (the list stays in
 //!     force until a newer one);
-//!   - `entry`: one per name added or removed by an applied list: `change`
-//!     (`added`, `removed`), `name`, `reference`, `category`, `serial` and
-//!     `issued` of the list that made the change (the report's evidence for
-//!     the 24-hour obligations);
+//!   - `entry`: one per name added, removed or changed by an applied
+//!     list: `change` (`added`, `removed`, `changed`: the name stays
+//!     listed with another match kind, reference or category), `name`,
+//!     `match`, `reference`, `category`, `serial` and `issued` of the list
+//!     that made the change (the report's evidence for the 24-hour
+//!     obligations), and for `changed`, `was`: the `match`, `reference`
+//!     and `category` before (`changed`, `match` and `was` came later
+//!     within version 2, adding without changing a meaning: older records
+//!     lack them and still read, older readers skip them);
 //!   - `process`: `event` (`start`, `stop`), `version`, `pid`, `host`
 //!     (version 2);
 //!   - `loss`: `lost` (records that could not be written: queue full or disk
@@ -89,7 +95,7 @@ pub mod verify;
 pub mod writer;
 
 pub use record::{
-    ClockJump, EntryChange, Event, Line, ListEvent, Loss, Process, RedirectRecord, RedirectRef,
-    SCHEMA_VERSION,
+    ClockJump, EntryChange, EntryTerms, Event, Line, ListEvent, Loss, Process, RedirectRecord,
+    RedirectRef, SCHEMA_VERSION,
 };
 pub use writer::{AuditError, AuditSettings, Auditor};

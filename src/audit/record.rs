@@ -147,6 +147,10 @@ pub struct ListEvent {
     /// Names removed since the previous list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<usize>,
+    /// Names kept with another match kind, category or reference (absent
+    /// from records written before changes were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<usize>,
     /// Where a refused list came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -155,13 +159,18 @@ pub struct ListEvent {
     pub reason: Option<String>,
 }
 
-/// A name added or removed.
+/// A name added, removed or changed by an applied list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryChange {
-    /// `added` or `removed`.
+    /// `added`, `removed` or `changed` (the name stays listed, with
+    /// another match kind, category or reference).
     pub change: String,
     /// The name.
     pub name: String,
+    /// The entry's match kind, `subtree` or `exact` (absent from records
+    /// written before it was recorded).
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub match_kind: Option<String>,
     /// The entry's reference.
     pub reference: String,
     /// The entry's category.
@@ -170,6 +179,22 @@ pub struct EntryChange {
     pub serial: u64,
     /// `issued` of that list.
     pub issued: String,
+    /// For `changed`: the entry as the list before had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<EntryTerms>,
+}
+
+/// What an entry said before a change: its match kind, reference and
+/// category.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryTerms {
+    /// `subtree` or `exact`.
+    #[serde(rename = "match")]
+    pub match_kind: String,
+    /// The reference.
+    pub reference: String,
+    /// The category.
+    pub category: String,
 }
 
 /// Process start or stop.

@@ -1,10 +1,12 @@
 //! `rempart audit report DIR [--from T] [--to T] [--format text|json|csv]`.
 //!
 //! Redirects per entry (with reference and category), per category and per
-//! day; the list versions applied, with the delay from `issued` to applied;
-//! and every name added or removed, with the same delay: the evidence for
-//! the 24-hour obligations (block within 24 hours of notification, restore
-//! within 24 hours of delisting).
+//! day; the list versions applied, with the delay from `issued` to applied
+//! and the names each added, removed and changed; and every name added,
+//! removed or changed (another match kind, reference or category: the old
+//! and new values), with the same delay: the evidence for the 24-hour
+//! obligations (block within 24 hours of notification, restore within 24
+//! hours of delisting).
 //!
 //! The first list of the trail owes no delay, and an `issued` after the
 //! time applied counts none ([`Obligation`]); the periods the resolver was
@@ -62,6 +64,19 @@ pub struct Version {
     /// Whether the 24-hour obligation applies and was met
     /// ([`Obligation`]).
     pub obligation: Obligation,
+    /// Names it added, removed and changed (its `entry` records).
+    pub names: NameCounts,
+}
+
+/// How many names a list version added, removed and changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NameCounts {
+    /// Names listed from this version on.
+    pub added: u64,
+    /// Names no longer listed.
+    pub removed: u64,
+    /// Names kept with another match kind, reference or category.
+    pub changed: u64,
 }
 
 /// The 24-hour obligation for a list version or an entry change.
@@ -124,11 +139,12 @@ pub struct Stopped {
     pub clean: bool,
 }
 
-/// A name added or removed, with when it took effect.
+/// A name added, removed or changed, with when it took effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
-    /// The `entry` record: the change, the name, its reference and
-    /// category, the list that made it and that list's `issued`.
+    /// The `entry` record: the change, the name, its match kind, reference
+    /// and category (for a change, `was`: those before), the list that
+    /// made it and that list's `issued`.
     #[serde(flatten)]
     pub entry: EntryChange,
     /// When applied.
@@ -252,7 +268,7 @@ pub struct Report {
     pub per_day: BTreeMap<String, u64>,
     /// List versions applied.
     pub versions: Vec<Version>,
-    /// Names added and removed.
+    /// Names added, removed and changed.
     pub changes: Vec<Change>,
     /// Lists refused.
     pub refused: Vec<Refused>,
@@ -307,19 +323,7 @@ pub fn build(
         dir: dir.to_owned(),
         source,
     })?;
-    let fmt = crate::text::rfc3339;
-    let mut r = Report {
-        from: from.map(fmt),
-        to: to.map(fmt),
-        ..Report::default()
-    };
-    let mut entries: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    // Serials applied so far, read from the start of the trail (before
-    // `from` too): the first one owes no delay.
-    let mut first_serial: Option<u64> = None;
-    // The last process event and the last record's time, for the stops.
-    let mut last_process: Option<(String, String)> = None;
-    let mut last_time = String::new();
+    let mut tally = Tally::new(from, to);
     let newest = files.last().cloned();
     for file in files {
         let text = TrailFile::read(&file).map_err(|source| ReportError::Read {
@@ -331,7 +335,7 @@ pub fn build(
         // Anywhere else it is read: it does not parse, and says where.
         let torn = text.torn();
         let torn = if torn.is_some() && Some(&file) == newest.as_ref() {
-            r.torn_tail = true;
+            tally.r.torn_tail = true;
             None
         } else {
             torn
@@ -342,89 +346,153 @@ pub fn build(
                 line: n,
                 source,
             })?;
-            let Some(t) = parse_time(&record.time) else {
-                continue;
-            };
-            let previous_time = std::mem::replace(&mut last_time, record.time.clone());
-            let outside = from.is_some_and(|f| t < f) || to.is_some_and(|to| t >= to);
-            match &record.event {
-                Event::List(l) if l.event == "applied" && first_serial.is_none() => {
-                    first_serial = l.serial;
-                }
-                Event::Process(p) => {
-                    if p.event == "start"
-                        && let Some((event, time)) = &last_process
-                        && !outside
-                    {
-                        let clean = event == "stop";
-                        r.stopped.push(Stopped {
-                            from: if clean { time.clone() } else { previous_time },
-                            to: record.time.clone(),
-                            clean,
-                        });
-                    }
-                    last_process = Some((p.event.clone(), record.time.clone()));
-                }
-                _ => {}
-            }
-            if outside {
-                continue;
-            }
-            match record.event {
-                Event::Redirect(x) => {
-                    r.redirects += 1;
-                    *entries
-                        .entry((x.rule, x.reference, x.category.clone()))
-                        .or_default() += 1;
-                    *r.per_category.entry(x.category).or_default() += 1;
-                    *r.per_day.entry(record.time[..10].to_owned()).or_default() += 1;
-                }
-                Event::List(l) if l.event == "applied" => {
-                    let issued = l.issued.unwrap_or_default();
-                    let d = delay(&issued, t);
-                    r.versions.push(Version {
-                        serial: l.serial.unwrap_or_default(),
-                        issuer: l.issuer.unwrap_or_default(),
-                        digest: l.digest.unwrap_or_default(),
-                        delay_seconds: d.max(0),
-                        issued,
-                        applied: record.time.clone(),
-                        key_id: l.key_id.unwrap_or_default(),
-                        obligation: Obligation::of(d, l.serial == first_serial),
-                    });
-                }
-                Event::List(l) if l.event == "refused" => r.refused.push(Refused {
-                    time: record.time.clone(),
-                    reason: l.reason.unwrap_or_default(),
-                }),
-                Event::Entry(c) => {
-                    let d = delay(&c.issued, t);
-                    let obligation = Obligation::of(d, Some(c.serial) == first_serial);
-                    r.changes.push(Change {
-                        entry: c,
-                        applied: record.time.clone(),
-                        delay_seconds: d.max(0),
-                        within_24h: d <= OBLIGATION_SECONDS,
-                        obligation,
-                    });
-                }
-                Event::Loss(l) => r.lost += l.lost,
-                _ => {}
-            }
+            tally.add(record);
         }
     }
-    r.per_entry = entries
-        .into_iter()
-        .map(|((name, reference, category), redirects)| EntryCount {
-            name,
-            reference,
-            category,
-            redirects,
-        })
-        .collect();
-    r.per_entry
-        .sort_by(|a, b| b.redirects.cmp(&a.redirects).then(a.name.cmp(&b.name)));
-    Ok(r)
+    Ok(tally.finish())
+}
+
+/// The report being built, one record at a time in trail order.
+struct Tally {
+    r: Report,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+    /// Redirects per (name, reference, category).
+    entries: BTreeMap<(String, String, String), u64>,
+    /// The first serial applied, read from the start of the trail (before
+    /// `from` too): it owes no delay.
+    first_serial: Option<u64>,
+    /// The last process event and its time, for the stops.
+    last_process: Option<(String, String)>,
+    /// The last record's time.
+    last_time: String,
+    /// Names added, removed and changed per serial, over the whole trail
+    /// (a version's `entry` records may fall just past `to`).
+    names: BTreeMap<u64, NameCounts>,
+}
+
+impl Tally {
+    fn new(from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> Tally {
+        let fmt = crate::text::rfc3339;
+        Tally {
+            r: Report {
+                from: from.map(fmt),
+                to: to.map(fmt),
+                ..Report::default()
+            },
+            from,
+            to,
+            entries: BTreeMap::new(),
+            first_serial: None,
+            last_process: None,
+            last_time: String::new(),
+            names: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, record: Line) {
+        let Some(t) = parse_time(&record.time) else {
+            return;
+        };
+        let previous_time = std::mem::replace(&mut self.last_time, record.time.clone());
+        let outside = self.from.is_some_and(|f| t < f) || self.to.is_some_and(|to| t >= to);
+        let r = &mut self.r;
+        match &record.event {
+            Event::List(l) if l.event == "applied" && self.first_serial.is_none() => {
+                self.first_serial = l.serial;
+            }
+            Event::Process(p) => {
+                if p.event == "start"
+                    && let Some((event, time)) = &self.last_process
+                    && !outside
+                {
+                    let clean = event == "stop";
+                    r.stopped.push(Stopped {
+                        from: if clean { time.clone() } else { previous_time },
+                        to: record.time.clone(),
+                        clean,
+                    });
+                }
+                self.last_process = Some((p.event.clone(), record.time.clone()));
+            }
+            Event::Entry(c) => {
+                let n = self.names.entry(c.serial).or_default();
+                match c.change.as_str() {
+                    "added" => n.added += 1,
+                    "removed" => n.removed += 1,
+                    "changed" => n.changed += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        if outside {
+            return;
+        }
+        match record.event {
+            Event::Redirect(x) => {
+                r.redirects += 1;
+                *self
+                    .entries
+                    .entry((x.rule, x.reference, x.category.clone()))
+                    .or_default() += 1;
+                *r.per_category.entry(x.category).or_default() += 1;
+                *r.per_day.entry(record.time[..10].to_owned()).or_default() += 1;
+            }
+            Event::List(l) if l.event == "applied" => {
+                let issued = l.issued.unwrap_or_default();
+                let d = delay(&issued, t);
+                r.versions.push(Version {
+                    serial: l.serial.unwrap_or_default(),
+                    issuer: l.issuer.unwrap_or_default(),
+                    digest: l.digest.unwrap_or_default(),
+                    delay_seconds: d.max(0),
+                    issued,
+                    applied: record.time.clone(),
+                    key_id: l.key_id.unwrap_or_default(),
+                    obligation: Obligation::of(d, l.serial == self.first_serial),
+                    names: NameCounts::default(),
+                });
+            }
+            Event::List(l) if l.event == "refused" => r.refused.push(Refused {
+                time: record.time.clone(),
+                reason: l.reason.unwrap_or_default(),
+            }),
+            Event::Entry(c) => {
+                let d = delay(&c.issued, t);
+                let obligation = Obligation::of(d, Some(c.serial) == self.first_serial);
+                r.changes.push(Change {
+                    entry: c,
+                    applied: record.time.clone(),
+                    delay_seconds: d.max(0),
+                    within_24h: d <= OBLIGATION_SECONDS,
+                    obligation,
+                });
+            }
+            Event::Loss(l) => r.lost += l.lost,
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Report {
+        let mut r = self.r;
+        r.per_entry = self
+            .entries
+            .into_iter()
+            .map(|((name, reference, category), redirects)| EntryCount {
+                name,
+                reference,
+                category,
+                redirects,
+            })
+            .collect();
+        r.per_entry
+            .sort_by(|a, b| b.redirects.cmp(&a.redirects).then(a.name.cmp(&b.name)));
+        for v in &mut r.versions {
+            v.names = self.names.get(&v.serial).copied().unwrap_or_default();
+        }
+        r
+    }
 }
 
 fn duration(s: i64) -> String {
@@ -488,37 +556,62 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(o, "\n{LEGEND}");
     let _ = writeln!(
         o,
-        "\nList versions applied:\n  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16}",
-        "serial", "issued", "applied", "delay", "within 24 h", "signed by key"
+        "\nList versions applied (names added / removed / changed by each):\n  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16} {:>7} {:>7} {:>7}",
+        "serial",
+        "issued",
+        "applied",
+        "delay",
+        "within 24 h",
+        "signed by key",
+        "added",
+        "removed",
+        "changed"
     );
     for v in &r.versions {
         let _ = writeln!(
             o,
-            "  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16}",
+            "  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16} {:>7} {:>7} {:>7}",
             v.serial,
             v.issued,
             v.applied,
             duration(v.delay_seconds),
             v.obligation.text(),
-            v.key_id
+            v.key_id,
+            v.names.added,
+            v.names.removed,
+            v.names.changed
         );
     }
     let _ = writeln!(
         o,
-        "\nNames added and removed (24-hour obligations):\n  {:<8} {:<40} {:<24} {:<12} {:>18}  within 24 h",
-        "change", "name", "reference", "serial", "delay"
+        "\nNames added, removed and changed (24-hour obligations; \"changed\": still blocked, with another match, reference or category, the old ones on the line below):\n  {:<8} {:<40} {:<8} {:<24} {:<12} {:>18}  within 24 h",
+        "change", "name", "match", "reference", "serial", "delay"
     );
     for c in &r.changes {
         let _ = writeln!(
             o,
-            "  {:<8} {:<40} {:<24} {:<12} {:>18}  {}",
+            "  {:<8} {:<40} {:<8} {:<24} {:<12} {:>18}  {}",
             c.entry.change,
             c.entry.name,
+            c.entry.match_kind.as_deref().unwrap_or("-"),
             c.entry.reference,
             c.entry.serial,
             duration(c.delay_seconds),
             c.obligation.text()
         );
+        if let Some(was) = &c.entry.was {
+            let _ = writeln!(
+                o,
+                "  {:<8} was: match {}, reference {}, category {}; now: match {}, reference {}, category {}",
+                "",
+                was.match_kind,
+                was.reference,
+                was.category,
+                c.entry.match_kind.as_deref().unwrap_or("-"),
+                c.entry.reference,
+                c.entry.category
+            );
+        }
     }
     let _ = writeln!(o, "\nLists refused: {}", r.refused.len());
     for x in &r.refused {
@@ -554,141 +647,171 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The CSV columns, in order ([`CSV_COLUMNS`] names them).
+#[derive(Debug, Clone, Copy)]
+enum Col {
+    Section,
+    Name,
+    Reference,
+    Category,
+    Day,
+    Count,
+    Change,
+    Serial,
+    Issued,
+    Applied,
+    DelaySeconds,
+    Within24h,
+    Match,
+    WasMatch,
+    WasReference,
+    WasCategory,
+    Added,
+    Removed,
+    Changed,
+}
+
+/// The CSV header, one name per [`Col`]. New columns go at the end, so
+/// that a spreadsheet reading columns by position keeps working.
+const CSV_COLUMNS: [&str; 19] = [
+    "section",
+    "name",
+    "reference",
+    "category",
+    "day",
+    "count",
+    "change",
+    "serial",
+    "issued",
+    "applied",
+    "delay_seconds",
+    "within_24h",
+    "match",
+    "was_match",
+    "was_reference",
+    "was_category",
+    "added",
+    "removed",
+    "changed",
+];
+
+/// One CSV row of `section`, the other cells empty but `cells`.
+fn csv_row(o: &mut String, section: &str, cells: &[(Col, &str)]) {
+    let mut cols = [""; CSV_COLUMNS.len()];
+    cols[Col::Section as usize] = section;
+    for &(c, v) in cells {
+        cols[c as usize] = v;
+    }
+    let cols: Vec<String> = cols.iter().map(|c| csv_field(c)).collect();
+    o.push_str(&cols.join(","));
+    o.push('\n');
+}
+
 /// CSV: one table, a `section` column saying which part a row belongs to:
 /// `chain` (see [`ChainStatus`]), `entry`, `category`, `day`, `version`
-/// (`reference` holds the signing key id), `change`, `refused` (`reference`
-/// holds the reason, `applied` the time), `lost` (`count`), `stopped`
-/// (`reference` is `clean` or `unclean`, `issued` and `applied` the period).
-/// `within_24h` is `met`, `late`, `first_list` (no delay owed) or
-/// `issued_later` (no delay counted).
+/// (`reference` holds the signing key id; `added`, `removed`, `changed`
+/// the names it changed), `change` (`match`; for `changed`, `was_match`,
+/// `was_reference` and `was_category` the entry before), `refused`
+/// (`reference` holds the reason, `applied` the time), `lost` (`count`),
+/// `stopped` (`reference` is `clean` or `unclean`, `issued` and `applied`
+/// the period). `within_24h` is `met`, `late`, `first_list` (no delay
+/// owed) or `issued_later` (no delay counted).
 pub fn csv(r: &Report) -> String {
-    let mut o = String::from(
-        "section,name,reference,category,day,count,change,serial,issued,applied,delay_seconds,within_24h\n",
-    );
-    let row = |o: &mut String, cols: [&str; 12]| {
-        let cols: Vec<String> = cols.iter().map(|c| csv_field(c)).collect();
-        o.push_str(&cols.join(","));
-        o.push('\n');
-    };
+    use Col::*;
+    let mut o = CSV_COLUMNS.join(",");
+    o.push('\n');
     // The chain: `name` intact or broken, `reference` the head (or the
-    // break), `count` the records, `applied` the time sealed up to.
+    // break), `count` the records, `serial` and `applied` the last sealed
+    // record and its time.
     let c = &r.chain;
-    row(
+    let sealed_seq = c.sealed_seq.map(|s| s.to_string()).unwrap_or_default();
+    csv_row(
         &mut o,
-        [
-            "chain",
-            if c.intact { "intact" } else { "broken" },
-            c.broken.as_deref().unwrap_or(&c.head),
-            "",
-            "",
-            &c.records.to_string(),
-            "",
-            &c.sealed_seq.map(|s| s.to_string()).unwrap_or_default(),
-            "",
-            c.sealed_up_to.as_deref().unwrap_or(""),
-            "",
-            "",
+        "chain",
+        &[
+            (Name, if c.intact { "intact" } else { "broken" }),
+            (Reference, c.broken.as_deref().unwrap_or(&c.head)),
+            (Count, &c.records.to_string()),
+            (Serial, &sealed_seq),
+            (Applied, c.sealed_up_to.as_deref().unwrap_or("")),
         ],
     );
     for e in &r.per_entry {
-        row(
+        csv_row(
             &mut o,
-            [
-                "entry",
-                &e.name,
-                &e.reference,
-                &e.category,
-                "",
-                &e.redirects.to_string(),
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
+            "entry",
+            &[
+                (Name, &e.name),
+                (Reference, &e.reference),
+                (Category, &e.category),
+                (Count, &e.redirects.to_string()),
             ],
         );
     }
     for (c, n) in &r.per_category {
-        row(
+        csv_row(
             &mut o,
-            [
-                "category",
-                "",
-                "",
-                c,
-                "",
-                &n.to_string(),
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-            ],
+            "category",
+            &[(Category, c), (Count, &n.to_string())],
         );
     }
     for (d, n) in &r.per_day {
-        row(
-            &mut o,
-            ["day", "", "", "", d, &n.to_string(), "", "", "", "", "", ""],
-        );
+        csv_row(&mut o, "day", &[(Day, d), (Count, &n.to_string())]);
     }
     for v in &r.versions {
-        row(
+        csv_row(
             &mut o,
-            [
-                "version",
-                "",
-                &v.key_id,
-                "",
-                "",
-                "",
-                "",
-                &v.serial.to_string(),
-                &v.issued,
-                &v.applied,
-                &v.delay_seconds.to_string(),
-                v.obligation.csv(),
+            "version",
+            &[
+                (Reference, &v.key_id),
+                (Serial, &v.serial.to_string()),
+                (Issued, &v.issued),
+                (Applied, &v.applied),
+                (DelaySeconds, &v.delay_seconds.to_string()),
+                (Within24h, v.obligation.csv()),
+                (Added, &v.names.added.to_string()),
+                (Removed, &v.names.removed.to_string()),
+                (Changed, &v.names.changed.to_string()),
             ],
         );
     }
     for c in &r.changes {
-        row(
+        let e = &c.entry;
+        let was = e.was.as_ref();
+        csv_row(
             &mut o,
-            [
-                "change",
-                &c.entry.name,
-                &c.entry.reference,
-                &c.entry.category,
-                "",
-                "",
-                &c.entry.change,
-                &c.entry.serial.to_string(),
-                &c.entry.issued,
-                &c.applied,
-                &c.delay_seconds.to_string(),
-                c.obligation.csv(),
+            "change",
+            &[
+                (Name, &e.name),
+                (Reference, &e.reference),
+                (Category, &e.category),
+                (Change, &e.change),
+                (Serial, &e.serial.to_string()),
+                (Issued, &e.issued),
+                (Applied, &c.applied),
+                (DelaySeconds, &c.delay_seconds.to_string()),
+                (Within24h, c.obligation.csv()),
+                (Match, e.match_kind.as_deref().unwrap_or("")),
+                (WasMatch, was.map_or("", |w| &w.match_kind)),
+                (WasReference, was.map_or("", |w| &w.reference)),
+                (WasCategory, was.map_or("", |w| &w.category)),
             ],
         );
     }
-    // The sections after the changes, by column: (index, value).
-    let sparse = |o: &mut String, cells: &[(usize, &str)]| {
-        let mut cols = [""; 12];
-        for &(i, v) in cells {
-            cols[i] = v;
-        }
-        row(o, cols);
-    };
     for x in &r.refused {
-        sparse(&mut o, &[(0, "refused"), (2, &x.reason), (9, &x.time)]);
+        csv_row(
+            &mut o,
+            "refused",
+            &[(Reference, &x.reason), (Applied, &x.time)],
+        );
     }
-    sparse(&mut o, &[(0, "lost"), (5, &r.lost.to_string())]);
+    csv_row(&mut o, "lost", &[(Count, &r.lost.to_string())]);
     for p in &r.stopped {
         let how = if p.clean { "clean" } else { "unclean" };
-        sparse(
+        csv_row(
             &mut o,
-            &[(0, "stopped"), (2, how), (8, &p.from), (9, &p.to)],
+            "stopped",
+            &[(Reference, how), (Issued, &p.from), (Applied, &p.to)],
         );
     }
     o

@@ -60,6 +60,26 @@ impl<'a> Rule<'a> {
     pub fn reference(&self) -> &'a str {
         &self.references[self.ref_off as usize..][..usize::from(self.ref_len)]
     }
+
+    /// True if `other` blocks the same way for the same decision: same
+    /// match kind, category and reference (the name aside).
+    pub fn same_terms(&self, other: &Rule<'_>) -> bool {
+        self.kind == other.kind
+            && self.category == other.category
+            && self.reference() == other.reference()
+    }
+}
+
+/// What a new list changed, name by name, from the one before.
+#[derive(Debug, Default)]
+pub struct Changes<'a> {
+    /// Entries of the new list whose name the old one did not list.
+    pub added: Vec<Rule<'a>>,
+    /// Entries of the old list whose name the new one does not list.
+    pub removed: Vec<Rule<'a>>,
+    /// Names both list with another match kind, category or reference:
+    /// (the new entry, the old one).
+    pub changed: Vec<(Rule<'a>, Rule<'a>)>,
 }
 
 // By hand: the derived ones would compare and print the whole reference
@@ -271,12 +291,18 @@ impl Policy {
         (0..self.entries.len() as u32).map(|i| self.rule(i))
     }
 
-    /// The entries of `self` whose name `old` does not list (added), and
-    /// those of `old` whose name `self` does not list (removed).
-    pub fn changes_from<'a>(&'a self, old: &'a Policy) -> (Vec<Rule<'a>>, Vec<Rule<'a>>) {
-        let added = self.rules().filter(|r| old.get(r.name).is_none()).collect();
-        let removed = old.rules().filter(|r| self.get(r.name).is_none()).collect();
-        (added, removed)
+    /// What changed from `old` to `self`, name by name ([`Changes`]).
+    pub fn changes_from<'a>(&'a self, old: &'a Policy) -> Changes<'a> {
+        let mut changes = Changes::default();
+        for r in self.rules() {
+            match old.get(r.name) {
+                None => changes.added.push(r),
+                Some(o) if !r.same_terms(&o) => changes.changed.push((r, o)),
+                Some(_) => {}
+            }
+        }
+        changes.removed = old.rules().filter(|r| self.get(r.name).is_none()).collect();
+        changes
     }
 
     /// True if entry `index` names exactly the labels `labels` (leftmost
