@@ -201,6 +201,11 @@ impl Service {
                     return Err(StartError::NoList(refusal));
                 }
                 warn!(reason = %refusal, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
+                // Before the first answer: the auditor sees the period
+                // start, and the next `list applied` (or stop) end it.
+                if let Some(a) = &audit {
+                    crate::admission::record::unfiltered(a, &refusal.to_string());
+                }
             }
         }
 

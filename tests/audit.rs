@@ -1467,6 +1467,15 @@ fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
                 ..ListEvent::default()
             }),
         ),
+        // Started with no valid list: unfiltered to the end of the trail.
+        (
+            "2026-11-06T02:00:01Z",
+            Event::List(ListEvent {
+                event: "unfiltered".into(),
+                reason: Some("list.txt: no such file".into()),
+                ..ListEvent::default()
+            }),
+        ),
         (
             "2026-11-06T02:00:02Z",
             Event::Loss(Loss {
@@ -1505,6 +1514,9 @@ fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
     assert_eq!(json["stopped"][0]["clean"], true);
     assert_eq!(json["lost"], 7);
     assert_eq!(json["refused"].as_array().unwrap().len(), 1);
+    assert_eq!(json["unfiltered"].as_array().unwrap().len(), 1);
+    assert_eq!(json["unfiltered"][0]["until"], "end_of_trail");
+    assert_eq!(json["unfiltered"][0]["to"], Value::Null);
 
     let (_, text, _) = report(&dir, &[]);
     for needle in [
@@ -1518,12 +1530,21 @@ fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
         "bad signature",
         "Records lost: 7",
         "from 2026-11-06T00:00:00.000Z to 2026-11-06T02:00:00.000Z  stopped",
+        "from 2026-11-06T02:00:01.000Z to -  still unfiltered at the end of the trail; no list because: list.txt: no such file",
     ] {
         assert!(text.contains(needle), "{needle:?} in {text}");
     }
     let (_, csv, _) = report(&dir, &["--format", "csv"]);
     // (No redirects here: no entry, category or day rows.)
-    for section in ["chain", "version", "change", "refused", "lost", "stopped"] {
+    for section in [
+        "chain",
+        "version",
+        "change",
+        "refused",
+        "lost",
+        "stopped",
+        "unfiltered",
+    ] {
         assert!(
             csv.lines().any(|l| l.starts_with(&format!("{section},"))),
             "{section} in {csv}"
@@ -1638,4 +1659,84 @@ async fn a_changed_entry_is_recorded_and_every_report_format_shows_it() {
         (col(v2, "added"), col(v2, "removed"), col(v2, "changed")),
         ("0".into(), "0".into(), "1".into())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periods_without_a_list_are_recorded_and_every_report_format_shows_them() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    std::fs::remove_file(&setup.list_path).unwrap();
+    let config = setup.config(
+        upstream.addr,
+        &Extra {
+            list: "on_missing = \"serve-unfiltered\"\nwatch = false",
+            ..Extra::default()
+        },
+    );
+    // A first run with no list at all, stopped cleanly.
+    let rempart = Rempart::start(&config).await;
+    rempart.stop().await;
+    // A second one, with no list until one is written and read.
+    let rempart = Rempart::start(&config).await;
+    setup
+        .key
+        .write_signed(&setup.list_path, &list_text(1, ENTRIES));
+    let outcome = rempart.service().admission.reread().await;
+    assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
+    rempart.stop().await;
+    // A third one enforces the kept list from the start: no new period.
+    let rempart = Rempart::start(&config).await;
+    rempart.stop().await;
+
+    let dir = setup.audit_dir();
+    let records = lines(&dir);
+    let lists = kind(&records, "list");
+    let unfiltered: Vec<&&Value> = lists
+        .iter()
+        .filter(|l| l["event"] == "unfiltered")
+        .collect();
+    assert_eq!(unfiltered.len(), 2, "{lists:#?}");
+    assert!(
+        unfiltered[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(s(&setup.list_path)),
+        "{unfiltered:#?}"
+    );
+    let applied = lists.iter().find(|l| l["event"] == "applied").unwrap();
+    let stop = kind(&records, "process")
+        .into_iter()
+        .find(|p| p["event"] == "stop")
+        .unwrap();
+
+    let (code, out, err) = report(&dir, &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let periods = json["unfiltered"].as_array().unwrap();
+    assert_eq!(periods.len(), 2, "{json:#}");
+    assert_eq!(periods[0]["from"], unfiltered[0]["time"]);
+    assert_eq!(periods[0]["to"], stop["time"]);
+    assert_eq!(periods[0]["until"], "stopped");
+    assert_eq!(periods[1]["from"], unfiltered[1]["time"]);
+    assert_eq!(periods[1]["to"], applied["time"]);
+    assert_eq!(periods[1]["until"], "list_applied");
+
+    let (_, text, _) = report(&dir, &[]);
+    assert!(
+        text.contains("Periods the resolver answered without any list"),
+        "{text}"
+    );
+    for until in ["until the resolver stopped", "until a list was applied"] {
+        assert!(text.contains(until), "{until:?} in {text}");
+    }
+    let (_, csv, _) = report(&dir, &["--format", "csv"]);
+    let rows: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("unfiltered,"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("unfiltered,stopped,"), "{csv}");
+    assert!(rows[1].starts_with("unfiltered,list_applied,"), "{csv}");
+    let applied_time = applied["time"].as_str().unwrap();
+    assert!(rows[1].contains(applied_time), "{csv}");
 }

@@ -1,6 +1,7 @@
-//! The audit records of list admission: `list` (applied, refused, expired)
-//! and one `entry` per name an applied list added, removed or changed. Each call
-//! waits for room in the audit queue: call them off the async workers.
+//! The audit records of list admission: `list` (applied, refused, expired,
+//! unfiltered) and one `entry` per name an applied list added, removed or
+//! changed. Each call waits for room in the audit queue: call them off the
+//! async workers.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -20,6 +21,9 @@ pub enum ListEventKind {
     Refused,
     /// The list in force has expired.
     Expired,
+    /// No list at all at start, and `list.on_missing = "serve-unfiltered"`:
+    /// the resolver answers without filtering until a list is applied.
+    Unfiltered,
 }
 
 impl ListEventKind {
@@ -29,6 +33,7 @@ impl ListEventKind {
             ListEventKind::Applied => "applied",
             ListEventKind::Refused => "refused",
             ListEventKind::Expired => "expired",
+            ListEventKind::Unfiltered => "unfiltered",
         }
     }
 }
@@ -125,6 +130,17 @@ pub fn expired(audit: &Auditor, in_force: &InForce) {
         digest: Some(hex(&in_force.digest)),
         issuer: Some(h.issuer.clone()),
         expires: Some(rfc3339(h.expires)),
+        ..ListEvent::default()
+    }));
+}
+
+/// A `list unfiltered` record: the resolver starts serving without any
+/// list (`list.on_missing = "serve-unfiltered"`), and why there is none.
+/// The period lasts until the next `list applied`, or the stop.
+pub fn unfiltered(audit: &Auditor, reason: &str) {
+    audit.record_waiting(Event::List(ListEvent {
+        event: ListEventKind::Unfiltered.as_str().into(),
+        reason: Some(reason.to_owned()),
         ..ListEvent::default()
     }));
 }

@@ -25,13 +25,16 @@
 //!     `category`, `serial` and `digest` (the list in force), `answer`
 //!     (`redirect`, `nodata` or `cname`), `transport` (`udp`, `tcp`), and
 //!     `client` per `audit.client_ip` (absent with `none`);
-//!   - `list`: `event` (`applied`, `refused`, `expired`), and for applied:
+//!   - `list`: `event` (`applied`, `refused`, `expired`, `unfiltered`),
+//!     and for applied:
 //!     `serial`, `digest`, `issuer`, `issued`, `expires`, `key_id`,
 //!     `entries`, `added`, `removed`, `changed` (`time` is when it was
 //!     swapped in);
 //!     for refused: `source` (the file, or `<pushed list>`), `reason`; for
 //!     expired: `serial`, `digest`, `issuer`, `expires` (the list stays in
-//!     force until a newer one);
+//!     force until a newer one); for unfiltered (at start, no list at all
+//!     and `list.on_missing = "serve-unfiltered"`: answers are not filtered
+//!     until the next `applied`, or the stop): `reason`;
 //!   - `entry`: one per name added, removed or changed by an applied
 //!     list: `change` (`added`, `removed`, `changed`: the name stays
 //!     listed with another match kind, reference or category), `name`,

@@ -118,7 +118,8 @@ pub struct RedirectRecord {
 /// A list event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListEvent {
-    /// `applied`, `refused`, `expired`.
+    /// `applied`, `refused`, `expired`, `unfiltered` (no list at start:
+    /// answers not filtered until the next `applied`).
     pub event: String,
     /// Serial.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,7 +10,8 @@
 //!
 //! The first list of the trail owes no delay, and an `issued` after the
 //! time applied counts none ([`Obligation`]); the periods the resolver was
-//! stopped, the lists refused and the records lost are in every format.
+//! stopped or ran without any list ([`Unfiltered`]), the lists refused and
+//! the records lost are in every format.
 //!
 //! The chain is checked first ([`check_chain`], with the seals when the
 //! auditor's key is given) and the report says what was found: figures
@@ -137,6 +138,57 @@ pub struct Stopped {
     pub to: String,
     /// A clean stop (else a crash, a SIGKILL or a power loss).
     pub clean: bool,
+}
+
+/// A period the resolver answered without any list in force: it started
+/// with none (`list.on_missing = "serve-unfiltered"`, a `list unfiltered`
+/// record) and served unfiltered until a list was applied or it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unfiltered {
+    /// From (the `list unfiltered` record).
+    pub from: String,
+    /// To; `None` while still unfiltered at the trail's last record.
+    pub to: Option<String>,
+    /// How the period ended.
+    pub until: UnfilteredEnd,
+    /// Why there was no list (the refusal of the list file at start).
+    pub reason: String,
+}
+
+/// How a period without a list ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnfilteredEnd {
+    /// A list was applied.
+    ListApplied,
+    /// The resolver stopped cleanly.
+    Stopped,
+    /// The resolver crashed (its last record ends the period).
+    Crashed,
+    /// Not ended: the trail's last record came while still unfiltered.
+    EndOfTrail,
+}
+
+impl UnfilteredEnd {
+    /// For the text report.
+    pub fn text(self) -> &'static str {
+        match self {
+            UnfilteredEnd::ListApplied => "until a list was applied",
+            UnfilteredEnd::Stopped => "until the resolver stopped",
+            UnfilteredEnd::Crashed => "until the resolver crashed (its last record)",
+            UnfilteredEnd::EndOfTrail => "still unfiltered at the end of the trail",
+        }
+    }
+
+    /// For the CSV report.
+    pub fn csv(self) -> &'static str {
+        match self {
+            UnfilteredEnd::ListApplied => "list_applied",
+            UnfilteredEnd::Stopped => "stopped",
+            UnfilteredEnd::Crashed => "crashed",
+            UnfilteredEnd::EndOfTrail => "end_of_trail",
+        }
+    }
 }
 
 /// A name added, removed or changed, with when it took effect.
@@ -276,6 +328,8 @@ pub struct Report {
     pub lost: u64,
     /// Periods the resolver was stopped.
     pub stopped: Vec<Stopped>,
+    /// Periods the resolver ran without any list (unfiltered).
+    pub unfiltered: Vec<Unfiltered>,
 }
 
 /// The trail cannot be read.
@@ -369,6 +423,8 @@ struct Tally {
     /// Names added, removed and changed per serial, over the whole trail
     /// (a version's `entry` records may fall just past `to`).
     names: BTreeMap<u64, NameCounts>,
+    /// A period without a list that has not ended yet: (from, reason).
+    unfiltered: Option<(String, String)>,
 }
 
 impl Tally {
@@ -387,6 +443,54 @@ impl Tally {
             last_process: None,
             last_time: String::new(),
             names: BTreeMap::new(),
+            unfiltered: None,
+        }
+    }
+
+    /// Open or close a period without a list; `previous_time` is the time
+    /// of the record before this one (the last of a run that crashed).
+    fn track_unfiltered(&mut self, record: &Line, previous_time: &str) {
+        let until = match &record.event {
+            Event::List(l) if l.event == "unfiltered" => {
+                // A second one without a start between cannot be written;
+                // if it is there, the first period ends where it starts.
+                self.end_unfiltered(Some(&record.time), UnfilteredEnd::Crashed);
+                let reason = l.reason.clone().unwrap_or_default();
+                self.unfiltered = Some((record.time.clone(), reason));
+                return;
+            }
+            Event::List(l) if l.event == "applied" => UnfilteredEnd::ListApplied,
+            Event::Process(p) if p.event == "stop" => UnfilteredEnd::Stopped,
+            Event::Process(p) if p.event == "start" => {
+                self.end_unfiltered(Some(previous_time), UnfilteredEnd::Crashed);
+                return;
+            }
+            _ => return,
+        };
+        self.end_unfiltered(Some(&record.time), until);
+    }
+
+    /// End the open period without a list, if any, at `to`; kept if it
+    /// overlaps `[from, to)`.
+    fn end_unfiltered(&mut self, to: Option<&str>, until: UnfilteredEnd) {
+        let Some((from, reason)) = self.unfiltered.take() else {
+            return;
+        };
+        let starts_before_end = match (parse_time(&from), self.to) {
+            (Some(f), Some(bound)) => f < bound,
+            _ => true,
+        };
+        let ends_after_start = match (to.and_then(parse_time), self.from) {
+            (Some(t), Some(bound)) => t > bound,
+            _ => true,
+        };
+        if starts_before_end && ends_after_start {
+            self.r.unfiltered.push(Unfiltered {
+                from,
+                to: to.map(str::to_owned),
+                until,
+                reason,
+            });
         }
     }
 
@@ -395,6 +499,7 @@ impl Tally {
             return;
         };
         let previous_time = std::mem::replace(&mut self.last_time, record.time.clone());
+        self.track_unfiltered(&record, &previous_time);
         let outside = self.from.is_some_and(|f| t < f) || self.to.is_some_and(|to| t >= to);
         let r = &mut self.r;
         match &record.event {
@@ -474,7 +579,8 @@ impl Tally {
         }
     }
 
-    fn finish(self) -> Report {
+    fn finish(mut self) -> Report {
+        self.end_unfiltered(None, UnfilteredEnd::EndOfTrail);
         let mut r = self.r;
         r.per_entry = self
             .entries
@@ -636,6 +742,27 @@ pub fn text(r: &Report) -> String {
             }
         );
     }
+    let _ = writeln!(
+        o,
+        "\nPeriods the resolver answered without any list (unfiltered: it started with no valid list, as list.on_missing = \"serve-unfiltered\" allows, and blocked nothing): {}",
+        r.unfiltered.len()
+    );
+    for p in &r.unfiltered {
+        let length = match p.to.as_deref().and_then(parse_time) {
+            Some(to) => parse_time(&p.from).map_or(String::new(), |from| {
+                format!(" ({})", duration((to - from).whole_seconds()))
+            }),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  from {} to {}{length}  {}; no list because: {}",
+            p.from,
+            p.to.as_deref().unwrap_or("-"),
+            p.until.text(),
+            p.reason
+        );
+    }
     o
 }
 
@@ -714,7 +841,9 @@ fn csv_row(o: &mut String, section: &str, cells: &[(Col, &str)]) {
 /// `was_reference` and `was_category` the entry before), `refused`
 /// (`reference` holds the reason, `applied` the time), `lost` (`count`),
 /// `stopped` (`reference` is `clean` or `unclean`, `issued` and `applied`
-/// the period). `within_24h` is `met`, `late`, `first_list` (no delay
+/// the period), `unfiltered` (`name`: how it ended, see [`UnfilteredEnd`];
+/// `reference`: why there was no list; `issued` and `applied` the period,
+/// `applied` empty while not ended). `within_24h` is `met`, `late`, `first_list` (no delay
 /// owed) or `issued_later` (no delay counted).
 pub fn csv(r: &Report) -> String {
     use Col::*;
@@ -812,6 +941,18 @@ pub fn csv(r: &Report) -> String {
             &mut o,
             "stopped",
             &[(Reference, how), (Issued, &p.from), (Applied, &p.to)],
+        );
+    }
+    for p in &r.unfiltered {
+        csv_row(
+            &mut o,
+            "unfiltered",
+            &[
+                (Name, p.until.csv()),
+                (Reference, &p.reason),
+                (Issued, &p.from),
+                (Applied, p.to.as_deref().unwrap_or("")),
+            ],
         );
     }
     o
