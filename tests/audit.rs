@@ -1740,3 +1740,88 @@ async fn periods_without_a_list_are_recorded_and_every_report_format_shows_them(
     let applied_time = applied["time"].as_str().unwrap();
     assert!(rows[1].contains(applied_time), "{csv}");
 }
+
+/// `audit verify --key KEY --seals COPY DIR`: exit code, stdout and stderr.
+fn verify_with_copy(dir: &Path, key: &Path, copy: &Path) -> (i32, String) {
+    let o = rempart_cli(&[
+        "audit",
+        "verify",
+        "--key",
+        s(key),
+        "--seals",
+        s(copy),
+        s(dir),
+    ]);
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+#[test]
+fn a_tail_cut_with_its_last_seal_is_detected_against_the_journal_copy() {
+    let (_setup, served) = sealed_setup();
+    let o = rempart_cli(&["audit", "setup-keys", "--config", s(&served.config)]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let pk_line = String::from_utf8(o.stdout).unwrap();
+    let pk_file = served.key.with_file_name("auditor.pub");
+    std::fs::write(&pk_file, pk_line.lines().last().unwrap()).unwrap();
+    let child = spawn_serve(&served);
+    wait_until("a periodic seal", || !seals(&served.audit).is_empty());
+    stop(child);
+    let all = seals(&served.audit);
+    assert!(all.len() >= 2, "a periodic seal and one at stop: {all:?}");
+    // The resolver's log as the journal keeps it (`journalctl -o cat`).
+    let journal = served.stderr.clone();
+    let (code, out) = verify_with_copy(&served.audit, &pk_file, &journal);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{} seal(s) of this trail", all.len())),
+        "{out}"
+    );
+
+    // The cut: the last seal and every record after the seal before it,
+    // off the trail and off the seal log. What is left is consistent.
+    let cut = all.last().unwrap();
+    let kept = &all[all.len() - 2];
+    let (last_file, lines) = read_lines(&served.audit).pop().unwrap();
+    let keep_to = lines
+        .iter()
+        .position(|l| is_seal(l) && field_u64(l, "epoch") == kept.epoch)
+        .expect("the seal before the last in the newest file");
+    let mut text = lines[..=keep_to].join("\n");
+    text.push('\n');
+    std::fs::write(&last_file, text).unwrap();
+    let log_file = served.audit.join("seals.jsonl");
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let log: Vec<&str> = log.lines().collect();
+    std::fs::write(&log_file, log[..log.len() - 1].join("\n") + "\n").unwrap();
+
+    // The directory alone cannot tell.
+    let (code, out) = verify_key(&served.audit, Some(&pk_file));
+    assert_eq!(code, 0, "undetectable from the directory: {out}");
+    // The journal's copy can, and names the seal that was cut.
+    let (code, out) = verify_with_copy(&served.audit, &pk_file, &journal);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("truncation detected"), "{out}");
+    assert!(out.contains(&cut.time_text()), "{out}");
+    assert!(!out.contains("intact"), "{out}");
+
+    // The same copy as `journalctl -o json` exports it.
+    let json_copy = served.key.with_file_name("journal.json");
+    let exported: String = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::json!({"MESSAGE": l, "_SYSTEMD_UNIT": "rempart.service"}).to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&json_copy, exported).unwrap();
+    let (code, out) = verify_with_copy(&served.audit, &pk_file, &json_copy);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&cut.time_text()), "{out}");
+
+    // --seals needs the key.
+    let o = rempart_cli(&["audit", "verify", "--seals", s(&journal), s(&served.audit)]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
-use crate::audit::seal::{self, SealingKey, VerifyingKey};
+use crate::audit::seal::{self, SealingKey, VerifyingKey, journal};
 use crate::audit::{report, verify};
 use crate::config::Config;
 
@@ -42,6 +42,12 @@ pub enum AuditCommand {
         /// `rempart audit setup-keys`, saved to a file).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// A copy of the seals kept outside the directory: the journal's
+        /// `audit: trail sealed` lines (`journalctl -u rempart -o cat`,
+        /// or `-o json`). Every seal of this trail in it must be in the
+        /// trail and verify; one missing is a cut tail (exit 1).
+        #[arg(long, requires = "key")]
+        seals: Option<PathBuf>,
         /// The audit directory.
         dir: PathBuf,
     },
@@ -91,7 +97,9 @@ fn parse_bound(s: &str) -> Result<time::OffsetDateTime, BoundError> {
 pub fn run(cmd: AuditCommand) -> ExitCode {
     match cmd {
         AuditCommand::SetupKeys { config } => setup_keys(&config),
-        AuditCommand::Verify { dir, key } => run_verify(&dir, key.as_deref()),
+        AuditCommand::Verify { dir, key, seals } => {
+            run_verify(&dir, key.as_deref(), seals.as_deref())
+        }
         AuditCommand::Report {
             dir,
             from,
@@ -153,8 +161,8 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
 /// The warning printed by `audit verify` without `--key`.
 const UNSEALED_CHECK: &str = "note: without --key this check proves nothing against someone who can write the directory (the chain can be recomputed); check the seals with `rempart audit verify --key FILE DIR`";
 
-/// `audit verify [--key FILE] DIR`.
-fn run_verify(dir: &Path, key: Option<&Path>) -> ExitCode {
+/// `audit verify [--key FILE [--seals COPY]] DIR`.
+fn run_verify(dir: &Path, key: Option<&Path>, seals: Option<&Path>) -> ExitCode {
     let key = match key.map(read_verifying_key).transpose() {
         Ok(k) => k,
         Err(e) => {
@@ -162,8 +170,31 @@ fn run_verify(dir: &Path, key: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    let copy = match seals.map(journal::read).transpose() {
+        Ok(c) => c,
+        Err(e @ journal::CopyError::Read { .. }) => {
+            eprintln!("rempart audit verify: --seals {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+        Err(e) => {
+            eprintln!("rempart audit verify: --seals {e}");
+            return ExitCode::from(EXIT_REFUSED);
+        }
+    };
     match verify::verify_with(dir, key) {
         Ok(s) => {
+            // The copy first: a trail cut after its last seal is not
+            // intact, whatever the directory alone says.
+            let copied = match (&copy, &s.sealed, seals) {
+                (Some(copy), Some(report), Some(file)) => match journal::check(copy, report) {
+                    Ok(c) => Some((file, c)),
+                    Err(b) => {
+                        eprintln!("broken: {}: {b}", file.display());
+                        return ExitCode::from(EXIT_REFUSED);
+                    }
+                },
+                _ => None,
+            };
             println!(
                 "intact: {} record(s) in {} file(s), seq {} to {}, head {}{}",
                 s.records,
@@ -185,6 +216,20 @@ fn run_verify(dir: &Path, key: Option<&Path>) -> ExitCode {
             match &s.sealed {
                 Some(report) => print!("{report}"),
                 None => eprintln!("{UNSEALED_CHECK}"),
+            }
+            if let Some((file, c)) = copied {
+                println!(
+                    "journal copy {}: {} seal(s) of this trail, every one in the trail and verified; the newest: epoch {} at {}{}",
+                    file.display(),
+                    c.matched,
+                    c.newest.0,
+                    c.newest.1,
+                    if c.other_trails > 0 {
+                        format!(" ({} seal line(s) of other trails skipped)", c.other_trails)
+                    } else {
+                        String::new()
+                    }
+                );
             }
             ExitCode::from(EXIT_OK)
         }

@@ -102,6 +102,10 @@ pub struct SealReport {
     pub unsealed: u64,
     /// Records no longer in the trail, each range with its reason.
     pub removed: Vec<Removal>,
+    /// Every seal of the seal log, verified from `pk_0` and against the
+    /// trail, in epoch order (what a copy kept elsewhere is checked
+    /// against: [`super::journal`]).
+    pub verified: Vec<Seal>,
 }
 
 impl fmt::Display for SealReport {
@@ -473,6 +477,7 @@ impl SealChain {
             records: self.records,
             unsealed,
             removed: removals(&self.seals, self.first.unwrap_or(1)),
+            verified: self.seals,
         })
     }
 }

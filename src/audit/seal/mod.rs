@@ -65,9 +65,11 @@
 //! intruder on the resolver now) can write false records and seals from
 //! now on, but cannot change anything sealed before. Cutting the newest
 //! seals off both the trail and the seal log is seen only against a copy
-//! kept elsewhere: the journal, or a head the auditor received.
+//! kept elsewhere: the journal ([`journal`] checks its export), or a head
+//! the auditor received.
 
 pub mod chain;
+pub mod journal;
 pub mod key;
 pub mod log;
 pub mod sealer;
