@@ -252,3 +252,39 @@ fn set_mode(file: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// `audit.seal = true` without the sealing key: `config check` and `serve`
+/// both refuse, exit 1, naming the key file and the command that makes it.
+/// Left out, the missing key is a note, not an error.
+#[test]
+fn a_required_sealing_key_that_is_missing_is_a_config_error_for_check_and_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("keys").join("seal.key");
+    let demo = demo(tmp.path());
+    let required = demo.replace(
+        "[audit]\n",
+        &format!("[audit]\nseal = true\nseal_key = {key:?}\n"),
+    );
+    for args in [&["config", "check"][..], &["serve", "--config"][..]] {
+        let (code, err) = run(tmp.path(), &required, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        let named = format!("audit.seal_key {}", key.display());
+        assert!(err.contains(&named), "{args:?}: {err}");
+        assert!(err.contains("rempart audit setup-keys"), "{args:?}: {err}");
+    }
+    let left_out = demo.replace("[audit]\n", &format!("[audit]\nseal_key = {key:?}\n"));
+    let file = tmp.path().join("rempart.toml");
+    std::fs::write(&file, &left_out).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains("hash-chained but not sealed")
+            && stdout.contains(&key.display().to_string()),
+        "{stdout}"
+    );
+}

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::{EXIT_OK, EXIT_REFUSED};
-use crate::config::{Config, DEFAULT_PROTECTED};
+use crate::audit::seal::SealError;
+use crate::config::{Config, DEFAULT_PROTECTED, SealMode};
 use crate::list::signature::TrustedKeys;
 
 /// The `config` subcommands.
@@ -62,6 +63,25 @@ fn check(file: &std::path::Path) -> ExitCode {
     {
         eprintln!("{}: {reason}", file.display());
         return ExitCode::from(EXIT_REFUSED);
+    }
+    // And the sealing key `audit.seal = true` asks for: `serve` does not
+    // start without it. Left out, a missing key only leaves the trail
+    // unsealed, which is said.
+    let sealing = config.audit.enabled && config.audit.seal != SealMode::Off;
+    let seal_key = &config.audit.seal_key;
+    if sealing && !seal_key.exists() {
+        if config.audit.seal == SealMode::Required {
+            let e = SealError::NoKey {
+                path: seal_key.clone(),
+            };
+            eprintln!("{}: audit.seal = true: {e}", file.display());
+            return ExitCode::from(EXIT_REFUSED);
+        }
+        println!(
+            "note: no sealing key at audit.seal_key {}: the trail will be hash-chained but not sealed; `rempart audit setup-keys --config {}` makes the key",
+            seal_key.display(),
+            file.display()
+        );
     }
     println!(
         "{}: ok (listen {:?}, {} upstream(s), list {}, {} trusted key(s))",
