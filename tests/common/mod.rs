@@ -261,7 +261,7 @@ state_dir = "{state}"
 {list_extra}
 [audit]
 dir = "{audit_dir}"
-{audit}
+{seal_key}{audit}
 [redirect]
 {redirect}
 ttl = 60
@@ -270,6 +270,16 @@ ede_text = "Blocked: see http://info.block.test/"
             server = extra.server,
             admin = extra.admin,
             audit = extra.audit,
+            // Never the installed default (/var/lib/rempart): a machine
+            // with Rempart set up must not lend its key to the tests.
+            seal_key = if extra.audit.contains("seal_key") {
+                String::new()
+            } else {
+                format!(
+                    "seal_key = \"{}\"\n",
+                    self.dir.path().join("audit-seal.key").display()
+                )
+            },
             audit_dir = self.audit_dir().display(),
             timeout = extra.timeout_ms,
             list = self.list_path.display(),
