@@ -157,14 +157,12 @@ pub async fn run(
     // ready-to-send answers, see dns::udp); TCP: our bounded accept loop
     // (dns::tcp).
     let stop_udp = Arc::new(AtomicBool::new(false));
-    let runtime = tokio::runtime::Handle::current();
     let mut udp = Vec::new();
     for s in listeners.udp {
         udp.push(crate::dns::udp::spawn(
             handler.engine(),
             s,
             Arc::clone(&stop_udp),
-            runtime.clone(),
         )?);
     }
     let (stop_tcp, tcp_stopped) = watch::channel(false);

@@ -6,8 +6,8 @@
 //! Extended DNS Error is lost) and cannot set CD; hickory-proto still reads
 //! and writes the messages. The protections the pool gave are kept:
 //!
-//! - a fresh socket per exchange, bound to port 0 (the kernel picks a
-//!   random ephemeral port) and connected to the server, so the kernel
+//! - a fresh socket per exchange, connected to the server (the kernel
+//!   binds it to a random ephemeral port), so the kernel
 //!   drops datagrams from any other address; a random ID per question
 //!   (hickory's `Message::query`, a CSPRNG); an answer is taken only if
 //!   its ID, QR bit and question match ours (RFC 5452 section 3);
@@ -24,12 +24,13 @@
 //! and the client's CD (RFC 4035 section 3.2.2, RFC 6840 section 5.9).
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, Query};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -189,18 +190,14 @@ async fn ask(
     expected: &Expected<'_>,
     until: Instant,
 ) -> Result<Fetched, UpstreamError> {
-    let local: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local).await.map_err(UpstreamError::io)?;
-    socket.connect(server).await.map_err(UpstreamError::io)?;
+    let socket = connected(server)?;
     socket.send(query).await.map_err(UpstreamError::io)?;
-    let mut buf = vec![0u8; RECV_BUFFER];
+    // Read into spare capacity: no zeroing of a fresh buffer per question.
+    let mut buf = Vec::with_capacity(RECV_BUFFER);
     let mut resend = Instant::now() + RETRANSMIT;
     loop {
-        match timeout_at(resend.min(until), socket.recv(&mut buf)).await {
+        buf.clear();
+        match timeout_at(resend.min(until), socket.recv_buf(&mut buf)).await {
             Ok(Ok(len)) => match expected.accept(&buf[..len]) {
                 Ok(answer) if answer.message.metadata.truncation => {
                     drop(socket);
@@ -221,6 +218,21 @@ async fn ask(
             }
         }
     }
+}
+
+/// A new UDP socket connected to `server`. `connect` binds it to an
+/// ephemeral port the kernel picks at random (the same choice as binding to
+/// port 0, one system call less), and from then on the kernel drops
+/// datagrams from any other address.
+fn connected(server: SocketAddr) -> Result<UdpSocket, UpstreamError> {
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::DGRAM.nonblocking().cloexec(),
+        Some(Protocol::UDP),
+    )
+    .map_err(UpstreamError::io)?;
+    socket.connect(&server.into()).map_err(UpstreamError::io)?;
+    UdpSocket::from_std(socket.into()).map_err(UpstreamError::io)
 }
 
 /// The question over TCP (RFC 1035 section 4.2.2: two octets of length

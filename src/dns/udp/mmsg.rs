@@ -10,7 +10,9 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use tokio::net::UdpSocket;
 
 use crate::dns::edns::EDNS_PAYLOAD;
 
@@ -113,8 +115,10 @@ impl Batch {
         self.replies.push(i);
     }
 
-    /// Wait for at least one datagram (or the socket's read timeout),
-    /// then take those already waiting, up to `BATCH`. Returns how many.
+    /// Take the datagrams waiting on the (non-blocking) socket, up to
+    /// `BATCH`. Returns how many; `WouldBlock` when none is waiting. Call
+    /// it inside `UdpSocket::try_io`, so that tokio learns the socket is
+    /// drained.
     #[cfg(target_os = "linux")]
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
@@ -132,7 +136,8 @@ impl Batch {
         }
         // SAFETY: every header points at a buffer, an iovec and an
         // address slot of `self` or this frame, alive for the call.
-        // MSG_WAITFORONE: block for the first datagram only.
+        // MSG_WAITFORONE: the socket is non-blocking, so this takes what
+        // is waiting and never blocks.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -159,13 +164,15 @@ impl Batch {
 
     /// Send the answers of this batch, in one call if the kernel takes
     /// them all. A send that fails (a destination unreachable) is
-    /// logged and skipped; the others still go.
+    /// logged and skipped; the others still go. `WouldBlock` when the
+    /// socket's send buffer is full: the answers not sent stay, to be sent
+    /// by a later call once the socket is writable.
     #[cfg(target_os = "linux")]
-    pub fn send_replies(&mut self, socket: &UdpSocket) {
+    pub fn send_replies(&mut self, socket: &UdpSocket) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let total = self.replies.len();
         if total == 0 {
-            return;
+            return Ok(());
         }
         // SAFETY: plain data, filled below.
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
@@ -198,18 +205,23 @@ impl Batch {
             if sent < 0 && error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
+            if sent < 0 && error.kind() == io::ErrorKind::WouldBlock {
+                self.replies.drain(..start);
+                return Err(error);
+            }
             let to = self.metas[self.replies[start]].source;
             tracing::debug!(%to, %error, "cannot send a UDP answer");
             start += 1;
         }
         self.replies.clear();
+        Ok(())
     }
 
-    /// Wait for one datagram (or the socket's read timeout). Returns 1.
+    /// Take one datagram, if one is waiting. Returns 1.
     #[cfg(not(target_os = "linux"))]
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.replies.clear();
-        let (len, source) = socket.recv_from(&mut self.bufs[..MAX_QUERY])?;
+        let (len, source) = socket.try_recv_from(&mut self.bufs[..MAX_QUERY])?;
         // recv_from cannot tell a datagram of exactly MAX_QUERY bytes
         // from a longer one cut: both are refused.
         self.metas[0] = RecvMeta {
@@ -220,21 +232,22 @@ impl Batch {
         Ok(1)
     }
 
-    /// Send the answers of this batch, one call each.
+    /// Send the answers of this batch, one call each; `WouldBlock` as on
+    /// Linux.
     #[cfg(not(target_os = "linux"))]
-    pub fn send_replies(&mut self, socket: &UdpSocket) {
-        for &i in &self.replies {
-            send_one(socket, &self.answers[i], self.metas[i].source);
+    pub fn send_replies(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        while let Some(&i) = self.replies.first() {
+            match socket.try_send_to(&self.answers[i], self.metas[i].source) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
+                Err(error) => {
+                    let to = self.metas[i].source;
+                    tracing::debug!(%to, %error, "cannot send a UDP answer");
+                }
+                Ok(_) => {}
+            }
+            self.replies.remove(0);
         }
-        self.replies.clear();
-    }
-}
-
-/// Send one answer outside a batch. A UDP send waits only if the socket's
-/// send buffer (4 MiB) is full; a failure is logged and dropped.
-pub fn send_one(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
-    if let Err(error) = socket.send_to(bytes, to) {
-        tracing::debug!(%to, %error, "cannot send a UDP answer");
+        Ok(())
     }
 }
 
