@@ -17,6 +17,9 @@ Writes into DIR:
   q_listed.txt                 dnsperf: listed names and random subnames (A)
   q_allowed.txt                dnsperf: every allowed name once, shuffled (A)
   q_mixed.txt                  dnsperf: half listed, half allowed (A)
+  extra-K.txt                  K = 1..--extra-lists: small lists (--extra-n
+                               names each) for the several-lists row
+  q_extra.txt                  dnsperf: names of the extra lists (A)
   q_miss.txt                   dnsperf: --miss distinct names below miss.test
                                (A), so that no query can be a cache hit
   probe_listed.txt, probe_allowed.txt, probe_new.txt
@@ -105,6 +108,9 @@ def main():
     ap.add_argument("--seed", type=int, default=20261120)
     ap.add_argument("--allowed", type=int, default=100000)
     ap.add_argument("--queries", type=int, default=200000)
+    ap.add_argument("--extra-lists", type=int, default=4,
+                    help="small lists for the several-lists row (each --extra-n names)")
+    ap.add_argument("--extra-n", type=int, default=10000)
     ap.add_argument("--miss", type=int, default=1000000,
                     help="distinct cache-miss queries (more than one run sends)")
     a = ap.parse_args()
@@ -138,6 +144,18 @@ def main():
         f.write("@ SOA ns.miss.test. hostmaster.miss.test. 1 3600 600 86400 3600\n")
         f.write("@ NS ns.miss.test.\nns A 127.0.0.1\n")
         f.write("* A %s\n" % MISS_V4)
+
+    # Several lists: small lists of other authorities, names of their own
+    # (an "x" prefix: never a name of the main list).
+    xrng = random.Random(a.seed + 2)
+    extra_q = []
+    for k in range(1, a.extra_lists + 1):
+        xs = ["x%d%s" % (k, n[1:]) for n in make_names(a.extra_n, xrng)]
+        write_list(p("extra-%d.txt" % k), serial, xs, now)
+        extra_q.extend(xs[: max(1, a.queries // (4 * max(1, a.extra_lists)))])
+    xrng.shuffle(extra_q)
+    with open(p("q_extra.txt"), "w") as f:
+        f.writelines("%s A\n" % q for q in extra_q)
 
     qrng = random.Random(a.seed + 1)
     listed_q = []

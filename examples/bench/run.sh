@@ -139,6 +139,12 @@ log "signing the lists with minisign"
     minisign -G -W -f -p bench.pub -s bench.key >/dev/null
     minisign -S -s bench.key -m list-v1.txt >/dev/null
     minisign -S -s bench.key -m list-v2.txt >/dev/null
+    # the several-lists row: each small list signed by its own authority
+    for f in extra-*.txt; do
+        k=${f%.txt}
+        minisign -G -W -f -p "$k.pub" -s "$k.key" >/dev/null
+        minisign -S -s "$k.key" -m "$f" >/dev/null
+    done
 ) || die "minisign failed"
 LISTED_NAME=$(cat "$W/first_listed.txt")
 
@@ -222,7 +228,21 @@ EOF
 }
 rem_config "$W/rempart.toml" off
 rem_config "$W/rempart-audit.toml" on
+# Several lists (BEHAVIOUR section 8): the 1M list first, then the small
+# lists of four other authorities, each with its own key and redirect.
+{
+    sed -n '/^\[list\]/q;p' "$W/rempart.toml"
+    printf '[list]\nstate_dir = "%s"\nprotected_defaults = false\n\n' "$W/rempart-multi-state"
+    printf '[[lists]]\nid = "main"\npath = "%s"\ntrusted_keys = ["%s"]\n\n' "$W/list.txt" "$W/bench.pub"
+    for f in "$W"/extra-*.txt; do
+        k=$(basename "${f%.txt}")
+        printf '[[lists]]\nid = "%s"\npath = "%s"\ntrusted_keys = ["%s"]\nredirect = { ipv4 = ["198.51.100.53"] }\n\n' "$k" "$f" "$W/$k.pub"
+    done
+    sed -n '/^\[redirect\]/,$p' "$W/rempart.toml"
+} >"$W/rempart-multi.toml"
 "$REMPART_BIN" config check "$W/rempart.toml" >&2 || die "rempart config check refused $W/rempart.toml"
+MULTI=1
+"$REMPART_BIN" config check "$W/rempart-multi.toml" >&2 || { log "warning: this rempart does not take several lists: no several-lists row"; MULTI=; }
 
 cat >"$W/unbound.conf" <<EOF
 server:
@@ -464,6 +484,23 @@ PYEOF
     verify=$("$REMPART_BIN" audit verify "$W/audit" 2>&1) || log "warning: rempart audit verify failed: $verify"
     record "$rep" rempart audit_mib "$(du -sm "$W/audit" | cut -f1)"
     rm -rf "$W/audit"
+
+    # several lists: the same 1M list first, four small lists after it
+    [[ -n $MULTI ]] || return 0
+    rm -rf "$W/rempart-multi-state"
+    log "[$rep] rempart (5 lists): start, QPS listed (main list, other lists)"
+    echo "=== rep $rep 5 lists $(date -u +%FT%TZ) ===" >>"$LOGS/rempart.log"
+    t0=$(date +%s.%N)
+    start rempart "$REMPART_BIN" serve --config "$W/rempart-multi.toml"
+    pid=$LAST_PID
+    ms=$($PY "$PROBE" wait --port $REM_PORT --name "$LISTED_NAME" --since "$t0" --timeout 900) ||
+        die "rempart (5 lists) gave no redirect, see $LOGS/rempart.log"
+    record "$rep" rempart startup_multi_ms "$ms"
+    record "$rep" rempart rss_multi_mib "$(rss_mib "$pid")"
+    record "$rep" rempart qps_listed_multi "$(dnsperf_qps $REM_PORT "$W/q_listed.txt")"
+    record "$rep" rempart qps_extra_multi "$(dnsperf_qps $REM_PORT "$W/q_extra.txt")"
+    kill -0 "$pid" 2>/dev/null || die "rempart (5 lists) died during the run, see $LOGS/rempart.log"
+    stop_pid "$pid"
 }
 
 run_unbound() {   # rep
@@ -561,6 +598,17 @@ print(f"| Max QPS, listed names, audit on (client_ip=none) | {fmt(a, 0)} | n/a |
 print(f"| Start to first redirected answer, audit on (ms) | {fmt(med('rempart', 'startup_audit_ms'), 0)} | n/a | n/a | n/a | n/a |")
 print(f"| Audit: first list's entry records written, after the first answer (s) | {fmt(med('rempart', 'audit_initial_s'), 1)} | n/a | n/a | n/a | n/a |")
 print(f"| Audit on/off ratio, listed-name QPS | {'n/a' if not a or not b else f'{a / b:.2f}'} | n/a | n/a | n/a | n/a |")
+for key, label, d in [
+    ("qps_listed_multi", "Max QPS, listed names, 5 lists (1M + 4 x 10k), names of the first", 0),
+    ("qps_extra_multi", "Max QPS, listed names, 5 lists, names of the 4 small lists", 0),
+    ("startup_multi_ms", "Start to first redirected answer, 5 lists (ms)", 0),
+    ("rss_multi_mib", "RSS after load, 5 lists (MiB)", 1),
+]:
+    if med("rempart", key) is not None:
+        print(f"| {label} | {fmt(med('rempart', key), d)} | n/a | n/a | n/a | n/a |")
+m = med("rempart", "qps_listed_multi")
+if m is not None:
+    print(f"| 5 lists / 1 list ratio, listed-name QPS (names of the first) | {'n/a' if not m or not b else f'{m / b:.2f}'} | n/a | n/a | n/a | n/a |")
 print()
 for res in ("rempart", "unbound"):
     codes = texts.get((res, "miss_rcodes"), [])
