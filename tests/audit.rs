@@ -1825,3 +1825,101 @@ fn a_tail_cut_with_its_last_seal_is_detected_against_the_journal_copy() {
     let o = rempart_cli(&["audit", "verify", "--seals", s(&journal), s(&served.audit)]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");
 }
+
+/// `rempart audit report DIR1 DIR2`: the trails of two resolvers, one of
+/// which never got version 2: per version, when each applied it, who did
+/// not, and the slowest delay; in text, JSON and CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_report_says_per_version_when_each_resolver_applied_it() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let config = setup.config(upstream.addr, &Extra::default());
+    // The second resolver: its own list file (a copy of version 1), state
+    // and trail.
+    let second = setup.dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let list2 = second.join("list.txt");
+    std::fs::copy(&setup.list_path, &list2).unwrap();
+    std::fs::copy(
+        setup.list_path.with_extension("txt.minisig"),
+        second.join("list.txt.minisig"),
+    )
+    .unwrap();
+    let config2 = config
+        .replace(s(&setup.list_path), s(&list2))
+        .replace(s(&setup.audit_dir()), s(&second.join("audit")))
+        .replace(s(&setup.dir.path().join("state")), s(&second.join("state")));
+    let one = Rempart::start(&config).await;
+    let two = Rempart::start(&config2).await;
+    setup
+        .key
+        .write_signed(&setup.list_path, &list_text(2, ENTRIES));
+    let outcome = one.service().admission.reread().await;
+    assert!(format!("{outcome:?}").contains("Applied"), "{outcome:?}");
+    one.stop().await;
+    two.stop().await;
+
+    let (d1, d2) = (setup.audit_dir(), second.join("audit"));
+    let o = rempart_cli(&["audit", "report", "--format", "json", s(&d1), s(&d2)]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let fleet = &json["fleet"];
+    assert_eq!(fleet["resolvers"].as_array().unwrap().len(), 2, "{fleet:#}");
+    assert_eq!(json["resolvers"].as_array().unwrap().len(), 2);
+    let versions = fleet["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{fleet:#}");
+    assert_eq!(versions[0]["serial"], 1);
+    assert_eq!(versions[0]["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(versions[0]["obligation"], "first_list");
+    assert_eq!(versions[1]["serial"], 2);
+    let applied = versions[1]["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 1, "{fleet:#}");
+    let second_host = fleet["resolvers"][1]["host"].as_str().unwrap();
+    assert!(
+        second_host.contains(s(&d2)),
+        "same machine: told apart by directory: {second_host}"
+    );
+    assert_eq!(versions[1]["not_applied"], serde_json::json!([second_host]));
+    assert_eq!(versions[1]["slowest"], fleet["resolvers"][0]["host"]);
+
+    let o = rempart_cli(&["audit", "report", s(&d1), s(&d2)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text.contains("for 2 resolvers"), "{text}");
+    assert!(
+        text.contains(&format!("{second_host:<24} NOT APPLIED")),
+        "{text}"
+    );
+    assert!(text.contains("serial 2"), "{text}");
+
+    let o = rempart_cli(&["audit", "report", "--format", "csv", s(&d1), s(&d2)]);
+    let csv = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        csv.starts_with("serial,digest,issued,host,trail,applied,"),
+        "{csv}"
+    );
+    // Two versions x two resolvers.
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("2,") && l.contains(",not_applied,")),
+        "{csv}"
+    );
+
+    // A broken chain among them: no fleet report.
+    let newest = trail::files(&d2).unwrap().pop().unwrap();
+    let text = std::fs::read_to_string(&newest).unwrap();
+    std::fs::write(&newest, text.replacen("\"seq\":1,", "\"seq\":7,", 1)).unwrap();
+    let o = rempart_cli(&["audit", "report", s(&d1), s(&d2)]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains(s(&d2)));
+}

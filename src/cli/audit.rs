@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
+use crate::audit::report::{self, Report};
 use crate::audit::seal::{self, SealingKey, VerifyingKey, journal};
-use crate::audit::{report, verify};
+use crate::audit::verify;
 use crate::config::Config;
 
 /// Report formats.
@@ -54,10 +55,13 @@ pub enum AuditCommand {
     /// Check the chain first (exit 1 if broken, unless `--allow-broken`),
     /// then: redirects per entry, per category and per day; list versions
     /// and the delay from `issued` to applied for every addition and
-    /// removal.
+    /// removal. With several directories (the trails of a fleet's
+    /// resolvers): each chain checked, then per list version when each
+    /// resolver applied it and the slowest delay, then each trail's report.
     Report {
-        /// The audit directory.
-        dir: PathBuf,
+        /// The audit directory, or several (one per resolver).
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
         /// Start of the period (RFC 3339 time or YYYY-MM-DD), inclusive.
         #[arg(long)]
         from: Option<String>,
@@ -101,7 +105,7 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
             run_verify(&dir, key.as_deref(), seals.as_deref())
         }
         AuditCommand::Report {
-            dir,
+            dirs,
             from,
             to,
             format,
@@ -123,39 +127,74 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     return ExitCode::from(EXIT_FAILURE);
                 }
             };
-            let chain = match report::check_chain(&dir, key) {
-                Ok(c) => c,
-                Err(b) => {
-                    eprintln!("rempart audit report: {b}");
-                    return ExitCode::from(EXIT_FAILURE);
+            let mut reports = Vec::with_capacity(dirs.len());
+            for dir in &dirs {
+                match checked_report(dir, key, allow_broken, from, to) {
+                    Ok(r) => reports.push((dir.display().to_string(), r)),
+                    Err(code) => return code,
                 }
-            };
-            if !chain.intact && !allow_broken {
-                eprintln!(
-                    "rempart audit report: the chain is {}; no report (--allow-broken reports from it anyway)",
-                    chain.summary()
-                );
-                return ExitCode::from(EXIT_REFUSED);
             }
-            match report::build(&dir, from, to) {
-                Ok(mut r) => {
-                    r.chain = chain;
-                    match format {
-                        Format::Text => print!("{}", report::text(&r)),
-                        Format::Csv => print!("{}", report::csv(&r)),
-                        Format::Json => {
-                            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default())
-                        }
+            if let [(_, r)] = reports.as_slice() {
+                match format {
+                    Format::Text => print!("{}", report::text(r)),
+                    Format::Csv => print!("{}", report::csv(r)),
+                    Format::Json => {
+                        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default())
                     }
-                    ExitCode::from(EXIT_OK)
                 }
-                Err(e) => {
-                    eprintln!("rempart audit report: {e}");
-                    ExitCode::from(EXIT_FAILURE)
+                return ExitCode::from(EXIT_OK);
+            }
+            let fleet = report::fleet(&reports);
+            match format {
+                Format::Text => {
+                    print!("{}", report::fleet_text(&fleet));
+                    for (dir, r) in &reports {
+                        println!("\n==== {} ({dir}) ====\n", r.host.as_deref().unwrap_or(dir));
+                        print!("{}", report::text(r));
+                    }
+                }
+                Format::Csv => print!("{}", report::fleet_csv(&fleet)),
+                Format::Json => {
+                    let resolvers: Vec<&Report> = reports.iter().map(|(_, r)| r).collect();
+                    let both = serde_json::json!({ "fleet": fleet, "resolvers": resolvers });
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&both).unwrap_or_default()
+                    );
                 }
             }
+            ExitCode::from(EXIT_OK)
         }
     }
+}
+
+/// The report of one trail, its chain checked first: the exit code to
+/// leave with when the chain is broken (and not allowed) or unreadable.
+fn checked_report(
+    dir: &Path,
+    key: Option<VerifyingKey>,
+    allow_broken: bool,
+    from: Option<time::OffsetDateTime>,
+    to: Option<time::OffsetDateTime>,
+) -> Result<Report, ExitCode> {
+    let chain = report::check_chain(dir, key).map_err(|b| {
+        eprintln!("rempart audit report: {}: {b}", dir.display());
+        ExitCode::from(EXIT_FAILURE)
+    })?;
+    if !chain.intact && !allow_broken {
+        eprintln!(
+            "rempart audit report: {}: the chain is {}; no report (--allow-broken reports from it anyway)",
+            dir.display(),
+            chain.summary()
+        );
+        return Err(ExitCode::from(EXIT_REFUSED));
+    }
+    let mut r = report::build(dir, from, to).map_err(|e| {
+        eprintln!("rempart audit report: {e}");
+        ExitCode::from(EXIT_FAILURE)
+    })?;
+    r.chain = chain;
+    Ok(r)
 }
 
 /// The warning printed by `audit verify` without `--key`.
