@@ -230,7 +230,7 @@ fn verify_and_compile(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<EntryRef<'_>>>(16);
         let compiler = scope.spawn(move || {
             lower_priority();
-            let mut builder = PolicyBuilder::with_capacity(lines);
+            let mut builder = PolicyBuilder::for_list(lines, bytes.len());
             for batch in rx {
                 for e in batch {
                     builder.push(&e.name, e.kind, e.category, e.reference);

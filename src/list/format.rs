@@ -303,24 +303,37 @@ fn check_text<'t>(text: &'t [u8], file: &Path) -> Result<&'t str, ParseError> {
     })
 }
 
-/// The duplicate name that comes first in the file, as (index of its first
-/// occurrence, index of the repeat), if any. `hashes` holds (hash of the
-/// name, entry index) and is sorted here.
-fn first_duplicate(
-    hashes: &mut [(u64, u32)],
-    names: &[(std::borrow::Cow<'_, str>, usize)],
-) -> Option<(usize, usize)> {
+/// The first name listed twice, as (line of its first entry, line of the
+/// second), the second as early as possible. `hashes` holds each entry's
+/// name hash and line; `text` and `i_name` (the name column) give back the
+/// names of the few lines whose hashes collide (no name is kept per entry:
+/// at a million entries that was 32 MB held while the list compiled).
+fn first_duplicate(hashes: &mut [(u64, u32)], text: &str, i_name: usize) -> Option<(usize, usize)> {
     hashes.sort_unstable();
+    let runs = || {
+        hashes
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+    };
+    let wanted: hashbrown::HashSet<u32> = runs().flatten().map(|&(_, line)| line).collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    // One pass over the text for the lines wanted (almost always none).
+    let names: hashbrown::HashMap<u32, String> = Lines::new(text)
+        .filter_map(|(n, l)| {
+            let n = u32::try_from(n).ok()?;
+            let raw = wanted.contains(&n).then(|| l.split('\t').nth(i_name))??;
+            Some((n, canonical_name(raw).ok()?.into_owned()))
+        })
+        .collect();
     let mut best: Option<(usize, usize)> = None;
-    for run in hashes.chunk_by(|a, b| a.0 == b.0) {
-        if run.len() < 2 {
-            continue;
-        }
+    for run in runs() {
         // Same hash: compare the names (a run is almost always one name).
         for (k, &(_, i)) in run.iter().enumerate() {
             for &(_, j) in &run[..k] {
-                let (i, j) = (i as usize, j as usize);
-                if names[i].0 == names[j].0 {
+                if names.get(&i).is_some_and(|a| Some(a) == names.get(&j)) {
+                    let (i, j) = (i as usize, j as usize);
                     let pair = (i.min(j), i.max(j));
                     if best.is_none_or(|b| pair.1 < b.1) {
                         best = Some(pair);
@@ -550,13 +563,12 @@ impl<'t> Columns<'t> {
 /// order; then the duplicate check. The number of entries.
 fn entries<'t, E: std::fmt::Display>(
     lines: &mut Lines<'t>,
+    text: &'t str,
     file: &Path,
     columns: &Columns<'t>,
     lines_left: usize,
     mut on_entry: impl FnMut(EntryRef<'t>) -> Result<(), E>,
 ) -> Result<usize, ParseError> {
-    // The names, for the duplicate check (borrowed unless rewritten).
-    let mut names: Vec<(std::borrow::Cow<'t, str>, usize)> = Vec::with_capacity(lines_left);
     // Duplicate names are found after the loop, by sorting hashes: a
     // sequential pass, where a hash table costs a cache miss per entry.
     let names_hasher = hashbrown::DefaultHashBuilder::default();
@@ -568,22 +580,24 @@ fn entries<'t, E: std::fmt::Display>(
         }
         let entry = entry(n, l, &mut fields, columns, file)?;
         let hash = names_hasher.hash_one(&*entry.name);
-        let index =
-            u32::try_from(names.len()).map_err(|_| err(file, n, "more than 2^32 entries"))?;
-        hashes.push((hash, index));
-        let name = entry.name.clone();
+        let line = u32::try_from(n).map_err(|_| err(file, n, "more than 2^32 lines"))?;
+        hashes.push((hash, line));
         on_entry(entry).map_err(|r| err(file, n, r.to_string()))?;
-        names.push((name, n));
     }
-    if let Some((first, second)) = first_duplicate(&mut hashes, &names) {
-        let (name, first, second) = (&names[second].0, names[first].1, names[second].1);
+    let count = hashes.len();
+    if let Some((first, second)) = first_duplicate(&mut hashes, text, columns.core[0]) {
+        let name = Lines::new(text)
+            .nth(second - 1)
+            .and_then(|(_, l)| l.split('\t').nth(columns.core[0]))
+            .and_then(|raw| canonical_name(raw).ok())
+            .unwrap_or_default();
         return Err(err(
             file,
             second,
             format!("{name:?} is listed twice (first on line {first})"),
         ));
     }
-    Ok(names.len())
+    Ok(count)
 }
 
 /// The entry on line `n`, `l`: one field per column, separated by one tab
@@ -774,7 +788,7 @@ impl List {
         let columns = Columns::read(&mut lines, file, header_end)?;
         // At most one entry a line.
         let lines_left = text.iter().filter(|&&b| b == b'\n').count() + 1;
-        let entries = entries(&mut lines, file, &columns, lines_left, on_entry)?;
+        let entries = entries(&mut lines, checked, file, &columns, lines_left, on_entry)?;
         Ok(Head {
             header,
             columns: columns.names,

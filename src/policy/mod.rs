@@ -396,6 +396,20 @@ pub struct PolicyBuilder {
 }
 
 impl PolicyBuilder {
+    /// A builder for the `entries` entries of a list file of `bytes`
+    /// octets: the name and reference arenas are given room for the
+    /// largest they can be (their text comes from the file), so they are
+    /// never copied while growing. Room not written costs no memory (the
+    /// pages are only address space until touched); a copy while growing
+    /// held both copies at once.
+    pub fn for_list(entries: usize, bytes: usize) -> PolicyBuilder {
+        let mut b = PolicyBuilder::with_capacity(entries);
+        b.p.names.reserve(bytes.min(entries.saturating_mul(254)));
+        b.p.references
+            .reserve(bytes.min(entries.saturating_mul(64)));
+        b
+    }
+
     /// A builder for about `entries` entries.
     pub fn with_capacity(entries: usize) -> PolicyBuilder {
         let seed = std::collections::hash_map::RandomState::new()
