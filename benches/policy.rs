@@ -119,6 +119,7 @@ fn bench(c: &mut Criterion) {
         ttl: 60,
         cname: None,
         ede_text: "Blocked by order of the French administrative authority".into(),
+        uses_section: true,
     });
     c.bench_function("answer.redirect_a_encoded", |b| {
         b.iter(|| {

@@ -57,6 +57,7 @@ impl EntryChangeKind {
 /// and category).
 pub fn applied(
     audit: &Auditor,
+    list: &str,
     new: &InForce,
     applied: SystemTime,
     added: &[Rule<'_>],
@@ -67,6 +68,7 @@ pub fn applied(
     audit.record_waiting_at(
         Event::List(ListEvent {
             event: ListEventKind::Applied.as_str().into(),
+            list: Some(list.to_owned()),
             serial: Some(h.serial),
             digest: Some(hex(&new.digest)),
             issuer: Some(h.issuer.clone()),
@@ -87,6 +89,7 @@ pub fn applied(
         for r in rules {
             audit.record_waiting(Event::Entry(EntryChange {
                 change: change.as_str().into(),
+                list: Some(list.to_owned()),
                 name: r.name.to_owned(),
                 reference: r.reference().to_owned(),
                 category: r.category.to_owned(),
@@ -98,9 +101,10 @@ pub fn applied(
 }
 
 /// A `list refused` record: where the candidate came from, and why.
-pub fn refused(audit: &Auditor, source: &Path, reason: &str) {
+pub fn refused(audit: &Auditor, list: &str, source: &Path, reason: &str) {
     audit.record_waiting(Event::List(ListEvent {
         event: ListEventKind::Refused.as_str().into(),
+        list: Some(list.to_owned()),
         source: Some(source.display().to_string()),
         reason: Some(reason.to_owned()),
         ..ListEvent::default()
@@ -108,10 +112,11 @@ pub fn refused(audit: &Auditor, source: &Path, reason: &str) {
 }
 
 /// A `list expired` record for the list in force.
-pub fn expired(audit: &Auditor, in_force: &InForce) {
+pub fn expired(audit: &Auditor, list: &str, in_force: &InForce) {
     let h = &in_force.header;
     audit.record_waiting(Event::List(ListEvent {
         event: ListEventKind::Expired.as_str().into(),
+        list: Some(list.to_owned()),
         serial: Some(h.serial),
         digest: Some(hex(&in_force.digest)),
         issuer: Some(h.issuer.clone()),
