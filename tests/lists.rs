@@ -1,0 +1,517 @@
+//! Issue 17: several authorities, each with its own signed list, keys and
+//! answer, enforced by one resolver. Three lists from three key pairs
+//! (made here, as tests/list_gates.rs does), in this precedence order:
+//!
+//! | list | keys | entries | answer |
+//! | --- | --- | --- | --- |
+//! | `lcen` | OFAC's | `bad.test`, `shared.test` | `[redirect]`: 192.0.2.80, 2001:db8::80 |
+//! | `anj` | ANJ's | `casino.test`, `www.shared.test`, `c2.test` | its own: 198.51.100.10, structured EDE text |
+//! | `anssi` | ANSSI's | `c2.test`, `botnet.test`, `casino.test` | NXDOMAIN |
+
+mod common;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+use rempart::admission::Verdict;
+
+const LCEN: &[(&str, &str, &str, &str)] = &[
+    ("bad.test", "subtree", "terrorism", "LCEN-0001"),
+    ("shared.test", "subtree", "terrorism", "LCEN-0002"),
+];
+const ANJ: &[(&str, &str, &str, &str)] = &[
+    ("casino.test", "subtree", "gambling", "ANJ-0001"),
+    ("www.shared.test", "subtree", "gambling", "ANJ-0002"),
+    ("c2.test", "exact", "gambling", "ANJ-0003"),
+];
+const ANSSI: &[(&str, &str, &str, &str)] = &[
+    ("c2.test", "subtree", "cyber-attack", "ANSSI-0001"),
+    ("botnet.test", "subtree", "cyber-attack", "ANSSI-0002"),
+    ("casino.test", "subtree", "cyber-attack", "ANSSI-0003"),
+];
+
+const LCEN_TEXT: &str = "Blocked by order of OFAC (LCEN 6-1): http://info.block.test/";
+const ANJ_JSON: &str = r#"{"c":["mailto:recours@anj.example"],"j":"illegal gambling","o":"ANJ"}"#;
+const ANSSI_TEXT: &str = "Blocked by ANSSI (LPM 2024): cyber-attack domain";
+const TOKEN: &str = "admin-token-0123456789abcdef";
+
+/// One authority: its key pair and its list file.
+struct Authority {
+    key: TestKey,
+    path: PathBuf,
+}
+
+/// Three authorities in one directory, each list signed by its own key.
+struct Three {
+    dir: tempfile::TempDir,
+    lcen: Authority,
+    anj: Authority,
+    anssi: Authority,
+}
+
+impl Three {
+    fn new() -> Three {
+        let dir = tempfile::tempdir().unwrap();
+        let authority = |name: &str, entries| {
+            let sub = dir.path().join(name);
+            std::fs::create_dir(&sub).unwrap();
+            let key = TestKey::new(&sub, name);
+            let path = sub.join("list.txt");
+            key.write_signed(&path, &list_text(1, entries));
+            Authority { key, path }
+        };
+        let (lcen, anj, anssi) = (
+            authority("lcen", LCEN),
+            authority("anj", ANJ),
+            authority("anssi", ANSSI),
+        );
+        Three {
+            dir,
+            lcen,
+            anj,
+            anssi,
+        }
+    }
+
+    fn config(&self, upstream: std::net::SocketAddr) -> String {
+        let token_file = self.dir.path().join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        format!(
+            r#"
+[server]
+listen = ["127.0.0.1:0"]
+udp_sockets = 2
+[admin]
+listen = "127.0.0.1:0"
+token_file = "{token}"
+[upstream]
+servers = ["{upstream}"]
+[list]
+state_dir = "{state}"
+watch = false
+[audit]
+dir = "{audit}"
+[redirect]
+ipv4 = ["192.0.2.80"]
+ipv6 = ["2001:db8::80"]
+ede_text = "{LCEN_TEXT}"
+
+[[lists]]
+id = "lcen"
+path = "{lcen}"
+trusted_keys = ["{lcen_key}"]
+
+[[lists]]
+id = "anj"
+path = "{anj}"
+trusted_keys = ["{anj_key}"]
+deadline_hours = 120
+redirect = {{ ipv4 = ["198.51.100.10"], ttl = 120, ede_json = {{ c = ["mailto:recours@anj.example"], j = "illegal gambling", o = "ANJ" }} }}
+
+[[lists]]
+id = "anssi"
+path = "{anssi}"
+trusted_keys = ["{anssi_key}"]
+action = "nxdomain"
+redirect = {{ ttl = 300, ede_text = "{ANSSI_TEXT}" }}
+"#,
+            token = token_file.display(),
+            state = self.dir.path().join("state").display(),
+            audit = self.dir.path().join("audit").display(),
+            lcen = self.lcen.path.display(),
+            lcen_key = self.lcen.key.public_path.display(),
+            anj = self.anj.path.display(),
+            anj_key = self.anj.key.public_path.display(),
+            anssi = self.anssi.path.display(),
+            anssi_key = self.anssi.key.public_path.display(),
+        )
+    }
+}
+
+async fn ask(rempart: &Rempart, transport: Transport, name: &str, qtype: RecordType) -> Message {
+    query(rempart.addr, transport, name, qtype, Ask::default()).await
+}
+
+/// The owner and TTL of the SOA in authority, if any.
+fn soa(m: &Message) -> Option<(String, u32)> {
+    m.authorities
+        .iter()
+        .find(|r| matches!(r.data, RData::SOA(_)))
+        .map(|r| (r.name.to_string(), r.ttl))
+}
+
+fn serial(rempart: &Rempart, id: &str) -> Option<u64> {
+    let lists = &rempart.service().lists;
+    let a = lists.get(id).unwrap();
+    a.policy().load().info().map(|i| i.serial)
+}
+
+/// Each list answers with its own redirect and EDE text, over UDP (the
+/// receive loop's fast path, twice: its templates per list) and TCP (the
+/// full path); NXDOMAIN for the list whose action it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_list_answers_with_its_own_redirect_and_ede_text() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let rempart = Rempart::start(&three.config(upstream.addr)).await;
+    for transport in [Transport::Udp, Transport::Udp, Transport::Tcp] {
+        // lcen: the [redirect] section.
+        let m = ask(&rempart, transport, "www.bad.test.", RecordType::A).await;
+        assert_eq!(
+            answers(&m),
+            ["www.bad.test. 60 A 192.0.2.80"],
+            "{transport:?}"
+        );
+        assert_eq!(ede(&m), Some((16, LCEN_TEXT.to_owned())));
+        let m = ask(&rempart, transport, "bad.test.", RecordType::AAAA).await;
+        assert_eq!(answers(&m), ["bad.test. 60 AAAA 2001:db8::80"]);
+        // anj: its own address and TTL, no IPv6 (NODATA, never the
+        // ministry's page), its structured EDE text.
+        let m = ask(&rempart, transport, "play.casino.test.", RecordType::A).await;
+        assert_eq!(
+            answers(&m),
+            ["play.casino.test. 120 A 198.51.100.10"],
+            "{transport:?}"
+        );
+        assert_eq!(ede(&m), Some((16, ANJ_JSON.to_owned())));
+        let m = ask(&rempart, transport, "casino.test.", RecordType::AAAA).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(answers(&m).is_empty(), "{:?}", answers(&m));
+        assert_eq!(soa(&m), Some(("casino.test.".to_owned(), 120)));
+        // anssi: NXDOMAIN with the SOA (RFC 2308 section 3) and EDE 16.
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::MX] {
+            let m = ask(&rempart, transport, "x.botnet.test.", qtype).await;
+            assert_eq!(
+                m.metadata.response_code,
+                ResponseCode::NXDomain,
+                "{transport:?} {qtype}"
+            );
+            assert!(m.answers.is_empty());
+            assert_eq!(soa(&m), Some(("botnet.test.".to_owned(), 300)));
+            assert_eq!(ede(&m), Some((16, ANSSI_TEXT.to_owned())));
+        }
+    }
+    // Nothing listed went upstream; the rest did.
+    let m = ask(&rempart, Transport::Udp, "ok.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["ok.test. 300 A 198.51.100.1"]);
+    for listed in ["bad.test", "casino.test", "botnet.test"] {
+        assert!(
+            !upstream.was_asked_under(listed),
+            "{listed} leaked upstream"
+        );
+    }
+    rempart.stop().await;
+}
+
+/// The first list with a matching entry decides, even when a later list
+/// has a more specific one; within a list, the most specific entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_list_in_the_config_decides() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let rempart = Rempart::start(&three.config(upstream.addr)).await;
+    for transport in [Transport::Udp, Transport::Tcp] {
+        // lcen (shared.test) before anj (www.shared.test).
+        let m = ask(&rempart, transport, "a.www.shared.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["a.www.shared.test. 60 A 192.0.2.80"]);
+        // anj (casino.test) before anssi (casino.test).
+        let m = ask(&rempart, transport, "casino.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["casino.test. 120 A 198.51.100.10"]);
+        // anj lists c2.test exact: its subdomains fall to anssi's subtree.
+        let m = ask(&rempart, transport, "c2.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["c2.test. 120 A 198.51.100.10"]);
+        let m = ask(&rempart, transport, "cnc.c2.test.", RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    }
+    // The audit trail and the metrics name the list that decided.
+    let (_, metrics) = get(format!("http://{}/metrics", rempart.admin)).await;
+    for line in [
+        "rempart_redirects_total{list=\"lcen\",category=\"terrorism\"} 2",
+        "rempart_redirects_total{list=\"anj\",category=\"gambling\"} 4",
+        "rempart_redirects_total{list=\"anssi\",category=\"cyber-attack\"} 2",
+        "rempart_list_serial{list=\"anssi\"} 1",
+        "rempart_list_entries{list=\"anj\"} 3",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    let audit = three.dir.path().join("audit");
+    rempart.stop().await;
+    let records = audit_records(&audit);
+    let decided = |qname: &str| {
+        records
+            .iter()
+            .filter(|r| r["kind"] == "redirect" && r["qname"] == qname)
+            .map(|r| {
+                (
+                    r["list"].as_str().unwrap().to_owned(),
+                    r["rule"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        decided("a.www.shared.test.")[0],
+        ("lcen".into(), "shared.test".into())
+    );
+    assert_eq!(
+        decided("casino.test.")[0],
+        ("anj".into(), "casino.test".into())
+    );
+    assert_eq!(
+        decided("cnc.c2.test.")[0],
+        ("anssi".into(), "c2.test".into())
+    );
+    let nx = records
+        .iter()
+        .find(|r| r["kind"] == "redirect" && r["qname"] == "cnc.c2.test.")
+        .unwrap();
+    assert_eq!(nx["answer"], "nxdomain");
+    // Each list applied at start is recorded with its id, its entries too.
+    for id in ["lcen", "anj", "anssi"] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r["kind"] == "list" && r["event"] == "applied" && r["list"] == id),
+            "no applied record for {id}"
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "entry" && r["list"] == "anssi" && r["name"] == "botnet.test")
+    );
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["audit", "verify"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+}
+
+/// A refused list of one authority (a signature by another authority's
+/// key, a rollback, a protected name) leaves every list in force as it was:
+/// its own and the others'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_list_of_one_authority_leaves_every_list_applied() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let rempart = Rempart::start(&three.config(upstream.addr)).await;
+    let lists = &rempart.service().lists;
+
+    // A key of one authority does not sign for another: ANJ's list signed
+    // by OFAC's key (trusted, but for lcen only).
+    three.lcen.key.write_signed(
+        &three.anj.path,
+        &list_text(2, &[("ok.test", "subtree", "gambling", "X")]),
+    );
+    let v = lists.get("anj").unwrap().reread().await;
+    let Verdict::Refused { reason } = v else {
+        panic!("{v:?}")
+    };
+    assert!(
+        reason.contains("signature") || reason.contains("key"),
+        "{reason}"
+    );
+    // A rollback of ANSSI's list (serial 0 < 1), signed by ANSSI.
+    three
+        .anssi
+        .key
+        .write_signed(&three.anssi.path, &list_text(0, ANSSI));
+    let v = lists.get("anssi").unwrap().reread().await;
+    assert!(
+        matches!(v, Verdict::Refused { ref reason } if reason.contains("serial")),
+        "{v:?}"
+    );
+    // A protected name in OFAC's list.
+    three.lcen.key.write_signed(
+        &three.lcen.path,
+        &list_text(2, &[("google.fr", "subtree", "terrorism", "X")]),
+    );
+    let v = lists.get("lcen").unwrap().reread().await;
+    assert!(
+        matches!(v, Verdict::Refused { ref reason } if reason.contains("protected")),
+        "{v:?}"
+    );
+
+    // Every list in force is the one applied at start.
+    for id in ["lcen", "anj", "anssi"] {
+        assert_eq!(serial(&rempart, id), Some(1), "{id}");
+    }
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let m = ask(&rempart, transport, "bad.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
+        let m = ask(&rempart, transport, "casino.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["casino.test. 120 A 198.51.100.10"]);
+        let m = ask(&rempart, transport, "botnet.test.", RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        // ok.test was in the refused ANJ list: still forwarded.
+        let m = ask(&rempart, transport, "ok.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["ok.test. 300 A 198.51.100.1"]);
+    }
+    // Each refusal is counted for its own list only.
+    let (_, metrics) = get(format!("http://{}/metrics", rempart.admin)).await;
+    for id in ["lcen", "anj", "anssi"] {
+        let line = format!("rempart_reloads_total{{list=\"{id}\",outcome=\"refused\"}} 1");
+        assert!(metrics.contains(&line), "{line} not in:\n{metrics}");
+    }
+    let audit = three.dir.path().join("audit");
+    rempart.stop().await;
+    let refused: Vec<String> = audit_records(&audit)
+        .iter()
+        .filter(|r| r["kind"] == "list" && r["event"] == "refused")
+        .map(|r| r["list"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(refused, ["anj", "anssi", "lcen"]);
+}
+
+/// One list reloaded (by its own endpoint, or pushed) changes that list
+/// only; an unknown id is 404; /v1/list means no list when there are
+/// several and none is `main`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_reload_one_list() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let rempart = Rempart::start(&three.config(upstream.addr)).await;
+    let admin = rempart.admin;
+
+    // ANSSI adds a name: reload that list alone.
+    let mut anssi = ANSSI.to_vec();
+    anssi.push(("phish.test", "subtree", "cyber-attack", "ANSSI-0004"));
+    three
+        .anssi
+        .key
+        .write_signed(&three.anssi.path, &list_text(2, &anssi));
+    let (status, body) = post(format!("http://{admin}/v1/lists/anssi/reload")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"outcome\":\"applied\"") && body.contains("\"serial\":2"),
+        "{body}"
+    );
+    assert_eq!(serial(&rempart, "anssi"), Some(2));
+    assert_eq!(serial(&rempart, "lcen"), Some(1));
+    let m = ask(&rempart, Transport::Udp, "phish.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+
+    // ANJ pushes a list with ANJ's key: applied to anj, kept in its own
+    // state directory.
+    let anj_text = list_text(3, &[("poker.test", "subtree", "gambling", "ANJ-0009")]);
+    let signed = three.dir.path().join("anj-push.txt");
+    three.anj.key.write_signed(&signed, &anj_text);
+    let signature = std::fs::read_to_string(sig_path(&signed)).unwrap();
+    let (status, body) = put(
+        format!("http://{admin}/v1/lists/anj"),
+        &anj_text,
+        &signature,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serial(&rempart, "anj"), Some(3));
+    let m = ask(&rempart, Transport::Tcp, "poker.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["poker.test. 120 A 198.51.100.10"]);
+    // casino.test left ANJ's list: ANSSI's entry decides it now.
+    let m = ask(&rempart, Transport::Udp, "casino.test.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(three.dir.path().join("state/anj").is_dir());
+
+    // The same list pushed to another list's endpoint: not ANSSI's key.
+    let (status, body) = put(
+        format!("http://{admin}/v1/lists/anssi"),
+        &anj_text,
+        &signature,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(serial(&rempart, "anssi"), Some(2));
+
+    let (status, body) = post(format!("http://{admin}/v1/lists/arcom/reload")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("lcen, anj, anssi"), "{body}");
+    let (status, body) = post(format!("http://{admin}/v1/list/reload")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get(format!("http://{admin}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("lcen serial 1, anj serial 3, anssi serial 2"),
+        "{body}"
+    );
+    rempart.stop().await;
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+async fn get(url: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut resp = agent().get(&url).call().unwrap();
+        let status = resp.status().as_u16();
+        let mut body = String::new();
+        resp.body_mut()
+            .as_reader()
+            .read_to_string(&mut body)
+            .unwrap();
+        (status, body)
+    })
+    .await
+    .unwrap()
+}
+
+async fn post(url: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut resp = agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_empty()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+async fn put(url: String, list: &str, signature: &str) -> (u16, String) {
+    let body = serde_json::json!({ "list": list, "signature": signature }).to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut resp = agent()
+            .put(&url)
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .send(body.as_bytes())
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+/// Every record of the trail in `dir`, in file order.
+fn audit_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
