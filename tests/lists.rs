@@ -515,3 +515,101 @@ fn audit_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+fn rempart_cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `rempart list push --list ID` replaces that list only; `rempart list
+/// inspect --config FILE NAME` says which list and entry decide a name and
+/// why, from the lists the resolver keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_pushes_one_list_and_explains_a_decision() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let config_text = three.config(upstream.addr);
+    let rempart = Rempart::start(&config_text).await;
+    let url = format!("http://{}", rempart.admin);
+    let token = three.dir.path().join("token");
+    let token = token.to_str().unwrap();
+
+    let pushed = three.dir.path().join("anssi-2.txt");
+    three.anssi.key.write_signed(
+        &pushed,
+        &list_text(
+            2,
+            &[("botnet.test", "subtree", "cyber-attack", "ANSSI-0002")],
+        ),
+    );
+    let pushed = pushed.to_str().unwrap();
+    let args = |list: &'static str| {
+        vec![
+            "list",
+            "push",
+            "--url",
+            &url,
+            "--token-file",
+            token,
+            "--list",
+            list,
+            pushed,
+        ]
+    };
+    let (code, stdout, stderr) = tokio::task::block_in_place(|| rempart_cli(&args("anssi")));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "applied serial 2");
+    assert_eq!(serial(&rempart, "anssi"), Some(2));
+    // ANSSI's list pushed as ANJ's: refused (ANJ's key only), exit 1.
+    let (code, stdout, _) = tokio::task::block_in_place(|| rempart_cli(&args("anj")));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.starts_with("refused:"), "{stdout}");
+    let (code, _, stderr) = tokio::task::block_in_place(|| rempart_cli(&args("Not An Id")));
+    assert_eq!(code, Some(2), "{stderr}");
+    rempart.stop().await;
+
+    let config = three.dir.path().join("rempart.toml");
+    std::fs::write(&config, &config_text).unwrap();
+    let config = config.to_str().unwrap();
+    let inspect = |name: &str| rempart_cli(&["list", "inspect", "--config", config, name]);
+    let (code, stdout, stderr) = inspect("A.WWW.Shared.Test");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "1. list lcen (serial 1 in force): shared.test subtree terrorism LCEN-0002  <- decides"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2. list anj (serial 1 in force): www.shared.test subtree gambling ANJ-0002  (an earlier list decides)"), "{stdout}");
+    assert!(
+        stdout.contains("3. list anssi (serial 2 in force): no entry"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("decided by list lcen (the first list in the config with a matching entry), entry shared.test"), "{stdout}");
+    assert!(
+        stdout.contains("redirect to A 192.0.2.80, AAAA 2001:db8::80 (TTL 60)"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = inspect("x.botnet.test");
+    assert!(stdout.contains("decided by list anssi"), "{stdout}");
+    assert!(stdout.contains("NXDOMAIN"), "{stdout}");
+    let (_, stdout, _) = inspect("ok.test");
+    assert!(
+        stdout.contains("not listed: forwarded upstream"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = inspect("wikipedia.org");
+    assert!(stdout.contains("protected: wikipedia.org"), "{stdout}");
+    let (_, stdout, _) = inspect("fr.wikipedia.org");
+    assert!(
+        stdout.contains("under the protected name wikipedia.org"),
+        "{stdout}"
+    );
+}

@@ -328,6 +328,12 @@ pub struct ListSpec {
     pub redirect: RedirectConfig,
 }
 
+/// Whether `id` is a list id: `[a-z0-9-]`, 1 to [`MAX_LIST_ID`]
+/// characters.
+pub fn is_list_id(id: &str) -> bool {
+    validate::valid_list_id(id)
+}
+
 impl Config {
     /// The list with id `id`.
     pub fn list_by_id(&self, id: &str) -> Option<&ListSpec> {
