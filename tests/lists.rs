@@ -613,3 +613,144 @@ async fn the_command_line_pushes_one_list_and_explains_a_decision() {
         "{stdout}"
     );
 }
+
+/// Upgrade: the state directory and audit trail of a single-list resolver
+/// (the trail begun by records without a `list` field, as written before
+/// several lists), then the same config again, then a two-list config
+/// (`main` + `anj`): main's list stays in force from its kept state, its
+/// serial floor still refuses a rollback, and the trail verifies across.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_to_several_lists_keeps_main_state_and_trail() {
+    use rempart::audit::{AuditSettings, Auditor, Event, ListEvent, Process};
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let audit = setup.audit_dir();
+    // The trail's first records, without `list`, as an earlier version
+    // wrote them.
+    let old = Auditor::start(
+        AuditSettings {
+            dir: audit.clone(),
+            client_ip: rempart::config::ClientIpMode::None,
+            queue: 1000,
+            max_file_bytes: 1 << 20,
+            retention_days: 0,
+            seal: None,
+        },
+        rempart::metrics::Metrics::new(),
+    )
+    .unwrap();
+    old.record_waiting(Event::Process(Process::now("start")));
+    old.record_waiting(Event::List(ListEvent {
+        event: "refused".into(),
+        source: Some("list.txt".into()),
+        reason: Some("an older version's refusal".into()),
+        ..ListEvent::default()
+    }));
+    old.record_waiting(Event::Process(Process::now("stop")));
+    old.stop();
+
+    // 1. The single-list config: serial 1, then 2.
+    let single = setup.config(upstream.addr, &Extra::default());
+    let rempart = Rempart::start(&single).await;
+    setup
+        .key
+        .write_signed(&setup.list_path, &list_text(2, ENTRIES));
+    let v = rempart.service().admission.reread().await;
+    assert!(matches!(v, Verdict::Applied { serial: 2, .. }), "{v:?}");
+    rempart.stop().await;
+    let state = setup.dir.path().join("state");
+    let kept: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+
+    // 2. The same config again, with the list file gone: the kept list.
+    std::fs::remove_file(&setup.list_path).unwrap();
+    let rempart = Rempart::start(&single).await;
+    assert_eq!(serial(&rempart, "main"), Some(2));
+    rempart.stop().await;
+
+    // 3. Two lists: `main` where the lone [list] was, and ANJ's.
+    let anj_dir = setup.dir.path().join("anj");
+    std::fs::create_dir(&anj_dir).unwrap();
+    let anj_key = TestKey::new(&anj_dir, "anj");
+    let anj_path = anj_dir.join("list.txt");
+    anj_key.write_signed(&anj_path, &list_text(1, ANJ));
+    let lone = format!(
+        "[list]\npath = \"{}\"\ntrusted_keys = [\"{}\"]\n",
+        setup.list_path.display(),
+        setup.key.public_path.display()
+    );
+    assert!(single.contains(&lone), "{single}");
+    let two = single.replace(&lone, "[list]\n").replace(
+        "[audit]",
+        &format!(
+            "[[lists]]\nid = \"main\"\npath = \"{}\"\ntrusted_keys = [\"{}\"]\n\n\
+             [[lists]]\nid = \"anj\"\npath = \"{}\"\ntrusted_keys = [\"{}\"]\n\
+             redirect = {{ ipv4 = [\"198.51.100.10\"] }}\n\n[audit]",
+            setup.list_path.display(),
+            setup.key.public_path.display(),
+            anj_path.display(),
+            anj_key.public_path.display()
+        ),
+    );
+    let rempart = Rempart::start(&two).await;
+    assert_eq!(
+        serial(&rempart, "main"),
+        Some(2),
+        "main's kept list in force"
+    );
+    assert_eq!(serial(&rempart, "anj"), Some(1));
+    let m = ask(&rempart, Transport::Udp, "bad.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
+    let m = ask(&rempart, Transport::Udp, "casino.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["casino.test. 60 A 198.51.100.10"]);
+    // main's serial floor still holds: serial 1 is a rollback now.
+    setup
+        .key
+        .write_signed(&setup.list_path, &list_text(1, ENTRIES));
+    let v = rempart.service().lists.get("main").unwrap().reread().await;
+    assert!(
+        matches!(v, Verdict::Stale { .. } | Verdict::Refused { .. }),
+        "{v:?}"
+    );
+    assert_eq!(serial(&rempart, "main"), Some(2));
+    rempart.stop().await;
+    // main's state files stayed where they were; anj's are beside them.
+    for name in &kept {
+        assert!(state.join(name).exists(), "{name} moved");
+    }
+    assert!(state.join("anj").is_dir());
+
+    // The trail verifies across the three runs, and reads its older
+    // records as list main's.
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["audit", "verify"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+    let records = audit_records(&audit);
+    let lists: Vec<&str> = records
+        .iter()
+        .filter(|r| r["kind"] == "list")
+        .map(|r| r["list"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert_eq!(lists[0], "(none)");
+    assert!(
+        lists.contains(&"main") && lists.contains(&"anj"),
+        "{lists:?}"
+    );
+    let first: rempart::audit::Line = serde_json::from_value(
+        records
+            .iter()
+            .find(|r| r["kind"] == "list")
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let Event::List(event) = first.event else {
+        panic!("{first:?}")
+    };
+    assert_eq!(event.list_id(), "main");
+}
