@@ -754,3 +754,34 @@ async fn an_upgrade_to_several_lists_keeps_main_state_and_trail() {
     };
     assert_eq!(event.list_id(), "main");
 }
+
+/// Each list's file is watched: a new file of one authority is applied to
+/// its list alone, without a signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_list_file_is_watched() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let config = three
+        .config(upstream.addr)
+        .replace("watch = false", "watch = true");
+    let rempart = Rempart::start(&config).await;
+    let mut anj = ANJ.to_vec();
+    anj.push(("poker.test", "subtree", "gambling", "ANJ-0004"));
+    three
+        .anj
+        .key
+        .write_signed(&three.anj.path, &list_text(2, &anj));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while serial(&rempart, "anj") != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "anj's new file not applied within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(serial(&rempart, "lcen"), Some(1));
+    assert_eq!(serial(&rempart, "anssi"), Some(1));
+    let m = ask(&rempart, Transport::Udp, "poker.test.", RecordType::A).await;
+    assert_eq!(answers(&m), ["poker.test. 120 A 198.51.100.10"]);
+    rempart.stop().await;
+}

@@ -1,8 +1,11 @@
-//! Deciding: an immutable snapshot compiled from a verified list.
+//! Deciding: an immutable snapshot compiled from the verified lists.
 //!
-//! The query path holds the current [`Policy`] through an `ArcSwap` and asks
-//! [`Policy::verdict`] for each name; only the reload path builds a new one,
-//! off the query path, and swaps it in whole.
+//! Each list compiles to a [`Policy`]; the query path holds the current
+//! [`Snapshot`] of every list, in precedence order, through an `ArcSwap`
+//! and asks [`Snapshot::verdict`] for each name: the first list with a
+//! matching entry decides, within it the most specific entry (issue 17).
+//! Only the reload path builds a new one, off the query path: a new list
+//! compiles its own `Policy` and the new snapshot shares the others'.
 //!
 //! # Design, for a million entries
 //!
@@ -24,6 +27,8 @@
 //! The hash is seeded per process (from the standard library's random
 //! `RandomState`), so query names chosen by a client cannot be crafted to
 //! collide in advance; a collision would only cost one more comparison.
+//! Every list of the process shares the seed, so that a query name hashed
+//! once serves the probe of every list.
 //!
 //! Measured (`cargo bench --bench policy`, 2-core machine, 1,000,000 entries
 //! of 2-4 labels): see the README's Performance section for the figures.
