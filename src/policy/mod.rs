@@ -448,6 +448,8 @@ pub struct Hit<'a> {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     lists: Vec<std::sync::Arc<Policy>>,
+    /// Entries of every list together (the query path's first test).
+    entries: usize,
     /// Unique per snapshot (0 when every list is empty): what answers built
     /// under it are tagged with, so that a change of any list invalidates
     /// them.
@@ -462,6 +464,7 @@ impl Snapshot {
                 .iter()
                 .map(|id| std::sync::Arc::new(Policy::empty().labelled(std::sync::Arc::from(*id))))
                 .collect(),
+            entries: 0,
             generation: 0,
         }
     }
@@ -473,7 +476,12 @@ impl Snapshot {
         } else {
             NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         };
-        Snapshot { lists, generation }
+        let entries = lists.iter().map(|l| l.len()).sum();
+        Snapshot {
+            lists,
+            entries,
+            generation,
+        }
     }
 
     /// This snapshot with list `index` replaced by `policy` (the others
@@ -498,12 +506,12 @@ impl Snapshot {
 
     /// Entries of every list together.
     pub fn len(&self) -> usize {
-        self.lists.iter().map(|l| l.len()).sum()
+        self.entries
     }
 
     /// True when no list lists anything.
     pub fn is_empty(&self) -> bool {
-        self.lists.iter().all(|l| l.is_empty())
+        self.entries == 0
     }
 
     /// The entry that decides `name`, and its list (see the type's
