@@ -785,3 +785,59 @@ async fn each_list_file_is_watched() {
     assert_eq!(answers(&m), ["poker.test. 120 A 198.51.100.10"]);
     rempart.stop().await;
 }
+
+/// The receive loop writes each list's answer (redirect, NODATA, NXDOMAIN)
+/// as the full path does: rcode, flags, sections, OPT and EDE alike, with
+/// and without EDNS, DO and CD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_list_answer_from_the_receive_loop_equals_the_full_path() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let rempart = Rempart::start(&three.config(upstream.addr)).await;
+    let asks = [
+        Ask::default(),
+        Ask {
+            edns: false,
+            ..Ask::default()
+        },
+        Ask {
+            do_bit: true,
+            cd: true,
+            rd: false,
+            ..Ask::default()
+        },
+    ];
+    for name in [
+        "Www.Bad.Test.",
+        "casino.TEST.",
+        "x.botnet.test.",
+        "cnc.c2.test.",
+    ] {
+        for qtype in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::MX,
+            RecordType::ANY,
+        ] {
+            for ask in asks {
+                let udp = query(rempart.addr, Transport::Udp, name, qtype, ask).await;
+                let tcp = query(rempart.addr, Transport::Tcp, name, qtype, ask).await;
+                let what = format!("{name} {qtype} {ask:?}");
+                assert_eq!(
+                    udp.metadata.response_code, tcp.metadata.response_code,
+                    "{what}"
+                );
+                assert_eq!(
+                    udp.metadata.flags().to_string(),
+                    tcp.metadata.flags().to_string(),
+                    "{what}"
+                );
+                assert_eq!(udp.queries, tcp.queries, "{what}");
+                assert_eq!(answers(&udp), answers(&tcp), "{what}");
+                assert_eq!(udp.authorities, tcp.authorities, "{what}");
+                assert_eq!(udp.edns, tcp.edns, "{what}: OPT, DO and EDE");
+            }
+        }
+    }
+    rempart.stop().await;
+}
