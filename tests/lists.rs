@@ -841,3 +841,43 @@ async fn each_list_answer_from_the_receive_loop_equals_the_full_path() {
     }
     rempart.stop().await;
 }
+
+/// A list whose answer is a CNAME to its information host gets it (and the
+/// host's records, resolved normally), while the other lists keep their
+/// addresses; the host is protected for every list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_list_in_cname_mode_beside_lists_with_addresses() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let config = three.config(upstream.addr).replace(
+        "redirect = { ipv4 = [\"198.51.100.10\"], ttl = 120,",
+        "redirect = { cname = \"info.block.test\", ttl = 120,",
+    );
+    assert!(config.contains("cname = \"info.block.test\""));
+    let rempart = Rempart::start(&config).await;
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let m = ask(&rempart, transport, "casino.test.", RecordType::A).await;
+        assert_eq!(
+            answers(&m),
+            [
+                "casino.test. 120 CNAME info.block.test.",
+                "info.block.test. 300 A 192.0.2.80"
+            ],
+            "{transport:?}"
+        );
+        assert_eq!(ede(&m), Some((16, ANJ_JSON.to_owned())));
+        let m = ask(&rempart, transport, "bad.test.", RecordType::A).await;
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"]);
+    }
+    // A list that lists the information host is refused (protected).
+    three.lcen.key.write_signed(
+        &three.lcen.path,
+        &list_text(2, &[("info.block.test", "exact", "terrorism", "X")]),
+    );
+    let v = rempart.service().lists.get("lcen").unwrap().reread().await;
+    assert!(
+        matches!(v, Verdict::Refused { ref reason } if reason.contains("protected")),
+        "{v:?}"
+    );
+    rempart.stop().await;
+}
