@@ -17,7 +17,8 @@
 //! `PUT /v1/list` takes a JSON body `{"list": "<list text>", "signature":
 //! "<.minisig text>"}`. Both list endpoints answer JSON: `{"outcome":
 //! "applied", "serial": ..., ...}` (200), `{"outcome": "unchanged", ...}`
-//! (200) or `{"outcome": "refused", "reason": "..."}` (422); 401 without the
+//! (200) or `{"outcome": "refused", "reason": "..."}` (422), each with
+//! `"list": "<id>"`, the list judged; 401 without the
 //! right `Authorization: Bearer <token>`; 403 when `admin.token_file` is not
 //! set (the endpoints are then disabled).
 //!
@@ -242,12 +243,18 @@ fn same_token(presented: &[u8], ours: &[u8]) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
-fn verdict(v: Verdict) -> Response {
+/// The verdict on list `list` as the endpoints answer it: the
+/// [`Verdict`]'s fields and `list`, the id.
+fn verdict(list: &str, v: Verdict) -> Response {
     let status = match v {
         Verdict::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    (status, axum::Json(v)).into_response()
+    let mut body = serde_json::to_value(&v).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("list".to_owned(), list.into());
+    }
+    (status, axum::Json(body)).into_response()
 }
 
 /// Why the admin listener's TLS cannot be set up (`serve` and `config
@@ -449,12 +456,12 @@ async fn connection<S>(
 /// Run an admission in its own task: the answer may be dropped (the client
 /// left, `request_timeout`), the admission still runs to its end, so that
 /// it never stops between keeping a list and putting it in force.
-async fn admitted<F>(admission: F) -> Response
+async fn admitted<F>(list: &str, admission: F) -> Response
 where
     F: Future<Output = Verdict> + Send + 'static,
 {
     match tokio::spawn(admission).await {
-        Ok(v) => verdict(v),
+        Ok(v) => verdict(list, v),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("admission failed: {e}\n"),
@@ -506,7 +513,8 @@ async fn reload_named(s: AdminState, headers: HeaderMap, id: Option<String>) -> 
         Ok(a) => a,
         Err(r) => return *r,
     };
-    admitted(async move { admission.reread().await }).await
+    let id = admission.id().to_owned();
+    admitted(&id, async move { admission.reread().await }).await
 }
 
 /// The body of `PUT /v1/list`.
@@ -624,7 +632,12 @@ async fn upload_named(
         list: upload.list.into_bytes(),
         signature: upload.signature.into_bytes(),
     };
-    admitted(async move { admission.admit(Source::Push(pair)).await }).await
+    let id = admission.id().to_owned();
+    admitted(
+        &id,
+        async move { admission.admit(Source::Push(pair)).await },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -393,6 +393,8 @@ async fn push_and_reload_one_list() {
         body.contains("\"outcome\":\"applied\"") && body.contains("\"serial\":2"),
         "{body}"
     );
+    // The answer names the list it judged.
+    assert!(body.contains("\"list\":\"anssi\""), "{body}");
     assert_eq!(serial(&rempart, "anssi"), Some(2));
     assert_eq!(serial(&rempart, "lcen"), Some(1));
     let m = ask(&rempart, Transport::Udp, "phish.test.", RecordType::A).await;
