@@ -6,13 +6,19 @@
 //! | `GET /healthz` | 200 `ok` while the process runs |
 //! | `GET /readyz` | 200 once the DNS sockets are bound and a list is in force; 503 with the reason otherwise |
 //! | `GET /metrics` | Prometheus text format |
-//! | `POST /v1/list/reload` | re-read `list.path` (bearer token) |
-//! | `PUT /v1/list` | upload a list and its signature (bearer token) |
+//! | `POST /v1/list/reload` | re-read list `main`'s file (or the only list's) (bearer token) |
+//! | `PUT /v1/list` | upload list `main` (or the only list) and its signature (bearer token) |
+//! | `POST /v1/lists/{id}/reload` | re-read list `id`'s file (bearer token) |
+//! | `PUT /v1/lists/{id}` | upload list `id` and its signature (bearer token) |
+//!
+//! An unknown list id is 404; `/v1/list` with several lists and none named
+//! `main` is 404 too, saying to name the list.
 //!
 //! `PUT /v1/list` takes a JSON body `{"list": "<list text>", "signature":
 //! "<.minisig text>"}`. Both list endpoints answer JSON: `{"outcome":
 //! "applied", "serial": ..., ...}` (200), `{"outcome": "unchanged", ...}`
-//! (200) or `{"outcome": "refused", "reason": "..."}` (422); 401 without the
+//! (200) or `{"outcome": "refused", "reason": "..."}` (422), each with
+//! `"list": "<id>"`, the list judged; 401 without the
 //! right `Authorization: Bearer <token>`; 403 when `admin.token_file` is not
 //! set (the endpoints are then disabled).
 //!
@@ -35,7 +41,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -45,7 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
-use crate::admission::{Admission, Source, Verdict};
+use crate::admission::{Admission, Lists, Source, Verdict};
 use crate::dns::Handler;
 use crate::list::Pair;
 use crate::metrics::Metrics;
@@ -56,8 +62,8 @@ pub const MAX_BODY: usize = 256 << 20;
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
 pub struct AdminState {
-    /// The admission path.
-    pub admission: Arc<Admission>,
+    /// Every list's admission path.
+    pub lists: Arc<Lists>,
     /// The metric handles.
     pub metrics: Arc<Metrics>,
     /// The DNS handler (for the policy in force and the cache size).
@@ -127,6 +133,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/list/reload", post(reload))
         .route("/v1/list", put(upload))
+        .route("/v1/lists/{id}/reload", post(reload_list))
+        .route("/v1/lists/{id}", put(upload_list))
         .with_state(state)
 }
 
@@ -138,18 +146,44 @@ async fn readyz(State(s): State<AdminState>) -> Response {
         )
             .into_response();
     }
-    match s.handler.policy().load().info() {
-        Some(info) => (
-            StatusCode::OK,
-            format!("ready: list serial {} in force\n", info.serial),
-        )
-            .into_response(),
-        None => (
+    match in_force_status(&s.handler.policy().load()) {
+        Ok(status) => (StatusCode::OK, format!("ready: {status} in force\n")).into_response(),
+        Err(missing) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no list in force (serving unfiltered)\n",
+            format!("not ready: no list in force{missing} (serving unfiltered)\n"),
         )
             .into_response(),
     }
+}
+
+/// What is in force: `list serial N` for one list, `lists a serial N, b
+/// serial M` for several; or, when a list has nothing in force, nothing
+/// for one list and ` for lists a, b` (those without) for several.
+pub fn in_force_status(snapshot: &crate::policy::Snapshot) -> Result<String, String> {
+    let lists = snapshot.lists();
+    let missing: Vec<&str> = lists
+        .iter()
+        .filter(|p| p.info().is_none())
+        .map(|p| p.list())
+        .collect();
+    if !missing.is_empty() {
+        return Err(if lists.len() == 1 {
+            String::new()
+        } else {
+            format!(" for lists {}", missing.join(", "))
+        });
+    }
+    Ok(match lists {
+        [one] => format!("list serial {}", one.info().map_or(0, |i| i.serial)),
+        several => format!(
+            "lists {}",
+            several
+                .iter()
+                .map(|p| format!("{} serial {}", p.list(), p.info().map_or(0, |i| i.serial)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {
@@ -209,12 +243,18 @@ fn same_token(presented: &[u8], ours: &[u8]) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
-fn verdict(v: Verdict) -> Response {
+/// The verdict on list `list` as the endpoints answer it: the
+/// [`Verdict`]'s fields and `list`, the id.
+fn verdict(list: &str, v: Verdict) -> Response {
     let status = match v {
         Verdict::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    (status, axum::Json(v)).into_response()
+    let mut body = serde_json::to_value(&v).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("list".to_owned(), list.into());
+    }
+    (status, axum::Json(body)).into_response()
 }
 
 /// Why the admin listener's TLS cannot be set up (`serve` and `config
@@ -416,12 +456,12 @@ async fn connection<S>(
 /// Run an admission in its own task: the answer may be dropped (the client
 /// left, `request_timeout`), the admission still runs to its end, so that
 /// it never stops between keeping a list and putting it in force.
-async fn admitted<F>(admission: F) -> Response
+async fn admitted<F>(list: &str, admission: F) -> Response
 where
     F: Future<Output = Verdict> + Send + 'static,
 {
     match tokio::spawn(admission).await {
-        Ok(v) => verdict(v),
+        Ok(v) => verdict(list, v),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("admission failed: {e}\n"),
@@ -430,12 +470,51 @@ where
     }
 }
 
+/// The list `id` names (`None`: the one the single-list endpoints mean),
+/// or the 404 that says why there is none.
+fn list_named(s: &AdminState, id: Option<&str>) -> Result<Arc<Admission>, Box<Response>> {
+    let found = match id {
+        Some(id) => s.lists.get(id),
+        None => s.lists.main(),
+    };
+    found.cloned().ok_or_else(|| {
+        let known: Vec<&str> = s.lists.all().iter().map(|a| a.id()).collect();
+        let what = match id {
+            Some(id) => format!("no list {id:?}"),
+            None => "several lists and none is \"main\": name one (/v1/lists/{id})".to_owned(),
+        };
+        Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                format!("{what}; lists: {}\n", known.join(", ")),
+            )
+                .into_response(),
+        )
+    })
+}
+
 async fn reload(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    reload_named(s, headers, None).await
+}
+
+async fn reload_list(
+    State(s): State<AdminState>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    reload_named(s, headers, Some(id)).await
+}
+
+async fn reload_named(s: AdminState, headers: HeaderMap, id: Option<String>) -> Response {
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    let admission = s.admission.clone();
-    admitted(async move { admission.reread().await }).await
+    let admission = match list_named(&s, id.as_deref()) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let id = admission.id().to_owned();
+    admitted(&id, async move { admission.reread().await }).await
 }
 
 /// The body of `PUT /v1/list`.
@@ -496,11 +575,33 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
 }
 
 async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
+    upload_named(s, headers, body, None).await
+}
+
+async fn upload_list(
+    State(s): State<AdminState>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    upload_named(s, headers, body, Some(id)).await
+}
+
+async fn upload_named(
+    s: AdminState,
+    headers: HeaderMap,
+    body: Body,
+    id: Option<String>,
+) -> Response {
     // The token first, from the headers: a request without it is answered
-    // before its body is read.
+    // before its body is read; then the list, before the body too.
     if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
+    let admission = match list_named(&s, id.as_deref()) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
     let read = tokio::time::timeout(s.limits.body_timeout, read_body(&headers, body, MAX_BODY));
     let body = match read.await {
         Ok(Ok(b)) => b,
@@ -531,8 +632,12 @@ async fn upload(State(s): State<AdminState>, headers: HeaderMap, body: Body) -> 
         list: upload.list.into_bytes(),
         signature: upload.signature.into_bytes(),
     };
-    let admission = s.admission.clone();
-    admitted(async move { admission.admit(Source::Push(pair)).await }).await
+    let id = admission.id().to_owned();
+    admitted(
+        &id,
+        async move { admission.admit(Source::Push(pair)).await },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! binds the sockets and runs them until a shutdown signal. [`admin`]
 //! serves `/healthz`, `/readyz`, `/metrics` and the list endpoints.
 //!
-//! **Change.** [`admission`] is the one path by which a list takes effect,
+//! **Change.** [`admission`] is the one path by which a list takes effect
+//! (one per list: each authority's list is admitted on its own),
 //! whatever its source (`sources`: the file watcher; SIGHUP; the [`admin`]
 //! endpoints; the file at start): read, verify, parse, gates, compile off
 //! the query path, persist, swap, record.
@@ -24,10 +25,12 @@
 //! [`audit`] proves what was decided: a bounded queue, a hash-chained and
 //! sealed trail, its verification and the auditor's report.
 //!
-//! **Decision.** [`policy`] is the compiled, immutable snapshot whose
-//! `verdict(name)` answers without allocation whether a name is listed and
-//! by which entry; it lives in an `ArcSwap`, so the query path loads it
-//! without a lock and a new list replaces it whole.
+//! **Decision.** [`policy`] is the compiled, immutable snapshot of every
+//! list, in precedence order, whose `verdict(name)` answers without
+//! allocation whether a name is listed, by which list and entry; it lives
+//! in an `ArcSwap`, so the query path loads it without a lock, and a new
+//! list replaces its own part of it (the other lists' compiled tables are
+//! shared).
 //!
 //! **Input.** [`list`] is the authority's signed list as a document: the
 //! format (v1), the list and signature pair, minisign keys, the gates, and

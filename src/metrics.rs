@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 /// Queries answered, by `transport` (udp, tcp) and `outcome` (redirected,
 /// forwarded, cached, refused, servfail, error).
 pub const QUERIES_TOTAL: &str = "rempart_queries_total";
-/// Redirects, by list `category`.
+/// Redirects, by `list` (id) and entry `category`.
 pub const REDIRECTS_TOTAL: &str = "rempart_redirects_total";
 /// Time upstream took to answer a forwarded query (cache misses), seconds.
 pub const UPSTREAM_SECONDS: &str = "rempart_upstream_duration_seconds";
@@ -152,9 +152,11 @@ pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     queries: [[Counter; 6]; 2],
-    /// Per-category counters; an `ArcSwap` so that a redirect only loads
-    /// a pointer (a new category, rare, copies the small map).
-    redirects: arc_swap::ArcSwap<HashMap<String, Counter>>,
+    /// Per-list, per-category counters; an `ArcSwap` so that a redirect
+    /// only loads a pointer (a new pair, rare, copies the small map).
+    redirects: arc_swap::ArcSwap<HashMap<String, HashMap<String, Counter>>>,
+    /// The gauges and counters of each list, by id, made on first use.
+    lists: Mutex<HashMap<String, Arc<ListMetrics>>>,
     upstream: Histogram,
     cache_entries: Gauge,
     cache_bytes: Gauge,
@@ -164,20 +166,58 @@ pub struct Metrics {
     cache_hit: Counter,
     cache_miss: Counter,
     ready: Counter,
-    list_serial: Gauge,
-    list_entries: Gauge,
-    list_issued: Gauge,
-    list_applied: Gauge,
-    list_expires: Gauge,
-    issued_age: Gauge,
-    applied_age: Gauge,
-    reloads: [Counter; 3],
     tcp_connections: Gauge,
     tcp_refused: [Counter; 3],
     udp_dropped: Counter,
     audit_written: Counter,
     audit_lost: Counter,
+}
+
+/// The metrics of one list, labelled `list="<id>"`: its reloads and the
+/// list in force.
+pub struct ListMetrics {
+    serial: Gauge,
+    entries: Gauge,
+    issued: Gauge,
+    applied: Gauge,
+    expires: Gauge,
+    issued_age: Gauge,
+    applied_age: Gauge,
+    reloads: [Counter; 3],
+    /// `issued` and `applied` of the list in force, for the age gauges.
     times: Mutex<(f64, f64)>,
+}
+
+impl std::fmt::Debug for ListMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListMetrics")
+    }
+}
+
+impl ListMetrics {
+    /// Count a reload of this list.
+    pub fn reload(&self, outcome: ReloadOutcome) {
+        self.reloads[outcome as usize].increment(1);
+    }
+
+    /// Describe this list in force.
+    pub fn in_force(&self, serial: u64, entries: usize, issued: f64, expires: f64, applied: f64) {
+        self.serial.set(serial as f64);
+        self.entries.set(entries as f64);
+        self.issued.set(issued);
+        self.expires.set(expires);
+        self.applied.set(applied);
+        *self.times.lock().unwrap_or_else(|e| e.into_inner()) = (issued, applied);
+    }
+
+    /// The age gauges, at `now`.
+    fn ages(&self, now: f64) {
+        let (issued, applied) = *self.times.lock().unwrap_or_else(|e| e.into_inner());
+        if applied > 0.0 {
+            self.issued_age.set(now - issued);
+            self.applied_age.set(now - applied);
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -223,8 +263,6 @@ impl Metrics {
                 )
             })
         });
-        let reloads = ["applied", "unchanged", "refused"]
-            .map(|outcome| counter(RELOADS_TOTAL, &[("outcome", outcome)]));
         let m = Metrics {
             upstream: recorder.register_histogram(&key(UPSTREAM_SECONDS, &[]), &META),
             cache_entries: gauge(CACHE_ENTRIES),
@@ -235,15 +273,7 @@ impl Metrics {
             cache_hit: counter(CACHE_LOOKUPS_TOTAL, &[("result", "hit")]),
             cache_miss: counter(CACHE_LOOKUPS_TOTAL, &[("result", "miss")]),
             ready: counter(READY_ANSWERS_TOTAL, &[]),
-            list_serial: gauge(LIST_SERIAL),
-            list_entries: gauge(LIST_ENTRIES),
-            list_issued: gauge(LIST_ISSUED),
-            list_applied: gauge(LIST_APPLIED),
-            list_expires: gauge(LIST_EXPIRES),
-            issued_age: gauge(LIST_ISSUED_AGE),
-            applied_age: gauge(LIST_APPLIED_AGE),
             queries,
-            reloads,
             tcp_connections: gauge(TCP_CONNECTIONS),
             tcp_refused: ["not_allowed", "total", "per_client"]
                 .map(|reason| counter(TCP_REFUSED_TOTAL, &[("reason", reason)])),
@@ -251,7 +281,7 @@ impl Metrics {
             audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
             audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
-            times: Mutex::new((0.0, 0.0)),
+            lists: Mutex::new(HashMap::new()),
             handle,
             recorder,
         };
@@ -267,23 +297,65 @@ impl Metrics {
         self.queries[usize::from(tcp)][i].increment(1);
     }
 
-    /// Count a redirect of `category`.
-    pub fn redirect(&self, category: &str) {
-        if let Some(c) = self.redirects.load().get(category) {
+    /// Count a redirect by list `list` of an entry of `category`.
+    pub fn redirect(&self, list: &str, category: &str) {
+        if let Some(c) = self
+            .redirects
+            .load()
+            .get(list)
+            .and_then(|m| m.get(category))
+        {
             c.increment(1);
             return;
         }
         let key = Key::from_parts(
             REDIRECTS_TOTAL,
-            vec![Label::new("category", category.to_owned())],
+            vec![
+                Label::new("list", list.to_owned()),
+                Label::new("category", category.to_owned()),
+            ],
         );
         let c = self.recorder.register_counter(&key, &META);
         c.increment(1);
         self.redirects.rcu(|map| {
             let mut map = HashMap::clone(map);
-            map.insert(category.to_owned(), c.clone());
+            map.entry(list.to_owned())
+                .or_default()
+                .insert(category.to_owned(), c.clone());
             map
         });
+    }
+
+    /// The metrics of list `id` (registered on first use: its gauges read
+    /// 0 until a list is in force).
+    pub fn list(&self, id: &str) -> Arc<ListMetrics> {
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = lists.get(id) {
+            return Arc::clone(m);
+        }
+        let label = || vec![Label::new("list", id.to_owned())];
+        let gauge = |name: &'static str| {
+            self.recorder
+                .register_gauge(&Key::from_parts(name, label()), &META)
+        };
+        let m = Arc::new(ListMetrics {
+            serial: gauge(LIST_SERIAL),
+            entries: gauge(LIST_ENTRIES),
+            issued: gauge(LIST_ISSUED),
+            applied: gauge(LIST_APPLIED),
+            expires: gauge(LIST_EXPIRES),
+            issued_age: gauge(LIST_ISSUED_AGE),
+            applied_age: gauge(LIST_APPLIED_AGE),
+            reloads: ["applied", "unchanged", "refused"].map(|outcome| {
+                let mut labels = label();
+                labels.push(Label::new("outcome", outcome));
+                self.recorder
+                    .register_counter(&Key::from_parts(RELOADS_TOTAL, labels), &META)
+            }),
+            times: Mutex::new((0.0, 0.0)),
+        });
+        lists.insert(id.to_owned(), Arc::clone(&m));
+        m
     }
 
     /// Record an upstream exchange.
@@ -326,11 +398,6 @@ impl Metrics {
         self.queries[0][2].increment(1);
     }
 
-    /// Count a reload.
-    pub fn reload(&self, outcome: ReloadOutcome) {
-        self.reloads[outcome as usize].increment(1);
-    }
-
     /// A TCP connection was opened (`true`) or closed.
     pub fn tcp_connection(&self, opened: bool) {
         if opened {
@@ -360,31 +427,17 @@ impl Metrics {
         self.audit_lost.increment(n);
     }
 
-    /// Describe the list in force.
-    pub fn list_in_force(
-        &self,
-        serial: u64,
-        entries: usize,
-        issued: f64,
-        expires: f64,
-        applied: f64,
-    ) {
-        self.list_serial.set(serial as f64);
-        self.list_entries.set(entries as f64);
-        self.list_issued.set(issued);
-        self.list_expires.set(expires);
-        self.list_applied.set(applied);
-        *self.times.lock().unwrap_or_else(|e| e.into_inner()) = (issued, applied);
-    }
-
     /// The Prometheus text, with the gauges that depend on "now" updated.
     pub fn render(&self, cache_entries: usize) -> String {
         self.cache_entries.set(cache_entries as f64);
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
-        let (issued, applied) = *self.times.lock().unwrap_or_else(|e| e.into_inner());
-        if applied > 0.0 {
-            self.issued_age.set(now - issued);
-            self.applied_age.set(now - applied);
+        for list in self
+            .lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            list.ages(now);
         }
         self.handle.render()
     }

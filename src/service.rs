@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admission::{Admission, Settings, StartFailure};
+use crate::admission::{Admission, Lists, Settings, StartFailure};
 use crate::audit::{AuditSettings, Auditor, Event, Process};
 use crate::config::{Config, OnMissing};
 use crate::dns::Handler;
@@ -23,19 +23,36 @@ use crate::text::hex;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A trusted key file is unusable.
-    #[error("list.trusted_keys: {0}")]
-    Keys(#[from] crate::list::signature::KeyError),
+    #[error("{key}.trusted_keys: {source}")]
+    Keys {
+        /// Where the list is written: `list` or `lists[i]`.
+        key: String,
+        /// What is wrong.
+        source: crate::list::signature::KeyError,
+    },
     /// The serial floor does not match the state directory: an older list
     /// than one already applied could be applied.
     #[error(
-        "list.state_dir: {0}; not starting, since an older list could then be applied (if this is expected, start once with `rempart serve --reset-serial-floor`)"
+        "list.state_dir{}: {error}; not starting, since an older list could then be applied (if this is expected, start once with `rempart serve --reset-serial-floor`)",
+        list_note(list)
     )]
-    Floor(crate::admission::FloorError),
+    Floor {
+        /// The list's id.
+        list: String,
+        /// What is wrong.
+        error: crate::admission::FloorError,
+    },
     /// No valid list and `list.on_missing = "refuse"`.
     #[error(
-        "no valid list: {0}; refusing to start unfiltered (set list.on_missing = \"serve-unfiltered\" to serve without a list)"
+        "no valid list{}: {refusal}; refusing to start unfiltered (set list.on_missing = \"serve-unfiltered\" to serve without a list)",
+        list_note(list)
     )]
-    NoList(crate::admission::Refusal),
+    NoList {
+        /// The list's id.
+        list: String,
+        /// Why its file was refused.
+        refusal: crate::admission::Refusal,
+    },
     /// The upstream pool cannot be built.
     #[error("upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
@@ -67,6 +84,16 @@ pub enum StartError {
     /// The list directory cannot be watched.
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
+}
+
+/// ` (list ID)` for a list other than `main`: a single-list resolver's
+/// messages stay as they were.
+fn list_note(list: &str) -> String {
+    if list == crate::config::MAIN_LIST {
+        String::new()
+    } else {
+        format!(" (list {list})")
+    }
 }
 
 /// How long a stop waits for the admin requests still running.
@@ -109,8 +136,10 @@ pub struct Service {
     pub admin_addr: SocketAddr,
     /// The request handler.
     pub handler: Handler,
-    /// The admission path.
+    /// The admission path of list `main`, or of the first list.
     pub admission: Arc<Admission>,
+    /// Every list's admission path, in precedence order.
+    pub lists: Arc<Lists>,
     /// The metric handles.
     pub metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
@@ -118,8 +147,8 @@ pub struct Service {
     audit: Option<Arc<Auditor>>,
     dns: tokio::task::JoinHandle<io::Result<()>>,
     admin: tokio::task::JoinHandle<io::Result<()>>,
-    expiry: tokio::task::JoinHandle<()>,
-    _watcher: Option<notify::RecommendedWatcher>,
+    expiry: Vec<tokio::task::JoinHandle<()>>,
+    _watchers: Vec<notify::RecommendedWatcher>,
 }
 
 /// What the operator asks of a start, beside the config.
@@ -141,12 +170,20 @@ impl Service {
     /// [`Service::start`], with the operator's [`StartOptions`].
     pub async fn start_with(config: &Config, options: StartOptions) -> Result<Service, StartError> {
         let metrics = Metrics::new();
-        let settings = Settings {
-            trusted_keys: TrustedKeys::load(&config.list.trusted_keys)?,
-            protected: config.list.protected.clone(),
-            state_dir: config.list.state_dir.clone(),
-            max_bytes: config.list.max_bytes,
-        };
+        let mut settings = Vec::with_capacity(config.lists.len());
+        for spec in &config.lists {
+            settings.push(Settings {
+                trusted_keys: TrustedKeys::load(&spec.trusted_keys).map_err(|source| {
+                    StartError::Keys {
+                        key: spec.key.clone(),
+                        source,
+                    }
+                })?,
+                protected: config.list.protected.clone(),
+                state_dir: spec.state_dir.clone(),
+                max_bytes: config.list.max_bytes,
+            });
+        }
         let token = match &config.admin.token_file {
             None => None,
             Some(file) => {
@@ -172,61 +209,85 @@ impl Service {
             None
         };
 
-        let admission = Admission::new(
-            settings,
-            config.list.path.clone(),
-            metrics.clone(),
-            audit.clone(),
-        );
-        match admission.start(options.reset_serial_floor).await {
-            Ok(in_force) => info!(
-                serial = in_force.header.serial,
-                entries = admission.policy().load().len(),
-                key_id = %in_force.key_id,
-                issuer = %in_force.header.issuer,
-                digest = %hex(&in_force.digest),
-                "list in force"
-            ),
-            Err(StartFailure::Floor(e)) => {
-                if let Some(a) = &audit {
-                    a.stop();
-                }
-                return Err(StartError::Floor(e));
-            }
-            Err(StartFailure::NoList(refusal)) => {
-                if config.list.on_missing == OnMissing::Refuse {
+        let mut settings = settings.into_iter();
+        let ids: Vec<&str> = config.lists.iter().map(|l| l.id.as_str()).collect();
+        let lists = Arc::new(Lists::new(&ids, |i, combined| {
+            let spec = &config.lists[i];
+            Admission::for_list(
+                &spec.id,
+                settings.next().expect("one settings per list"),
+                spec.path.clone(),
+                metrics.clone(),
+                audit.clone(),
+                combined,
+                i,
+            )
+        }));
+        // Each list on its own, in order: one list's refusal or absence
+        // never touches another's.
+        for admission in lists.all() {
+            let id = admission.id().to_owned();
+            match admission.start(options.reset_serial_floor).await {
+                Ok(in_force) => info!(
+                    list = %id,
+                    serial = in_force.header.serial,
+                    entries = admission.policy().load().len(),
+                    key_id = %in_force.key_id,
+                    issuer = %in_force.header.issuer,
+                    digest = %hex(&in_force.digest),
+                    "list in force"
+                ),
+                Err(StartFailure::Floor(error)) => {
                     if let Some(a) = &audit {
                         a.stop();
                     }
-                    return Err(StartError::NoList(refusal));
+                    return Err(StartError::Floor { list: id, error });
                 }
-                warn!(reason = %refusal, "no valid list: serving UNFILTERED (list.on_missing = serve-unfiltered)");
-                // Before the first answer: the auditor sees the period
-                // start, and the next `list applied` (or stop) end it.
-                if let Some(a) = &audit {
-                    crate::admission::record::unfiltered(a, &refusal.to_string());
+                Err(StartFailure::NoList(refusal)) => {
+                    if config.list.on_missing == OnMissing::Refuse {
+                        if let Some(a) = &audit {
+                            a.stop();
+                        }
+                        return Err(StartError::NoList { list: id, refusal });
+                    }
+                    warn!(list = %id, reason = %refusal, "no valid list: serving UNFILTERED for this list (list.on_missing = serve-unfiltered)");
+                    // Before the first answer: the auditor sees the period
+                    // start, and the next `list applied` (or stop) end it.
+                    if let Some(a) = &audit {
+                        crate::admission::record::unfiltered(a, &id, &refusal.to_string());
+                    }
                 }
             }
         }
+        let admission = Arc::clone(lists.main().unwrap_or(&lists.all()[0]));
 
         for note in &config.upstream.obsolete {
             tracing::warn!("{note}");
         }
         let upstream = crate::upstream::Upstream::new(&config.upstream, metrics.clone())?;
         let handler = Handler::new(
-            admission.policy().clone(),
-            crate::dns::RedirectTemplate::new(&config.redirect),
+            lists.snapshot().clone(),
+            config
+                .lists
+                .iter()
+                .map(|l| crate::dns::RedirectTemplate::for_list(&l.redirect, l.action))
+                .collect(),
             config.server.allow.clone(),
             upstream,
             metrics.clone(),
             audit.clone(),
         );
-        let expiry = admission.watch_expiry(EXPIRY_CHECK);
-        let watcher = if config.list.watch {
-            Some(crate::sources::watch(&admission)?)
-        } else {
-            None
-        };
+        let expiry: Vec<_> = lists
+            .all()
+            .iter()
+            .map(|a| a.watch_expiry(EXPIRY_CHECK))
+            .collect();
+        let mut watchers = Vec::new();
+        if config.list.watch {
+            for a in lists.all() {
+                watchers.push(crate::sources::watch(a)?);
+            }
+        }
 
         let listeners = bind(&config.server.listen, config.server.udp_sockets)?;
         let dns_addrs = listeners.local_addrs();
@@ -246,7 +307,7 @@ impl Service {
         let (stop, stopped) = watch::channel(false);
 
         let state = crate::admin::AdminState {
-            admission: admission.clone(),
+            lists: lists.clone(),
             metrics: metrics.clone(),
             handler: handler.clone(),
             serving: serving.clone(),
@@ -298,6 +359,7 @@ impl Service {
             admin_addr,
             handler,
             admission,
+            lists,
             metrics,
             stop,
             serving,
@@ -305,7 +367,7 @@ impl Service {
             dns,
             admin,
             expiry,
-            _watcher: watcher,
+            _watchers: watchers,
         })
     }
 
@@ -355,7 +417,9 @@ impl Service {
     /// bounds that).
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
-        self.expiry.abort();
+        for e in &self.expiry {
+            e.abort();
+        }
         let dns = self.dns.await.map_err(io::Error::other)?;
         // A list request still being judged (a slow reload) holds the admin
         // listener's graceful shutdown: it gets a bound, then is dropped

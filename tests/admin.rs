@@ -58,9 +58,9 @@ async fn metrics_expose_every_documented_name() {
         "rempart_queries_total{transport=\"udp\",outcome=\"redirected\"} 1",
         "rempart_queries_total{transport=\"udp\",outcome=\"cached\"} 1",
         "rempart_queries_total{transport=\"tcp\",outcome=\"redirected\"} 1",
-        "rempart_redirects_total{category=\"terrorism\"} 2",
-        "rempart_list_serial 1",
-        "rempart_list_entries 2",
+        "rempart_redirects_total{list=\"main\",category=\"terrorism\"} 2",
+        "rempart_list_serial{list=\"main\"} 1",
+        "rempart_list_entries{list=\"main\"} 2",
     ] {
         assert!(body.contains(line), "{line} not in:\n{body}");
     }
@@ -97,7 +97,7 @@ async fn readyz_says_not_ready_until_a_list_is_in_force() {
     // suggested alert watches).
     let (_, metrics) = fetch(format!("http://{}/metrics", rempart.admin)).await;
     assert!(
-        metrics.contains("rempart_reloads_total{outcome=\"refused\"} 1"),
+        metrics.contains("rempart_reloads_total{list=\"main\",outcome=\"refused\"} 1"),
         "{metrics}"
     );
     // Unfiltered meanwhile: the listed name resolves from upstream.

@@ -419,6 +419,7 @@ fn write_trail_sealed(
                 rule: "bad.test".into(),
                 reference: "REF-0001".into(),
                 category: "terrorism".into(),
+                list: None,
                 serial: 1,
                 digest: "00".repeat(32),
                 answer: "redirect".into(),
@@ -1409,6 +1410,8 @@ fn the_report_counts_delays_fairly_and_every_format_has_every_section() {
     let entry = |serial: u64, name: &str, issued: &str| {
         Event::Entry(EntryChange {
             change: "added".into(),
+            // Written as before several lists: the report reads it as `main`.
+            list: None,
             name: name.into(),
             match_kind: Some("subtree".into()),
             reference: format!("REF-{name}"),

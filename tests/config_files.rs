@@ -288,3 +288,65 @@ fn a_required_sealing_key_that_is_missing_is_a_config_error_for_check_and_serve(
         "{stdout}"
     );
 }
+
+/// Issue 17: `config check` on several lists names every error of every
+/// list (an unusable key of each list by its own key path), and on a good
+/// file prints the lists in precedence order with their action and state.
+#[test]
+fn config_check_names_the_errors_of_every_list_and_prints_them_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string("config/demo.toml").unwrap();
+    let lists = demo.replace(
+        "path = \"config/demo/list.txt\"\ntrusted_keys = [\"config/demo/demo.pub\"]\n",
+        "",
+    ) + "\n[[lists]]\nid = \"main\"\npath = \"config/demo/list.txt\"\ntrusted_keys = [\"config/demo/demo.pub\"]\n\
+         \n[[lists]]\nid = \"anssi\"\npath = \"anssi.txt\"\ntrusted_keys = [\"config/demo/demo.pub\"]\naction = \"nxdomain\"\ndeadline_hours = 48\n";
+    assert_ne!(lists, demo, "the demo's [list] was rewritten");
+    let (code, out) = {
+        let file = tmp.path().join("rempart.toml");
+        std::fs::write(&file, &lists).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rempart"))
+            .args(["config", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("2 list(s)"), "{out}");
+    assert!(
+        out.contains("  1. list main: config/demo/list.txt (1 trusted key(s)), action redirect, deadline 24 h, state state\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  2. list anssi: anssi.txt (1 trusted key(s)), action nxdomain, deadline 48 h, state state/anssi\n"),
+        "{out}"
+    );
+    // A missing key in each list, and a list error: every one is named.
+    let bad = lists
+        .replace("[\"config/demo/demo.pub\"]\naction", "[\"missing-anssi.pub\"]\naction")
+        .replace("id = \"main\"\npath = \"config/demo/list.txt\"\ntrusted_keys = [\"config/demo/demo.pub\"]", "id = \"main\"\npath = \"config/demo/list.txt\"\ntrusted_keys = [\"missing-main.pub\"]");
+    let (code, err) = run(tmp.path(), &bad, &["config", "check"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("lists[0].trusted_keys[0]") && err.contains("missing-main.pub"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lists[1].trusted_keys[0]") && err.contains("missing-anssi.pub"),
+        "{err}"
+    );
+    let (code, err) = run(
+        tmp.path(),
+        &lists.replace("id = \"anssi\"", "id = \"main\""),
+        &["config", "check"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("lists[1].id: \"main\": already the id of lists[0]"),
+        "{err}"
+    );
+}

@@ -470,7 +470,7 @@ async fn an_older_list_applied_before_is_stale_a_never_seen_one_a_rollback() {
     assert!(reason(&verdict).contains("rollback"), "{verdict:?}");
     let text = metrics.render(0);
     assert!(
-        text.contains("rempart_reloads_total{outcome=\"refused\"} 1"),
+        text.contains("rempart_reloads_total{list=\"main\",outcome=\"refused\"} 1"),
         "only the rollback is a refusal: {text}"
     );
 }

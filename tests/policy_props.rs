@@ -11,7 +11,7 @@ use hickory_proto::rr::Name;
 use hickory_proto::serialize::binary::BinEncodable;
 use proptest::prelude::*;
 use rempart::list::List;
-use rempart::policy::Policy;
+use rempart::policy::{Policy, Snapshot};
 
 const LABELS: &[&str] = &[
     "a",
@@ -106,6 +106,55 @@ proptest! {
             // The same name as a query carries it on the wire.
             let wire = query.to_bytes().unwrap();
             let got_wire = policy.verdict_wire(&wire).map(|r| r.name.to_owned());
+            prop_assert_eq!(got_wire, want, "wire query {}", text);
+        }
+    }
+
+    /// Several lists together (issue 17): the snapshot's verdict is the
+    /// naive reference's over each list in turn, the first list with a
+    /// match deciding; by name and by wire form alike.
+    #[test]
+    fn several_lists_agree_with_the_naive_reference_in_order(
+        raw_lists in prop::collection::vec(
+            prop::collection::vec((name(3), any::<bool>()), 0..12),
+            1..5,
+        ),
+        queries in prop::collection::vec((name(5), any::<u64>()), 1..24),
+    ) {
+        let lists: Vec<Vec<(String, bool)>> = raw_lists
+            .into_iter()
+            .map(|raw| {
+                let mut entries: Vec<(String, bool)> = Vec::new();
+                for (labels, exact) in raw {
+                    let n = labels.join(".");
+                    if !entries.iter().any(|(e, _)| *e == n) {
+                        entries.push((n, exact));
+                    }
+                }
+                entries
+            })
+            .collect();
+        let snapshot = Snapshot::of(
+            lists.iter().map(|l| std::sync::Arc::new(compile(l))).collect(),
+        );
+        for (labels, mask) in queries {
+            let labels: Vec<String> = labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| random_case(l, mask.rotate_left(i as u32 * 5)))
+                .collect();
+            let text = format!("{}.", labels.join("."));
+            let query = Name::from_str(&text).unwrap();
+            let want = lists
+                .iter()
+                .enumerate()
+                .find_map(|(i, l)| naive(l, &labels).map(|n| (i, n.to_owned())));
+            let got = snapshot.verdict(&query).map(|h| (h.list, h.rule.name.to_owned()));
+            prop_assert_eq!(&got, &want, "query {}", text);
+            let wire = query.to_bytes().unwrap();
+            let got_wire = snapshot
+                .verdict_wire(&wire)
+                .map(|h| (h.list, h.rule.name.to_owned()));
             prop_assert_eq!(got_wire, want, "wire query {}", text);
         }
     }

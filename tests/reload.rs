@@ -214,10 +214,13 @@ async fn bad_candidates_change_nothing_and_tokens_are_checked() {
     assert_eq!(a_of(&m), ["198.51.100.1"]);
     let (_, metrics) = blocking(move || get(&format!("http://{admin}/metrics"))).await;
     assert!(
-        metrics.contains("rempart_reloads_total{outcome=\"refused\"} 3"),
+        metrics.contains("rempart_reloads_total{list=\"main\",outcome=\"refused\"} 3"),
         "{metrics}"
     );
-    assert!(metrics.contains("rempart_list_serial 1"), "{metrics}");
+    assert!(
+        metrics.contains("rempart_list_serial{list=\"main\"} 1"),
+        "{metrics}"
+    );
 
     // A good push is applied and answered with its serial.
     let signed = setup.dir.path().join("signed.txt");
@@ -592,7 +595,7 @@ impl Binary {
         let metrics = self.metrics().await;
         metrics
             .lines()
-            .find_map(|l| l.strip_prefix("rempart_list_serial "))
+            .find_map(|l| l.strip_prefix("rempart_list_serial{list=\"main\"} "))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map(|v| v as u64)
             .unwrap_or_else(|| panic!("no list serial: {metrics}"))
@@ -709,7 +712,7 @@ async fn a_stale_list_file_is_no_refusal_and_a_lost_state_stops_the_start() {
 
     signal(&rempart.child, "-HUP");
     rempart.until_logged("(stale)").await;
-    let no_refusal = "rempart_reloads_total{outcome=\"refused\"} 0";
+    let no_refusal = "rempart_reloads_total{list=\"main\",outcome=\"refused\"} 0";
     let metrics = rempart.metrics().await;
     assert!(metrics.contains(no_refusal), "{metrics}");
     rempart.stop().await;
@@ -785,7 +788,7 @@ async fn sigkill_during_reloads_then_a_start_serves_the_old_or_the_new_list() {
         );
         let metrics = rempart.metrics().await;
         assert!(
-            metrics.contains("rempart_reloads_total{outcome=\"refused\"} 0"),
+            metrics.contains("rempart_reloads_total{list=\"main\",outcome=\"refused\"} 0"),
             "round {round}: {metrics}"
         );
         if round == 20 {

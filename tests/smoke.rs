@@ -52,13 +52,26 @@ async fn start_demo(
     upstream: std::net::SocketAddr,
     dir: &Path,
 ) -> (std::process::Child, std::net::SocketAddr) {
+    start_edited(upstream, dir, |config| config).await
+}
+
+/// [`start_demo`] with the demo config changed by `edit` first.
+async fn start_edited(
+    upstream: std::net::SocketAddr,
+    dir: &Path,
+    edit: impl Fn(String) -> String,
+) -> (std::process::Child, std::net::SocketAddr) {
     for _attempt in 0..5 {
         let port = {
             let (udp, _tcp) = bind_pair().await;
             udp.local_addr().unwrap().port()
         };
         let config = dir.join("demo.toml");
-        std::fs::write(&config, demo_config(port, upstream, &dir.join("state"))).unwrap();
+        std::fs::write(
+            &config,
+            edit(demo_config(port, upstream, &dir.join("state"))),
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rempart"))
             .args(["serve", "--config"])
             .arg(&config)
@@ -302,4 +315,97 @@ async fn json_logs_carry_stable_fields() {
     assert!(in_force["timestamp"].is_string());
     find("serving DNS");
     assert_eq!(find("stop requested")["signal"], "SIGTERM");
+}
+
+/// Issue 17: SIGHUP rereads every list of a several-list config, each
+/// with its own keys and answer, in the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_every_list() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (main_key, second_key) = (
+        TestKey::new(dir.path(), "main"),
+        TestKey::new(dir.path(), "second"),
+    );
+    let (main_list, second_list) = (dir.path().join("main.txt"), dir.path().join("second.txt"));
+    let bad = ("bad.test", "subtree", "terrorism", "M-1");
+    let host = ("host.test", "exact", "gambling", "S-1");
+    main_key.write_signed(&main_list, &list_text(1, &[bad]));
+    second_key.write_signed(&second_list, &list_text(1, &[host]));
+    let root = env!("CARGO_MANIFEST_DIR");
+    let lone = format!(
+        "path = \"{root}/config/demo/list.txt\"\ntrusted_keys = [\"{root}/config/demo/demo.pub\"]\n"
+    );
+    let lists = format!(
+        "\n[[lists]]\nid = \"main\"\npath = \"{}\"\ntrusted_keys = [\"{}\"]\n\
+         \n[[lists]]\nid = \"second\"\npath = \"{}\"\ntrusted_keys = [\"{}\"]\n\
+         redirect = {{ ipv4 = [\"198.51.100.20\"] }}\n",
+        main_list.display(),
+        main_key.public_path.display(),
+        second_list.display(),
+        second_key.public_path.display()
+    );
+    let edit = |config: String| {
+        assert!(config.contains(&lone), "{config}");
+        // No watcher: only the signal may reload.
+        config.replace(&lone, "watch = false\n") + &lists
+    };
+    let (child, addr) = start_edited(upstream.addr, dir.path(), edit).await;
+    // Killed if an assertion fails first: no resolver left running.
+    let mut child = KillOnDrop(child);
+    let a = |name: &'static str| async move {
+        answers(&query(addr, Transport::Udp, name, RecordType::A, Ask::default()).await)
+    };
+    assert_eq!(a("host.test.").await, ["host.test. 60 A 198.51.100.20"]);
+    assert_eq!(a("notbad.test.").await, ["notbad.test. 300 A 198.51.100.9"]);
+    assert_eq!(
+        a("sub.host.test.").await,
+        ["sub.host.test. 300 A 198.51.100.7"]
+    );
+
+    main_key.write_signed(
+        &main_list,
+        &list_text(2, &[bad, ("notbad.test", "exact", "terrorism", "M-2")]),
+    );
+    second_key.write_signed(
+        &second_list,
+        &list_text(2, &[("host.test", "subtree", "gambling", "S-1")]),
+    );
+    let status = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (main, second) = (a("notbad.test.").await, a("sub.host.test.").await);
+        if main == ["notbad.test. 60 A 192.0.2.80"]
+            && second == ["sub.host.test. 60 A 198.51.100.20"]
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not both reloaded 10 s after SIGHUP: {main:?} {second:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_exits_0(&mut child.0);
+}
+
+/// A child process killed (SIGKILL) when dropped, unless it has exited.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -51,8 +51,8 @@ use crate::audit::Auditor;
 use crate::list::Pair;
 use crate::list::floor::{self, Floor};
 use crate::list::state::{self, StateError};
-use crate::metrics::{Metrics, ReloadOutcome};
-use crate::policy::Policy;
+use crate::metrics::{ListMetrics, Metrics, ReloadOutcome};
+use crate::policy::{Policy, Snapshot};
 use crate::text::hex;
 pub use candidate::{
     Accepted, Decision, InForce, Refusal, Settings, consider, consider_against, verify_kept,
@@ -142,17 +142,117 @@ enum Refusals {
 /// query path never touches it.
 type InForceCell = Arc<Mutex<Option<InForce>>>;
 
+/// The snapshot of every list, which the query path loads: each list's
+/// admission path replaces its own slot, under a lock that orders the
+/// writers (never taken by readers; held for a copy of a few pointers).
+#[derive(Debug)]
+pub struct Combined {
+    cell: Arc<ArcSwap<Snapshot>>,
+    writer: std::sync::Mutex<()>,
+}
+
+impl Combined {
+    /// A snapshot of the lists `ids`, in this order, none in force yet.
+    pub fn new(ids: &[&str]) -> Arc<Combined> {
+        Arc::new(Combined {
+            cell: Arc::new(ArcSwap::from_pointee(Snapshot::empty(ids))),
+            writer: std::sync::Mutex::new(()),
+        })
+    }
+
+    /// The cell the query path reads.
+    pub fn cell(&self) -> &Arc<ArcSwap<Snapshot>> {
+        &self.cell
+    }
+
+    /// Put `policy` in list `index`'s slot: a new snapshot sharing every
+    /// other list's compiled policy (only the list that changed was
+    /// compiled).
+    fn set(&self, index: usize, policy: Arc<Policy>) {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let next = self.cell.load().replaced(index, policy);
+        self.cell.store(Arc::new(next));
+    }
+}
+
+/// Every list's admission path, in precedence order, and the snapshot of
+/// them all.
+#[derive(Debug)]
+pub struct Lists {
+    admissions: Vec<Arc<Admission>>,
+    combined: Arc<Combined>,
+}
+
+impl Lists {
+    /// The lists `ids`, in precedence order, each admission path made by
+    /// `make` from its index and the shared snapshot.
+    pub fn new(
+        ids: &[&str],
+        mut make: impl FnMut(usize, Arc<Combined>) -> Arc<Admission>,
+    ) -> Lists {
+        let combined = Combined::new(ids);
+        let admissions = (0..ids.len())
+            .map(|i| make(i, Arc::clone(&combined)))
+            .collect();
+        Lists {
+            admissions,
+            combined,
+        }
+    }
+
+    /// Every list, in precedence order.
+    pub fn all(&self) -> &[Arc<Admission>] {
+        &self.admissions
+    }
+
+    /// The list with id `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<Admission>> {
+        self.admissions.iter().find(|a| *a.id == *id)
+    }
+
+    /// The list the single-list interfaces mean (`/v1/list`, `list push`
+    /// without `--list`): `main`, or the only list; `None` when there are
+    /// several and none is `main`.
+    pub fn main(&self) -> Option<&Arc<Admission>> {
+        self.get(crate::config::MAIN_LIST)
+            .or(match self.admissions.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            })
+    }
+
+    /// The snapshot of every list that the query path reads.
+    pub fn snapshot(&self) -> &Arc<ArcSwap<Snapshot>> {
+        self.combined.cell()
+    }
+
+    /// Every list's file again, one after the other, in order (SIGHUP).
+    pub async fn reread_all(&self) -> Vec<(String, Verdict)> {
+        let mut out = Vec::with_capacity(self.admissions.len());
+        for a in &self.admissions {
+            out.push((a.id().to_owned(), a.reread().await));
+        }
+        out
+    }
+}
+
 /// The admission path of one list.
 #[derive(Debug)]
 pub struct Admission {
+    /// The list's id (`main` for a lone `[list]`).
+    id: Arc<str>,
     settings: Settings,
     list_path: PathBuf,
+    /// This list's compiled policy alone.
     policy: Arc<ArcSwap<Policy>>,
+    /// The snapshot of every list, and this list's place in it.
+    combined: Arc<Combined>,
+    index: usize,
+    list_metrics: Arc<ListMetrics>,
     in_force: InForceCell,
     /// The serial floor and the history of lists applied, as last written
     /// to disk. Read and replaced only under the `in_force` lock.
     floor: FloorCell,
-    metrics: Arc<Metrics>,
     audit: Option<Arc<Auditor>>,
 }
 
@@ -264,28 +364,71 @@ struct Settle {
 }
 
 impl Admission {
-    /// An admission path for `list_path`, with no list in force yet (an
-    /// empty policy) until [`Admission::start`].
+    /// An admission path for `list_path`, the only list (`main`), with no
+    /// list in force yet (an empty policy) until [`Admission::start`].
     pub fn new(
         settings: Settings,
         list_path: PathBuf,
         metrics: Arc<Metrics>,
         audit: Option<Arc<Auditor>>,
     ) -> Arc<Admission> {
+        let combined = Combined::new(&[crate::config::MAIN_LIST]);
+        Admission::for_list(
+            crate::config::MAIN_LIST,
+            settings,
+            list_path,
+            metrics,
+            audit,
+            combined,
+            0,
+        )
+    }
+
+    /// The admission path of list `id`, slot `index` of `combined`.
+    pub fn for_list(
+        id: &str,
+        settings: Settings,
+        list_path: PathBuf,
+        metrics: Arc<Metrics>,
+        audit: Option<Arc<Auditor>>,
+        combined: Arc<Combined>,
+        index: usize,
+    ) -> Arc<Admission> {
         Arc::new(Admission {
+            id: Arc::from(id),
+            list_metrics: metrics.list(id),
+            combined,
+            index,
             settings,
             list_path,
             policy: Arc::new(ArcSwap::from_pointee(Policy::empty())),
             in_force: Arc::new(Mutex::new(None)),
             floor: Arc::new(std::sync::Mutex::new(Floor::default())),
-            metrics,
             audit,
         })
     }
 
-    /// The policy cell the query path reads; only this path stores into it.
+    /// This list's compiled policy; only this path stores into it.
     pub fn policy(&self) -> &Arc<ArcSwap<Policy>> {
         &self.policy
+    }
+
+    /// The snapshot of every list that the query path reads.
+    pub fn snapshot(&self) -> &Arc<ArcSwap<Snapshot>> {
+        self.combined.cell()
+    }
+
+    /// The list's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Put `policy` in force for this list: in its own cell and in the
+    /// snapshot of every list. Returns the policy it replaces.
+    fn put(&self, policy: Arc<Policy>) -> Arc<Policy> {
+        let old = self.policy.swap(Arc::clone(&policy));
+        self.combined.set(self.index, policy);
+        old
     }
 
     /// The configured list file (`list.path`).
@@ -437,7 +580,7 @@ impl Admission {
         };
         let info = kept.in_force();
         self.show_in_force(&info);
-        self.policy.store(Arc::new(kept.policy));
+        self.put(Arc::new(kept.policy.labelled(Arc::clone(&self.id))));
         *in_force = Some(info.clone());
         (Some(info), None)
     }
@@ -446,7 +589,7 @@ impl Admission {
     /// swap, record. The one path of every source.
     pub async fn admit(&self, source: Source) -> Verdict {
         let admitted = self.admit_with(source, Refusals::Record).await;
-        Self::verdict(admitted).await
+        self.verdict(admitted).await
     }
 
     /// [`Self::admit`], except that a refusal is only returned: not logged,
@@ -454,7 +597,7 @@ impl Admission {
     /// the list and its signature may be half written).
     pub async fn try_admit(&self, source: Source) -> Verdict {
         let admitted = self.admit_with(source, Refusals::Return).await;
-        Self::verdict(admitted).await
+        self.verdict(admitted).await
     }
 
     /// `list.path` again, as SIGHUP and `POST /v1/list/reload` ask.
@@ -462,7 +605,7 @@ impl Admission {
         self.admit(Source::Signal(self.list_path.clone())).await
     }
 
-    async fn verdict(admitted: Admitted) -> Verdict {
+    async fn verdict(&self, admitted: Admitted) -> Verdict {
         match admitted {
             Admitted::Refused(refusal) => Verdict::Refused {
                 reason: refusal.to_string(),
@@ -479,7 +622,7 @@ impl Admission {
                     removed,
                     changed,
                 } = settle.run(true).await.unwrap_or_default();
-                info!(serial, digest = %digest, entries, added, removed, changed, millis, key_id = %key_id, "list applied");
+                info!(list = %self.id, serial, digest = %digest, entries, added, removed, changed, millis, key_id = %key_id, "list applied");
                 Verdict::Applied {
                     serial,
                     digest,
@@ -516,8 +659,8 @@ impl Admission {
             }
             Ok(Judged::Stale { serial }) => {
                 let current = in_force.as_ref().map_or(0, |a| a.header.serial);
-                info!(file = %label.display(), serial, in_force = current, "the list file is an older list this resolver applied before (stale); the list in force keeps serving");
-                self.metrics.reload(ReloadOutcome::Unchanged);
+                info!(list = %self.id, file = %label.display(), serial, in_force = current, "the list file is an older list this resolver applied before (stale); the list in force keeps serving");
+                self.list_metrics.reload(ReloadOutcome::Unchanged);
                 Admitted::Stale {
                     serial,
                     in_force: current,
@@ -527,9 +670,9 @@ impl Admission {
                 let serial = in_force.as_ref().map_or(0, |a| a.header.serial);
                 // At start the service logs the list in force.
                 if !at_start {
-                    info!(serial, "list unchanged");
+                    info!(list = %self.id, serial, "list unchanged");
                 }
-                self.metrics.reload(ReloadOutcome::Unchanged);
+                self.list_metrics.reload(ReloadOutcome::Unchanged);
                 Admitted::Unchanged { serial }
             }
             Ok(Judged::Apply(candidate)) => {
@@ -552,18 +695,20 @@ impl Admission {
             // No list at all: the service says what follows (`list.on_missing`).
             (true, None) => {}
             (true, Some(kept)) => {
-                warn!(file = %label.display(), reason = %reason, serial = kept.header.serial, "list refused; the kept list stays in force");
+                warn!(list = %self.id, file = %label.display(), reason = %reason, serial = kept.header.serial, "list refused; the kept list stays in force");
             }
             (false, _) => {
-                warn!(file = %label.display(), reason = %reason, "list refused; the list in force keeps serving");
+                warn!(list = %self.id, file = %label.display(), reason = %reason, "list refused; the list in force keeps serving");
             }
         }
-        self.metrics.reload(ReloadOutcome::Refused);
+        self.list_metrics.reload(ReloadOutcome::Refused);
         if let Some(audit) = self.audit.clone() {
             let label = label.to_owned();
+            let id = Arc::clone(&self.id);
             // Waits for room in the audit queue: off the async workers.
             let _ =
-                tokio::task::spawn_blocking(move || record::refused(&audit, &label, &reason)).await;
+                tokio::task::spawn_blocking(move || record::refused(&audit, &id, &label, &reason))
+                    .await;
         }
     }
 
@@ -575,12 +720,12 @@ impl Admission {
         candidate: Candidate,
         started: Instant,
     ) -> Settle {
-        let new = Arc::new(candidate.policy);
-        let old = self.policy.swap(Arc::clone(&new));
+        let new = Arc::new(candidate.policy.labelled(Arc::clone(&self.id)));
+        let old = self.put(Arc::clone(&new));
         let applied = SystemTime::now();
         // In force from here: the time reported is the time to this.
         let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.metrics.reload(ReloadOutcome::Applied);
+        self.list_metrics.reload(ReloadOutcome::Applied);
         self.show_in_force(&candidate.in_force);
         *guard = Some(candidate.in_force.clone());
         let floor = if candidate.floor_kept {
@@ -606,7 +751,7 @@ impl Admission {
 
     /// The `rempart_list_*` gauges for the list now in force.
     fn show_in_force(&self, a: &InForce) {
-        self.metrics.list_in_force(
+        self.list_metrics.in_force(
             a.header.serial,
             a.entries,
             a.header.issued.unix_timestamp() as f64,
@@ -642,9 +787,11 @@ impl Admission {
                 let Some(a) = expired else { continue };
                 reported = Some(a.header.serial);
                 let expires = crate::text::rfc3339(a.header.expires);
-                warn!(serial = a.header.serial, expires = %expires, "the list in force has EXPIRED; it stays in force until a newer list is applied");
+                warn!(list = %me.id, serial = a.header.serial, expires = %expires, "the list in force has EXPIRED; it stays in force until a newer list is applied");
                 if let Some(audit) = me.audit.clone() {
-                    let _ = tokio::task::spawn_blocking(move || record::expired(&audit, &a)).await;
+                    let id = Arc::clone(&me.id);
+                    let _ =
+                        tokio::task::spawn_blocking(move || record::expired(&audit, &id, &a)).await;
                 }
             }
         })
@@ -699,7 +846,7 @@ impl Settle {
             }
             let changes = new.changes_from(&old);
             if let Some(audit) = &audit {
-                record::applied(audit, &in_force, applied, &changes);
+                record::applied(audit, new.list(), &in_force, applied, &changes);
             }
             Some(Counts {
                 added: changes.added.len(),

@@ -64,12 +64,19 @@ impl EntryChangeKind {
 /// A `list applied` record, at `applied` (when the snapshot was swapped
 /// in), then one `entry` record per name added, removed or changed (with
 /// match kind, reference and category, and for a change the old ones).
-pub fn applied(audit: &Auditor, new: &InForce, applied: SystemTime, changes: &Changes<'_>) {
+pub fn applied(
+    audit: &Auditor,
+    list: &str,
+    new: &InForce,
+    applied: SystemTime,
+    changes: &Changes<'_>,
+) {
     let h = &new.header;
     let issued = rfc3339(h.issued);
     audit.record_waiting_at(
         Event::List(ListEvent {
             event: ListEventKind::Applied.as_str().into(),
+            list: Some(list.to_owned()),
             serial: Some(h.serial),
             digest: Some(hex(&new.digest)),
             issuer: Some(h.issuer.clone()),
@@ -87,6 +94,7 @@ pub fn applied(audit: &Auditor, new: &InForce, applied: SystemTime, changes: &Ch
     let entry = |change: EntryChangeKind, r: &Rule<'_>, was: Option<&Rule<'_>>| {
         Event::Entry(EntryChange {
             change: change.as_str().into(),
+            list: Some(list.to_owned()),
             name: r.name.to_owned(),
             match_kind: Some(r.kind.as_str().to_owned()),
             reference: r.reference().to_owned(),
@@ -112,9 +120,10 @@ pub fn applied(audit: &Auditor, new: &InForce, applied: SystemTime, changes: &Ch
 }
 
 /// A `list refused` record: where the candidate came from, and why.
-pub fn refused(audit: &Auditor, source: &Path, reason: &str) {
+pub fn refused(audit: &Auditor, list: &str, source: &Path, reason: &str) {
     audit.record_waiting(Event::List(ListEvent {
         event: ListEventKind::Refused.as_str().into(),
+        list: Some(list.to_owned()),
         source: Some(source.display().to_string()),
         reason: Some(reason.to_owned()),
         ..ListEvent::default()
@@ -122,10 +131,11 @@ pub fn refused(audit: &Auditor, source: &Path, reason: &str) {
 }
 
 /// A `list expired` record for the list in force.
-pub fn expired(audit: &Auditor, in_force: &InForce) {
+pub fn expired(audit: &Auditor, list: &str, in_force: &InForce) {
     let h = &in_force.header;
     audit.record_waiting(Event::List(ListEvent {
         event: ListEventKind::Expired.as_str().into(),
+        list: Some(list.to_owned()),
         serial: Some(h.serial),
         digest: Some(hex(&in_force.digest)),
         issuer: Some(h.issuer.clone()),
@@ -137,9 +147,10 @@ pub fn expired(audit: &Auditor, in_force: &InForce) {
 /// A `list unfiltered` record: the resolver starts serving without any
 /// list (`list.on_missing = "serve-unfiltered"`), and why there is none.
 /// The period lasts until the next `list applied`, or the stop.
-pub fn unfiltered(audit: &Auditor, reason: &str) {
+pub fn unfiltered(audit: &Auditor, list: &str, reason: &str) {
     audit.record_waiting(Event::List(ListEvent {
         event: ListEventKind::Unfiltered.as_str().into(),
+        list: Some(list.to_owned()),
         reason: Some(reason.to_owned()),
         ..ListEvent::default()
     }));

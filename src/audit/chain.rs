@@ -184,6 +184,10 @@ impl Batch {
         let _ = serde_json::to_writer(&mut *b, rule.map_or("", |r| r.reference()));
         b.extend_from_slice(b",\"category\":");
         let _ = serde_json::to_writer(&mut *b, rule.map_or("", |r| r.category));
+        // A list id is [a-z0-9-]: no escape needed.
+        b.extend_from_slice(b",\"list\":\"");
+        b.extend_from_slice(r.policy.list().as_bytes());
+        b.push(b'"');
         let _ = write!(
             b,
             ",\"serial\":{},\"digest\":\"{}\",\"answer\":\"{}\",\"transport\":\"{}\"",

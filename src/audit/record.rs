@@ -102,11 +102,15 @@ pub struct RedirectRecord {
     pub reference: String,
     /// The entry's category.
     pub category: String,
-    /// Serial of the list in force.
+    /// The id of the list that decided (absent in records written before
+    /// several lists: those are list `main`'s, see [`RedirectRecord::list_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// Serial of that list in force.
     pub serial: u64,
-    /// Digest of the list in force.
+    /// Digest of that list in force.
     pub digest: String,
-    /// `redirect` (A/AAAA), `nodata`, or `cname`.
+    /// `redirect` (A/AAAA), `nodata`, `cname` or `nxdomain`.
     pub answer: String,
     /// `udp` or `tcp`.
     pub transport: String,
@@ -115,12 +119,43 @@ pub struct RedirectRecord {
     pub client: Option<String>,
 }
 
+/// The list of a record that names none: one written before several
+/// lists, when the only list was `main`.
+fn list_or_main(list: &Option<String>) -> &str {
+    list.as_deref().unwrap_or(crate::config::MAIN_LIST)
+}
+
+impl RedirectRecord {
+    /// The id of the list that decided (`main` for an older record).
+    pub fn list_id(&self) -> &str {
+        list_or_main(&self.list)
+    }
+}
+
+impl ListEvent {
+    /// The id of the list (`main` for an older record).
+    pub fn list_id(&self) -> &str {
+        list_or_main(&self.list)
+    }
+}
+
+impl EntryChange {
+    /// The id of the list (`main` for an older record).
+    pub fn list_id(&self) -> &str {
+        list_or_main(&self.list)
+    }
+}
+
 /// A list event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListEvent {
     /// `applied`, `refused`, `expired`, `unfiltered` (no list at start:
     /// answers not filtered until the next `applied`).
     pub event: String,
+    /// The list's id (absent in records written before several lists: see
+    /// [`ListEvent::list_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
     /// Serial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<u64>,
@@ -166,6 +201,10 @@ pub struct EntryChange {
     /// `added`, `removed` or `changed` (the name stays listed, with
     /// another match kind, category or reference).
     pub change: String,
+    /// The list's id (absent in records written before several lists: see
+    /// [`EntryChange::list_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
     /// The name.
     pub name: String,
     /// The entry's match kind, `subtree` or `exact` (absent from records
@@ -258,7 +297,7 @@ pub struct RedirectRef {
     pub policy: std::sync::Arc<crate::policy::Policy>,
     /// The entry that matched, in `policy`.
     pub index: u32,
-    /// `redirect`, `nodata` or `cname`.
+    /// `redirect`, `nodata`, `cname` or `nxdomain`.
     pub answer: &'static str,
     /// TCP (else UDP).
     pub tcp: bool,
@@ -280,6 +319,7 @@ impl RedirectRef {
             rule: rule.map(|r| r.name.to_owned()).unwrap_or_default(),
             reference: rule.map(|r| r.reference().to_owned()).unwrap_or_default(),
             category: rule.map(|r| r.category.to_owned()).unwrap_or_default(),
+            list: Some(self.policy.list().to_owned()),
             serial: info.map_or(0, |i| i.serial),
             digest: info.map(|i| i.digest_hex.clone()).unwrap_or_default(),
             answer: self.answer.to_owned(),

@@ -39,11 +39,18 @@ fn check(file: &std::path::Path) -> ExitCode {
     };
     // The keys are part of the config's meaning: an unreadable key file is a
     // config error, named by its key.
-    for (i, key) in config.list.trusted_keys.iter().enumerate() {
-        if let Err(e) = TrustedKeys::load(std::slice::from_ref(key)) {
-            eprintln!("{}: list.trusted_keys[{i}]: {e}", file.display());
-            return ExitCode::from(EXIT_REFUSED);
+    // Every unusable key is named, in every list.
+    let mut bad_keys = false;
+    for list in &config.lists {
+        for (i, key) in list.trusted_keys.iter().enumerate() {
+            if let Err(e) = TrustedKeys::load(std::slice::from_ref(key)) {
+                eprintln!("{}: {}.trusted_keys[{i}]: {e}", file.display(), list.key);
+                bad_keys = true;
+            }
         }
+    }
+    if bad_keys {
+        return ExitCode::from(EXIT_REFUSED);
     }
     // So is the admin token: `serve` refuses a file it cannot read or a
     // token too short, so the check does too.
@@ -84,13 +91,26 @@ fn check(file: &std::path::Path) -> ExitCode {
         );
     }
     println!(
-        "{}: ok (listen {:?}, {} upstream(s), list {}, {} trusted key(s))",
+        "{}: ok (listen {:?}, {} upstream(s), {} list(s))",
         file.display(),
         config.server.listen,
         config.upstream.servers.len(),
-        config.list.path.display(),
-        config.list.trusted_keys.len(),
+        config.lists.len(),
     );
+    // In precedence order: the first list whose entry matches a name
+    // decides it.
+    for (rank, list) in config.lists.iter().enumerate() {
+        println!(
+            "  {}. list {}: {} ({} trusted key(s)), action {}, deadline {} h, state {}",
+            rank + 1,
+            list.id,
+            list.path.display(),
+            list.trusted_keys.len(),
+            list.action.as_str(),
+            list.deadline_hours,
+            list.state_dir.display(),
+        );
+    }
     println!("{}", protected_summary(&config));
     for note in &config.upstream.obsolete {
         println!("note: {note}");
@@ -113,11 +133,21 @@ fn protected_summary(config: &Config) -> String {
             list.protected_added.len()
         ));
     }
-    if let Some(cname) = &config.redirect.cname {
-        parts.push(format!(
-            "the redirect.cname target {}",
-            cname.to_ascii().trim_end_matches('.')
-        ));
+    for l in &config.lists {
+        if let Some(cname) = &l.redirect.cname {
+            let key = if l.redirect.uses_section {
+                "redirect".to_owned()
+            } else {
+                format!("{}.redirect", l.key)
+            };
+            let part = format!(
+                "the {key}.cname target {}",
+                cname.to_ascii().trim_end_matches('.')
+            );
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
     }
     format!(
         "{} protected name(s): {}:\n  {}",

@@ -6,6 +6,7 @@
 //! | `sign` | `LIST.minisig` written | the list fails a check | cannot read or write, the secret key is not a key |
 //! | `verify` | signature and content good | refused, with the reason (a missing or unreadable `.minisig` too) | cannot read the list, a public key is unreadable or not a key |
 //! | `inspect` | printed | the list does not parse | cannot read |
+//! | `inspect --config FILE NAME` | printed | the config is invalid | cannot read a list |
 //! | `diff` | printed | a list does not parse | cannot read |
 //! | `push` | applied or unchanged | refused by the resolver (or not UTF-8) | resolver unreachable, or an HTTP error other than a refusal (wrong token 401, endpoints disabled 403) |
 //!
@@ -78,12 +79,18 @@ pub enum ListCommand {
         list: PathBuf,
     },
     /// Print the header, the entry counts per category and match kind, and
-    /// the entries.
+    /// the entries. With `--config FILE NAME`: which list and entry of that
+    /// resolver's lists decide NAME, and why.
     Inspect {
         /// Print the header and counts only.
         #[arg(long)]
         summary: bool,
-        /// The list.
+        /// A resolver's config: LIST is then a domain name, judged against
+        /// every list in force there (the kept list of each, else its
+        /// file), in precedence order, and against the protected names.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The list (or, with `--config`, the name).
         list: PathBuf,
     },
     /// Print the names added, removed and changed from OLD to NEW, with
@@ -108,6 +115,10 @@ pub enum ListCommand {
         /// private CA); without it, the Mozilla root CAs.
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// The id of the resolver's list to replace (`PUT /v1/lists/ID`);
+        /// without it, the list `main` or the resolver's only list.
+        #[arg(long = "list", value_name = "ID")]
+        list_id: Option<String>,
         /// The list (its signature is LIST.minisig).
         list: PathBuf,
     },
@@ -133,14 +144,26 @@ pub fn run(cmd: ListCommand) -> ExitCode {
             no_protected_defaults,
             list,
         } => verify(&public_key, &protected, !no_protected_defaults, &list),
-        ListCommand::Inspect { summary, list } => inspect(&list, summary),
+        ListCommand::Inspect {
+            config: Some(config),
+            list,
+            ..
+        } => super::decide::decide(&config, &list.to_string_lossy()),
+        ListCommand::Inspect { summary, list, .. } => inspect(&list, summary),
         ListCommand::Diff { old, new } => diff(&old, &new),
         ListCommand::Push {
             url,
             token_file,
             ca_file,
+            list_id,
             list,
-        } => super::push::push(&url, &token_file, ca_file.as_deref(), &list),
+        } => super::push::push(
+            &url,
+            &token_file,
+            ca_file.as_deref(),
+            list_id.as_deref(),
+            &list,
+        ),
     }
 }
 

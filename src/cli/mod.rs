@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod decide;
 pub mod list;
 pub mod push;
 pub mod serve;

@@ -144,8 +144,15 @@ fn tls_config(ca_file: Option<&Path>) -> Result<TlsConfig, CaError> {
 /// listener's certificate. Prints `applied serial N`, `unchanged serial N`
 /// or `refused: REASON`; exit 0, 0 or 1; 2 for a URL that would send the
 /// token in clear (see [`check_url`]) or an unusable `--ca-file`; 3 when
-/// the resolver cannot be reached.
-pub fn push(url: &str, token_file: &Path, ca_file: Option<&Path>, list: &Path) -> ExitCode {
+/// the resolver cannot be reached. With `list_id`, the list of that id
+/// (`PUT /v1/lists/ID`), else `main` or the resolver's only list.
+pub fn push(
+    url: &str,
+    token_file: &Path,
+    ca_file: Option<&Path>,
+    list_id: Option<&str>,
+    list: &Path,
+) -> ExitCode {
     let fail = |msg: String| {
         eprintln!("rempart list push: {msg}");
         ExitCode::from(EXIT_FAILURE)
@@ -156,6 +163,14 @@ pub fn push(url: &str, token_file: &Path, ca_file: Option<&Path>, list: &Path) -
     };
     if let Err(e) = check_url(url) {
         return usage(e.to_string());
+    }
+    if let Some(id) = list_id
+        && !crate::config::is_list_id(id)
+    {
+        return usage(format!(
+            "--list {id:?}: a list id is 1 to {} characters of a-z, 0-9 and '-'",
+            crate::config::MAX_LIST_ID
+        ));
     }
     let tls = match tls_config(ca_file) {
         Ok(t) => t,
@@ -182,7 +197,10 @@ pub fn push(url: &str, token_file: &Path, ca_file: Option<&Path>, list: &Path) -
         Err(e) => return fail(format!("{}: {e}", sig_path.display())),
     };
     let body = serde_json::json!({ "list": text, "signature": signature }).to_string();
-    let endpoint = format!("{}/v1/list", url.trim_end_matches('/'));
+    let endpoint = match list_id {
+        Some(id) => format!("{}/v1/lists/{id}", url.trim_end_matches('/')),
+        None => format!("{}/v1/list", url.trim_end_matches('/')),
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(300)))

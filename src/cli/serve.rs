@@ -91,14 +91,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
             // that `audit.seal = true` (or a sealed trail) asks for and
             // that is not there. The rest is a runtime failure.
             match e.downcast_ref::<StartError>() {
-                Some(StartError::Keys(_) | StartError::Token { .. } | StartError::Tls(_)) => {
+                Some(StartError::Keys { .. } | StartError::Token { .. } | StartError::Tls(_)) => {
                     ExitCode::from(EXIT_REFUSED)
                 }
                 Some(StartError::Audit(AuditError::Seal {
                     source: SealError::NoKey { .. } | SealError::KeyGone { .. },
                     ..
                 })) => ExitCode::from(EXIT_REFUSED),
-                Some(StartError::Floor(_)) => ExitCode::from(EXIT_FLOOR),
+                Some(StartError::Floor { .. }) => ExitCode::from(EXIT_FLOOR),
                 _ => ExitCode::from(EXIT_FAILURE),
             }
         }
@@ -119,12 +119,12 @@ async fn serve(config: Config, options: StartOptions) -> anyhow::Result<()> {
             _ = term.recv() => { info!(signal = "SIGTERM", "stop requested"); break; }
             _ = int.recv() => { info!(signal = "SIGINT", "stop requested"); break; }
             _ = hup.recv() => {
-                info!(signal = "SIGHUP", "list reload requested");
+                info!(signal = "SIGHUP", "reload of every list requested");
                 // Off this loop, so that a slow reload never delays
-                // SIGTERM; the admission path judges one candidate at a
+                // SIGTERM; each admission path judges one candidate at a
                 // time, and logs, counts and audits the verdict.
-                let admission = service.admission.clone();
-                tokio::spawn(async move { admission.reread().await });
+                let lists = service.lists.clone();
+                tokio::spawn(async move { lists.reread_all().await });
             }
         }
     }
@@ -143,11 +143,9 @@ async fn serve(config: Config, options: StartOptions) -> anyhow::Result<()> {
 /// Without systemd (no NOTIFY_SOCKET) these are no-ops.
 async fn systemd_ready(service: &Service) {
     use sd_notify::NotifyState;
-    let policy = service.handler.policy().clone();
-    let status = match policy.load().info() {
-        Some(info) => format!("serving, list serial {}", info.serial),
-        None => "serving UNFILTERED: no list in force".to_owned(),
-    };
+    let status = crate::admin::in_force_status(&service.handler.policy().load())
+        .map(|s| format!("serving, {s}"))
+        .unwrap_or_else(|missing| format!("serving UNFILTERED: no list in force{missing}"));
     // Wait for the sockets' serving loop (milliseconds after start; should
     // it never come, systemd's start timeout fails the unit, which is right:
     // READY=1 must mean that queries are answered).

@@ -21,15 +21,22 @@ use toml::de::{DeTable, DeValue};
 
 use super::KeyError;
 use super::raw::{
-    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
+    RawAdmin, RawAudit, RawConfig, RawList, RawListEntry, RawLog, RawRedirect, RawServer,
+    RawUpstream,
 };
 
-/// Each section of the file and the keys it may hold.
-pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 7] {
+/// The array of tables among the sections (`[[lists]]`): each item holds
+/// the keys [`sections`] gives it.
+const ARRAY_SECTION: &str = "lists";
+
+/// Each section of the file and the keys it may hold (for `lists`, the
+/// keys of each `[[lists]]` entry).
+pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 8] {
     [
         ("server", fields_of::<RawServer>()),
         ("upstream", fields_of::<RawUpstream>()),
         ("list", fields_of::<RawList>()),
+        (ARRAY_SECTION, fields_of::<RawListEntry>()),
         ("redirect", fields_of::<RawRedirect>()),
         ("audit", fields_of::<RawAudit>()),
         ("admin", fields_of::<RawAdmin>()),
@@ -118,24 +125,34 @@ impl<'t> Document<'t> {
     }
 
     /// The line of a key as [`KeyError`] names it: `section`,
-    /// `section.key` or `section.key[i]` (the item's own line); `None` for
-    /// a key the file does not have.
+    /// `section.key`, `section.key[i]` (the item's own line), or deeper
+    /// (`lists[1].redirect.ipv4[0]`); for a key the file lacks, the line of
+    /// the closest enclosing key it has, `None` if not even the section.
     pub(super) fn line_of(&self, key: &str) -> Option<usize> {
-        let (path, index) = match key.strip_suffix(']').and_then(|k| k.rsplit_once('[')) {
-            Some((path, i)) => (path, i.parse::<usize>().ok()),
-            None => (key, None),
-        };
-        let (section, name) = match path.split_once('.') {
-            Some((s, n)) => (s, Some(n)),
-            None => (path, None),
-        };
-        let (section_key, section_value) = self.root.get_ref().get_key_value(section)?;
-        let Some(name) = name else {
-            return Some(self.line_at(section_key.span().start));
-        };
-        let (k, v) = section_value.get_ref().as_table()?.get_key_value(name)?;
-        let item = index.and_then(|i| v.get_ref().as_array()?.get(i));
-        Some(self.line_at(item.map_or(k.span().start, |item| item.span().start)))
+        let path = parse_path(key);
+        let mut value: &DeValue<'_> = self.root.get_ref().get(path.first()?.key()?)?.get_ref();
+        let (first, _) = self.root.get_ref().get_key_value(path[0].key()?)?;
+        let mut line = self.line_at(first.span().start);
+        for seg in &path[1..] {
+            match seg {
+                Seg::Key(k) => {
+                    let Some((k, v)) = value.as_table().and_then(|t| t.get_key_value(k.as_str()))
+                    else {
+                        break;
+                    };
+                    line = self.line_at(k.span().start);
+                    value = v.get_ref();
+                }
+                Seg::Index(i) => {
+                    let Some(item) = value.as_array().and_then(|a| a.get(*i)) else {
+                        break;
+                    };
+                    line = self.line_at(item.span().start);
+                    value = item.get_ref();
+                }
+            }
+        }
+        Some(line)
     }
 
     /// Every unknown key and every value of the wrong type, as errors with
@@ -155,10 +172,11 @@ impl<'t> Document<'t> {
                         e.set_input(Some(self.text));
                         return Err(e);
                     };
+                    let name = show_path(&key);
                     errors.push(KeyError {
-                        key: key.join("."),
+                        line: self.line_of(&name),
+                        key: name,
                         reason: e.message().to_owned(),
-                        line: self.line_of(&key.join(".")),
                     });
                     remove(&mut root, &key);
                 }
@@ -171,7 +189,7 @@ impl<'t> Document<'t> {
     fn drop_unknown(&self, root: &mut DeTable<'t>, errors: &mut Vec<KeyError>) {
         let sections = sections();
         let section_names: Vec<&str> = sections.iter().map(|(s, _)| *s).collect();
-        let mut unknown: Vec<(Vec<String>, String, usize)> = Vec::new();
+        let mut unknown: Vec<(Vec<Seg>, String, usize)> = Vec::new();
         for (key, value) in root.iter() {
             let name: &str = key.get_ref();
             let line = self.line_at(key.span().start);
@@ -180,45 +198,148 @@ impl<'t> Document<'t> {
                     "unknown section{}",
                     suggestion(name, &section_names, |s| format!("[{s}]"))
                 );
-                unknown.push((vec![name.to_owned()], reason, line));
+                unknown.push((vec![Seg::Key(name.to_owned())], reason, line));
                 continue;
             };
+            if name == ARRAY_SECTION {
+                let items = value
+                    .get_ref()
+                    .as_array()
+                    .filter(|items| items.iter().all(|item| item.get_ref().as_table().is_some()));
+                let Some(items) = items else {
+                    let reason = format!(
+                        "must be an array of tables ([[{name}]]), not {}",
+                        value.get_ref().type_str()
+                    );
+                    unknown.push((vec![Seg::Key(name.to_owned())], reason, line));
+                    continue;
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let Some(table) = item.get_ref().as_table() else {
+                        continue;
+                    };
+                    let at = vec![Seg::Key(name.to_owned()), Seg::Index(i)];
+                    self.unknown_in(table, &at, fields, &sections, &mut unknown);
+                    // A list's own answer: the keys of [redirect].
+                    if let Some((k, v)) = table.get_key_value("redirect")
+                        && let Some(redirect) = v.get_ref().as_table()
+                    {
+                        let mut at = at.clone();
+                        at.push(Seg::Key(k.get_ref().to_string()));
+                        let keys = fields_of::<RawRedirect>();
+                        self.unknown_in(redirect, &at, keys, &[], &mut unknown);
+                    }
+                }
+                continue;
+            }
             let Some(table) = value.get_ref().as_table() else {
                 let reason = format!(
                     "must be a table ([{name}]), not {}",
                     value.get_ref().type_str()
                 );
-                unknown.push((vec![name.to_owned()], reason, line));
+                unknown.push((vec![Seg::Key(name.to_owned())], reason, line));
                 continue;
             };
-            for (k, _) in table.iter() {
-                let k: &str = k.get_ref();
-                if fields.contains(&k) {
-                    continue;
-                }
-                let here = suggestion(k, fields, |f| format!("{name}.{f}"));
-                // A key written in the wrong section: say which one has it.
-                let elsewhere = sections
-                    .iter()
-                    .find(|(s, f)| *s != name && f.contains(&k))
-                    .map(|(s, _)| format!(" (it belongs in [{s}])"));
-                let reason = format!("unknown key{}", elsewhere.unwrap_or(here));
-                unknown.push((
-                    vec![name.to_owned(), k.to_owned()],
-                    reason,
-                    line_of_key(self, table, k),
-                ));
-            }
+            let at = vec![Seg::Key(name.to_owned())];
+            self.unknown_in(table, &at, fields, &sections, &mut unknown);
         }
         for (key, reason, line) in unknown {
             remove(root, &key);
             errors.push(KeyError {
-                key: key.join("."),
+                key: show_path(&key),
                 reason,
                 line: Some(line),
             });
         }
     }
+
+    /// The keys of `table` (at `at`) that are not in `fields`, each with
+    /// the closest known key, or the section of `sections` that has it.
+    fn unknown_in(
+        &self,
+        table: &DeTable<'_>,
+        at: &[Seg],
+        fields: &[&str],
+        sections: &[(&str, &[&str])],
+        unknown: &mut Vec<(Vec<Seg>, String, usize)>,
+    ) {
+        let name = show_path(at);
+        let own = at.first().and_then(Seg::key).unwrap_or_default();
+        for (k, _) in table.iter() {
+            let k: &str = k.get_ref();
+            if fields.contains(&k) {
+                continue;
+            }
+            let here = suggestion(k, fields, |f| format!("{name}.{f}"));
+            // A key written in the wrong section: say which one has it.
+            let elsewhere = sections
+                .iter()
+                .find(|(s, f)| *s != own && f.contains(&k))
+                .map(|(s, _)| {
+                    if *s == ARRAY_SECTION {
+                        format!(" (it belongs in [[{s}]])")
+                    } else {
+                        format!(" (it belongs in [{s}])")
+                    }
+                });
+            let reason = format!("unknown key{}", elsewhere.unwrap_or(here));
+            let mut key = at.to_vec();
+            key.push(Seg::Key(k.to_owned()));
+            unknown.push((key, reason, line_of_key(self, table, k)));
+        }
+    }
+}
+
+/// One step of a key's path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl Seg {
+    fn key(&self) -> Option<&str> {
+        match self {
+            Seg::Key(k) => Some(k),
+            Seg::Index(_) => None,
+        }
+    }
+}
+
+/// `lists[1].redirect.ipv4[0]` as its steps.
+fn parse_path(key: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let mut rest = part;
+        let name_end = rest.find('[').unwrap_or(rest.len());
+        out.push(Seg::Key(rest[..name_end].to_owned()));
+        rest = &rest[name_end..];
+        while let Some(inner) = rest.strip_prefix('[') {
+            let Some(close) = inner.find(']') else { break };
+            if let Ok(i) = inner[..close].parse() {
+                out.push(Seg::Index(i));
+            }
+            rest = &inner[close + 1..];
+        }
+    }
+    out
+}
+
+/// The steps as [`KeyError`] names them.
+fn show_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
 }
 
 /// The line of key `k` of `table`.
@@ -228,35 +349,85 @@ fn line_of_key(doc: &Document<'_>, table: &DeTable<'_>, k: &str) -> usize {
         .map_or(0, |(key, _)| doc.line_at(key.span().start))
 }
 
-/// The key (`[section]` or `[section, key]`) whose text holds `span`,
-/// the innermost first.
-fn key_at(root: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<String>> {
+/// The path of the innermost key whose text holds `span` (a section, a
+/// key of a section, or deeper inside `[[lists]]` and its `redirect`).
+/// A table's own span may be its header alone, so the keys inside every
+/// table are searched before the table itself.
+fn key_at(root: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<Seg>> {
     let holds = |r: Range<usize>| r.start <= span.start && span.end <= r.end;
-    for (section, value) in root.iter() {
-        if let Some(table) = value.get_ref().as_table() {
-            for (k, v) in table.iter() {
-                if holds(k.span()) || holds(v.span()) {
-                    return Some(vec![section.get_ref().to_string(), k.get_ref().to_string()]);
+    /// Inside `value`, at `path` (whose depth bounds the search: a key of a
+    /// plain section is as deep as errors are named; inside `[[lists]]`,
+    /// the item, its key, and a key of its `redirect`).
+    fn inside(
+        value: &DeValue<'_>,
+        path: &mut Vec<Seg>,
+        max: usize,
+        holds: &dyn Fn(Range<usize>) -> bool,
+    ) -> bool {
+        if path.len() >= max {
+            return false;
+        }
+        match value {
+            DeValue::Table(table) => {
+                for (k, v) in table.iter() {
+                    path.push(Seg::Key(k.get_ref().to_string()));
+                    if inside(v.get_ref(), path, max, holds) || holds(k.span()) || holds(v.span()) {
+                        return true;
+                    }
+                    path.pop();
                 }
+                false
             }
+            DeValue::Array(items) if path.len() == 1 => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    if inside(item.get_ref(), path, max, holds) || holds(item.span()) {
+                        return true;
+                    }
+                    path.pop();
+                }
+                false
+            }
+            _ => false,
         }
     }
-    root.iter()
-        .find(|(k, v)| holds(k.span()) || holds(v.span()))
-        .map(|(k, _)| vec![k.get_ref().to_string()])
+    for (k, v) in root.iter() {
+        let max = if k.get_ref() == ARRAY_SECTION { 4 } else { 2 };
+        let mut path = vec![Seg::Key(k.get_ref().to_string())];
+        if inside(v.get_ref(), &mut path, max, &holds) || holds(k.span()) || holds(v.span()) {
+            return Some(path);
+        }
+    }
+    None
 }
 
-/// Take `key` (`[section]` or `[section, key]`) out of the tree.
-fn remove(root: &mut DeTable<'_>, key: &[String]) {
-    match key {
-        [section] => {
-            root.remove(section.as_str());
+/// Take the key at `path` out of the tree.
+fn remove(root: &mut DeTable<'_>, path: &[Seg]) {
+    fn remove_in(value: &mut DeValue<'_>, path: &[Seg]) {
+        match (value, path) {
+            (DeValue::Table(t), [Seg::Key(k)]) => {
+                t.remove(k.as_str());
+            }
+            (DeValue::Table(t), [Seg::Key(k), rest @ ..]) => {
+                if let Some(v) = t.get_mut(k.as_str()) {
+                    remove_in(v.get_mut(), rest);
+                }
+            }
+            (DeValue::Array(a), [Seg::Index(i), rest @ ..]) if !rest.is_empty() => {
+                if let Some(v) = a.get_mut(*i) {
+                    remove_in(v.get_mut(), rest);
+                }
+            }
+            _ => {}
         }
-        [section, k] => {
-            if let Some(value) = root.get_mut(section.as_str())
-                && let DeValue::Table(table) = value.get_mut()
-            {
-                table.remove(k.as_str());
+    }
+    match path {
+        [Seg::Key(k)] => {
+            root.remove(k.as_str());
+        }
+        [Seg::Key(k), rest @ ..] => {
+            if let Some(v) = root.get_mut(k.as_str()) {
+                remove_in(v.get_mut(), rest);
             }
         }
         _ => {}

@@ -115,6 +115,22 @@ pub fn default_ede_text(cname: Option<&Name>, ipv4: &[Ipv4Addr], ipv6: &[Ipv6Add
     };
     format!("{DEFAULT_EDE_TEXT}; information page: http://{host}/")
 }
+
+/// The default EDE text of a `[[lists]]` entry with its own `redirect`:
+/// the list's id (not the LCEN wording, which names one authority), then
+/// its information page as [`default_ede_text`] builds it, if any.
+pub fn default_list_ede_text(
+    id: &str,
+    cname: Option<&Name>,
+    ipv4: &[Ipv4Addr],
+    ipv6: &[Ipv6Addr],
+) -> String {
+    let head = format!("Blocked by administrative order (list {id})");
+    match default_ede_text(cname, ipv4, ipv6).strip_prefix(DEFAULT_EDE_TEXT) {
+        Some(page) => format!("{head}{page}"),
+        None => head,
+    }
+}
 /// `audit.dir` default.
 pub const DEFAULT_AUDIT_DIR: &str = "/var/log/rempart/audit";
 /// `audit.queue` default: records waiting for the writer.
@@ -161,9 +177,13 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[upstream]`
     pub upstream: UpstreamConfig,
-    /// `[list]`
+    /// `[list]`: the settings every list shares.
     pub list: ListConfig,
-    /// `[redirect]`
+    /// The lists, in precedence order (the first whose entry matches a name
+    /// decides it): the `[[lists]]` entries, or the one list `main` of a
+    /// lone `[list]` section with `path`.
+    pub lists: Vec<ListSpec>,
+    /// `[redirect]`: the answer of every list without its own `redirect`.
     pub redirect: RedirectConfig,
     /// `[audit]`
     pub audit: AuditConfig,
@@ -241,29 +261,97 @@ pub enum OnMissing {
     ServeUnfiltered,
 }
 
-/// `[list]`: the signed list and its gates.
+/// `[list]`: what every list shares (the state directory, the gates).
 #[derive(Debug, Clone)]
 pub struct ListConfig {
-    /// The list file; its signature is `path` + `.minisig`.
-    pub path: PathBuf,
-    /// minisign public keys whose signatures are accepted.
-    pub trusted_keys: Vec<PathBuf>,
-    /// Where the list in force is kept.
+    /// Where the lists in force are kept: list `main` in the directory
+    /// itself (as a single-list resolver always kept it), every other list
+    /// in the subdirectory named after its id.
     pub state_dir: PathBuf,
     /// Names no list may redirect (canonical form, each once): the
     /// defaults unless `protected_defaults` is false, then
-    /// `protected_added`, then the `redirect.cname` target.
+    /// `protected_added`, then every list's `redirect.cname` target.
     pub protected: Vec<String>,
     /// `list.protected_defaults`: [`DEFAULT_PROTECTED`] is protected.
     pub protected_defaults: bool,
     /// `list.protected`: names added to the defaults (canonical form).
     pub protected_added: Vec<String>,
-    /// Behaviour with no valid list at first start.
+    /// Behaviour with no valid list at first start (for each list).
     pub on_missing: OnMissing,
-    /// Reload when the list file or its signature changes.
+    /// Reload a list when its file or signature changes.
     pub watch: bool,
     /// The largest list file read; a larger one is refused unread.
     pub max_bytes: u64,
+}
+
+/// The id of the list of a lone `[list]` section, and of the list the
+/// single-list admin endpoints mean.
+pub const MAIN_LIST: &str = "main";
+/// Longest list id.
+pub const MAX_LIST_ID: usize = 32;
+/// `deadline_hours` default: the LCEN 6-1 delay.
+pub const DEFAULT_DEADLINE_HOURS: u32 = 24;
+/// Largest `deadline_hours` accepted: one year (ANSSI orders run for up to
+/// two months, renewable).
+pub const MAX_DEADLINE_HOURS: u32 = 8_784;
+
+/// What a list does to the names it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The redirect: the information page (or sinkhole) addresses, NODATA
+    /// for other types, EDE 16.
+    Redirect,
+    /// NXDOMAIN with a SOA in authority (RFC 2308) and EDE 16, for a regime
+    /// that requires no page.
+    Nxdomain,
+}
+
+impl Action {
+    /// The name in the config and the logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Redirect => "redirect",
+            Action::Nxdomain => "nxdomain",
+        }
+    }
+}
+
+/// One list: one authority's signed list, its keys and its answer.
+#[derive(Debug, Clone)]
+pub struct ListSpec {
+    /// Where the config writes it, to name its keys in errors: `list` (a
+    /// lone `[list]`) or `lists[i]`.
+    pub key: String,
+    /// `[a-z0-9-]{1,32}`: in audit records, metrics (label `list`) and the
+    /// admin endpoints.
+    pub id: String,
+    /// The list file; its signature is `path` + `.minisig`.
+    pub path: PathBuf,
+    /// minisign public keys whose signatures are accepted for this list
+    /// only.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Where this list in force and its serial floor are kept:
+    /// `list.state_dir` for `main`, `list.state_dir/<id>` for the others.
+    pub state_dir: PathBuf,
+    /// The legal delay to apply a change, hours (for the audit report).
+    pub deadline_hours: u32,
+    /// What a match does.
+    pub action: Action,
+    /// The answer: the list's own `redirect`, or the `[redirect]` section's.
+    pub redirect: RedirectConfig,
+}
+
+/// Whether `id` is a list id: `[a-z0-9-]`, 1 to [`MAX_LIST_ID`]
+/// characters.
+pub fn is_list_id(id: &str) -> bool {
+    validate::valid_list_id(id)
+}
+
+impl Config {
+    /// The list with id `id`.
+    pub fn list_by_id(&self, id: &str) -> Option<&ListSpec> {
+        self.lists.iter().find(|l| l.id == id)
+    }
 }
 
 /// `[redirect]`: the answer for listed names.
@@ -277,8 +365,19 @@ pub struct RedirectConfig {
     pub ttl: u32,
     /// When set, answer `name CNAME <cname>` and resolve the target normally.
     pub cname: Option<Name>,
-    /// EXTRA-TEXT of the Extended DNS Error 16 (RFC 8914).
+    /// EXTRA-TEXT of the Extended DNS Error 16 (RFC 8914): `ede_text`, or
+    /// the JSON of `ede_json`.
     pub ede_text: String,
+    /// True for the `[redirect]` section itself, false for a list's own
+    /// `redirect` table.
+    pub uses_section: bool,
+}
+
+impl RedirectConfig {
+    /// Neither addresses nor a CNAME: it sends nowhere.
+    pub fn has_no_target(&self) -> bool {
+        self.ipv4.is_empty() && self.ipv6.is_empty() && self.cname.is_none()
+    }
 }
 
 /// How client addresses appear in the audit trail.

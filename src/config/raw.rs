@@ -16,6 +16,8 @@ pub struct RawConfig {
     pub(super) server: RawServer,
     pub(super) upstream: Option<RawUpstream>,
     pub(super) list: Option<RawList>,
+    /// `[[lists]]`: several lists, in precedence order.
+    pub(super) lists: Option<Vec<RawListEntry>>,
     #[serde(default)]
     pub(super) redirect: RawRedirect,
     #[serde(default)]
@@ -69,7 +71,19 @@ pub(super) struct RawList {
     pub max_bytes: Option<u64>,
 }
 
-/// `[redirect]` as written.
+/// One `[[lists]]` entry as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawListEntry {
+    pub id: Option<String>,
+    pub path: Option<PathBuf>,
+    pub trusted_keys: Option<Vec<PathBuf>>,
+    pub deadline_hours: Option<u32>,
+    pub action: Option<String>,
+    pub redirect: Option<RawRedirect>,
+}
+
+/// `[redirect]`, or a list's own `redirect` table, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRedirect {
@@ -78,6 +92,18 @@ pub(super) struct RawRedirect {
     pub ttl: Option<u32>,
     pub cname: Option<String>,
     pub ede_text: Option<String>,
+    pub ede_json: Option<RawEdeJson>,
+}
+
+/// `redirect.ede_json` as written: the fields of
+/// draft-ietf-dnsop-structured-dns-error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEdeJson {
+    pub c: Option<Vec<String>>,
+    pub j: Option<String>,
+    pub o: Option<String>,
+    pub l: Option<String>,
 }
 
 /// `[audit]` as written.

@@ -324,8 +324,9 @@ fn example_with_required_keys() -> String {
     std::fs::read_to_string(shipped("rempart.example.toml"))
         .unwrap()
         .replace("# servers = [", "servers = [")
-        .replace("# path = ", "path = ")
-        .replace("# trusted_keys = ", "trusted_keys = ")
+        // The [list] section's, not the commented [[lists]] example's.
+        .replacen("# path = ", "path = ", 1)
+        .replacen("# trusted_keys = ", "trusted_keys = ", 1)
         .replace("ipv4 = []", "ipv4 = [\"192.0.2.80\"]")
 }
 
@@ -423,10 +424,30 @@ fn example_config_names_the_default_protected_names() {
     }
 }
 
+/// The example's commented `[[lists]]`, uncommented in place of the lone
+/// list, parses: three lists with their own answers.
+#[test]
+fn the_example_several_lists_parse() {
+    let text = std::fs::read_to_string(shipped("rempart.example.toml")).unwrap();
+    let (head, tail) = text.split_at(text.find("# [[lists]]").unwrap());
+    let lists: String = tail
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!("{head}{lists}")
+        .replacen("# servers = [", "servers = [", 1)
+        .replace("ipv4 = []", "ipv4 = [\"192.0.2.80\"]");
+    let c = Config::from_toml(&text, Path::new("example")).unwrap();
+    let ids: Vec<&str> = c.lists.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["lcen", "anj", "anssi"]);
+    assert_eq!(c.lists[2].action, Action::Nxdomain);
+}
+
 #[test]
 fn demo_config_parses() {
     let c = Config::load(&shipped("demo.toml")).unwrap();
-    assert_eq!(c.list.path, Path::new("config/demo/list.txt"));
+    assert_eq!(c.lists[0].path, Path::new("config/demo/list.txt"));
 }
 
 #[test]
@@ -558,4 +579,239 @@ fn admin_tls_needs_both_files() {
             key: "k.pem".into()
         })
     );
+}
+
+/// Three lists, as BEHAVIOUR section 8 writes them: the shared `[list]`,
+/// then `[[lists]]` in precedence order.
+const THREE_LISTS: &str = r#"
+[upstream]
+servers = ["127.0.0.1:5300"]
+[list]
+state_dir = "/var/lib/rempart"
+protected = ["example.org"]
+[redirect]
+ipv4 = ["192.0.2.80"]
+[[lists]]
+id = "lcen"
+path = "lcen/list.txt"
+trusted_keys = ["lcen/oclctic.pub"]
+[[lists]]
+id = "anj"
+path = "anj/list.txt"
+trusted_keys = ["anj/anj.pub", "anj/anj-next.pub"]
+deadline_hours = 120
+redirect = { ipv4 = ["198.51.100.10"], ttl = 300, ede_json = { c = ["mailto:recours@anj.example"], j = "illegal gambling", o = "ANJ" } }
+[[lists]]
+id = "anssi"
+path = "anssi/list.txt"
+trusted_keys = ["anssi/anssi.pub"]
+action = "nxdomain"
+"#;
+
+#[test]
+fn several_lists_are_read_in_order_with_their_own_keys_and_answers() {
+    let c = load(THREE_LISTS).unwrap();
+    let ids: Vec<&str> = c.lists.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["lcen", "anj", "anssi"]);
+    let (lcen, anj, anssi) = (&c.lists[0], &c.lists[1], &c.lists[2]);
+    // The first list without its own redirect uses [redirect].
+    assert_eq!(lcen.redirect.ipv4, c.redirect.ipv4);
+    assert!(lcen.redirect.uses_section);
+    assert_eq!(lcen.deadline_hours, DEFAULT_DEADLINE_HOURS);
+    assert_eq!(lcen.action, Action::Redirect);
+    assert_eq!(lcen.state_dir, Path::new("/var/lib/rempart/lcen"));
+    // Its own answer, whole: nothing borrowed from [redirect].
+    assert_eq!(anj.trusted_keys.len(), 2);
+    assert_eq!(anj.deadline_hours, 120);
+    assert_eq!(
+        anj.redirect.ipv4,
+        ["198.51.100.10".parse::<Ipv4Addr>().unwrap()]
+    );
+    assert!(anj.redirect.ipv6.is_empty());
+    assert_eq!(anj.redirect.ttl, 300);
+    assert_eq!(
+        anj.redirect.ede_text,
+        r#"{"c":["mailto:recours@anj.example"],"j":"illegal gambling","o":"ANJ"}"#
+    );
+    assert_eq!(anssi.action, Action::Nxdomain);
+    // The shared settings hold for every list.
+    assert!(c.list.protected.iter().any(|p| p == "example.org"));
+}
+
+#[test]
+fn a_lone_list_section_is_the_list_main() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.lists.len(), 1);
+    let main = &c.lists[0];
+    assert_eq!(main.id, MAIN_LIST);
+    assert_eq!(main.key, "list");
+    assert_eq!(main.path, Path::new("l.txt"));
+    // Today's state directory itself, so that an upgrade keeps the state.
+    assert_eq!(main.state_dir, c.list.state_dir);
+    assert_eq!(main.redirect.ede_text, c.redirect.ede_text);
+    // A [[lists]] entry with id "main" keeps that directory too.
+    let text = THREE_LISTS.replace("id = \"anj\"", "id = \"main\"");
+    let c = load(&text).unwrap();
+    assert_eq!(c.list_by_id("main").unwrap().state_dir, c.list.state_dir);
+}
+
+#[test]
+fn every_error_of_every_list_is_named_by_its_key() {
+    let text = format!(
+        "{THREE_LISTS}[[lists]]\nid = \"LCEN!\"\npath = \"lcen/list.txt\"\ntrusted_keys = []\ndeadline_hours = 0\naction = \"drop\"\n[[lists]]\nid = \"anj\"\npath = \"other.txt\"\ntrusted_keys = [\"k\"]\nredirect = {{ ttl = 30 }}\n[[lists]]\npath = \"third.txt\"\ntrusted_keys = [\"k\"]\naction = \"nxdomain\"\nredirect = {{ ipv4 = [\"192.0.2.1\"], ede_text = \"x\", ede_json = {{ j = \"y\" }} }}\n"
+    );
+    let err = load(&text).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let named = |key: &str, what: &str| {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.key == key && e.reason.contains(what)),
+            "{key} ({what}) not named in {err}"
+        );
+    };
+    named("lists[3].id", "a-z, 0-9");
+    named("lists[3].path", "already the path of lists[0]");
+    named("lists[3].trusted_keys", "at least one");
+    named("lists[3].deadline_hours", "between 1");
+    named("lists[3].action", "\"drop\"");
+    named("lists[4].id", "already the id of lists[1]");
+    named("lists[4].redirect", "one of ipv4, ipv6 or cname");
+    named("lists[5].id", "required");
+    named(
+        "lists[5].redirect",
+        "mean nothing with action = \"nxdomain\"",
+    );
+    named("lists[5].redirect.ede_json", "cannot be set with");
+    // Each with the line where the file has it.
+    let line = |key: &str| errors.iter().find(|e| e.key == key).unwrap().line;
+    let text_line = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1);
+    assert_eq!(line("lists[3].id"), text_line("id = \"LCEN!\""), "{err}");
+    assert_eq!(
+        line("lists[3].action"),
+        text_line("action = \"drop\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_list_section_with_path_and_several_lists_is_refused_naming_both() {
+    let text = THREE_LISTS.replace(
+        "state_dir = \"/var/lib/rempart\"",
+        "state_dir = \"/var/lib/rempart\"\npath = \"l.txt\"\ntrusted_keys = [\"k.pub\"]",
+    );
+    let err = load(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("list.path: cannot be set with [[lists]]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("list.trusted_keys: cannot be set with [[lists]]"),
+        "{err}"
+    );
+    // Neither at all: the list is required.
+    let err = load("[upstream]\nservers = [\"127.0.0.1\"]\n[redirect]\nipv4 = [\"192.0.2.80\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[[lists]]"), "{err}");
+}
+
+#[test]
+fn unknown_keys_inside_lists_are_named_with_their_path() {
+    let text = THREE_LISTS
+        .replace(
+            "deadline_hours = 120",
+            "deadline_hours = 120\ntrusted_key = 1",
+        )
+        .replace("ttl = 300,", "ttl = 300, ipv44 = [],")
+        .replace("o = \"ANJ\"", "o = \"ANJ\", x = 1");
+    let err = load(&text).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let e = errors
+        .iter()
+        .find(|e| e.key == "lists[1].trusted_key")
+        .unwrap();
+    assert!(
+        e.reason.contains("did you mean lists[1].trusted_keys?"),
+        "{err}"
+    );
+    assert!(e.line.is_some(), "{err}");
+    let e = errors
+        .iter()
+        .find(|e| e.key == "lists[1].redirect.ipv44")
+        .unwrap();
+    assert!(
+        e.reason.contains("did you mean lists[1].redirect.ipv4?"),
+        "{err}"
+    );
+    // Deeper, serde names the field and its list.
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.key.starts_with("lists[1].redirect") && e.reason.contains('x')),
+        "{err}"
+    );
+    // A table where an array of tables is meant.
+    let err = load(&format!("{MINIMAL}[lists]\nid = \"x\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("lists: must be an array of tables ([[lists]])"),
+        "{err}"
+    );
+    // A list key in [list] says where it belongs.
+    let err = load(&MINIMAL.replace("[list]", "[list]\ndeadline_hours = 24")).unwrap_err();
+    assert!(err.to_string().contains("it belongs in [[lists]]"), "{err}");
+}
+
+#[test]
+fn structured_ede_text_follows_the_draft() {
+    let with = |json: &str| {
+        load(&MINIMAL.replace("[redirect]\n", &format!("[redirect]\nede_json = {json}\n")))
+    };
+    let c = with(r#"{ c = ["mailto:a@b.example", "tel:+33100000000"], j = "LCEN 6-1", o = "OFAC", l = "fr" }"#).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&c.redirect.ede_text).unwrap();
+    assert_eq!(v["c"][1], "tel:+33100000000");
+    assert_eq!(v["j"], "LCEN 6-1");
+    assert_eq!(v["o"], "OFAC");
+    assert_eq!(v["l"], "fr");
+    let err = with(r#"{ c = ["not a uri"] }"#).unwrap_err().to_string();
+    assert!(err.contains("redirect.ede_json.c[0]"), "{err}");
+    let err = with("{ l = \"fr\" }").unwrap_err().to_string();
+    assert!(
+        err.contains("redirect.ede_json: needs at least one"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_list_with_its_own_redirect_has_its_own_default_text_and_cname_is_protected() {
+    let text = THREE_LISTS.replace(
+        "action = \"nxdomain\"",
+        "redirect = { cname = \"sinkhole.anssi.example\" }",
+    );
+    let c = load(&text).unwrap();
+    let anssi = c.list_by_id("anssi").unwrap();
+    assert_eq!(
+        anssi.redirect.ede_text,
+        "Blocked by administrative order (list anssi); information page: http://sinkhole.anssi.example/"
+    );
+    assert!(
+        c.list
+            .protected
+            .iter()
+            .any(|p| p == "sinkhole.anssi.example")
+    );
+    // [redirect] without a target is fine when no list uses it.
+    let text = THREE_LISTS
+        .replace("[redirect]\nipv4 = [\"192.0.2.80\"]\n", "")
+        .replace(
+            "trusted_keys = [\"lcen/oclctic.pub\"]",
+            "trusted_keys = [\"lcen/oclctic.pub\"]\nredirect = { ipv4 = [\"192.0.2.80\"] }",
+        );
+    load(&text).unwrap();
 }

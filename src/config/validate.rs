@@ -12,7 +12,8 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::raw::{
-    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
+    RawAdmin, RawAudit, RawConfig, RawEdeJson, RawList, RawListEntry, RawLog, RawRedirect,
+    RawServer, RawUpstream,
 };
 use super::{
     ADMIN_MAX_CONNECTIONS_RANGE, ADMIN_TIMEOUT_MS_RANGE, AdminConfig, AdminTls, AuditConfig,
@@ -26,7 +27,9 @@ use super::{
     DEFAULT_TCP_IDLE_TIMEOUT_MS, DEFAULT_UDP_SOCKETS, DEFAULT_UPSTREAM_TIMEOUT_MS, KeyError,
     ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, MIN_LIST_MAX_BYTES, OnMissing,
     RedirectConfig, SealMode, ServerConfig, UpstreamConfig, default_ede_text,
+    default_list_ede_text,
 };
+use super::{Action, DEFAULT_DEADLINE_HOURS, ListSpec, MAIN_LIST, MAX_DEADLINE_HOURS, MAX_LIST_ID};
 use super::{DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT, MAX_TCP_CONNECTIONS};
 
 /// Collects errors while values are validated.
@@ -137,15 +140,44 @@ impl RawConfig {
         let mut e = Errors::default();
         let server = self.server.validate(&mut e);
         let upstream = RawUpstream::validate(self.upstream, &mut e);
-        let mut list = RawList::validate(self.list, &mut e);
-        let redirect = self.redirect.validate(&mut e);
-        // The information host must never be redirected itself.
-        if let Some(c) = &redirect.cname {
-            let c = c.to_ascii();
-            add_once(
-                &mut list.protected,
-                &c.trim_end_matches('.').to_ascii_lowercase(),
+        let (mut list, lists_raw) = RawList::validate(self.list, self.lists, &mut e);
+        let redirect = self.redirect.validate("redirect", None, &mut e);
+        let lists = match lists_raw {
+            Lists::Single { path, trusted_keys } => {
+                vec![ListSpec {
+                    key: "list".to_owned(),
+                    id: MAIN_LIST.to_owned(),
+                    path,
+                    trusted_keys,
+                    state_dir: list.state_dir.clone(),
+                    deadline_hours: DEFAULT_DEADLINE_HOURS,
+                    action: Action::Redirect,
+                    redirect: redirect.clone(),
+                }]
+            }
+            Lists::Several(entries) => validate_lists(entries, &list, &redirect, &mut e),
+            Lists::None => Vec::new(),
+        };
+        // The [redirect] section must send somewhere when a list uses it.
+        if lists
+            .iter()
+            .any(|l| l.action == Action::Redirect && l.redirect.uses_section)
+            && redirect.has_no_target()
+        {
+            e.push(
+                "redirect",
+                "one of redirect.ipv4, redirect.ipv6 or redirect.cname is needed to send users to the information page",
             );
+        }
+        // The information hosts must never be redirected themselves.
+        for l in &lists {
+            if let Some(c) = &l.redirect.cname {
+                let c = c.to_ascii();
+                add_once(
+                    &mut list.protected,
+                    &c.trim_end_matches('.').to_ascii_lowercase(),
+                );
+            }
         }
         let audit = self.audit.validate(&mut e);
         let admin = self.admin.validate(&mut e);
@@ -157,12 +189,146 @@ impl RawConfig {
             server,
             upstream,
             list,
+            lists,
             redirect,
             audit,
             admin,
             log,
         })
     }
+}
+
+/// Where the lists are written: a lone `[list]` with `path`, or
+/// `[[lists]]`.
+enum Lists {
+    /// `[list]` with `path` and `trusted_keys`: the list `main`.
+    Single {
+        path: PathBuf,
+        trusted_keys: Vec<PathBuf>,
+    },
+    /// `[[lists]]`, still to validate.
+    Several(Vec<RawListEntry>),
+    /// Neither (an error is pushed already).
+    None,
+}
+
+/// Whether `id` is a list id: `[a-z0-9-]`, 1 to 32 characters.
+pub(super) fn valid_list_id(id: &str) -> bool {
+    (1..=MAX_LIST_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The `[[lists]]` entries, in order: ids unique and well formed, paths
+/// unique, keys present, each answer complete.
+fn validate_lists(
+    entries: Vec<RawListEntry>,
+    shared: &ListConfig,
+    section: &RedirectConfig,
+    e: &mut Errors,
+) -> Vec<ListSpec> {
+    if entries.is_empty() {
+        e.push("lists", "at least one list is needed");
+    }
+    let mut out: Vec<ListSpec> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let key = |k: &str| format!("lists[{i}].{k}");
+        let id = match entry.id {
+            None => {
+                e.push(
+                    key("id"),
+                    "required: the list's name, [a-z0-9-], at most 32 characters",
+                );
+                format!("#{i}")
+            }
+            Some(id) => {
+                if !valid_list_id(&id) {
+                    e.push(
+                        key("id"),
+                        format!(
+                            "{id:?}: must be 1 to {MAX_LIST_ID} characters of a-z, 0-9 and '-'"
+                        ),
+                    );
+                } else if let Some(j) = out.iter().position(|l| l.id == id) {
+                    e.push(key("id"), format!("{id:?}: already the id of lists[{j}]"));
+                }
+                id
+            }
+        };
+        let path = entry.path.unwrap_or_else(|| {
+            e.push(key("path"), "required: the signed list file");
+            PathBuf::new()
+        });
+        if !path.as_os_str().is_empty()
+            && let Some(j) = out.iter().position(|l| l.path == path)
+        {
+            e.push(
+                key("path"),
+                format!("{}: already the path of lists[{j}]", path.display()),
+            );
+        }
+        let trusted_keys = entry.trusted_keys.unwrap_or_default();
+        if trusted_keys.is_empty() {
+            e.push(
+                key("trusted_keys"),
+                "at least one minisign public key is required: an unsigned list is never applied",
+            );
+        }
+        let deadline_hours = entry.deadline_hours.unwrap_or(DEFAULT_DEADLINE_HOURS);
+        if !(1..=MAX_DEADLINE_HOURS).contains(&deadline_hours) {
+            e.push(
+                key("deadline_hours"),
+                format!("{deadline_hours}: must be between 1 and {MAX_DEADLINE_HOURS}"),
+            );
+        }
+        let action = match entry.action.as_deref().unwrap_or("redirect") {
+            "redirect" => Action::Redirect,
+            "nxdomain" => Action::Nxdomain,
+            other => {
+                e.push(
+                    key("action"),
+                    format!("{other:?}: expected \"redirect\" or \"nxdomain\""),
+                );
+                Action::Redirect
+            }
+        };
+        let redirect = match entry.redirect {
+            None => section.clone(),
+            Some(own) => {
+                let prefix = key("redirect");
+                let r = own.validate(&prefix, Some(&id), e);
+                match action {
+                    Action::Redirect if r.has_no_target() => e.push(
+                        prefix,
+                        "one of ipv4, ipv6 or cname is needed to send users to the list's information page (or leave out the table to use [redirect])",
+                    ),
+                    Action::Nxdomain if !r.has_no_target() => e.push(
+                        prefix,
+                        "ipv4, ipv6 and cname mean nothing with action = \"nxdomain\": remove them",
+                    ),
+                    _ => {}
+                }
+                r
+            }
+        };
+        let state_dir = if id == MAIN_LIST {
+            shared.state_dir.clone()
+        } else {
+            shared.state_dir.join(&id)
+        };
+        out.push(ListSpec {
+            key: format!("lists[{i}]"),
+            id,
+            path,
+            trusted_keys,
+            state_dir,
+            deadline_hours,
+            action,
+            redirect,
+        });
+    }
+    out
 }
 
 impl RawServer {
@@ -290,26 +456,58 @@ impl RawUpstream {
 }
 
 impl RawList {
-    /// `[list]`, which must be there.
-    fn validate(section: Option<RawList>, e: &mut Errors) -> ListConfig {
+    /// `[list]` and `[[lists]]`: the shared settings, and where the lists
+    /// are. A lone `[list]` with `path` is the list `main`; with
+    /// `[[lists]]`, `[list]` holds only the shared settings.
+    fn validate(
+        section: Option<RawList>,
+        entries: Option<Vec<RawListEntry>>,
+        e: &mut Errors,
+    ) -> (ListConfig, Lists) {
+        let several = entries.is_some();
         let list = section.unwrap_or_else(|| {
-            e.push(
-                "list",
-                "section missing: list.path and list.trusted_keys are required",
-            );
+            if !several {
+                e.push(
+                    "list",
+                    "section missing: list.path and list.trusted_keys (or [[lists]]) are required",
+                );
+            }
             RawList::default()
         });
-        let path = list.path.unwrap_or_else(|| {
-            e.push("list.path", "required: the signed list file");
-            PathBuf::new()
-        });
-        let trusted_keys = list.trusted_keys.unwrap_or_default();
-        if trusted_keys.is_empty() {
-            e.push(
-                "list.trusted_keys",
-                "at least one minisign public key is required: an unsigned list is never applied",
-            );
-        }
+        let lists = match entries {
+            Some(entries) => {
+                for (k, set) in [
+                    ("list.path", list.path.is_some()),
+                    ("list.trusted_keys", list.trusted_keys.is_some()),
+                ] {
+                    if set {
+                        e.push(
+                            k,
+                            "cannot be set with [[lists]]: write this list as a [[lists]] entry (id = \"main\" keeps its state and audit trail); [list] then holds only the shared settings",
+                        );
+                    }
+                }
+                Lists::Several(entries)
+            }
+            None => {
+                let path = list.path.unwrap_or_else(|| {
+                    e.push("list.path", "required: the signed list file (or [[lists]])");
+                    PathBuf::new()
+                });
+                let trusted_keys = list.trusted_keys.unwrap_or_default();
+                if trusted_keys.is_empty() {
+                    e.push(
+                        "list.trusted_keys",
+                        "at least one minisign public key is required: an unsigned list is never applied",
+                    );
+                }
+                if path.as_os_str().is_empty() {
+                    Lists::None
+                } else {
+                    Lists::Single { path, trusted_keys }
+                }
+            }
+        };
         // `protected` adds to the defaults (what an operator who wrote
         // `protected = ["google.fr"]` meant); only `protected_defaults =
         // false` removes them.
@@ -347,10 +545,8 @@ impl RawList {
                 format!("{max_bytes}: must be at least {MIN_LIST_MAX_BYTES}"),
             );
         }
-        ListConfig {
+        let shared = ListConfig {
             max_bytes,
-            path,
-            trusted_keys,
             state_dir: list
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
@@ -359,26 +555,31 @@ impl RawList {
             protected_added,
             on_missing,
             watch: list.watch.unwrap_or(true),
-        }
+        };
+        (shared, lists)
     }
 }
 
 impl RawRedirect {
-    fn validate(self, e: &mut Errors) -> RedirectConfig {
+    /// `[redirect]` (`list` = `None`) or list `list`'s own `redirect` table,
+    /// its keys named under `prefix`. Whether it needs a target is the
+    /// caller's to say (it depends on the lists that use it).
+    fn validate(self, prefix: &str, list: Option<&str>, e: &mut Errors) -> RedirectConfig {
+        let key = |k: &str| format!("{prefix}.{k}");
         let ipv4: Vec<Ipv4Addr> = e.parse_items(
-            "redirect.ipv4",
+            &key("ipv4"),
             &self.ipv4.unwrap_or_default(),
             "an IPv4 address",
         );
         let ipv6: Vec<Ipv6Addr> = e.parse_items(
-            "redirect.ipv6",
+            &key("ipv6"),
             &self.ipv6.unwrap_or_default(),
             "an IPv6 address",
         );
         let ttl = self.ttl.unwrap_or(DEFAULT_REDIRECT_TTL);
         if ttl == 0 || ttl > MAX_REDIRECT_TTL {
             e.push(
-                "redirect.ttl",
+                key("ttl"),
                 format!("{ttl}: must be between 1 and {MAX_REDIRECT_TTL} seconds"),
             );
         }
@@ -389,22 +590,30 @@ impl RawRedirect {
             }) {
                 Ok(name) => Some(name),
                 Err(reason) => {
-                    e.push("redirect.cname", format!("{c:?}: {reason}"));
+                    e.push(key("cname"), format!("{c:?}: {reason}"));
                     None
                 }
             },
         };
-        if ipv4.is_empty() && ipv6.is_empty() && cname.is_none() {
-            e.push(
-                "redirect",
-                "one of redirect.ipv4, redirect.ipv6 or redirect.cname is needed to send users to the information page",
-            );
-        }
-        let ede_text = self
-            .ede_text
-            .unwrap_or_else(|| default_ede_text(cname.as_ref(), &ipv4, &ipv6));
+        let ede_text = match (self.ede_text, self.ede_json) {
+            (Some(_), Some(_)) => {
+                e.push(
+                    key("ede_json"),
+                    format!(
+                        "cannot be set with {prefix}.ede_text: the EXTRA-TEXT is one or the other"
+                    ),
+                );
+                String::new()
+            }
+            (Some(text), None) => text,
+            (None, Some(json)) => json.into_text(&key("ede_json"), e),
+            (None, None) => match list {
+                None => default_ede_text(cname.as_ref(), &ipv4, &ipv6),
+                Some(id) => default_list_ede_text(id, cname.as_ref(), &ipv4, &ipv6),
+            },
+        };
         if ede_text.len() > 1_000 {
-            e.push("redirect.ede_text", "must be at most 1000 bytes");
+            e.push(key("ede_text"), "must be at most 1000 bytes");
         }
         RedirectConfig {
             ipv4,
@@ -412,7 +621,50 @@ impl RawRedirect {
             ttl,
             cname,
             ede_text,
+            uses_section: list.is_none(),
         }
+    }
+}
+
+impl RawEdeJson {
+    /// The EXTRA-TEXT of draft-ietf-dnsop-structured-dns-error: a JSON
+    /// object with `c` (contact URIs), `j` (justification), `o`
+    /// (organisation), `l` (language), in that order, those given only.
+    fn into_text(self, key: &str, e: &mut Errors) -> String {
+        if self.c.is_none() && self.j.is_none() && self.o.is_none() {
+            e.push(
+                key,
+                "needs at least one of c (contact), j (justification), o (organisation)",
+            );
+        }
+        for (i, c) in self.c.iter().flatten().enumerate() {
+            // Section 5.1: each a URI (mailto:, tel:, https:, sips:).
+            let scheme = c.split_once(':').map(|(s, _)| s);
+            if !scheme.is_some_and(|s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+            }) {
+                e.push(
+                    format!("{key}.c[{i}]"),
+                    format!("{c:?} is not a URI (mailto:..., tel:..., https://...)"),
+                );
+            }
+        }
+        let mut object = serde_json::Map::new();
+        if let Some(c) = self.c {
+            object.insert("c".into(), c.into());
+        }
+        if let Some(j) = self.j {
+            object.insert("j".into(), j.into());
+        }
+        if let Some(o) = self.o {
+            object.insert("o".into(), o.into());
+        }
+        if let Some(l) = self.l {
+            object.insert("l".into(), l.into());
+        }
+        serde_json::Value::Object(object).to_string()
     }
 }
 

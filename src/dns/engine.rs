@@ -37,7 +37,7 @@ use super::response::Reply;
 use super::wire::{Stamp, WireCache};
 use crate::audit::{Auditor, RedirectRef};
 use crate::metrics::{Metrics, QueryOutcome};
-use crate::policy::{Policy, Rule};
+use crate::policy::{Hit, Snapshot};
 use crate::upstream::{Answer, Flags, Upstream};
 
 /// Longest CNAME chain followed in an upstream answer.
@@ -46,8 +46,9 @@ const MAX_CHAIN: usize = 16;
 /// The shared, read-mostly state of the query path.
 #[derive(Debug)]
 pub struct Engine {
-    policy: Arc<ArcSwap<Policy>>,
-    redirect: RedirectTemplate,
+    policy: Arc<ArcSwap<Snapshot>>,
+    /// Each list's answer, prepared once, in the snapshot's list order.
+    redirects: Vec<RedirectTemplate>,
     allow: Vec<IpNet>,
     upstream: Upstream,
     refused_text: Arc<str>,
@@ -107,11 +108,15 @@ pub struct Handler {
 
 impl Handler {
     /// A handler answering from `policy` (swapped by the reload path),
-    /// redirecting per `redirect`, serving clients in `allow`, forwarding
-    /// through `upstream`.
+    /// answering a name listed by list `i` of the snapshot per
+    /// `redirects[i]`, serving clients in `allow`, forwarding through
+    /// `upstream`.
+    ///
+    /// # Panics
+    /// If `redirects` is empty: every list needs its answer.
     pub fn new(
-        policy: Arc<ArcSwap<Policy>>,
-        redirect: RedirectTemplate,
+        policy: Arc<ArcSwap<Snapshot>>,
+        redirects: Vec<RedirectTemplate>,
         allow: Vec<IpNet>,
         upstream: Upstream,
         metrics: Arc<Metrics>,
@@ -122,10 +127,11 @@ impl Handler {
         let refused_text: Arc<str> = Arc::from("this resolver serves its own subscribers only");
         let refused_opt =
             ede_rdata(EDE_PROHIBITED, &refused_text).unwrap_or_else(|| Box::new([0, 0]));
+        assert!(!redirects.is_empty(), "one redirect per list");
         let engine = Engine {
             wire,
             policy,
-            redirect,
+            redirects,
             allow,
             upstream,
             refused_text,
@@ -146,7 +152,7 @@ impl Handler {
     }
 
     /// The policy cell this handler reads.
-    pub fn policy(&self) -> &Arc<ArcSwap<Policy>> {
+    pub fn policy(&self) -> &Arc<ArcSwap<Snapshot>> {
         &self.engine.policy
     }
 
@@ -172,6 +178,15 @@ impl Handler {
 }
 
 impl Engine {
+    /// The answer of list `list` (the last one's, should the snapshot hold
+    /// more lists than the handler was given answers: never in a service).
+    #[inline]
+    fn redirect(&self, list: usize) -> &RedirectTemplate {
+        self.redirects
+            .get(list)
+            .unwrap_or_else(|| &self.redirects[self.redirects.len() - 1])
+    }
+
     /// Whether `ip` may ask (`server.allow`).
     pub(super) fn allowed(&self, ip: IpAddr) -> bool {
         // An IPv4 client on a dual-stack socket appears as ::ffff:a.b.c.d.
@@ -215,10 +230,10 @@ impl Engine {
     /// Decide the reply to a question from an allowed client.
     pub async fn answer(&self, q: &Question, client: Client) -> (Reply, QueryOutcome) {
         let policy = self.policy.load();
-        if let Some(rule) = policy.verdict(&q.name) {
-            debug!(qname = %q.name, qtype = %q.qtype, rule = rule.name, "redirect");
+        if let Some(hit) = policy.verdict(&q.name) {
+            debug!(qname = %q.name, qtype = %q.qtype, rule = hit.rule.name, list = policy.lists()[hit.list].list(), "redirect");
             let reply = self
-                .redirect_reply(q, client, Vec::new(), &q.name, &rule, &policy)
+                .redirect_reply(q, client, Vec::new(), &q.name, &hit, &policy)
                 .await;
             return (reply, QueryOutcome::Redirected);
         }
@@ -252,25 +267,26 @@ impl Engine {
         }
     }
 
-    /// Count a redirect by `rule` of `policy` and hand its audit record to
+    /// Count a redirect by `hit` of `policy` and hand its audit record to
     /// the queue. `qname` makes the name asked, only when there is a trail.
     fn record_redirect(
         &self,
         qname: impl FnOnce() -> Name,
         qtype: RecordType,
-        rule: &Rule<'_>,
-        policy: &Arc<Policy>,
+        hit: &Hit<'_>,
+        policy: &Snapshot,
         kind: AnswerKind,
         client: Client,
     ) {
-        self.metrics.redirect(rule.category);
+        let list = &policy.lists()[hit.list];
+        self.metrics.redirect(list.list(), hit.rule.category);
         if let Some(audit) = &self.audit {
             audit.record_redirect(
                 RedirectRef {
                     qname: qname(),
                     qtype,
-                    policy: Arc::clone(policy),
-                    index: rule.index,
+                    policy: Arc::clone(list),
+                    index: hit.rule.index,
                     answer: kind.as_str(),
                     tcp: client.tcp,
                 },
@@ -279,39 +295,46 @@ impl Engine {
         }
     }
 
-    /// The redirect for `owner`, listed by `rule`, after the CNAME records
-    /// `chain` that led to it.
+    /// The answer of the list of `hit` for `owner`, after the CNAME
+    /// records `chain` that led to it.
     async fn redirect_reply(
         &self,
         q: &Question,
         client: Client,
         mut chain: Vec<Record>,
         owner: &Name,
-        rule: &Rule<'_>,
-        policy: &Arc<Policy>,
+        hit: &Hit<'_>,
+        policy: &Snapshot,
     ) -> Reply {
         let qtype = q.qtype;
-        let serial = policy.info().map_or(0, |i| i.serial);
+        let redirect = self.redirect(hit.list);
+        let serial = policy.lists()[hit.list].info().map_or(0, |i| i.serial);
         let mut authorities = Vec::new();
         let mut rcode = ResponseCode::NoError;
-        let kind = match self.redirect.records(owner, qtype) {
+        let kind = match redirect.records(owner, qtype) {
             Some(records) => {
                 chain.extend(records);
-                if self.redirect.cname().is_some() {
+                if redirect.cname().is_some() {
                     AnswerKind::Cname
                 } else {
                     AnswerKind::Redirect
                 }
             }
+            // RFC 2308 section 3: NXDOMAIN carries the SOA as NODATA does.
+            None if redirect.nxdomain() => {
+                authorities.push(redirect.soa(&hit.rule, serial));
+                rcode = ResponseCode::NXDomain;
+                AnswerKind::Nxdomain
+            }
             None => {
-                authorities.push(self.redirect.soa(rule, serial));
+                authorities.push(redirect.soa(&hit.rule, serial));
                 AnswerKind::Nodata
             }
         };
-        self.record_redirect(|| q.name.clone(), qtype, rule, policy, kind, client);
+        self.record_redirect(|| q.name.clone(), qtype, hit, policy, kind, client);
         // CNAME mode: the information host is resolved normally (it is a
         // protected name, so no list can redirect it in turn).
-        if let Some(target) = self.redirect.cname()
+        if let Some(target) = redirect.cname()
             && qtype != RecordType::CNAME
         {
             let flags = Flags::default();
@@ -334,7 +357,7 @@ impl Engine {
             rcode,
             answers: chain,
             authorities,
-            ede: Some(self.redirect.ede()),
+            ede: Some(redirect.ede()),
             authentic: false,
             stamp: None,
         }
@@ -353,7 +376,7 @@ impl Engine {
         q: &Question,
         client: Client,
         answer: Answer,
-        policy: &Arc<Policy>,
+        policy: &Snapshot,
     ) -> (Reply, bool) {
         let stamp = answer.stored.map(|stored| Stamp {
             stored,
@@ -375,10 +398,10 @@ impl Engine {
             };
             chain.push(link.clone());
             let target = target.0.clone();
-            if let Some(rule) = policy.verdict(&target) {
-                debug!(qname = %q.name, target = %target, rule = rule.name, "redirect via CNAME chain");
+            if let Some(hit) = policy.verdict(&target) {
+                debug!(qname = %q.name, target = %target, rule = hit.rule.name, "redirect via CNAME chain");
                 let reply = self
-                    .redirect_reply(q, client, chain, &target, &rule, policy)
+                    .redirect_reply(q, client, chain, &target, &hit, policy)
                     .await;
                 return (reply, true);
             }
@@ -417,15 +440,19 @@ impl Engine {
             self.metrics.ready_answer();
             return true;
         }
-        if view.qclass != u16::from(DNSClass::IN) || self.redirect.cname().is_some() {
+        if view.qclass != u16::from(DNSClass::IN) {
             return false;
         }
         let name = view.name(msg);
-        let Some(rule) = policy.verdict_wire(name) else {
+        let Some(hit) = policy.verdict_wire(name) else {
             return false;
         };
-        let serial = policy.info().map_or(0, |i| i.serial);
-        let Some(kind) = self.redirect.write_wire(msg, view, &rule, serial, out) else {
+        let serial = policy.lists()[hit.list].info().map_or(0, |i| i.serial);
+        // None in CNAME mode: the full path resolves the target.
+        let Some(kind) = self
+            .redirect(hit.list)
+            .write_wire(msg, view, &hit.rule, serial, out)
+        else {
             return false;
         };
         self.metrics.query(false, QueryOutcome::Redirected);
@@ -437,7 +464,7 @@ impl Engine {
         self.record_redirect(
             qname,
             RecordType::from(view.qtype),
-            &rule,
+            &hit,
             &policy,
             kind,
             client,

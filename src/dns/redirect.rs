@@ -15,9 +15,9 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::edns::{EDE_CENSORED, Ede, ede_rdata, write_opt};
-use super::header::{HEADER_LEN, Header, HeaderCounts};
+use super::header::{HEADER_LEN, Header, HeaderCounts, RCODE_NXDOMAIN};
 use super::query::QueryView;
-use crate::config::RedirectConfig;
+use crate::config::{Action, RedirectConfig};
 use crate::policy::Rule;
 
 /// The MNAME of the synthetic SOA of NODATA redirects.
@@ -50,6 +50,8 @@ pub enum AnswerKind {
     Nodata,
     /// The CNAME to the information host (`redirect.cname`).
     Cname,
+    /// NXDOMAIN with the synthetic SOA (a list with `action = "nxdomain"`).
+    Nxdomain,
 }
 
 impl AnswerKind {
@@ -59,6 +61,7 @@ impl AnswerKind {
             AnswerKind::Redirect => "redirect",
             AnswerKind::Nodata => "nodata",
             AnswerKind::Cname => "cname",
+            AnswerKind::Nxdomain => "nxdomain",
         }
     }
 }
@@ -73,6 +76,8 @@ pub struct RedirectTemplate {
     ede_text: Arc<str>,
     soa_mname: Name,
     soa_rname: Name,
+    /// `action = "nxdomain"`: no records, NXDOMAIN with the SOA.
+    nxdomain: bool,
     /// The same answer in wire form, for the receive loop; `None` in CNAME
     /// mode (the target is resolved upstream) or if it cannot fit a
     /// message.
@@ -124,13 +129,30 @@ impl Rrs {
 }
 
 impl RedirectTemplate {
-    /// Prepare from the config.
+    /// Prepare from the config, for a list whose action is the redirect.
     pub fn new(config: &RedirectConfig) -> RedirectTemplate {
+        RedirectTemplate::for_list(config, Action::Redirect)
+    }
+
+    /// Prepare the answer of a list with `action`, from its redirect
+    /// settings (for NXDOMAIN, only the TTL of the SOA and the EDE text
+    /// count).
+    pub fn for_list(config: &RedirectConfig, action: Action) -> RedirectTemplate {
+        let nxdomain = action == Action::Nxdomain;
         let mut template = RedirectTemplate {
-            ipv4: config.ipv4.iter().copied().map(A).collect(),
-            ipv6: config.ipv6.iter().copied().map(AAAA).collect(),
+            nxdomain,
+            ipv4: if nxdomain {
+                Vec::new()
+            } else {
+                config.ipv4.iter().copied().map(A).collect()
+            },
+            ipv6: if nxdomain {
+                Vec::new()
+            } else {
+                config.ipv6.iter().copied().map(AAAA).collect()
+            },
             ttl: config.ttl,
-            cname: config.cname.clone(),
+            cname: config.cname.clone().filter(|_| !nxdomain),
             ede_text: Arc::from(config.ede_text.as_str()),
             soa_mname: Name::from_ascii(SOA_MNAME).expect("constant name"),
             soa_rname: Name::from_ascii(SOA_RNAME).expect("constant name"),
@@ -184,6 +206,11 @@ impl RedirectTemplate {
     /// The CNAME target of the `redirect.cname` mode, if set.
     pub fn cname(&self) -> Option<&Name> {
         self.cname.as_ref()
+    }
+
+    /// True for a list whose action is NXDOMAIN.
+    pub fn nxdomain(&self) -> bool {
+        self.nxdomain
     }
 
     /// The TTL of redirect records.
@@ -279,7 +306,10 @@ impl RedirectTemplate {
         };
         let nodata = answers == 0;
         out.clear();
-        let header = Header::answer_to(Header::for_message(query));
+        let mut header = Header::answer_to(Header::for_message(query));
+        if self.nxdomain {
+            header.set_rcode(RCODE_NXDOMAIN);
+        }
         out.extend_from_slice(header.as_octets());
         let mut counts = HeaderCounts::new();
         counts.set_qdcount(1);
@@ -302,7 +332,9 @@ impl RedirectTemplate {
         if let Some((payload, dnssec_ok)) = view.edns {
             write_opt(out, payload, dnssec_ok, &parts.opt_rdata);
         }
-        let kind = if nodata {
+        let kind = if self.nxdomain {
+            AnswerKind::Nxdomain
+        } else if nodata {
             AnswerKind::Nodata
         } else {
             AnswerKind::Redirect

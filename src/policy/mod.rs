@@ -1,8 +1,11 @@
-//! Deciding: an immutable snapshot compiled from a verified list.
+//! Deciding: an immutable snapshot compiled from the verified lists.
 //!
-//! The query path holds the current [`Policy`] through an `ArcSwap` and asks
-//! [`Policy::verdict`] for each name; only the reload path builds a new one,
-//! off the query path, and swaps it in whole.
+//! Each list compiles to a [`Policy`]; the query path holds the current
+//! [`Snapshot`] of every list, in precedence order, through an `ArcSwap`
+//! and asks [`Snapshot::verdict`] for each name: the first list with a
+//! matching entry decides, within it the most specific entry (issue 17).
+//! Only the reload path builds a new one, off the query path: a new list
+//! compiles its own `Policy` and the new snapshot shares the others'.
 //!
 //! # Design, for a million entries
 //!
@@ -24,6 +27,8 @@
 //! The hash is seeded per process (from the standard library's random
 //! `RandomState`), so query names chosen by a client cannot be crafted to
 //! collide in advance; a collision would only cost one more comparison.
+//! Every list of the process shares the seed, so that a query name hashed
+//! once serves the probe of every list.
 //!
 //! Measured (`cargo bench --bench policy`, 2-core machine, 1,000,000 entries
 //! of 2-4 labels): see the README's Performance section for the figures.
@@ -162,6 +167,76 @@ pub struct Policy {
     /// Unique per compiled snapshot (0 for the empty policy): what answers
     /// built under this snapshot are tagged with.
     generation: u64,
+    /// The id of the list this snapshot enforces (`main` until the
+    /// admission path labels it): audit records name it.
+    list: std::sync::Arc<str>,
+}
+
+/// The hash seed of every snapshot of this process: one hash pass over a
+/// query name serves every list's table ([`Snapshot::verdict`]). Random
+/// per process, so that names cannot be crafted to collide in advance.
+fn process_seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            | 1
+    })
+}
+
+/// A query name cut into labels, with the hash of each of its suffixes:
+/// made once per name, probed against each list in turn.
+struct Hashed<'l> {
+    labels: [&'l [u8]; MAX_LABELS],
+    hashes: [u64; MAX_LABELS],
+    n: usize,
+}
+
+impl<'l> Hashed<'l> {
+    /// From the labels given right to left; `None` past [`MAX_LABELS`].
+    #[inline]
+    fn new(rev: impl Iterator<Item = &'l [u8]>) -> Option<Hashed<'l>> {
+        let mut h = Hashed {
+            labels: [&[]; MAX_LABELS],
+            hashes: [0u64; MAX_LABELS],
+            n: 0,
+        };
+        // Right to left: hashes[k] is the hash of the suffix of k+1 labels.
+        let mut state = process_seed();
+        for label in rev {
+            if h.n == MAX_LABELS {
+                return None;
+            }
+            state = absorb_label(state, label);
+            h.labels[MAX_LABELS - 1 - h.n] = label;
+            h.hashes[h.n] = finish(state);
+            h.n += 1;
+        }
+        Some(h)
+    }
+
+    /// From a name in wire form (no compression pointer); `None` for a
+    /// malformed name.
+    #[inline]
+    fn from_wire(wire: &'l [u8]) -> Option<Hashed<'l>> {
+        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+        let mut n = 0;
+        let mut at = 0;
+        loop {
+            let len = usize::from(*wire.get(at)?);
+            if len == 0 {
+                break;
+            }
+            if len > 63 || n == MAX_LABELS {
+                return None;
+            }
+            labels[n] = wire.get(at + 1..at + 1 + len)?;
+            n += 1;
+            at += 1 + len;
+        }
+        Hashed::new(labels[..n].iter().rev().copied())
+    }
 }
 
 /// The next [`Policy::generation`].
@@ -335,22 +410,7 @@ impl Policy {
         if self.entries.is_empty() {
             return None;
         }
-        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
-        let mut n = 0;
-        let mut at = 0;
-        loop {
-            let len = usize::from(*wire.get(at)?);
-            if len == 0 {
-                break;
-            }
-            if len > 63 || n == MAX_LABELS {
-                return None;
-            }
-            labels[n] = wire.get(at + 1..at + 1 + len)?;
-            n += 1;
-            at += 1 + len;
-        }
-        self.verdict_rev(labels[..n].iter().rev().copied())
+        self.probe(&Hashed::from_wire(wire)?)
     }
 
     /// The verdict for the name whose labels are given right to left.
@@ -358,32 +418,154 @@ impl Policy {
         if self.entries.is_empty() {
             return None;
         }
-        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
-        let mut hashes = [0u64; MAX_LABELS];
-        let mut n = 0;
-        // Right to left: hashes[k] is the hash of the suffix of k+1 labels.
-        let mut state = self.seed;
-        for label in rev {
-            if n == MAX_LABELS {
-                return None;
-            }
-            state = absorb_label(state, label);
-            labels[MAX_LABELS - 1 - n] = label;
-            hashes[n] = finish(state);
-            n += 1;
-        }
-        let labels = &labels[MAX_LABELS - n..];
+        self.probe(&Hashed::new(rev)?)
+    }
+
+    /// The most specific entry of this list for the hashed name.
+    #[inline]
+    fn probe(&self, h: &Hashed<'_>) -> Option<Rule<'_>> {
+        let n = h.n;
+        let labels = &h.labels[MAX_LABELS - n..];
         // From the whole name toward the top-level label: most specific first.
         for k in (0..n).rev() {
             let suffix = &labels[n - 1 - k..];
             let whole = k == n - 1;
-            if let Some(&index) = self.table.find(hashes[k], |&i| self.confirm(i, suffix))
+            if let Some(&index) = self.table.find(h.hashes[k], |&i| self.confirm(i, suffix))
                 && (whole || !self.entries[index as usize].exact)
             {
                 return Some(self.rule(index));
             }
         }
         None
+    }
+
+    /// The id of the list this snapshot enforces.
+    pub fn list(&self) -> &str {
+        if self.list.is_empty() {
+            crate::config::MAIN_LIST
+        } else {
+            &self.list
+        }
+    }
+
+    /// The same snapshot, enforcing list `id`.
+    pub fn labelled(mut self, id: std::sync::Arc<str>) -> Policy {
+        self.list = id;
+        self
+    }
+}
+
+/// The entry that decides a name, and the list it belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct Hit<'a> {
+    /// The list's place in the precedence order (its index in
+    /// [`Snapshot::lists`] and in the configuration).
+    pub list: usize,
+    /// The entry.
+    pub rule: Rule<'a>,
+}
+
+/// The policy of every list together: what the query path loads, once per
+/// query, from an `ArcSwap`. Each list keeps its own compiled [`Policy`]
+/// (a reload of one list compiles that list only, and the new snapshot
+/// shares the others' by reference); a query name is cut and hashed once
+/// and probed against each list in precedence order: the first list with
+/// a matching entry decides, and within a list the most specific entry.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    lists: Vec<std::sync::Arc<Policy>>,
+    /// Entries of every list together (the query path's first test).
+    entries: usize,
+    /// Unique per snapshot (0 when every list is empty): what answers built
+    /// under it are tagged with, so that a change of any list invalidates
+    /// them.
+    generation: u64,
+}
+
+impl Snapshot {
+    /// The lists `ids`, in this order, none in force yet.
+    pub fn empty(ids: &[&str]) -> Snapshot {
+        Snapshot {
+            lists: ids
+                .iter()
+                .map(|id| std::sync::Arc::new(Policy::empty().labelled(std::sync::Arc::from(*id))))
+                .collect(),
+            entries: 0,
+            generation: 0,
+        }
+    }
+
+    /// A snapshot of these lists, in precedence order.
+    pub fn of(lists: Vec<std::sync::Arc<Policy>>) -> Snapshot {
+        let generation = if lists.iter().all(|l| l.generation() == 0) {
+            0
+        } else {
+            NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        };
+        let entries = lists.iter().map(|l| l.len()).sum();
+        Snapshot {
+            lists,
+            entries,
+            generation,
+        }
+    }
+
+    /// This snapshot with list `index` replaced by `policy` (the others
+    /// shared, not copied).
+    pub fn replaced(&self, index: usize, policy: std::sync::Arc<Policy>) -> Snapshot {
+        let mut lists = self.lists.clone();
+        if let Some(slot) = lists.get_mut(index) {
+            *slot = policy;
+        }
+        Snapshot::of(lists)
+    }
+
+    /// The lists, in precedence order.
+    pub fn lists(&self) -> &[std::sync::Arc<Policy>] {
+        &self.lists
+    }
+
+    /// Tells snapshots apart (see [`Policy::generation`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Entries of every list together.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// True when no list lists anything.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The entry that decides `name`, and its list (see the type's
+    /// documentation). Allocation-free.
+    pub fn verdict(&self, name: &Name) -> Option<Hit<'_>> {
+        if self.is_empty() {
+            return None;
+        }
+        self.first(&Hashed::new(name.iter().rev())?)
+    }
+
+    /// [`Snapshot::verdict`] for a name in DNS wire form (see
+    /// [`Policy::verdict_wire`]).
+    pub fn verdict_wire(&self, wire: &[u8]) -> Option<Hit<'_>> {
+        if self.is_empty() {
+            return None;
+        }
+        self.first(&Hashed::from_wire(wire)?)
+    }
+
+    #[inline]
+    fn first(&self, h: &Hashed<'_>) -> Option<Hit<'_>> {
+        self.lists.iter().enumerate().find_map(|(list, p)| {
+            if p.is_empty() {
+                return None;
+            }
+            p.probe(h).map(|rule| Hit { list, rule })
+        })
     }
 }
 
@@ -412,10 +594,7 @@ impl PolicyBuilder {
 
     /// A builder for about `entries` entries.
     pub fn with_capacity(entries: usize) -> PolicyBuilder {
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
-            | 1;
+        let seed = process_seed();
         PolicyBuilder {
             p: Policy {
                 info: None,
@@ -426,6 +605,7 @@ impl PolicyBuilder {
                 table: HashTable::with_capacity(entries),
                 seed,
                 generation: 0,
+                list: std::sync::Arc::from(""),
             },
             category_index: hashbrown::HashMap::new(),
         }
@@ -633,5 +813,84 @@ mod tests {
         assert!(p2.verdict(&name(&long)).is_some());
         assert_eq!(Policy::empty().verdict(&name("bad.example")), None);
         assert!(Policy::empty().info().is_none());
+    }
+
+    /// Which list and entry decide `s` in `snap`.
+    fn decide(snap: &Snapshot, s: &str) -> Option<(usize, String)> {
+        let by_name = snap
+            .verdict(&name(s))
+            .map(|h| (h.list, h.rule.name.to_owned()));
+        // The wire form decides the same.
+        let wire = hickory_proto::serialize::binary::BinEncodable::to_bytes(&name(s)).unwrap();
+        let by_wire = snap
+            .verdict_wire(&wire)
+            .map(|h| (h.list, h.rule.name.to_owned()));
+        assert_eq!(by_name, by_wire, "{s}");
+        by_name
+    }
+
+    #[test]
+    fn the_first_list_with_a_match_decides_and_within_it_the_most_specific_entry() {
+        use std::sync::Arc;
+        let first = Arc::new(
+            Policy::compile(
+                &list(&[
+                    ("example.test", MatchKind::Subtree),
+                    ("only.first", MatchKind::Exact),
+                ]),
+                [1; 32],
+            )
+            .labelled(Arc::from("lcen")),
+        );
+        let second = Arc::new(
+            Policy::compile(
+                &list(&[
+                    ("www.example.test", MatchKind::Subtree),
+                    ("casino.test", MatchKind::Subtree),
+                    ("deep.casino.test", MatchKind::Exact),
+                ]),
+                [2; 32],
+            )
+            .labelled(Arc::from("anj")),
+        );
+        let snap = Snapshot::of(vec![Arc::clone(&first), Arc::clone(&second)]);
+        // The second list has the more specific entry, the first decides.
+        assert_eq!(
+            decide(&snap, "a.www.example.test"),
+            Some((0, "example.test".into()))
+        );
+        // Only the second matches: it decides, most specific entry first.
+        assert_eq!(
+            decide(&snap, "deep.casino.test"),
+            Some((1, "deep.casino.test".into()))
+        );
+        assert_eq!(
+            decide(&snap, "x.deep.casino.test"),
+            Some((1, "casino.test".into()))
+        );
+        assert_eq!(decide(&snap, "x.only.first"), None);
+        assert_eq!(decide(&snap, "unlisted.test"), None);
+        assert_eq!(snap.lists()[1].list(), "anj");
+        assert_eq!(snap.len(), 5);
+        // The order is the precedence.
+        let swapped = Snapshot::of(vec![Arc::clone(&second), Arc::clone(&first)]);
+        assert_eq!(
+            decide(&swapped, "a.www.example.test"),
+            Some((0, "www.example.test".into()))
+        );
+        // A list replaced alone: the other list is shared, not copied, and
+        // the generation tells the snapshots apart.
+        let emptied = snap.replaced(0, Arc::new(Policy::empty()));
+        assert!(Arc::ptr_eq(&emptied.lists()[1], &second));
+        assert_ne!(emptied.generation(), snap.generation());
+        assert_eq!(
+            decide(&emptied, "a.www.example.test"),
+            Some((1, "www.example.test".into()))
+        );
+        // No list in force: nothing decided, generation 0 (no answer kept).
+        let none = Snapshot::empty(&["a", "b"]);
+        assert_eq!(decide(&none, "example.test"), None);
+        assert_eq!(none.generation(), 0);
+        assert_eq!(none.lists()[1].list(), "b");
     }
 }

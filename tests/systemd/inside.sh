@@ -136,7 +136,7 @@ done
 [ "$(show rempart ActiveState)" = active ] || fail "not active after reload"
 wait_answer 2 "$added_v4" "$redirect_ip" || fail "$added_v4 not redirected after the reload"
 metrics=$(exec 3<>/dev/tcp/127.0.0.1/9153 && printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3)
-grep -q '^rempart_list_serial 2026112204' <<<"$metrics" || fail "/metrics does not show serial 2026112204"
+grep -q '^rempart_list_serial{list="main"} 2026112204' <<<"$metrics" || fail "/metrics does not show serial 2026112204"
 pass "systemctl reload (SIGHUP): reload logged, same process, serial 2026112204 in force (/metrics)"
 
 # 8. Stop: SIGTERM, exit 0, no restart, no SIGSYS, no core dump.
