@@ -182,6 +182,7 @@ impl Service {
                 protected: config.list.protected.clone(),
                 state_dir: spec.state_dir.clone(),
                 max_bytes: config.list.max_bytes,
+                deadline_hours: spec.deadline_hours,
             });
         }
         let token = match &config.admin.token_file {

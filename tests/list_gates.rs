@@ -53,6 +53,7 @@ impl Fixture {
             protected: vec!["wordpress.com".into(), "google.fr".into()],
             state_dir: dir.path().join("state"),
             max_bytes: 1 << 20,
+            deadline_hours: 24,
         };
         Fixture { dir, key, settings }
     }
@@ -233,6 +234,7 @@ fn signatures_several_trusted_keys_for_rotation() {
         protected: vec![],
         state_dir: dir.path().join("state"),
         max_bytes: 1 << 20,
+            deadline_hours: 24,
     };
     let path = dir.path().join("list.txt");
     let mut ids = Vec::new();

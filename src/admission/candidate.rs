@@ -25,6 +25,9 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The largest list file read (`list.max_bytes`).
     pub max_bytes: u64,
+    /// The list's legal delay in hours (`deadline_hours`), for the audit
+    /// trail's `applied` records and the auditor's report.
+    pub deadline_hours: u32,
 }
 
 /// A list that passed every check, compiled: the policy snapshot to

@@ -360,6 +360,8 @@ struct Settle {
     floor: Option<Floor>,
     floor_cell: FloorCell,
     state_dir: PathBuf,
+    /// The list's legal delay, written in its `applied` record.
+    deadline_hours: u32,
     audit: Option<Arc<Auditor>>,
 }
 
@@ -745,6 +747,7 @@ impl Admission {
             floor,
             floor_cell: Arc::clone(&self.floor),
             state_dir: self.settings.state_dir.clone(),
+            deadline_hours: self.settings.deadline_hours,
             audit: self.audit.clone(),
         }
     }
@@ -822,6 +825,7 @@ impl Settle {
             floor,
             floor_cell,
             state_dir,
+            deadline_hours,
             audit,
             ..
         } = *self;
@@ -846,7 +850,7 @@ impl Settle {
             }
             let changes = new.changes_from(&old);
             if let Some(audit) = &audit {
-                record::applied(audit, new.list(), &in_force, applied, &changes);
+                record::applied(audit, new.list(), deadline_hours, &in_force, applied, &changes);
             }
             Some(Counts {
                 added: changes.added.len(),

@@ -67,6 +67,7 @@ impl EntryChangeKind {
 pub fn applied(
     audit: &Auditor,
     list: &str,
+    deadline_hours: u32,
     new: &InForce,
     applied: SystemTime,
     changes: &Changes<'_>,
@@ -87,6 +88,7 @@ pub fn applied(
             added: Some(changes.added.len()),
             removed: Some(changes.removed.len()),
             changed: Some(changes.changed.len()),
+            deadline_hours: Some(deadline_hours),
             ..ListEvent::default()
         }),
         applied,

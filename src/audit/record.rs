@@ -187,6 +187,11 @@ pub struct ListEvent {
     /// from records written before changes were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<usize>,
+    /// The list's legal delay in hours, as configured when it was applied
+    /// (`applied` records; absent from records written before several
+    /// lists: 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_hours: Option<u32>,
     /// Where a refused list came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
