@@ -1625,7 +1625,11 @@ async fn a_changed_entry_is_recorded_and_every_report_format_shows_it() {
     let (_, text, _) = report(&dir, &[]);
     let row = text
         .lines()
-        .find(|l| l.trim_start().starts_with("changed ") && l.contains("moved.test"))
+        .find(|l| {
+            l.trim_start().starts_with("main ")
+                && l.contains(" changed ")
+                && l.contains("moved.test")
+        })
         .unwrap_or_else(|| panic!("a changed row in {text}"));
     assert!(row.contains("exact") && row.contains("REF-2"), "{row}");
     assert!(
@@ -1726,7 +1730,7 @@ async fn periods_without_a_list_are_recorded_and_every_report_format_shows_them(
 
     let (_, text, _) = report(&dir, &[]);
     assert!(
-        text.contains("Periods the resolver answered without any list"),
+        text.contains("Periods the resolver answered without a list"),
         "{text}"
     );
     for until in ["until the resolver stopped", "until a list was applied"] {

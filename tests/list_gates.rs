@@ -234,7 +234,7 @@ fn signatures_several_trusted_keys_for_rotation() {
         protected: vec![],
         state_dir: dir.path().join("state"),
         max_bytes: 1 << 20,
-            deadline_hours: 24,
+        deadline_hours: 24,
     };
     let path = dir.path().join("list.txt");
     let mut ids = Vec::new();

@@ -883,3 +883,126 @@ async fn one_list_in_cname_mode_beside_lists_with_addresses() {
     );
     rempart.stop().await;
 }
+
+/// The auditor's report per list and per authority: each list's
+/// redirects, versions, refusals, and the delay evidence counted against
+/// that list's own deadline (ANJ's 120 hours, LCEN's 24), in every format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_report_counts_each_list_against_its_own_deadline() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let three = Three::new();
+    let rempart = Rempart::start(&three.config(upstream.addr)).await;
+    let lists = &rempart.service().lists;
+    for name in ["bad.test.", "www.bad.test.", "casino.test.", "botnet.test."] {
+        ask(&rempart, Transport::Udp, name, RecordType::A).await;
+    }
+    // Version 2 of LCEN's and ANJ's lists, both issued 30 hours ago:
+    // late for LCEN (24 h), in time for ANJ (120 h).
+    let issued = crate_time_minus_hours(30);
+    let v2 = |entries| {
+        list_text(2, entries).replace("issued: 2026-01-01T00:00:00Z", &format!("issued: {issued}"))
+    };
+    three.lcen.key.write_signed(&three.lcen.path, &v2(LCEN));
+    three.anj.key.write_signed(&three.anj.path, &v2(ANJ));
+    for id in ["lcen", "anj"] {
+        let v = lists.get(id).unwrap().reread().await;
+        assert!(matches!(v, Verdict::Applied { .. }), "{id}: {v:?}");
+    }
+    // A refused version of ANSSI's list (a rollback).
+    three
+        .anssi
+        .key
+        .write_signed(&three.anssi.path, &list_text(0, ANSSI));
+    let v = lists.get("anssi").unwrap().reread().await;
+    assert!(matches!(v, Verdict::Refused { .. }), "{v:?}");
+    let audit = three.dir.path().join("audit");
+    rempart.stop().await;
+
+    let report = |format: &str| {
+        let (code, out, err) = rempart_cli(&[
+            "audit",
+            "report",
+            "--format",
+            format,
+            audit.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        out
+    };
+    let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    let per_list = json["per_list"].as_array().unwrap();
+    let of = |id: &str| {
+        per_list
+            .iter()
+            .find(|l| l["list"] == id)
+            .unwrap_or_else(|| panic!("{id} in {json:#}"))
+    };
+    assert_eq!(of("lcen")["redirects"], 2);
+    assert_eq!(of("lcen")["deadline_hours"], 24);
+    assert_eq!(of("lcen")["versions"], 2);
+    assert_eq!(of("lcen")["late"], 1, "{json:#}");
+    assert_eq!(of("lcen")["issuers"], serde_json::json!(["TEST"]));
+    assert_eq!(of("anj")["redirects"], 1);
+    assert_eq!(of("anj")["deadline_hours"], 120);
+    assert_eq!(of("anj")["late"], 0, "{json:#}");
+    assert_eq!(of("anssi")["redirects"], 1);
+    assert_eq!(of("anssi")["refused"], 1);
+    let version = |id: &str, serial: u64| {
+        json["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["list"] == id && v["serial"] == serial)
+            .unwrap_or_else(|| panic!("{id} {serial} in {json:#}"))
+            .clone()
+    };
+    assert_eq!(version("lcen", 1)["obligation"], "first_list");
+    assert_eq!(version("lcen", 2)["obligation"], "late");
+    assert_eq!(version("anj", 2)["obligation"], "met");
+    assert_eq!(version("anj", 2)["deadline_hours"], 120);
+    let entries = json["per_entry"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["list"] == "anssi" && e["name"] == "botnet.test"),
+        "{json:#}"
+    );
+
+    let csv = report("csv");
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let list_rows: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "list").collect();
+    assert_eq!(list_rows.len(), 3, "{csv}");
+    assert!(
+        rows.iter().any(|r| r[0] == "version"
+            && r[col("list")] == "anj"
+            && r[col("deadline_hours")] == "120"
+            && r[col("within_24h")] == "met"),
+        "{csv}"
+    );
+    assert!(
+        // (a reason may hold quoted commas: read the row's end)
+        csv.lines()
+            .any(|l| l.starts_with("refused,") && l.ends_with(",anssi,")),
+        "{csv}"
+    );
+
+    let text = report("text");
+    assert!(text.contains("Per list"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("anj ") && l.contains("120 h"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("TEST"), "{line}");
+}
+
+/// `hours` ago, as a list header writes times.
+fn crate_time_minus_hours(hours: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::hours(hours);
+    rempart::text::rfc3339(t.replace_nanosecond(0).unwrap())
+}

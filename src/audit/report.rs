@@ -35,6 +35,8 @@ pub const OBLIGATION_SECONDS: i64 = 24 * 3600;
 /// Redirects of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryCount {
+    /// The list whose entry it is.
+    pub list: String,
     /// The entry's name.
     pub name: String,
     /// Its reference.
@@ -48,6 +50,11 @@ pub struct EntryCount {
 /// A list version applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Version {
+    /// The list (its id; `main` in trails written before several lists).
+    pub list: String,
+    /// The list's legal delay in hours when applied (24 in trails written
+    /// before several lists).
+    pub deadline_hours: u32,
     /// Serial.
     pub serial: u64,
     /// Issuer.
@@ -98,11 +105,11 @@ pub enum Obligation {
 }
 
 impl Obligation {
-    fn of(delay: i64, first: bool) -> Obligation {
+    fn of(delay: i64, first: bool, deadline_seconds: i64) -> Obligation {
         match delay {
             _ if first => Obligation::FirstList,
             d if d < 0 => Obligation::IssuedLater,
-            d if d <= OBLIGATION_SECONDS => Obligation::Met,
+            d if d <= deadline_seconds => Obligation::Met,
             _ => Obligation::Late,
         }
     }
@@ -145,6 +152,8 @@ pub struct Stopped {
 /// record) and served unfiltered until a list was applied or it stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unfiltered {
+    /// The list that was missing (its id).
+    pub list: String,
     /// From (the `list unfiltered` record).
     pub from: String,
     /// To; `None` while still unfiltered at the trail's last record.
@@ -212,6 +221,8 @@ pub struct Change {
 /// A refused list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refused {
+    /// The list refused (its id).
+    pub list: String,
     /// When.
     pub time: String,
     /// Why.
@@ -333,6 +344,28 @@ pub struct Report {
     /// The host name of the resolver that wrote the trail (from its last
     /// `process` record naming one).
     pub host: Option<String>,
+    /// Per list, in the order the trail first names them.
+    pub per_list: Vec<ListSummary>,
+}
+
+/// One list (one authority) in the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ListSummary {
+    /// The list's id.
+    pub list: String,
+    /// Who issued its versions (the `issuer` of each version applied).
+    pub issuers: Vec<String>,
+    /// Its legal delay in hours (of the last version applied).
+    pub deadline_hours: u32,
+    /// Redirects it decided in the period.
+    pub redirects: u64,
+    /// Versions applied in the period.
+    pub versions: usize,
+    /// Names added, removed or changed in the period late for the
+    /// deadline, versions included.
+    pub late: usize,
+    /// Lists refused in the period.
+    pub refused: usize,
 }
 
 /// The trail cannot be read.
@@ -364,6 +397,12 @@ pub enum ReportError {
         /// Why.
         source: NotARecord,
     },
+}
+
+/// A list's deadline in seconds, from its last `applied` record (24 hours
+/// until one says).
+fn deadline_of(deadlines: &BTreeMap<String, i64>, list: &str) -> i64 {
+    deadlines.get(list).copied().unwrap_or(OBLIGATION_SECONDS)
 }
 
 fn delay(issued: &str, applied: OffsetDateTime) -> i64 {
@@ -414,20 +453,25 @@ struct Tally {
     r: Report,
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
-    /// Redirects per (name, reference, category).
-    entries: BTreeMap<(String, String, String), u64>,
-    /// The first serial applied, read from the start of the trail (before
-    /// `from` too): it owes no delay.
-    first_serial: Option<u64>,
+    /// Redirects per (list, name, reference, category).
+    entries: BTreeMap<(String, String, String, String), u64>,
+    /// Per list, the first serial applied, read from the start of the
+    /// trail (before `from` too): it owes no delay.
+    first_serial: BTreeMap<String, u64>,
+    /// Per list, its deadline in seconds (from its last `applied`).
+    deadline: BTreeMap<String, i64>,
     /// The last process event and its time, for the stops.
     last_process: Option<(String, String)>,
     /// The last record's time.
     last_time: String,
-    /// Names added, removed and changed per serial, over the whole trail
-    /// (a version's `entry` records may fall just past `to`).
-    names: BTreeMap<u64, NameCounts>,
-    /// A period without a list that has not ended yet: (from, reason).
-    unfiltered: Option<(String, String)>,
+    /// Names added, removed and changed per (list, serial), over the whole
+    /// trail (a version's `entry` records may fall just past `to`).
+    names: BTreeMap<(String, u64), NameCounts>,
+    /// Periods without a list that have not ended yet, per list: (from,
+    /// reason).
+    unfiltered: BTreeMap<String, (String, String)>,
+    /// Lists in the order the trail first names them.
+    order: Vec<String>,
 }
 
 impl Tally {
@@ -442,41 +486,54 @@ impl Tally {
             from,
             to,
             entries: BTreeMap::new(),
-            first_serial: None,
+            first_serial: BTreeMap::new(),
+            deadline: BTreeMap::new(),
             last_process: None,
             last_time: String::new(),
             names: BTreeMap::new(),
-            unfiltered: None,
+            unfiltered: BTreeMap::new(),
+            order: Vec::new(),
         }
     }
 
     /// Open or close a period without a list; `previous_time` is the time
     /// of the record before this one (the last of a run that crashed).
     fn track_unfiltered(&mut self, record: &Line, previous_time: &str) {
-        let until = match &record.event {
+        match &record.event {
             Event::List(l) if l.event == "unfiltered" => {
                 // A second one without a start between cannot be written;
                 // if it is there, the first period ends where it starts.
-                self.end_unfiltered(Some(&record.time), UnfilteredEnd::Crashed);
+                let list = l.list_id().to_owned();
+                self.end_unfiltered(&list, Some(&record.time), UnfilteredEnd::Crashed);
                 let reason = l.reason.clone().unwrap_or_default();
-                self.unfiltered = Some((record.time.clone(), reason));
-                return;
+                self.unfiltered.insert(list, (record.time.clone(), reason));
             }
-            Event::List(l) if l.event == "applied" => UnfilteredEnd::ListApplied,
-            Event::Process(p) if p.event == "stop" => UnfilteredEnd::Stopped,
+            Event::List(l) if l.event == "applied" => {
+                let list = l.list_id().to_owned();
+                self.end_unfiltered(&list, Some(&record.time), UnfilteredEnd::ListApplied);
+            }
+            Event::Process(p) if p.event == "stop" => {
+                self.end_all_unfiltered(Some(&record.time), UnfilteredEnd::Stopped);
+            }
             Event::Process(p) if p.event == "start" => {
-                self.end_unfiltered(Some(previous_time), UnfilteredEnd::Crashed);
-                return;
+                self.end_all_unfiltered(Some(previous_time), UnfilteredEnd::Crashed);
             }
-            _ => return,
-        };
-        self.end_unfiltered(Some(&record.time), until);
+            _ => {}
+        }
     }
 
-    /// End the open period without a list, if any, at `to`; kept if it
+    /// End every open period without a list.
+    fn end_all_unfiltered(&mut self, to: Option<&str>, until: UnfilteredEnd) {
+        let lists: Vec<String> = self.unfiltered.keys().cloned().collect();
+        for list in lists {
+            self.end_unfiltered(&list, to, until);
+        }
+    }
+
+    /// End the open period without `list`, if any, at `to`; kept if it
     /// overlaps `[from, to)`.
-    fn end_unfiltered(&mut self, to: Option<&str>, until: UnfilteredEnd) {
-        let Some((from, reason)) = self.unfiltered.take() else {
+    fn end_unfiltered(&mut self, list: &str, to: Option<&str>, until: UnfilteredEnd) {
+        let Some((from, reason)) = self.unfiltered.remove(list) else {
             return;
         };
         let starts_before_end = match (parse_time(&from), self.to) {
@@ -489,6 +546,7 @@ impl Tally {
         };
         if starts_before_end && ends_after_start {
             self.r.unfiltered.push(Unfiltered {
+                list: list.to_owned(),
                 from,
                 to: to.map(str::to_owned),
                 until,
@@ -506,8 +564,18 @@ impl Tally {
         let outside = self.from.is_some_and(|f| t < f) || self.to.is_some_and(|to| t >= to);
         let r = &mut self.r;
         match &record.event {
-            Event::List(l) if l.event == "applied" && self.first_serial.is_none() => {
-                self.first_serial = l.serial;
+            Event::List(l) => {
+                let list = l.list_id().to_owned();
+                if !self.order.contains(&list) {
+                    self.order.push(list.clone());
+                }
+                if l.event == "applied" {
+                    if let Some(serial) = l.serial {
+                        self.first_serial.entry(list.clone()).or_insert(serial);
+                    }
+                    let hours = l.deadline_hours.unwrap_or(24);
+                    self.deadline.insert(list, i64::from(hours) * 3600);
+                }
             }
             Event::Process(p) => {
                 if p.event == "start"
@@ -527,7 +595,10 @@ impl Tally {
                 }
             }
             Event::Entry(c) => {
-                let n = self.names.entry(c.serial).or_default();
+                let n = self
+                    .names
+                    .entry((c.list_id().to_owned(), c.serial))
+                    .or_default();
                 match c.change.as_str() {
                     "added" => n.added += 1,
                     "removed" => n.removed += 1,
@@ -543,17 +614,26 @@ impl Tally {
         match record.event {
             Event::Redirect(x) => {
                 r.redirects += 1;
+                let list = x.list_id().to_owned();
+                if !self.order.contains(&list) {
+                    self.order.push(list.clone());
+                }
                 *self
                     .entries
-                    .entry((x.rule, x.reference, x.category.clone()))
+                    .entry((list, x.rule, x.reference, x.category.clone()))
                     .or_default() += 1;
                 *r.per_category.entry(x.category).or_default() += 1;
                 *r.per_day.entry(record.time[..10].to_owned()).or_default() += 1;
             }
             Event::List(l) if l.event == "applied" => {
+                let list = l.list_id().to_owned();
                 let issued = l.issued.unwrap_or_default();
                 let d = delay(&issued, t);
+                let first = l.serial == self.first_serial.get(&list).copied();
+                let deadline = deadline_of(&self.deadline, &list);
                 r.versions.push(Version {
+                    deadline_hours: l.deadline_hours.unwrap_or(24),
+                    list,
                     serial: l.serial.unwrap_or_default(),
                     issuer: l.issuer.unwrap_or_default(),
                     digest: l.digest.unwrap_or_default(),
@@ -561,17 +641,19 @@ impl Tally {
                     issued,
                     applied: record.time.clone(),
                     key_id: l.key_id.unwrap_or_default(),
-                    obligation: Obligation::of(d, l.serial == self.first_serial),
+                    obligation: Obligation::of(d, first, deadline),
                     names: NameCounts::default(),
                 });
             }
             Event::List(l) if l.event == "refused" => r.refused.push(Refused {
+                list: l.list_id().to_owned(),
                 time: record.time.clone(),
                 reason: l.reason.unwrap_or_default(),
             }),
             Event::Entry(c) => {
                 let d = delay(&c.issued, t);
-                let obligation = Obligation::of(d, Some(c.serial) == self.first_serial);
+                let first = self.first_serial.get(c.list_id()) == Some(&c.serial);
+                let obligation = Obligation::of(d, first, deadline_of(&self.deadline, c.list_id()));
                 r.changes.push(Change {
                     entry: c,
                     applied: record.time.clone(),
@@ -586,23 +668,66 @@ impl Tally {
     }
 
     fn finish(mut self) -> Report {
-        self.end_unfiltered(None, UnfilteredEnd::EndOfTrail);
+        self.end_all_unfiltered(None, UnfilteredEnd::EndOfTrail);
         let mut r = self.r;
         r.per_entry = self
             .entries
             .into_iter()
-            .map(|((name, reference, category), redirects)| EntryCount {
-                name,
-                reference,
-                category,
-                redirects,
-            })
+            .map(
+                |((list, name, reference, category), redirects)| EntryCount {
+                    list,
+                    name,
+                    reference,
+                    category,
+                    redirects,
+                },
+            )
             .collect();
         r.per_entry
             .sort_by(|a, b| b.redirects.cmp(&a.redirects).then(a.name.cmp(&b.name)));
         for v in &mut r.versions {
-            v.names = self.names.get(&v.serial).copied().unwrap_or_default();
+            v.names = self
+                .names
+                .get(&(v.list.clone(), v.serial))
+                .copied()
+                .unwrap_or_default();
         }
+        r.per_list = self
+            .order
+            .iter()
+            .map(|list| {
+                let mut issuers: Vec<String> = Vec::new();
+                for v in r.versions.iter().filter(|v| &v.list == list) {
+                    if !issuers.contains(&v.issuer) {
+                        issuers.push(v.issuer.clone());
+                    }
+                }
+                let late = r
+                    .versions
+                    .iter()
+                    .filter(|v| &v.list == list && v.obligation == Obligation::Late)
+                    .count()
+                    + r.changes
+                        .iter()
+                        .filter(|c| c.entry.list_id() == list && c.obligation == Obligation::Late)
+                        .count();
+                ListSummary {
+                    list: list.clone(),
+                    issuers,
+                    deadline_hours: u32::try_from(deadline_of(&self.deadline, list) / 3600)
+                        .unwrap_or(24),
+                    redirects: r
+                        .per_entry
+                        .iter()
+                        .filter(|e| &e.list == list)
+                        .map(|e| e.redirects)
+                        .sum(),
+                    versions: r.versions.iter().filter(|v| &v.list == list).count(),
+                    late,
+                    refused: r.refused.iter().filter(|x| &x.list == list).count(),
+                }
+            })
+            .collect();
         r
     }
 }
@@ -618,7 +743,7 @@ fn duration(s: i64) -> String {
 }
 
 /// What the delay columns mean, for readers who are not engineers.
-const LEGEND: &str = "Delay: from the time the list says it was issued to the time this resolver applied it (d = days, h = hours, min = minutes). Within 24 h: \"yes\" if the legal 24 hours were met; \"NO (late)\" if not; \"n/a: first list\" for the first list of the trail (nothing was in force before it, so no delay is owed); \"n/a: issued later\" when the list's issue time is after the time it was applied (a clock is wrong): no delay is counted.";
+const LEGEND: &str = "Delay: from the time the list says it was issued to the time this resolver applied it (d = days, h = hours, min = minutes). In time: \"yes\" if the list's legal delay was met (its deadline, 24 hours for the LCEN list and for trails that name none); \"NO (late)\" if not; \"n/a: first list\" for the first list of the trail (nothing was in force before it, so no delay is owed); \"n/a: issued later\" when the list's issue time is after the time it was applied (a clock is wrong): no delay is counted.";
 
 /// Human-readable text.
 pub fn text(r: &Report) -> String {
@@ -647,14 +772,32 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(
         o,
-        "\nPer entry:\n  {:<40} {:<24} {:<16} {:>10}",
-        "name", "reference", "category", "redirects"
+        "\nPer list (each list is one authority's, signed by its keys; the first list of the configuration decides a name listed by several):\n  {:<12} {:<32} {:>9} {:>10} {:>9} {:>6} {:>8}",
+        "list", "issued by", "deadline", "redirects", "versions", "late", "refused"
+    );
+    for l in &r.per_list {
+        let _ = writeln!(
+            o,
+            "  {:<12} {:<32} {:>7} h {:>10} {:>9} {:>6} {:>8}",
+            l.list,
+            l.issuers.join("; "),
+            l.deadline_hours,
+            l.redirects,
+            l.versions,
+            l.late,
+            l.refused
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nPer entry:\n  {:<12} {:<40} {:<24} {:<16} {:>10}",
+        "list", "name", "reference", "category", "redirects"
     );
     for e in &r.per_entry {
         let _ = writeln!(
             o,
-            "  {:<40} {:<24} {:<16} {:>10}",
-            e.name, e.reference, e.category, e.redirects
+            "  {:<12} {:<40} {:<24} {:<16} {:>10}",
+            e.list, e.name, e.reference, e.category, e.redirects
         );
     }
     let _ = writeln!(o, "\nPer category:");
@@ -668,12 +811,13 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(o, "\n{LEGEND}");
     let _ = writeln!(
         o,
-        "\nList versions applied (names added / removed / changed by each):\n  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16} {:>7} {:>7} {:>7}",
+        "\nList versions applied (names added / removed / changed by each):\n  {:<12} {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16} {:>7} {:>7} {:>7}",
+        "list",
         "serial",
         "issued",
         "applied",
         "delay",
-        "within 24 h",
+        "in time",
         "signed by key",
         "added",
         "removed",
@@ -682,7 +826,8 @@ pub fn text(r: &Report) -> String {
     for v in &r.versions {
         let _ = writeln!(
             o,
-            "  {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16} {:>7} {:>7} {:>7}",
+            "  {:<12} {:<12} {:<22} {:<26} {:>18}  {:<18} {:<16} {:>7} {:>7} {:>7}",
+            v.list,
             v.serial,
             v.issued,
             v.applied,
@@ -696,13 +841,14 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(
         o,
-        "\nNames added, removed and changed (24-hour obligations; \"changed\": still blocked, with another match, reference or category, the old ones on the line below):\n  {:<8} {:<40} {:<8} {:<24} {:<12} {:>18}  within 24 h",
-        "change", "name", "match", "reference", "serial", "delay"
+        "\nNames added, removed and changed (each within its list's deadline; \"changed\": still blocked, with another match, reference or category, the old ones on the line below):\n  {:<12} {:<8} {:<40} {:<8} {:<24} {:<12} {:>18}  in time",
+        "list", "change", "name", "match", "reference", "serial", "delay"
     );
     for c in &r.changes {
         let _ = writeln!(
             o,
-            "  {:<8} {:<40} {:<8} {:<24} {:<12} {:>18}  {}",
+            "  {:<12} {:<8} {:<40} {:<8} {:<24} {:<12} {:>18}  {}",
+            c.entry.list_id(),
             c.entry.change,
             c.entry.name,
             c.entry.match_kind.as_deref().unwrap_or("-"),
@@ -714,7 +860,8 @@ pub fn text(r: &Report) -> String {
         if let Some(was) = &c.entry.was {
             let _ = writeln!(
                 o,
-                "  {:<8} was: match {}, reference {}, category {}; now: match {}, reference {}, category {}",
+                "  {:<12} {:<8} was: match {}, reference {}, category {}; now: match {}, reference {}, category {}",
+                "",
                 "",
                 was.match_kind,
                 was.reference,
@@ -727,7 +874,7 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(o, "\nLists refused: {}", r.refused.len());
     for x in &r.refused {
-        let _ = writeln!(o, "  {}  {}", x.time, x.reason);
+        let _ = writeln!(o, "  {}  list {}: {}", x.time, x.list, x.reason);
     }
     let _ = writeln!(o, "\nRecords lost: {}", r.lost);
     let _ = writeln!(
@@ -750,7 +897,7 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(
         o,
-        "\nPeriods the resolver answered without any list (unfiltered: it started with no valid list, as list.on_missing = \"serve-unfiltered\" allows, and blocked nothing): {}",
+        "\nPeriods the resolver answered without a list (unfiltered: it started with no valid version of that list, as list.on_missing = \"serve-unfiltered\" allows, and blocked nothing of it): {}",
         r.unfiltered.len()
     );
     for p in &r.unfiltered {
@@ -762,7 +909,8 @@ pub fn text(r: &Report) -> String {
         };
         let _ = writeln!(
             o,
-            "  from {} to {}{length}  {}; no list because: {}",
+            "  list {}: from {} to {}{length}  {}; no list because: {}",
+            p.list,
             p.from,
             p.to.as_deref().unwrap_or("-"),
             p.until.text(),
@@ -802,11 +950,13 @@ enum Col {
     Added,
     Removed,
     Changed,
+    List,
+    DeadlineHours,
 }
 
 /// The CSV header, one name per [`Col`]. New columns go at the end, so
 /// that a spreadsheet reading columns by position keeps working.
-const CSV_COLUMNS: [&str; 19] = [
+const CSV_COLUMNS: [&str; 21] = [
     "section",
     "name",
     "reference",
@@ -826,6 +976,8 @@ const CSV_COLUMNS: [&str; 19] = [
     "added",
     "removed",
     "changed",
+    "list",
+    "deadline_hours",
 ];
 
 /// One CSV row of `section`, the other cells empty but `cells`.
@@ -849,7 +1001,12 @@ fn csv_row(o: &mut String, section: &str, cells: &[(Col, &str)]) {
 /// `stopped` (`reference` is `clean` or `unclean`, `issued` and `applied`
 /// the period), `unfiltered` (`name`: how it ended, see [`UnfilteredEnd`];
 /// `reference`: why there was no list; `issued` and `applied` the period,
-/// `applied` empty while not ended). `within_24h` is `met`, `late`, `first_list` (no delay
+/// `applied` empty while not ended), `list` (one per list: `list`, `reference`
+/// its issuers, `deadline_hours`, `count` its redirects, `serial` the
+/// versions applied, `change` how many were late, `removed` how many lists
+/// were refused). Every row that belongs to a list has `list`; versions
+/// also `deadline_hours`. `within_24h` (the list's deadline, despite the
+/// name kept for readers by name) is `met`, `late`, `first_list` (no delay
 /// owed) or `issued_later` (no delay counted).
 pub fn csv(r: &Report) -> String {
     use Col::*;
@@ -880,6 +1037,22 @@ pub fn csv(r: &Report) -> String {
                 (Reference, &e.reference),
                 (Category, &e.category),
                 (Count, &e.redirects.to_string()),
+                (List, &e.list),
+            ],
+        );
+    }
+    for l in &r.per_list {
+        csv_row(
+            &mut o,
+            "list",
+            &[
+                (List, &l.list),
+                (Reference, &l.issuers.join("; ")),
+                (DeadlineHours, &l.deadline_hours.to_string()),
+                (Count, &l.redirects.to_string()),
+                (Serial, &l.versions.to_string()),
+                (Change, &l.late.to_string()),
+                (Removed, &l.refused.to_string()),
             ],
         );
     }
@@ -907,6 +1080,8 @@ pub fn csv(r: &Report) -> String {
                 (Added, &v.names.added.to_string()),
                 (Removed, &v.names.removed.to_string()),
                 (Changed, &v.names.changed.to_string()),
+                (List, &v.list),
+                (DeadlineHours, &v.deadline_hours.to_string()),
             ],
         );
     }
@@ -930,6 +1105,7 @@ pub fn csv(r: &Report) -> String {
                 (WasMatch, was.map_or("", |w| &w.match_kind)),
                 (WasReference, was.map_or("", |w| &w.reference)),
                 (WasCategory, was.map_or("", |w| &w.category)),
+                (List, e.list_id()),
             ],
         );
     }
@@ -937,7 +1113,7 @@ pub fn csv(r: &Report) -> String {
         csv_row(
             &mut o,
             "refused",
-            &[(Reference, &x.reason), (Applied, &x.time)],
+            &[(Reference, &x.reason), (Applied, &x.time), (List, &x.list)],
         );
     }
     csv_row(&mut o, "lost", &[(Count, &r.lost.to_string())]);
@@ -958,6 +1134,7 @@ pub fn csv(r: &Report) -> String {
                 (Reference, &p.reason),
                 (Issued, &p.from),
                 (Applied, p.to.as_deref().unwrap_or("")),
+                (List, &p.list),
             ],
         );
     }
@@ -992,6 +1169,8 @@ pub struct FleetApplied {
 /// One list version across the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FleetVersion {
+    /// The list.
+    pub list: String,
     /// Serial.
     pub serial: u64,
     /// Digest of the signed list.
@@ -1041,12 +1220,13 @@ pub fn fleet(reports: &[(String, Report)]) -> Fleet {
             chain: r.chain.summary(),
         })
         .collect();
-    let mut by_version: BTreeMap<(u64, String), FleetVersion> = BTreeMap::new();
+    let mut by_version: BTreeMap<(String, u64, String), FleetVersion> = BTreeMap::new();
     for (resolver, (_, r)) in resolvers.iter().zip(reports) {
         for v in &r.versions {
             let entry = by_version
-                .entry((v.serial, v.digest.clone()))
+                .entry((v.list.clone(), v.serial, v.digest.clone()))
                 .or_insert_with(|| FleetVersion {
+                    list: v.list.clone(),
                     serial: v.serial,
                     digest: v.digest.clone(),
                     issued: v.issued.clone(),
@@ -1119,7 +1299,8 @@ pub fn fleet_text(f: &Fleet) -> String {
     for v in &f.versions {
         let _ = writeln!(
             o,
-            "\n  serial {}  issued {}  slowest: {} on {}  within 24 h: {}",
+            "\n  list {}  serial {}  issued {}  slowest: {} on {}  in time: {}",
+            v.list,
             v.serial,
             v.issued,
             duration(v.slowest_delay_seconds),
@@ -1148,7 +1329,7 @@ pub fn fleet_text(f: &Fleet) -> String {
 /// empty where the resolver's trail does not show it).
 pub fn fleet_csv(f: &Fleet) -> String {
     let mut o = String::from(
-        "serial,digest,issued,host,trail,applied,delay_seconds,within_24h,slowest_delay_seconds,slowest,fleet_within_24h\n",
+        "serial,digest,issued,host,trail,applied,delay_seconds,within_24h,slowest_delay_seconds,slowest,fleet_within_24h,list\n",
     );
     for v in &f.versions {
         for r in &f.resolvers {
@@ -1166,6 +1347,7 @@ pub fn fleet_csv(f: &Fleet) -> String {
                 v.slowest_delay_seconds.to_string(),
                 v.slowest.clone(),
                 v.obligation.csv().to_owned(),
+                v.list.clone(),
             ];
             let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
             o.push_str(&cells.join(","));
