@@ -304,45 +304,52 @@ fn check_text<'t>(text: &'t [u8], file: &Path) -> Result<&'t str, ParseError> {
 }
 
 /// The first name listed twice, as (line of its first entry, line of the
-/// second), the second as early as possible. `hashes` holds each entry's
-/// name hash and line; `text` and `i_name` (the name column) give back the
-/// names of the few lines whose hashes collide (no name is kept per entry:
-/// at a million entries that was 32 MB held while the list compiled).
-fn first_duplicate(hashes: &mut [(u64, u32)], text: &str, i_name: usize) -> Option<(usize, usize)> {
+/// second), the second as early as possible. `hashes` holds the hash of
+/// each entry's name (by `hasher`); only if two are equal is the text read
+/// again, from `first_line` on, for the names of the entries whose hash
+/// repeats (no name nor line is kept per entry: at a million entries the
+/// names and lines were 32 MB, then 16, held while the list compiled).
+fn first_duplicate(
+    hashes: &mut [u64],
+    hasher: &hashbrown::DefaultHashBuilder,
+    text: &str,
+    first_line: usize,
+    i_name: usize,
+) -> Option<(usize, usize)> {
     hashes.sort_unstable();
-    let runs = || {
-        hashes
-            .chunk_by(|a, b| a.0 == b.0)
-            .filter(|run| run.len() > 1)
-    };
-    let wanted: hashbrown::HashSet<u32> = runs().flatten().map(|&(_, line)| line).collect();
+    let wanted: hashbrown::HashSet<u64> = hashes
+        .chunk_by(|a, b| a == b)
+        .filter(|run| run.len() > 1)
+        .map(|run| run[0])
+        .collect();
     if wanted.is_empty() {
         return None;
     }
-    // One pass over the text for the lines wanted (almost always none).
-    let names: hashbrown::HashMap<u32, String> = Lines::new(text)
-        .filter_map(|(n, l)| {
-            let n = u32::try_from(n).ok()?;
-            let raw = wanted.contains(&n).then(|| l.split('\t').nth(i_name))??;
-            Some((n, canonical_name(raw).ok()?.into_owned()))
-        })
-        .collect();
-    let mut best: Option<(usize, usize)> = None;
-    for run in runs() {
-        // Same hash: compare the names (a run is almost always one name).
-        for (k, &(_, i)) in run.iter().enumerate() {
-            for &(_, j) in &run[..k] {
-                if names.get(&i).is_some_and(|a| Some(a) == names.get(&j)) {
-                    let (i, j) = (i as usize, j as usize);
-                    let pair = (i.min(j), i.max(j));
-                    if best.is_none_or(|b| pair.1 < b.1) {
-                        best = Some(pair);
-                    }
-                }
+    // One pass over the entries, in file order: the first name seen again
+    // is the answer.
+    let mut seen: hashbrown::HashMap<String, usize> = hashbrown::HashMap::new();
+    for (n, l) in Lines::new(text).skip(first_line.saturating_sub(1)) {
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let Some(name) = l
+            .split('\t')
+            .nth(i_name)
+            .and_then(|raw| canonical_name(raw).ok())
+        else {
+            continue;
+        };
+        if !wanted.contains(&hasher.hash_one(&*name)) {
+            continue;
+        }
+        match seen.entry(name.into_owned()) {
+            hashbrown::hash_map::Entry::Occupied(first) => return Some((*first.get(), n)),
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(n);
             }
         }
     }
-    best
+    None
 }
 
 /// `YYYY-MM-DD`, read by hand on the fast path (a million of them per
@@ -572,20 +579,23 @@ fn entries<'t, E: std::fmt::Display>(
     // Duplicate names are found after the loop, by sorting hashes: a
     // sequential pass, where a hash table costs a cache miss per entry.
     let names_hasher = hashbrown::DefaultHashBuilder::default();
-    let mut hashes: Vec<(u64, u32)> = Vec::with_capacity(lines_left);
+    let mut hashes: Vec<u64> = Vec::with_capacity(lines_left);
     let mut fields: Vec<&str> = Vec::with_capacity(columns.names.len());
+    let mut first_line = None;
     for (n, l) in lines {
+        first_line.get_or_insert(n);
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
         let entry = entry(n, l, &mut fields, columns, file)?;
-        let hash = names_hasher.hash_one(&*entry.name);
-        let line = u32::try_from(n).map_err(|_| err(file, n, "more than 2^32 lines"))?;
-        hashes.push((hash, line));
+        hashes.push(names_hasher.hash_one(&*entry.name));
         on_entry(entry).map_err(|r| err(file, n, r.to_string()))?;
     }
     let count = hashes.len();
-    if let Some((first, second)) = first_duplicate(&mut hashes, text, columns.core[0]) {
+    let found = first_line.and_then(|first| {
+        first_duplicate(&mut hashes, &names_hasher, text, first, columns.core[0])
+    });
+    if let Some((first, second)) = found {
         let name = Lines::new(text)
             .nth(second - 1)
             .and_then(|(_, l)| l.split('\t').nth(columns.core[0]))
@@ -950,6 +960,35 @@ mod tests {
         for (got, expected) in got.iter().zip(EXPECTED) {
             assert_eq!(got, expected);
         }
+    }
+
+    /// Duplicates are found from the names' hashes alone, the text read
+    /// again only for the names whose hash repeats: the first name seen
+    /// twice (in the canonical form: an IDN and its punycode are one
+    /// name), with both lines, whatever the column order; a name that is
+    /// also the column line's first field is not a duplicate of it.
+    #[test]
+    fn the_first_duplicate_is_named_with_both_lines() {
+        let e = |name: &str| format!("{name}\texact\tc\tr\t2026-01-01\n");
+        let text = format!(
+            "{HEAD}{COLUMNS}{}{}\n# note\n{}{}{}",
+            e("b.test"),
+            e("bücher.test"),
+            e("xn--bcher-kva.test"),
+            e("b.test"),
+            e("b.test")
+        );
+        assert_eq!(
+            outcome(text.as_bytes()),
+            r#"l.txt:12: "xn--bcher-kva.test" is listed twice (first on line 9)"#
+        );
+        let reordered = format!(
+            "{HEAD}added\tmatch\tcategory\treference\tname\n2026-01-01\texact\tc\tr\tname\n2026-01-01\texact\tc\tr\tz.test\n2026-01-01\texact\tc\tr\tz.test\n"
+        );
+        assert_eq!(
+            outcome(reordered.as_bytes()),
+            r#"l.txt:10: "z.test" is listed twice (first on line 9)"#
+        );
     }
 
     /// Issue 15: a byte order mark was refused as a bad first line. It is
