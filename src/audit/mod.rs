@@ -86,9 +86,10 @@
 //! [`seal`] (forward-secure seals: the key, the seal log, checking them, and
 //! the writer's side in `seal::sealer`), [`verify`] and [`report`] (which
 //! read the trail through `trail`, `record` and `chain`, as the writer
-//! does).
+//! does), and [`fleet`] (several resolvers' reports together).
 
 pub mod chain;
+pub mod fleet;
 mod privacy;
 pub mod record;
 pub mod report;

@@ -9,7 +9,7 @@ use clap::{Subcommand, ValueEnum};
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED};
 use crate::audit::report::{self, Report};
 use crate::audit::seal::{self, SealingKey, VerifyingKey, journal};
-use crate::audit::verify;
+use crate::audit::{fleet, verify};
 use crate::config::Config;
 
 /// Report formats.
@@ -144,16 +144,16 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                 }
                 return ExitCode::from(EXIT_OK);
             }
-            let fleet = report::fleet(&reports);
+            let fleet = fleet::fleet(&reports);
             match format {
                 Format::Text => {
-                    print!("{}", report::fleet_text(&fleet));
+                    print!("{}", fleet::text(&fleet));
                     for (dir, r) in &reports {
                         println!("\n==== {} ({dir}) ====\n", r.host.as_deref().unwrap_or(dir));
                         print!("{}", report::text(r));
                     }
                 }
-                Format::Csv => print!("{}", report::fleet_csv(&fleet)),
+                Format::Csv => print!("{}", fleet::csv(&fleet)),
                 Format::Json => {
                     let resolvers: Vec<&Report> = reports.iter().map(|(_, r)| r).collect();
                     let both = serde_json::json!({ "fleet": fleet, "resolvers": resolvers });
