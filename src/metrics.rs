@@ -65,6 +65,12 @@ pub const TCP_REFUSED_TOTAL: &str = "rempart_tcp_refused_total";
 /// UDP datagrams dropped without an answer, by `reason` (not_allowed: too
 /// damaged to parse and from outside `server.allow`).
 pub const UDP_DROPPED_TOTAL: &str = "rempart_udp_dropped_total";
+/// Messages that came with a PROXY v2 header from outside
+/// `server.proxy_from` (`untrusted`) or a damaged one (`malformed`),
+/// dropped unanswered, or without a header from a proxy that must send one
+/// (`missing`, answered REFUSED): see [`ProxyRejection`]. On TCP, each
+/// counts a connection.
+pub const PROXY_REJECTED_TOTAL: &str = "rempart_proxy_rejected_total";
 
 /// Audit records written to disk.
 pub const AUDIT_RECORDS_TOTAL: &str = "rempart_audit_records_total";
@@ -95,6 +101,7 @@ pub const ALL: &[&str] = &[
     TCP_CONNECTIONS,
     TCP_REFUSED_TOTAL,
     UDP_DROPPED_TOTAL,
+    PROXY_REJECTED_TOTAL,
     AUDIT_RECORDS_TOTAL,
     AUDIT_LOST_TOTAL,
 ];
@@ -147,6 +154,17 @@ pub enum TcpRefusal {
     PerClient,
 }
 
+/// Why a message was not taken as a proxy's, for [`PROXY_REJECTED_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyRejection {
+    /// A PROXY header from outside `server.proxy_from`: dropped.
+    Untrusted,
+    /// A damaged PROXY header from a proxy: dropped.
+    Malformed,
+    /// No PROXY header from a proxy, `server.proxy_required`: REFUSED.
+    Missing,
+}
+
 /// The handles, registered once.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -175,6 +193,7 @@ pub struct Metrics {
     tcp_connections: Gauge,
     tcp_refused: [Counter; 3],
     udp_dropped: Counter,
+    proxy_rejected: [Counter; 3],
     audit_written: Counter,
     audit_lost: Counter,
     times: Mutex<(f64, f64)>,
@@ -248,6 +267,8 @@ impl Metrics {
             tcp_refused: ["not_allowed", "total", "per_client"]
                 .map(|reason| counter(TCP_REFUSED_TOTAL, &[("reason", reason)])),
             udp_dropped: counter(UDP_DROPPED_TOTAL, &[("reason", "not_allowed")]),
+            proxy_rejected: ["untrusted", "malformed", "missing"]
+                .map(|reason| counter(PROXY_REJECTED_TOTAL, &[("reason", reason)])),
             audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
             audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
@@ -348,6 +369,11 @@ impl Metrics {
     /// Count a damaged datagram from outside `server.allow`, dropped.
     pub fn udp_dropped(&self) {
         self.udp_dropped.increment(1);
+    }
+
+    /// Count a message not taken as a proxy's.
+    pub fn proxy_rejected(&self, why: ProxyRejection) {
+        self.proxy_rejected[why as usize].increment(1);
     }
 
     /// Count audit records written.

@@ -22,6 +22,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tracing::info;
 
 use crate::dns::Handler;
+use crate::dns::proxy::Proxies;
 use crate::dns::tcp::{Connections, TcpLimits};
 
 /// Bound sockets, ready to serve.
@@ -141,7 +142,8 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
     Ok(Listeners { udp, tcp })
 }
 
-/// Serve on `listeners` until `shutdown` completes, then stop accepting and
+/// Serve on `listeners` (PROXY v2 headers believed from `proxies`) until
+/// `shutdown` completes, then stop accepting and
 /// wait for the serving tasks to end. `serving` says `true` from the moment
 /// the sockets serve until the shutdown begins (readiness for `/readyz` and
 /// systemd: a receiver waits for it, nobody polls).
@@ -149,6 +151,7 @@ pub async fn run(
     handler: Handler,
     listeners: Listeners,
     tcp_limits: TcpLimits,
+    proxies: Proxies,
     serving: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -156,12 +159,14 @@ pub async fn run(
     // UDP: our own receive threads (the fast path for redirects and
     // ready-to-send answers, see dns::udp); TCP: our bounded accept loop
     // (dns::tcp).
+    let proxies = Arc::new(proxies);
     let stop_udp = Arc::new(AtomicBool::new(false));
     let mut udp = Vec::new();
     for s in listeners.udp {
         udp.push(crate::dns::udp::spawn(
             handler.engine(),
             s,
+            Arc::clone(&proxies),
             Arc::clone(&stop_udp),
         )?);
     }
@@ -173,6 +178,7 @@ pub async fn run(
             Arc::clone(handler.engine()),
             tokio::net::TcpListener::from_std(l)?,
             Arc::clone(&connections),
+            Arc::clone(&proxies),
             tcp_stopped.clone(),
         ));
     }

@@ -288,6 +288,10 @@ impl Service {
                 max_per_client: config.server.tcp_max_per_client,
                 idle_timeout: config.server.tcp_idle_timeout,
             },
+            crate::dns::proxy::Proxies::new(
+                config.server.proxy_from.clone(),
+                config.server.proxy_required,
+            ),
             serving_tx,
             async move {
                 let _ = dns_stopped.wait_for(|s| *s).await;

@@ -46,6 +46,9 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1000;
 /// one client address (RFC 7766 section 6.2.2: clients should not need
 /// more than one or two).
 pub const DEFAULT_TCP_MAX_PER_CLIENT: usize = 16;
+/// `server.proxy_required` default: a proxy that forgets the PROXY header
+/// would otherwise be taken for the subscriber.
+pub const DEFAULT_PROXY_REQUIRED: bool = true;
 /// Largest `server.tcp_max_connections` accepted.
 pub const MAX_TCP_CONNECTIONS: usize = 65_536;
 /// `upstream.timeout_ms` default.
@@ -188,6 +191,10 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
     /// TCP connections open at once from one client address.
     pub tcp_max_per_client: usize,
+    /// Networks whose PROXY protocol v2 headers are believed (dnsdist).
+    pub proxy_from: Vec<IpNet>,
+    /// A plain query (no PROXY header) from `proxy_from` is refused.
+    pub proxy_required: bool,
 }
 
 /// `[upstream]`: forwarders and the answer cache.

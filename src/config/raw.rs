@@ -36,6 +36,8 @@ pub(super) struct RawServer {
     pub tcp_idle_timeout_ms: Option<u64>,
     pub tcp_max_connections: Option<usize>,
     pub tcp_max_per_client: Option<usize>,
+    pub proxy_from: Option<Vec<String>>,
+    pub proxy_required: Option<bool>,
 }
 
 /// `[upstream]` as written.

@@ -27,7 +27,10 @@ use super::{
     ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, MIN_LIST_MAX_BYTES, OnMissing,
     RedirectConfig, SealMode, ServerConfig, UpstreamConfig, default_ede_text,
 };
-use super::{DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT, MAX_TCP_CONNECTIONS};
+use super::{
+    DEFAULT_PROXY_REQUIRED, DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT,
+    MAX_TCP_CONNECTIONS,
+};
 
 /// Collects errors while values are validated.
 #[derive(Default)]
@@ -200,6 +203,11 @@ impl RawServer {
                 "must be 1 to server.tcp_max_connections",
             );
         }
+        let proxy_from: Vec<IpNet> = e.parse_items(
+            "server.proxy_from",
+            &self.proxy_from.unwrap_or_default(),
+            "a network (a.b.c.d/len)",
+        );
         let udp_sockets = self.udp_sockets.unwrap_or(DEFAULT_UDP_SOCKETS);
         if udp_sockets > 1024 {
             e.push("server.udp_sockets", "must be at most 1024");
@@ -211,6 +219,8 @@ impl RawServer {
             tcp_idle_timeout: Duration::from_millis(tcp_idle),
             tcp_max_connections,
             tcp_max_per_client,
+            proxy_from,
+            proxy_required: self.proxy_required.unwrap_or(DEFAULT_PROXY_REQUIRED),
         }
     }
 }

@@ -189,11 +189,7 @@ impl Engine {
         let tcp = request.protocol() != Protocol::Udp;
         let (reply, outcome) = if !self.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");
-            let reply = Reply {
-                ede: Some((EDE_PROHIBITED, self.refused_text.clone())),
-                ..Reply::rcode(ResponseCode::Refused)
-            };
-            (reply, QueryOutcome::Refused)
+            (self.refused(), QueryOutcome::Refused)
         } else if let Some(rcode) = mandatory::check(request) {
             (Reply::rcode(rcode), QueryOutcome::Error)
         } else {
@@ -210,6 +206,22 @@ impl Engine {
         };
         self.metrics.query(tcp, outcome);
         (reply, outcome)
+    }
+
+    /// REFUSED with EDE 18: the answer to a client that may not ask.
+    fn refused(&self) -> Reply {
+        Reply {
+            ede: Some((EDE_PROHIBITED, self.refused_text.clone())),
+            ..Reply::rcode(ResponseCode::Refused)
+        }
+    }
+
+    /// REFUSED to `request` whoever sent it (a proxy that sent no PROXY
+    /// header), counted in the metrics.
+    pub(super) fn refuse(&self, request: &Request) -> Reply {
+        let tcp = request.protocol() != Protocol::Udp;
+        self.metrics.query(tcp, QueryOutcome::Refused);
+        self.refused()
     }
 
     /// Decide the reply to a question from an allowed client.

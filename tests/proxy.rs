@@ -1,0 +1,287 @@
+//! Behind dnsdist (issue 19): the real dnsdist from Debian, started by the
+//! test on loopback in front of Rempart with `useProxyProtocol=true`
+//! (PROXY protocol v2), so that the subscriber's address, not the
+//! balancer's, meets the ACL and the audit trail. Loopback has a whole
+//! /8: clients ask from 127.0.0.2, .3 and .4, dnsdist speaks from
+//! 127.0.0.1. `.ci/run` installs dnsdist.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// dnsdist at 127.0.0.1 may speak for others; it may ask for itself, as
+/// may the clients .3 and .4; .2 may not.
+const SERVER: &str = r#"
+allow = ["127.0.0.1/32", "127.0.0.3/32", "127.0.0.4/32"]
+proxy_from = ["127.0.0.1/32"]
+"#;
+
+/// dnsdist, stopped when dropped.
+struct Dnsdist {
+    _dir: tempfile::TempDir,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Dnsdist {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Dnsdist {
+    /// dnsdist on a free loopback port, forwarding to `backend` with a
+    /// PROXY v2 header; ready once an allowed client's query comes back.
+    async fn start(backend: SocketAddr) -> Dnsdist {
+        let found = Command::new("sh")
+            .args(["-c", "command -v dnsdist"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(found, "dnsdist is missing: install it (.ci/run does)");
+        let dir = tempfile::tempdir().unwrap();
+        let (udp, _tcp) = bind_pair().await;
+        let addr = udp.local_addr().unwrap();
+        drop((udp, _tcp));
+        let conf = dir.path().join("dnsdist.conf");
+        // No security polling (it would ask the Internet); the backend
+        // forced up, so that the test does not wait for health checks.
+        std::fs::write(
+            &conf,
+            format!(
+                "setSecurityPollSuffix('')\n\
+                 setLocal('{addr}')\n\
+                 newServer({{address='{backend}', useProxyProtocol=true}}):setUp()\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("dnsdist")
+            .args(["--supervised", "--disable-syslog", "-C"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Dnsdist {
+            _dir: dir,
+            child,
+            addr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let probe = tokio::time::timeout(
+                Duration::from_millis(500),
+                ask(d.addr, "127.0.0.3:0", false, "ok.test.", &[]),
+            )
+            .await;
+            if let Ok(Some(m)) = probe
+                && m.metadata.response_code == ResponseCode::NoError
+            {
+                return d;
+            }
+            assert!(Instant::now() < deadline, "dnsdist did not answer in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// One query from `local` to `server`, preceded by `prefix` (a PROXY
+/// header, or nothing), over UDP or TCP: the answer, or `None` when none
+/// comes within a second (UDP) or the connection is closed (TCP).
+async fn ask(
+    server: SocketAddr,
+    local: &str,
+    tcp: bool,
+    name: &str,
+    prefix: &[u8],
+) -> Option<Message> {
+    let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    m.metadata.recursion_desired = true;
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    m.set_edns(edns);
+    let query = m.to_vec().unwrap();
+    let bytes = if tcp {
+        let local: SocketAddr = local.parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(local).unwrap();
+        let mut s = socket.connect(server).await.ok()?;
+        let mut framed = prefix.to_vec();
+        framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&query);
+        s.write_all(&framed).await.ok()?;
+        let read = async {
+            let len = s.read_u16().await.ok()?;
+            let mut buf = vec![0u8; usize::from(len)];
+            s.read_exact(&mut buf).await.ok()?;
+            Some(buf)
+        };
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .ok()??
+    } else {
+        let s = tokio::net::UdpSocket::bind(local).await.unwrap();
+        let mut datagram = prefix.to_vec();
+        datagram.extend_from_slice(&query);
+        s.send_to(&datagram, server).await.unwrap();
+        let mut buf = vec![0u8; 65_535];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(1), s.recv_from(&mut buf))
+            .await
+            .ok()?
+            .unwrap();
+        buf.truncate(n);
+        buf
+    };
+    let answer = Message::from_vec(&bytes).unwrap();
+    assert_eq!(answer.metadata.id, 4242);
+    Some(answer)
+}
+
+/// A PROXY v2 header (command PROXY, IPv4) naming `client`.
+fn proxy_header(client: [u8; 4], tcp: bool) -> Vec<u8> {
+    let mut h = rempart::dns::proxy::SIGNATURE.to_vec();
+    h.push(0x21);
+    h.push(if tcp { 0x11 } else { 0x12 });
+    h.extend_from_slice(&12u16.to_be_bytes());
+    h.extend_from_slice(&client);
+    h.extend_from_slice(&[127, 0, 0, 1]);
+    h.extend_from_slice(&[0x30, 0x39, 0, 53]);
+    h
+}
+
+fn redirects(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in rempart::audit::trail::files(dir).unwrap() {
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            if v["kind"] == "redirect" {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+async fn start() -> (TestUpstream, Setup, Rempart) {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let config = setup.config(
+        upstream.addr,
+        &Extra {
+            server: SERVER,
+            audit: "client_ip = \"full\"",
+            ..Extra::default()
+        },
+    );
+    let rempart = Rempart::start(&config).await;
+    (upstream, setup, rempart)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_dnsdist_the_subscribers_address_meets_the_acl_and_the_audit_trail() {
+    let (_upstream, setup, rempart) = start().await;
+    let dnsdist = Dnsdist::start(rempart.addr).await;
+    for tcp in [false, true] {
+        // Outside server.allow, although dnsdist (127.0.0.1) is inside.
+        let m = ask(dnsdist.addr, "127.0.0.2:0", tcp, "ok.test.", &[])
+            .await
+            .expect("an answer through dnsdist");
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused, "tcp {tcp}");
+        assert_eq!(ede(&m).map(|e| e.0), Some(18), "tcp {tcp}");
+        // Inside: the redirect, EDE 16.
+        let m = ask(dnsdist.addr, "127.0.0.3:0", tcp, "bad.test.", &[])
+            .await
+            .expect("an answer through dnsdist");
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(answers(&m), ["bad.test. 60 A 192.0.2.80"], "tcp {tcp}");
+        assert_eq!(ede(&m).map(|e| e.0), Some(16));
+    }
+    rempart.service().auditor().expect("audit on").flush();
+    let records = redirects(&setup.audit_dir());
+    let clients: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["transport"].as_str().unwrap(),
+                r["client"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        clients,
+        [("udp", "127.0.0.3"), ("tcp", "127.0.0.3")],
+        "the subscriber's address, not dnsdist's"
+    );
+    drop(dnsdist);
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_header_from_outside_proxy_from_is_dropped_and_a_proxy_must_send_one() {
+    let (_upstream, _setup, rempart) = start().await;
+    let a = rempart.addr;
+    for tcp in [false, true] {
+        // 127.0.0.4 may ask for itself...
+        let m = ask(a, "127.0.0.4:0", tcp, "ok.test.", &[]).await;
+        assert_eq!(
+            m.map(|m| m.metadata.response_code),
+            Some(ResponseCode::NoError),
+            "tcp {tcp}"
+        );
+        // ...but may not speak for anyone: no answer at all.
+        let header = proxy_header([127, 0, 0, 3], tcp);
+        let m = ask(a, "127.0.0.4:0", tcp, "ok.test.", &header).await;
+        assert!(m.is_none(), "tcp {tcp}: {m:?}");
+        // The proxy itself speaks for 127.0.0.3...
+        let m = ask(a, "127.0.0.1:0", tcp, "ok.test.", &header).await;
+        assert_eq!(
+            m.map(|m| m.metadata.response_code),
+            Some(ResponseCode::NoError),
+            "tcp {tcp}"
+        );
+        // ...and for 127.0.0.2, outside server.allow.
+        let header = proxy_header([127, 0, 0, 2], tcp);
+        let m = ask(a, "127.0.0.1:0", tcp, "ok.test.", &header).await;
+        assert_eq!(
+            m.map(|m| m.metadata.response_code),
+            Some(ResponseCode::Refused),
+            "tcp {tcp}"
+        );
+        // A proxy without a header (server.proxy_required): REFUSED.
+        let m = ask(a, "127.0.0.1:0", tcp, "ok.test.", &[]).await;
+        assert_eq!(
+            m.map(|m| m.metadata.response_code),
+            Some(ResponseCode::Refused),
+            "tcp {tcp}"
+        );
+    }
+    let metrics = scrape_metrics(rempart.admin).await;
+    for (reason, n) in [("untrusted", 2), ("missing", 2)] {
+        let line = format!("rempart_proxy_rejected_total{{reason=\"{reason}\"}} {n}");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    rempart.stop().await;
+}
+
+/// The admin listener's /metrics, over a plain HTTP/1.1 exchange.
+async fn scrape_metrics(admin: SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
