@@ -35,7 +35,8 @@
 //! validated [`config::Config`].
 //!
 //! **Shared.** [`metrics`] declares every metric name once; [`text`] prints
-//! hex and RFC 3339 the one way; [`proto`] holds the DNS numbers the
+//! hex and RFC 3339 the one way; [`tls`] reads certificate and key files
+//! (and re-reads them for the DNS listeners); [`proto`] holds the DNS numbers the
 //! answering and the forwarding sides share.
 
 pub mod admin;
@@ -52,4 +53,5 @@ pub mod server;
 pub mod service;
 pub(crate) mod sources;
 pub mod text;
+pub mod tls;
 pub mod upstream;

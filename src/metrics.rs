@@ -13,7 +13,9 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-/// Queries answered, by `transport` (udp, tcp) and `outcome` (redirected,
+use crate::proto::Transport;
+
+/// Queries answered, by `transport` (udp, tcp, dot, doh) and `outcome` (redirected,
 /// forwarded, cached, refused, servfail, error).
 pub const QUERIES_TOTAL: &str = "rempart_queries_total";
 /// Redirects, by list `category`.
@@ -169,7 +171,7 @@ pub enum ProxyRejection {
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    queries: [[Counter; 6]; 2],
+    queries: [[Counter; 6]; 4],
     /// Per-category counters; an `ArcSwap` so that a redirect only loads
     /// a pointer (a new category, rare, copies the small map).
     redirects: arc_swap::ArcSwap<HashMap<String, Counter>>,
@@ -234,7 +236,8 @@ impl Metrics {
             recorder.register_counter(&key(name, labels), &META)
         };
         let gauge = |name| recorder.register_gauge(&key(name, &[]), &META);
-        let queries = ["udp", "tcp"].map(|transport| {
+        let queries = Transport::ALL.map(|transport| {
+            let transport = transport.as_str();
             OUTCOMES.map(|(_, outcome)| {
                 counter(
                     QUERIES_TOTAL,
@@ -280,12 +283,12 @@ impl Metrics {
     }
 
     /// Count a query.
-    pub fn query(&self, tcp: bool, outcome: QueryOutcome) {
+    pub fn query(&self, transport: Transport, outcome: QueryOutcome) {
         let i = OUTCOMES
             .iter()
             .position(|(o, _)| *o == outcome)
             .unwrap_or(0);
-        self.queries[usize::from(tcp)][i].increment(1);
+        self.queries[transport as usize][i].increment(1);
     }
 
     /// Count a redirect of `category`.

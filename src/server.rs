@@ -24,6 +24,7 @@ use tracing::info;
 use crate::dns::Handler;
 use crate::dns::proxy::Proxies;
 use crate::dns::tcp::{Connections, TcpLimits};
+use crate::tls::Certificates;
 
 /// Bound sockets, ready to serve.
 #[derive(Debug)]
@@ -32,13 +33,15 @@ pub struct Listeners {
     pub udp: Vec<UdpSocket>,
     /// TCP listeners, one per address.
     pub tcp: Vec<TcpListener>,
+    /// DNS over TLS listeners, one per address ([`Listeners::bind_tls`]).
+    pub tls: Vec<TcpListener>,
 }
 
 /// A socket that cannot be bound: names the address.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot bind {proto} {addr}: {source}")]
 pub struct BindError {
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `tls`.
     pub proto: &'static str,
     /// The address.
     pub addr: SocketAddr,
@@ -55,6 +58,40 @@ impl Listeners {
             .filter_map(|t| t.local_addr().ok())
             .collect()
     }
+
+    /// Bind a DNS over TLS listener on every address of `addrs`.
+    pub fn bind_tls(&mut self, addrs: &[SocketAddr]) -> Result<(), BindError> {
+        for &addr in addrs {
+            let listener = bind_tcp(addr).map_err(|source| BindError {
+                proto: "tls",
+                addr,
+                source,
+            })?;
+            self.tls.push(listener);
+        }
+        Ok(())
+    }
+
+    /// The DNS over TLS addresses bound.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
+    }
+}
+
+/// How the stream doors serve: their bounds, whose PROXY headers they
+/// believe, the certificate of the TLS ones.
+#[derive(Debug)]
+pub struct Doors {
+    /// Bounds of TCP and DoT connections, counted together.
+    pub tcp: TcpLimits,
+    /// PROXY v2 senders (UDP and TCP; never DoT: a proxy in front of DoT
+    /// terminates TLS and speaks plain DNS to us).
+    pub proxies: Proxies,
+    /// The certificate of the DoT listeners, when there are any.
+    pub certificates: Option<Arc<Certificates>>,
 }
 
 fn socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
@@ -139,7 +176,11 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
         }
         tcp.push(listener);
     }
-    Ok(Listeners { udp, tcp })
+    Ok(Listeners {
+        udp,
+        tcp,
+        tls: Vec::new(),
+    })
 }
 
 /// Serve on `listeners` (PROXY v2 headers believed from `proxies`) until
@@ -150,8 +191,7 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
 pub async fn run(
     handler: Handler,
     listeners: Listeners,
-    tcp_limits: TcpLimits,
-    proxies: Proxies,
+    doors: Doors,
     serving: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -159,7 +199,7 @@ pub async fn run(
     // UDP: our own receive threads (the fast path for redirects and
     // ready-to-send answers, see dns::udp); TCP: our bounded accept loop
     // (dns::tcp).
-    let proxies = Arc::new(proxies);
+    let proxies = Arc::new(doors.proxies);
     let stop_udp = Arc::new(AtomicBool::new(false));
     let mut udp = Vec::new();
     for s in listeners.udp {
@@ -171,7 +211,7 @@ pub async fn run(
         )?);
     }
     let (stop_tcp, tcp_stopped) = watch::channel(false);
-    let connections = Connections::new(tcp_limits);
+    let connections = Connections::new(doors.tcp);
     let mut tcp = tokio::task::JoinSet::new();
     for l in listeners.tcp {
         tcp.spawn(crate::dns::tcp::serve(
@@ -179,10 +219,29 @@ pub async fn run(
             tokio::net::TcpListener::from_std(l)?,
             Arc::clone(&connections),
             Arc::clone(&proxies),
+            None,
             tcp_stopped.clone(),
         ));
     }
-    info!(addrs = ?addrs, "serving DNS");
+    let tls_addrs = listeners.tls.iter().filter_map(|l| l.local_addr().ok());
+    let tls_addrs: Vec<SocketAddr> = tls_addrs.collect();
+    if let Some(certificates) = doors.certificates {
+        let config =
+            crate::tls::server_config(certificates, &[b"dot"]).map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        for l in listeners.tls {
+            tcp.spawn(crate::dns::tcp::serve(
+                Arc::clone(handler.engine()),
+                tokio::net::TcpListener::from_std(l)?,
+                Arc::clone(&connections),
+                // Nobody speaks for others inside TLS.
+                Arc::new(Proxies::default()),
+                Some(acceptor.clone()),
+                tcp_stopped.clone(),
+            ));
+        }
+    }
+    info!(addrs = ?addrs, tls = ?tls_addrs, "serving DNS");
     serving.send_replace(true);
     shutdown.await;
     serving.send_replace(false);

@@ -125,6 +125,11 @@ async fn serve(config: Config, options: StartOptions) -> anyhow::Result<()> {
                 // time, and logs, counts and audits the verdict.
                 let admission = service.admission.clone();
                 tokio::spawn(async move { admission.reread().await });
+                // And the DoT certificate (a failure keeps the old one,
+                // with a warning).
+                if let Some(c) = &service.certificates {
+                    let _ = c.reload();
+                }
             }
         }
     }

@@ -195,6 +195,10 @@ pub struct ServerConfig {
     pub proxy_from: Vec<IpNet>,
     /// A plain query (no PROXY header) from `proxy_from` is refused.
     pub proxy_required: bool,
+    /// DNS over TLS (RFC 7858) on each address.
+    pub tls_listen: Vec<SocketAddr>,
+    /// The certificate and key of the DoT listeners; set when they are.
+    pub tls: Option<TlsFiles>,
 }
 
 /// `[upstream]`: forwarders and the answer cache.
@@ -340,8 +344,11 @@ pub struct AdminConfig {
 }
 
 /// `admin.tls_certificate` and `admin.tls_key`, set together.
+pub type AdminTls = TlsFiles;
+
+/// A certificate and its key (`tls_certificate`, `tls_key`), set together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminTls {
+pub struct TlsFiles {
     /// PEM file: the server certificate, then any intermediates.
     pub certificate: PathBuf,
     /// PEM file: its private key (PKCS#8, PKCS#1 or SEC1).

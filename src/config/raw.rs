@@ -38,6 +38,9 @@ pub(super) struct RawServer {
     pub tcp_max_per_client: Option<usize>,
     pub proxy_from: Option<Vec<String>>,
     pub proxy_required: Option<bool>,
+    pub tls_listen: Option<Vec<String>>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[upstream]` as written.

@@ -208,6 +208,31 @@ impl RawServer {
             &self.proxy_from.unwrap_or_default(),
             "a network (a.b.c.d/len)",
         );
+        let tls_listen: Vec<SocketAddr> = e.parse_items(
+            "server.tls_listen",
+            &self.tls_listen.unwrap_or_default(),
+            "an address:port",
+        );
+        let tls = match (self.tls_certificate, self.tls_key) {
+            (Some(certificate), Some(key)) => Some(AdminTls { certificate, key }),
+            (None, None) => {
+                if !tls_listen.is_empty() {
+                    e.push(
+                        "server.tls_certificate",
+                        "missing: server.tls_listen needs it and server.tls_key",
+                    );
+                }
+                None
+            }
+            (Some(_), None) => {
+                e.push("server.tls_key", "missing: server.tls_certificate needs it");
+                None
+            }
+            (None, Some(_)) => {
+                e.push("server.tls_certificate", "missing: server.tls_key needs it");
+                None
+            }
+        };
         let udp_sockets = self.udp_sockets.unwrap_or(DEFAULT_UDP_SOCKETS);
         if udp_sockets > 1024 {
             e.push("server.udp_sockets", "must be at most 1024");
@@ -221,6 +246,8 @@ impl RawServer {
             tcp_max_per_client,
             proxy_from,
             proxy_required: self.proxy_required.unwrap_or(DEFAULT_PROXY_REQUIRED),
+            tls_listen,
+            tls,
         }
     }
 }

@@ -51,6 +51,7 @@ use super::mandatory::formerr;
 use super::proxy::{self, Proxies};
 use super::response::Response;
 use crate::metrics::{ProxyRejection, QueryOutcome, TcpRefusal};
+use crate::proto::Transport;
 
 /// The bounds of the TCP door.
 #[derive(Debug, Clone, Copy)]
@@ -125,14 +126,22 @@ impl Connections {
 }
 
 /// Accept on `listener` until `stop` says true, then wait for the
-/// connections: each ends once its query in progress is answered.
+/// connections: each ends once its query in progress is answered. With
+/// `tls`, each connection is DNS over TLS (RFC 7858): the handshake must
+/// end within the idle timeout, then the queries come as over TCP.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     connections: Arc<Connections>,
     proxies: Arc<Proxies>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let transport = if tls.is_some() {
+        Transport::Dot
+    } else {
+        Transport::Tcp
+    };
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -172,6 +181,7 @@ pub async fn serve(
         let connections = Arc::clone(&connections);
         let proxies = Arc::clone(&proxies);
         let stop = stop.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
             // The slot lives as long as the connection.
             let mut slot = slot;
@@ -180,10 +190,22 @@ pub async fn serve(
                 connections: &connections,
                 proxies: &proxies,
                 peer: src,
+                transport,
             };
             engine.metrics.tcp_connection(true);
-            if let Err(error) = door.connection(stream, &mut slot, stop).await {
-                debug!(client = %src, %error, "TCP connection ended");
+            let served = match tls {
+                None => door.connection(stream, &mut slot, stop).await,
+                Some(tls) => {
+                    let idle = connections.limits.idle_timeout;
+                    match tokio::time::timeout(idle, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => door.connection(stream, &mut slot, stop).await,
+                        Ok(Err(error)) => Err(error),
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(error) = served {
+                debug!(client = %src, %error, "connection ended");
             }
             engine.metrics.tcp_connection(false);
         });
@@ -198,6 +220,8 @@ struct Door<'a> {
     proxies: &'a Proxies,
     /// The connection's other end (the client, or its proxy).
     peer: SocketAddr,
+    /// TCP or DoT.
+    transport: Transport,
 }
 
 /// Who the queries of a connection are answered for.
@@ -352,7 +376,8 @@ impl Door<'_> {
             if within(idle, &mut stop, read).await?.is_none() {
                 return Ok(());
             }
-            let Some(answer) = answer(self.engine, &query, self.peer, asker).await else {
+            let Some(answer) = answer(self.engine, &query, self.peer, asker, self.transport).await
+            else {
                 if query.len() < HEADER_LEN {
                     // Not DNS: nothing more to read from this client.
                     return Ok(());
@@ -373,7 +398,13 @@ impl Door<'_> {
 
 /// The answer to one query of a TCP client, or `None` (a message that is
 /// not a query, or too short to have a header).
-async fn answer(engine: &Engine, query: &[u8], peer: SocketAddr, asker: Asker) -> Option<Vec<u8>> {
+async fn answer(
+    engine: &Engine,
+    query: &[u8],
+    peer: SocketAddr,
+    asker: Asker,
+    transport: Transport,
+) -> Option<Vec<u8>> {
     let src = match asker {
         Asker::Client(client) => client,
         Asker::Refused => peer,
@@ -384,7 +415,7 @@ async fn answer(engine: &Engine, query: &[u8], peer: SocketAddr, asker: Asker) -
             // RFC 1035 section 4.1.1: FORMERR when the header says "query".
             debug!(client = %src, %error, "malformed query");
             let answer = formerr(query)?;
-            engine.metrics.query(true, QueryOutcome::Error);
+            engine.metrics.query(transport, QueryOutcome::Error);
             return Some(answer.to_vec());
         }
     };
@@ -393,8 +424,8 @@ async fn answer(engine: &Engine, query: &[u8], peer: SocketAddr, asker: Asker) -
         return None;
     }
     let reply = match asker {
-        Asker::Client(_) => engine.handle(&request).await.0,
-        Asker::Refused => engine.refuse(&request),
+        Asker::Client(_) => engine.handle_as(&request, transport).await.0,
+        Asker::Refused => engine.refuse(transport),
     };
     Some(Response::new(&request, &reply).encode(u16::MAX))
 }

@@ -57,6 +57,7 @@ use super::proxy::{Admission, Proxies};
 use super::query::QueryView;
 use super::response::Response;
 use crate::metrics::{ProxyRejection, QueryOutcome};
+use crate::proto::Transport;
 use mmsg::{Batch, Datagram};
 
 /// How often a loop waiting for a datagram looks at the stop flag.
@@ -156,7 +157,7 @@ async fn serve(engine: &Arc<Engine>, socket: Rc<UdpSocket>, proxies: &Proxies, s
                 if !engine.allowed(src.ip()) {
                     engine.metrics.udp_dropped();
                 } else if let Some(formerr) = formerr(payload) {
-                    engine.metrics.query(false, QueryOutcome::Error);
+                    engine.metrics.query(Transport::Udp, QueryOutcome::Error);
                     answer.clear();
                     answer.extend_from_slice(&formerr);
                     batch.reply(i);
@@ -245,7 +246,7 @@ async fn answer_in_task(
             // and says "query" (as the TCP door does).
             debug!(client = %src, %error, "malformed query");
             if let Some(answer) = damaged {
-                engine.metrics.query(false, QueryOutcome::Error);
+                engine.metrics.query(Transport::Udp, QueryOutcome::Error);
                 send_one(socket, &answer, peer).await;
             }
             return;
