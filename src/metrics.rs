@@ -59,7 +59,7 @@ pub const LIST_ISSUED_AGE: &str = "rempart_list_issued_age_seconds";
 pub const LIST_APPLIED_AGE: &str = "rempart_list_applied_age_seconds";
 /// List reloads, by `outcome` (applied, unchanged, refused).
 pub const RELOADS_TOTAL: &str = "rempart_reloads_total";
-/// TCP connections open now.
+/// TCP connections open now, DoT and DoH included.
 pub const TCP_CONNECTIONS: &str = "rempart_tcp_connections";
 /// TCP connections closed at accept, never read, by `reason`
 /// (not_allowed, total, per_client): see [`TcpRefusal`].

@@ -35,13 +35,15 @@ pub struct Listeners {
     pub tcp: Vec<TcpListener>,
     /// DNS over TLS listeners, one per address ([`Listeners::bind_tls`]).
     pub tls: Vec<TcpListener>,
+    /// DNS over HTTPS listeners, one per address ([`Listeners::bind_tls`]).
+    pub https: Vec<TcpListener>,
 }
 
 /// A socket that cannot be bound: names the address.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot bind {proto} {addr}: {source}")]
 pub struct BindError {
-    /// `udp`, `tcp` or `tls`.
+    /// `udp`, `tcp`, `tls` or `https`.
     pub proto: &'static str,
     /// The address.
     pub addr: SocketAddr,
@@ -59,17 +61,31 @@ impl Listeners {
             .collect()
     }
 
-    /// Bind a DNS over TLS listener on every address of `addrs`.
-    pub fn bind_tls(&mut self, addrs: &[SocketAddr]) -> Result<(), BindError> {
-        for &addr in addrs {
-            let listener = bind_tcp(addr).map_err(|source| BindError {
-                proto: "tls",
-                addr,
-                source,
-            })?;
-            self.tls.push(listener);
+    /// Bind a DNS over TLS listener on every address of `tls`, and a DNS
+    /// over HTTPS one on every address of `https`.
+    pub fn bind_tls(&mut self, tls: &[SocketAddr], https: &[SocketAddr]) -> Result<(), BindError> {
+        for (proto, addrs, out) in [
+            ("tls", tls, &mut self.tls),
+            ("https", https, &mut self.https),
+        ] {
+            for &addr in addrs {
+                let listener = bind_tcp(addr).map_err(|source| BindError {
+                    proto,
+                    addr,
+                    source,
+                })?;
+                out.push(listener);
+            }
         }
         Ok(())
+    }
+
+    /// The DNS over HTTPS addresses bound.
+    pub fn https_addrs(&self) -> Vec<SocketAddr> {
+        self.https
+            .iter()
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
     }
 
     /// The DNS over TLS addresses bound.
@@ -90,7 +106,7 @@ pub struct Doors {
     /// PROXY v2 senders (UDP and TCP; never DoT: a proxy in front of DoT
     /// terminates TLS and speaks plain DNS to us).
     pub proxies: Proxies,
-    /// The certificate of the DoT listeners, when there are any.
+    /// The certificate of the DoT and DoH listeners, when there are any.
     pub certificates: Option<Arc<Certificates>>,
 }
 
@@ -180,6 +196,7 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
         udp,
         tcp,
         tls: Vec::new(),
+        https: Vec::new(),
     })
 }
 
@@ -196,6 +213,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let addrs = listeners.local_addrs();
+    let tls_addrs = listeners.tls_addrs();
+    let https_addrs = listeners.https_addrs();
     // UDP: our own receive threads (the fast path for redirects and
     // ready-to-send answers, see dns::udp); TCP: our bounded accept loop
     // (dns::tcp).
@@ -223,9 +242,21 @@ pub async fn run(
             tcp_stopped.clone(),
         ));
     }
-    let tls_addrs = listeners.tls.iter().filter_map(|l| l.local_addr().ok());
-    let tls_addrs: Vec<SocketAddr> = tls_addrs.collect();
     if let Some(certificates) = doors.certificates {
+        // RFC 8484 section 5.2: HTTP/2 is the minimum recommended; HTTP/1.1
+        // for the clients that have nothing else.
+        let config = crate::tls::server_config(certificates.clone(), &[b"h2", b"http/1.1"])
+            .map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        for l in listeners.https {
+            tcp.spawn(crate::dns::https::serve(
+                Arc::clone(handler.engine()),
+                tokio::net::TcpListener::from_std(l)?,
+                Arc::clone(&connections),
+                acceptor.clone(),
+                tcp_stopped.clone(),
+            ));
+        }
         let config =
             crate::tls::server_config(certificates, &[b"dot"]).map_err(io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -241,7 +272,7 @@ pub async fn run(
             ));
         }
     }
-    info!(addrs = ?addrs, tls = ?tls_addrs, "serving DNS");
+    info!(addrs = ?addrs, tls = ?tls_addrs, https = ?https_addrs, "serving DNS");
     serving.send_replace(true);
     shutdown.await;
     serving.send_replace(false);

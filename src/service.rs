@@ -111,6 +111,8 @@ pub struct Service {
     pub dns_addrs: Vec<SocketAddr>,
     /// The DNS over TLS addresses bound.
     pub tls_addrs: Vec<SocketAddr>,
+    /// The DNS over HTTPS addresses bound.
+    pub https_addrs: Vec<SocketAddr>,
     /// The DoT listeners' certificate, re-read on change and on SIGHUP.
     pub certificates: Option<Arc<crate::tls::Certificates>>,
     /// The admin listener's address.
@@ -243,9 +245,10 @@ impl Service {
             None => None,
         };
         let mut listeners = bind(&config.server.listen, config.server.udp_sockets)?;
-        listeners.bind_tls(&config.server.tls_listen)?;
+        listeners.bind_tls(&config.server.tls_listen, &config.server.https_listen)?;
         let dns_addrs = listeners.local_addrs();
         let tls_addrs = listeners.tls_addrs();
+        let https_addrs = listeners.https_addrs();
         // A renewed certificate is taken within TLS_CHECK of being written
         // (the files' time and size are compared; a polling loop rather
         // than inotify: it also sees a file replaced by a rename or a
@@ -334,6 +337,7 @@ impl Service {
         Ok(Service {
             dns_addrs,
             tls_addrs,
+            https_addrs,
             certificates,
             tls_watch,
             admin_addr,

@@ -64,7 +64,7 @@ fn check(file: &std::path::Path) -> ExitCode {
         eprintln!("{}: {reason}", file.display());
         return ExitCode::from(EXIT_REFUSED);
     }
-    // And the DNS listeners' (DoT).
+    // And the DNS listeners' (DoT, DoH).
     if let Some(tls) = &config.server.tls
         && let Err(reason) = crate::tls::load("server", &tls.certificate, &tls.key)
     {

@@ -197,7 +197,10 @@ pub struct ServerConfig {
     pub proxy_required: bool,
     /// DNS over TLS (RFC 7858) on each address.
     pub tls_listen: Vec<SocketAddr>,
-    /// The certificate and key of the DoT listeners; set when they are.
+    /// DNS over HTTPS (RFC 8484, path /dns-query) on each address.
+    pub https_listen: Vec<SocketAddr>,
+    /// The certificate and key of the DoT and DoH listeners; set when
+    /// they are.
     pub tls: Option<TlsFiles>,
 }
 

@@ -39,6 +39,7 @@ pub(super) struct RawServer {
     pub proxy_from: Option<Vec<String>>,
     pub proxy_required: Option<bool>,
     pub tls_listen: Option<Vec<String>>,
+    pub https_listen: Option<Vec<String>>,
     pub tls_certificate: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
 }

@@ -536,9 +536,15 @@ fn admin_limits_out_of_range_are_named() {
 
 #[test]
 fn dot_needs_its_certificate_and_key() {
-    let base = example_with_required_keys().replacen("\ntls_listen = []\n", "\n", 1);
+    let base = example_with_required_keys()
+        .replacen("\ntls_listen = []\n", "\n", 1)
+        .replacen("\nhttps_listen = []\n", "\n", 1);
     for (set, missing) in [
         ("tls_listen = [\"127.0.0.1:853\"]", "server.tls_certificate"),
+        (
+            "https_listen = [\"127.0.0.1:443\"]",
+            "server.tls_certificate",
+        ),
         ("tls_certificate = \"c.pem\"", "server.tls_key"),
         ("tls_key = \"k.pem\"", "server.tls_certificate"),
         (

@@ -213,14 +213,24 @@ impl RawServer {
             &self.tls_listen.unwrap_or_default(),
             "an address:port",
         );
+        let https_listen: Vec<SocketAddr> = e.parse_items(
+            "server.https_listen",
+            &self.https_listen.unwrap_or_default(),
+            "an address:port",
+        );
         let tls = match (self.tls_certificate, self.tls_key) {
             (Some(certificate), Some(key)) => Some(AdminTls { certificate, key }),
             (None, None) => {
-                if !tls_listen.is_empty() {
-                    e.push(
-                        "server.tls_certificate",
-                        "missing: server.tls_listen needs it and server.tls_key",
-                    );
+                for (key, addrs) in [
+                    ("server.tls_listen", &tls_listen),
+                    ("server.https_listen", &https_listen),
+                ] {
+                    if !addrs.is_empty() {
+                        e.push(
+                            "server.tls_certificate",
+                            format!("missing: {key} needs it and server.tls_key"),
+                        );
+                    }
                 }
                 None
             }
@@ -247,6 +257,7 @@ impl RawServer {
             proxy_from,
             proxy_required: self.proxy_required.unwrap_or(DEFAULT_PROXY_REQUIRED),
             tls_listen,
+            https_listen,
             tls,
         }
     }

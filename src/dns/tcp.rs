@@ -75,7 +75,7 @@ pub struct Connections {
 }
 
 /// A slot taken by an open connection, given back when dropped.
-struct Slot {
+pub(super) struct Slot {
     connections: Arc<Connections>,
     ip: IpAddr,
 }
@@ -106,8 +106,13 @@ impl Connections {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The bounds.
+    pub(super) fn limits(&self) -> TcpLimits {
+        self.limits
+    }
+
     /// A slot for a connection from `ip`, or why there is none.
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, TcpRefusal> {
+    pub(super) fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, TcpRefusal> {
         let mut open = self.lock();
         if open.0 >= self.limits.max_connections {
             return Err(TcpRefusal::Total);

@@ -1,7 +1,11 @@
-//! DNS over TLS (RFC 7858, issue 19): Knot's `kdig +tls` against Rempart's
-//! DoT listener, with a test CA made by rcgen; the certificate rotated on
-//! disk is served to new connections while an established one goes on.
-//! `.ci/run` installs knot-dnsutils.
+//! DNS over TLS (RFC 7858) and over HTTPS (RFC 8484), issue 19: Knot's
+//! `kdig +tls` and `kdig +https`, and curl resolving through `--doh-url`,
+//! against Rempart's listeners, with a test CA made by rcgen; the
+//! certificate rotated on disk is served to new connections while an
+//! established one goes on. `.ci/run` installs knot-dnsutils and curl.
+//!
+//! The redirect points at 127.0.0.5, where the test serves an
+//! "information page", so that curl lands on it as a browser would.
 
 mod common;
 
@@ -31,6 +35,11 @@ impl Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Not rcgen's default name, which the server certificate has too:
+        // OpenSSL (curl) would take that one for self-signed.
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Rempart test CA");
         let pem = params.self_signed(&key).unwrap().pem();
         Ca { params, key, pem }
     }
@@ -66,6 +75,7 @@ struct Dot {
     key: PathBuf,
     first_der: Vec<u8>,
     addr: SocketAddr,
+    https: SocketAddr,
 }
 
 async fn start() -> Dot {
@@ -78,7 +88,8 @@ async fn start() -> Dot {
     let key = setup.dir.path().join("key.pem");
     let first_der = ca.issue(&cert, &key);
     let server = format!(
-        "tls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+        "tls_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\n\
+         tls_certificate = \"{}\"\ntls_key = \"{}\"\n",
         cert.display(),
         key.display()
     );
@@ -88,11 +99,13 @@ async fn start() -> Dot {
         upstream.addr,
         &Extra {
             server,
+            redirect: "ipv4 = [\"127.0.0.5\"]\nipv6 = [\"2001:db8::80\"]",
             ..Extra::default()
         },
     );
     let rempart = Rempart::start(&config).await;
     let addr = rempart.service().tls_addrs[0];
+    let https = rempart.service().https_addrs[0];
     Dot {
         _upstream: upstream,
         setup,
@@ -103,15 +116,17 @@ async fn start() -> Dot {
         key,
         first_der,
         addr,
+        https,
     }
 }
 
-/// `kdig +tls` with the test CA, authenticating `dns.test`: its JSON
-/// answer (RFC 8427).
-fn kdig(dot: &Dot, name: &str) -> Value {
+/// `kdig` with the test CA, authenticating `dns.test`, over `how` (`+tls`
+/// for DoT, `+https` or `+https-get` for DoH): its JSON answer (RFC 8427).
+fn kdig(dot: &Dot, how: &str, name: &str) -> Value {
+    let addr = if how == "+tls" { dot.addr } else { dot.https };
     let out = Command::new("kdig")
-        .arg(format!("@{}", dot.addr.ip()))
-        .args(["-p", &dot.addr.port().to_string()])
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), how])
         .arg(format!("+tls-ca={}", dot.ca_file.display()))
         .args(["+tls-hostname=dns.test", "+json", "+timeout=5", "+retry=0"])
         .args([name, "A"])
@@ -151,6 +166,21 @@ fn kdig_ede(v: &Value) -> Option<(u16, String)> {
     None
 }
 
+/// The redirect records of the audit trail.
+fn redirects(dot: &Dot) -> Vec<Value> {
+    dot.rempart.service().auditor().expect("audit on").flush();
+    let mut redirects = Vec::new();
+    for f in rempart::audit::trail::files(&dot.setup.audit_dir()).unwrap() {
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            if v["kind"] == "redirect" {
+                redirects.push(v);
+            }
+        }
+    }
+    redirects
+}
+
 /// The A addresses of a kdig JSON answer.
 fn addresses(v: &Value) -> Vec<String> {
     v["answerRRs"]
@@ -167,27 +197,19 @@ fn addresses(v: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_redirects_a_listed_name_with_ede_16_forwards_the_others_and_audits_dot() {
     let dot = start().await;
-    let listed = tokio::task::block_in_place(|| kdig(&dot, "bad.test."));
+    let listed = tokio::task::block_in_place(|| kdig(&dot, "+tls", "bad.test."));
     assert_eq!(listed["RCODE"], 0, "{listed:#}");
-    assert_eq!(addresses(&listed), ["192.0.2.80"], "{listed:#}");
+    assert_eq!(addresses(&listed), ["127.0.0.5"], "{listed:#}");
     assert_eq!(
         kdig_ede(&listed),
         Some((16, "Blocked: see http://info.block.test/".to_owned())),
         "{listed:#}"
     );
-    let allowed = tokio::task::block_in_place(|| kdig(&dot, "ok.test."));
+    let allowed = tokio::task::block_in_place(|| kdig(&dot, "+tls", "ok.test."));
     assert_eq!(addresses(&allowed), ["198.51.100.1"], "{allowed:#}");
 
     dot.rempart.service().auditor().expect("audit on").flush();
-    let mut redirects = Vec::new();
-    for f in rempart::audit::trail::files(&dot.setup.audit_dir()).unwrap() {
-        for l in std::fs::read_to_string(&f).unwrap().lines() {
-            let v: Value = serde_json::from_str(l).unwrap();
-            if v["kind"] == "redirect" {
-                redirects.push(v);
-            }
-        }
-    }
+    let redirects = redirects(&dot);
     assert_eq!(redirects.len(), 1, "{redirects:#?}");
     assert_eq!(redirects[0]["qname"], "bad.test.");
     assert_eq!(redirects[0]["transport"], "dot");
@@ -251,7 +273,7 @@ async fn a_certificate_rotated_on_disk_serves_new_connections_and_keeps_establis
     assert_eq!(der, dot.first_der);
     assert_eq!(
         ask(&mut established, "bad.test.").await,
-        ["bad.test. 60 A 192.0.2.80"]
+        ["bad.test. 60 A 127.0.0.5"]
     );
 
     let second = dot.ca.issue(&dot.cert, &dot.key);
@@ -291,5 +313,161 @@ async fn a_certificate_rotated_on_disk_serves_new_connections_and_keeps_establis
     );
     let (_, der) = connect(&dot).await;
     assert_eq!(der, second);
+    dot.rempart.stop().await;
+}
+
+/// An HTTP server on `ip:port` answering every request with `page`, for as
+/// long as the test runs.
+async fn web_page(ip: &str, port: u16, page: &'static str) -> Option<u16> {
+    let listener = tokio::net::TcpListener::bind((ip, port)).await.ok()?;
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    Some(port)
+}
+
+/// curl with the test CA trusted (for DoH too): (status, stdout, stderr).
+fn curl(dot: &Dot, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&dot.ca_file)
+        .args(args)
+        .output()
+        .expect("curl is missing (.ci/run installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doh_with_kdig_and_curl_redirects_a_listed_name_forwards_the_others_and_audits_doh() {
+    let dot = start().await;
+    // kdig: POST over HTTP/2, then GET.
+    let listed = tokio::task::block_in_place(|| kdig(&dot, "+https", "bad.test."));
+    assert_eq!(addresses(&listed), ["127.0.0.5"], "{listed:#}");
+    assert_eq!(
+        kdig_ede(&listed),
+        Some((16, "Blocked: see http://info.block.test/".to_owned())),
+        "{listed:#}"
+    );
+    let allowed = tokio::task::block_in_place(|| kdig(&dot, "+https-get", "ok.test."));
+    assert_eq!(addresses(&allowed), ["198.51.100.1"], "{allowed:#}");
+
+    // curl resolving through DoH (its GET-less POSTs, Accept: */*) lands
+    // on the information page for the listed name, on the real site
+    // (ns.test is 127.0.0.1) for an allowed one.
+    let port = loop {
+        let port = web_page("127.0.0.5", 0, "information page").await.unwrap();
+        if web_page("127.0.0.1", port, "the real site").await.is_some() {
+            break port;
+        }
+    };
+    let doh_url = format!("https://127.0.0.1:{}/dns-query", dot.https.port());
+    for (name, page) in [
+        ("bad.test", "information page"),
+        ("ns.test", "the real site"),
+    ] {
+        let url = format!("http://{name}:{port}/");
+        let (ok, body, err) =
+            tokio::task::block_in_place(|| curl(&dot, &["--doh-url", &doh_url, &url]));
+        assert!(ok, "curl {url}: {err}");
+        assert_eq!(body, page, "{url}");
+    }
+
+    let records = redirects(&dot);
+    assert!(!records.is_empty());
+    assert!(
+        records
+            .iter()
+            .all(|r| r["transport"] == "doh" && r["qname"] == "bad.test."),
+        "{records:#?}"
+    );
+    let metrics = dot.rempart.service().metrics.render(0);
+    assert!(
+        metrics.contains("rempart_queries_total{transport=\"doh\",outcome=\"redirected\"}"),
+        "{metrics}"
+    );
+    dot.rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doh_serves_http_1_1_get_without_content_type_and_bounds_what_it_reads() {
+    use base64::Engine as _;
+    let dot = start().await;
+    let base = format!("https://127.0.0.1:{}", dot.https.port());
+    let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(
+        Name::from_ascii("bad.test.").unwrap(),
+        RecordType::A,
+    ));
+    m.metadata.recursion_desired = true;
+    let q = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.to_vec().unwrap());
+    let answer = dot.setup.dir.path().join("answer.bin");
+    let url = format!("{base}/dns-query?dns={q}");
+    let out = answer.to_str().unwrap();
+    let (ok, written, err) = tokio::task::block_in_place(|| {
+        curl(
+            &dot,
+            &[
+                "--http1.1",
+                "-H",
+                "Accept: */*",
+                "-o",
+                out,
+                "-w",
+                "%{http_code} %{content_type} %{http_version}",
+                &url,
+            ],
+        )
+    });
+    assert!(ok, "{err}");
+    assert_eq!(written, "200 application/dns-message 1.1");
+    let reply = Message::from_vec(&std::fs::read(&answer).unwrap()).unwrap();
+    assert_eq!(answers(&reply), ["bad.test. 60 A 127.0.0.5"]);
+
+    // 65536 octets of body: 413, unread. (Over HTTP/1.1: over HTTP/2 the
+    // early answer ends the stream before the upload does, which curl
+    // 7.88 reports as an error instead of the status.)
+    let big = dot.setup.dir.path().join("big.bin");
+    std::fs::write(&big, vec![0u8; 65_536]).unwrap();
+    let data = format!("@{}", big.display());
+    let status = |args: &[&str]| {
+        let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        all.extend_from_slice(args);
+        let (_, code, err) = tokio::task::block_in_place(|| curl(&dot, &all));
+        format!("{code}{err}")
+    };
+    let dns_query = format!("{base}/dns-query");
+    let typed = "Content-Type: application/dns-message";
+    assert_eq!(
+        status(&["--http1.1", "-H", typed, "--data-binary", &data, &dns_query]),
+        "413"
+    );
+    assert_eq!(
+        status(&[
+            "-H",
+            "Content-Type: text/plain",
+            "--data-binary",
+            "x",
+            &dns_query
+        ]),
+        "415"
+    );
+    assert_eq!(status(&["-X", "PUT", &dns_query]), "405");
+    assert_eq!(status(&[&format!("{base}/other?dns={q}")]), "404");
+    assert_eq!(status(&[&format!("{base}/dns-query?dns=***")]), "400");
     dot.rempart.stop().await;
 }
