@@ -10,7 +10,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,52 +18,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::KeyPair;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A test CA that signs server certificates for `dns.test`.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        // Not rcgen's default name, which the server certificate has too:
-        // OpenSSL (curl) would take that one for self-signed.
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Rempart test CA");
-        let pem = params.self_signed(&key).unwrap().pem();
-        Ca { params, key, pem }
-    }
-
-    /// A new certificate and key for `dns.test` and 127.0.0.1, written to
-    /// `cert` and `key` (each replaced whole by a rename, as a renewal
-    /// tool does); returns the certificate's DER.
-    fn issue(&self, cert: &Path, key: &Path) -> Vec<u8> {
-        let server_key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(vec!["dns.test".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        let c = params
-            .signed_by(&server_key, &Issuer::from_params(&self.params, &self.key))
-            .unwrap();
-        let replace = |path: &Path, text: String| {
-            let tmp = path.with_extension("new");
-            std::fs::write(&tmp, text).unwrap();
-            std::fs::rename(&tmp, path).unwrap();
-        };
-        replace(key, server_key.serialize_pem());
-        replace(cert, c.pem());
-        c.der().to_vec()
-    }
-}
 
 struct Dot {
     _upstream: TestUpstream,

@@ -285,3 +285,176 @@ async fn scrape_metrics(admin: SocketAddr) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// A free loopback port (UDP and TCP).
+async fn free_port() -> u16 {
+    let (udp, _tcp) = bind_pair().await;
+    udp.local_addr().unwrap().port()
+}
+
+/// `kdig` from `source` to `server` over `how` (`+tls`, `+https`, or
+/// `+notcp` for UDP), trusting `ca`: the answer's rcode and A addresses.
+fn kdig(
+    server: SocketAddr,
+    source: &str,
+    how: &str,
+    ca: &Path,
+    name: &str,
+) -> (String, Vec<String>) {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "-b", source, how])
+        // (+tls-ca alone would turn TLS on.)
+        .args(match how {
+            "+notcp" => Vec::new(),
+            _ => vec![
+                format!("+tls-ca={}", ca.display()),
+                "+tls-hostname=dns.test".to_owned(),
+            ],
+        })
+        .args(["+json", "+timeout=3", "+retry=0"])
+        .args([name, "A"])
+        .output()
+        .expect("kdig is missing: install knot-dnsutils (.ci/run does)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Ok(v) = serde_json::from_str::<Value>(&text) else {
+        return (format!("no answer: {text}"), Vec::new());
+    };
+    let addresses = v["answerRRs"]
+        .as_array()
+        .map(|rrs| {
+            rrs.iter()
+                .filter_map(|r| r["rdataA"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (v["RCODE"].to_string(), addresses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_dnsdist_example_terminates_dot_and_doh_and_balances_two_instances() {
+    let (_upstream_a, setup_a, rempart_a) = start().await;
+    let (_upstream_b, setup_b, rempart_b) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    ca.issue(&cert, &key);
+    let plain = SocketAddr::from(([127, 0, 0, 1], free_port().await));
+    let dot = SocketAddr::from(([127, 0, 0, 1], free_port().await));
+    let doh = SocketAddr::from(([127, 0, 0, 1], free_port().await));
+    // The shipped file, its addresses and files made the test's; the
+    // health check asks a name the test upstream serves.
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dnsdist/dnsdist.conf"),
+    )
+    .unwrap();
+    let conf = [
+        ("'0.0.0.0:53'", format!("'{plain}'")),
+        ("'0.0.0.0:853'", format!("'{dot}'")),
+        ("'0.0.0.0:443'", format!("'{doh}'")),
+        (
+            "'/etc/dnsdist/fullchain.pem'",
+            format!("'{}'", cert.display()),
+        ),
+        ("'/etc/dnsdist/key.pem'", format!("'{}'", key.display())),
+        ("'127.0.0.1:5301'", format!("'{}'", rempart_a.addr)),
+        ("'127.0.0.1:5302'", format!("'{}'", rempart_b.addr)),
+        ("'a.root-servers.net.'", "'ok.test.'".to_owned()),
+    ]
+    .iter()
+    .fold(shipped, |text, (from, to)| {
+        assert!(text.contains(from), "{from} in the example");
+        text.replace(from, to)
+    });
+    let conf_file = dir.path().join("dnsdist.conf");
+    std::fs::write(&conf_file, conf).unwrap();
+    let check = Command::new("dnsdist")
+        .args(["--check-config", "-C"])
+        .arg(&conf_file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "dnsdist --check-config: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let child = Command::new("dnsdist")
+        .args(["--supervised", "--disable-syslog", "-C"])
+        .arg(&conf_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _dnsdist = Dnsdist {
+        _dir: dir,
+        child,
+        addr: plain,
+    };
+    let ca_file = _dnsdist._dir.path().join("ca.pem");
+    let ask = |server, source: &'static str, how: &'static str, name: &'static str| {
+        let ca_file = ca_file.clone();
+        tokio::task::spawn_blocking(move || kdig(server, source, how, &ca_file, name))
+    };
+    // Up once the health checks have passed: plain queries answered.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ask(plain, "127.0.0.3", "+notcp", "ok.test.")
+        .await
+        .unwrap()
+        .0
+        != "0"
+    {
+        assert!(Instant::now() < deadline, "dnsdist did not answer in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (server, how) in [(dot, "+tls"), (doh, "+https")] {
+        let (rcode, addresses) = ask(server, "127.0.0.3", how, "bad.test.").await.unwrap();
+        assert_eq!(
+            (rcode.as_str(), addresses),
+            ("0", vec!["192.0.2.80".to_owned()]),
+            "{how}"
+        );
+        let (rcode, _) = ask(server, "127.0.0.2", how, "bad.test.").await.unwrap();
+        assert_eq!(rcode, "5", "{how}: REFUSED outside server.allow");
+    }
+    // Round robin: both instances answer, and audit the subscriber.
+    for _ in 0..6 {
+        let (rcode, _) = ask(plain, "127.0.0.3", "+notcp", "www.bad.test.")
+            .await
+            .unwrap();
+        assert_eq!(rcode, "0");
+    }
+    for (rempart, setup) in [(&rempart_a, &setup_a), (&rempart_b, &setup_b)] {
+        rempart.service().auditor().expect("audit on").flush();
+        let records = redirects(&setup.audit_dir());
+        assert!(!records.is_empty(), "each instance got queries");
+        assert!(
+            records.iter().all(|r| r["client"] == "127.0.0.3"),
+            "{records:#?}"
+        );
+    }
+    // The health checks came with a PROXY header (none was refused as
+    // header-less): they test the path the queries take.
+    let metrics = rempart_a.service().metrics.render(0);
+    assert!(
+        metrics.contains("rempart_proxy_rejected_total{reason=\"missing\"} 0"),
+        "{metrics}"
+    );
+    // One instance stops: the health checks take it out, the other
+    // answers everything.
+    rempart_b.stop().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for _ in 0..4 {
+        let (rcode, addresses) = ask(plain, "127.0.0.3", "+notcp", "bad.test.")
+            .await
+            .unwrap();
+        assert_eq!(
+            (rcode.as_str(), addresses),
+            ("0", vec!["192.0.2.80".to_owned()])
+        );
+    }
+    rempart_a.stop().await;
+}
