@@ -37,6 +37,11 @@ struct Dot {
 }
 
 async fn start() -> Dot {
+    start_with("").await
+}
+
+/// [`start`], with `more` in `[server]`.
+async fn start_with(more: &str) -> Dot {
     let upstream = TestUpstream::start(ZONE).await;
     let setup = Setup::new(ENTRIES);
     let ca = Ca::new();
@@ -47,7 +52,7 @@ async fn start() -> Dot {
     let first_der = ca.issue(&cert, &key);
     let server = format!(
         "tls_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\n\
-         tls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+         tls_certificate = \"{}\"\ntls_key = \"{}\"\n{more}\n",
         cert.display(),
         key.display()
     );
@@ -427,5 +432,55 @@ async fn doh_serves_http_1_1_get_without_content_type_and_bounds_what_it_reads()
     assert_eq!(status(&["-X", "PUT", &dns_query]), "405");
     assert_eq!(status(&[&format!("{base}/other?dns={q}")]), "404");
     assert_eq!(status(&[&format!("{base}/dns-query?dns=***")]), "400");
+    dot.rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doh_closes_an_http2_connection_idle_for_tcp_idle_timeout_ms() {
+    let dot = start_with("tcp_idle_timeout_ms = 500").await;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    {
+        use rustls_pki_types::pem::PemObject;
+        roots
+            .add(CertificateDer::from_pem_slice(dot.ca.pem.as_bytes()).unwrap())
+            .unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(dot.https).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("dns.test").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // The client preface, then nothing: the server's SETTINGS come, then,
+    // once the connection has been quiet for the idle timeout, its GOAWAY
+    // and the end of the connection.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let opened = Instant::now();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection was not closed");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(400),
+        "closed before the idle timeout: {:?}",
+        opened.elapsed()
+    );
     dot.rempart.stop().await;
 }
