@@ -14,9 +14,10 @@
 //! endpoints; the file at start): read, verify, parse, gates, compile off
 //! the query path, persist, swap, record.
 //!
-//! **Output.** [`dns`] speaks DNS: the UDP receive loop and hickory-server's
-//! TCP listener both reach one engine, which refuses clients outside the
-//! allowed networks, asks the policy for a verdict, and either writes the
+//! **Output.** [`dns`] speaks DNS: the UDP receive loop, the TCP and DoT
+//! accept loop and the DoH server (behind a proxy, with the client address
+//! its PROXY v2 header carries) all reach one engine, which refuses clients
+//! outside the allowed networks, asks the policy for a verdict, and either writes the
 //! redirect (A/AAAA to the information page, NODATA otherwise, EDE 16) or
 //! forwards the query through [`upstream`] (its own UDP/TCP exchange and a
 //! DNSSEC-transparent answer cache bounded in bytes)
