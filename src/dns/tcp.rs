@@ -300,18 +300,19 @@ impl Door<'_> {
             }
             Asker::Client(client)
         } else if slot.is_none() {
-            // A proxy's connection without a header.
+            // A proxy's connection without a header: counted against the
+            // proxy's own address, refused or served for it.
+            match self.connections.take(self.peer.ip()) {
+                Ok(s) => *slot = Some(s),
+                Err(why) => {
+                    self.engine.metrics.tcp_refused(why);
+                    return Ok(());
+                }
+            }
             if self.proxies.admit(self.peer, &first) == proxy::Admission::Refuse {
                 self.engine.metrics.proxy_rejected(ProxyRejection::Missing);
                 Asker::Refused
             } else {
-                match self.connections.take(self.peer.ip()) {
-                    Ok(s) => *slot = Some(s),
-                    Err(why) => {
-                        self.engine.metrics.tcp_refused(why);
-                        return Ok(());
-                    }
-                }
                 Asker::Client(self.peer)
             }
         } else {
