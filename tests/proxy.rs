@@ -458,3 +458,41 @@ async fn the_shipped_dnsdist_example_terminates_dot_and_doh_and_balances_two_ins
     }
     rempart_a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxys_connection_without_a_header_counts_against_the_tcp_bounds() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let setup = Setup::new(ENTRIES);
+    let config = setup.config(
+        upstream.addr,
+        &Extra {
+            server: "proxy_from = [\"127.0.0.1/32\"]\ntcp_max_connections = 4\ntcp_max_per_client = 1\n",
+            ..Extra::default()
+        },
+    );
+    let rempart = Rempart::start(&config).await;
+    // The first header-less connection from the proxy is answered REFUSED
+    // and stays open...
+    let mut m = Message::new(99, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(
+        Name::from_ascii("ok.test.").unwrap(),
+        RecordType::A,
+    ));
+    let query = m.to_vec().unwrap();
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    let mut held = tokio::net::TcpStream::connect(rempart.addr).await.unwrap();
+    held.write_all(&framed).await.unwrap();
+    let len = held.read_u16().await.unwrap();
+    let mut buf = vec![0u8; usize::from(len)];
+    held.read_exact(&mut buf).await.unwrap();
+    assert_eq!(
+        Message::from_vec(&buf).unwrap().metadata.response_code,
+        ResponseCode::Refused
+    );
+    // ...so a second one is over tcp_max_per_client: closed unanswered.
+    let m = ask(rempart.addr, "127.0.0.1:0", true, "ok.test.", &[]).await;
+    assert!(m.is_none(), "{m:?}");
+    drop(held);
+    rempart.stop().await;
+}
