@@ -35,7 +35,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -259,65 +259,21 @@ fn verdict(list: &str, v: Verdict) -> Response {
 
 /// Why the admin listener's TLS cannot be set up (`serve` and `config
 /// check` refuse the config with it, exit 1).
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The certificate file cannot be read or is not PEM.
-    #[error("admin.tls_certificate {}: {source}", file.display())]
-    Certificate {
-        /// The file.
-        file: PathBuf,
-        /// What is wrong.
-        source: rustls_pki_types::pem::Error,
-    },
-    /// The certificate file holds no certificate.
-    #[error("admin.tls_certificate {}: no CERTIFICATE in the file", file.display())]
-    NoCertificate {
-        /// The file.
-        file: PathBuf,
-    },
-    /// The key file cannot be read or holds no private key.
-    #[error("admin.tls_key {}: {source}", file.display())]
-    Key {
-        /// The file.
-        file: PathBuf,
-        /// What is wrong.
-        source: rustls_pki_types::pem::Error,
-    },
-    /// rustls refuses the pair (a key that does not match the
-    /// certificate, an unsupported algorithm).
-    #[error("admin.tls_certificate, admin.tls_key: {0}")]
-    Rustls(#[from] rustls::Error),
-}
+pub use crate::tls::TlsError;
 
 /// The TLS side of the admin listener from PEM files: the certificate
-/// chain (server certificate first) and its private key. rustls with the
-/// ring provider, its safe default versions (TLS 1.2 and 1.3) and cipher
-/// suites, no client certificate (the bearer token authenticates), ALPN
-/// `http/1.1`.
+/// chain (server certificate first) and its private key (read by
+/// [`crate::tls::load`]). rustls with the ring provider, its safe default
+/// versions (TLS 1.2 and 1.3) and cipher suites, no client certificate
+/// (the bearer token authenticates), ALPN `http/1.1`.
 pub fn tls_acceptor(certificate: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(certificate)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|source| TlsError::Certificate {
-            file: certificate.to_owned(),
+    let pair = crate::tls::load("admin", certificate, key)?;
+    let resolver = Arc::new(rustls::sign::SingleCertAndKey::from(pair));
+    let config =
+        crate::tls::server_config(resolver, &[b"http/1.1"]).map_err(|source| TlsError::Rustls {
+            section: "admin",
             source,
         })?;
-    if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
-            file: certificate.to_owned(),
-        });
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Key {
-        file: key.to_owned(),
-        source,
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -15,9 +15,10 @@
 //! endpoints; the file at start): read, verify, parse, gates, compile off
 //! the query path, persist, swap, record.
 //!
-//! **Output.** [`dns`] speaks DNS: the UDP receive loop and hickory-server's
-//! TCP listener both reach one engine, which refuses clients outside the
-//! allowed networks, asks the policy for a verdict, and either writes the
+//! **Output.** [`dns`] speaks DNS: the UDP receive loop, the TCP and DoT
+//! accept loop and the DoH server (behind a proxy, with the client address
+//! its PROXY v2 header carries) all reach one engine, which refuses clients
+//! outside the allowed networks, asks the policy for a verdict, and either writes the
 //! redirect (A/AAAA to the information page, NODATA otherwise, EDE 16) or
 //! forwards the query through [`upstream`] (its own UDP/TCP exchange and a
 //! DNSSEC-transparent answer cache bounded in bytes)
@@ -38,7 +39,8 @@
 //! validated [`config::Config`].
 //!
 //! **Shared.** [`metrics`] declares every metric name once; [`text`] prints
-//! hex and RFC 3339 the one way; [`proto`] holds the DNS numbers the
+//! hex and RFC 3339 the one way; [`tls`] reads certificate and key files
+//! (and re-reads them for the DNS listeners); [`proto`] holds the DNS numbers the
 //! answering and the forwarding sides share.
 
 pub mod admin;
@@ -55,4 +57,5 @@ pub mod server;
 pub mod service;
 pub(crate) mod sources;
 pub mod text;
+pub mod tls;
 pub mod upstream;

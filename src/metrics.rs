@@ -13,7 +13,9 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-/// Queries answered, by `transport` (udp, tcp) and `outcome` (redirected,
+use crate::proto::Transport;
+
+/// Queries answered, by `transport` (udp, tcp, dot, doh) and `outcome` (redirected,
 /// forwarded, cached, refused, servfail, error).
 pub const QUERIES_TOTAL: &str = "rempart_queries_total";
 /// Redirects, by `list` (id) and entry `category`.
@@ -57,7 +59,7 @@ pub const LIST_ISSUED_AGE: &str = "rempart_list_issued_age_seconds";
 pub const LIST_APPLIED_AGE: &str = "rempart_list_applied_age_seconds";
 /// List reloads, by `outcome` (applied, unchanged, refused).
 pub const RELOADS_TOTAL: &str = "rempart_reloads_total";
-/// TCP connections open now.
+/// TCP connections open now, DoT and DoH included.
 pub const TCP_CONNECTIONS: &str = "rempart_tcp_connections";
 /// TCP connections closed at accept, never read, by `reason`
 /// (not_allowed, total, per_client): see [`TcpRefusal`].
@@ -65,6 +67,12 @@ pub const TCP_REFUSED_TOTAL: &str = "rempart_tcp_refused_total";
 /// UDP datagrams dropped without an answer, by `reason` (not_allowed: too
 /// damaged to parse and from outside `server.allow`).
 pub const UDP_DROPPED_TOTAL: &str = "rempart_udp_dropped_total";
+/// Messages that came with a PROXY v2 header from outside
+/// `server.proxy_from` (`untrusted`) or a damaged one (`malformed`),
+/// dropped unanswered, or without a header from a proxy that must send one
+/// (`missing`, answered REFUSED): see [`ProxyRejection`]. On TCP, each
+/// counts a connection.
+pub const PROXY_REJECTED_TOTAL: &str = "rempart_proxy_rejected_total";
 
 /// Audit records written to disk.
 pub const AUDIT_RECORDS_TOTAL: &str = "rempart_audit_records_total";
@@ -95,6 +103,7 @@ pub const ALL: &[&str] = &[
     TCP_CONNECTIONS,
     TCP_REFUSED_TOTAL,
     UDP_DROPPED_TOTAL,
+    PROXY_REJECTED_TOTAL,
     AUDIT_RECORDS_TOTAL,
     AUDIT_LOST_TOTAL,
 ];
@@ -147,11 +156,22 @@ pub enum TcpRefusal {
     PerClient,
 }
 
+/// Why a message was not taken as a proxy's, for [`PROXY_REJECTED_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyRejection {
+    /// A PROXY header from outside `server.proxy_from`: dropped.
+    Untrusted,
+    /// A damaged PROXY header from a proxy: dropped.
+    Malformed,
+    /// No PROXY header from a proxy, `server.proxy_required`: REFUSED.
+    Missing,
+}
+
 /// The handles, registered once.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    queries: [[Counter; 6]; 2],
+    queries: [[Counter; 6]; 4],
     /// Per-list, per-category counters; an `ArcSwap` so that a redirect
     /// only loads a pointer (a new pair, rare, copies the small map).
     redirects: arc_swap::ArcSwap<HashMap<String, HashMap<String, Counter>>>,
@@ -169,6 +189,7 @@ pub struct Metrics {
     tcp_connections: Gauge,
     tcp_refused: [Counter; 3],
     udp_dropped: Counter,
+    proxy_rejected: [Counter; 3],
     audit_written: Counter,
     audit_lost: Counter,
 }
@@ -255,7 +276,8 @@ impl Metrics {
             recorder.register_counter(&key(name, labels), &META)
         };
         let gauge = |name| recorder.register_gauge(&key(name, &[]), &META);
-        let queries = ["udp", "tcp"].map(|transport| {
+        let queries = Transport::ALL.map(|transport| {
+            let transport = transport.as_str();
             OUTCOMES.map(|(_, outcome)| {
                 counter(
                     QUERIES_TOTAL,
@@ -278,6 +300,8 @@ impl Metrics {
             tcp_refused: ["not_allowed", "total", "per_client"]
                 .map(|reason| counter(TCP_REFUSED_TOTAL, &[("reason", reason)])),
             udp_dropped: counter(UDP_DROPPED_TOTAL, &[("reason", "not_allowed")]),
+            proxy_rejected: ["untrusted", "malformed", "missing"]
+                .map(|reason| counter(PROXY_REJECTED_TOTAL, &[("reason", reason)])),
             audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
             audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
@@ -289,12 +313,12 @@ impl Metrics {
     }
 
     /// Count a query.
-    pub fn query(&self, tcp: bool, outcome: QueryOutcome) {
+    pub fn query(&self, transport: Transport, outcome: QueryOutcome) {
         let i = OUTCOMES
             .iter()
             .position(|(o, _)| *o == outcome)
             .unwrap_or(0);
-        self.queries[usize::from(tcp)][i].increment(1);
+        self.queries[transport as usize][i].increment(1);
     }
 
     /// Count a redirect by list `list` of an entry of `category`.
@@ -415,6 +439,11 @@ impl Metrics {
     /// Count a damaged datagram from outside `server.allow`, dropped.
     pub fn udp_dropped(&self) {
         self.udp_dropped.increment(1);
+    }
+
+    /// Count a message not taken as a proxy's.
+    pub fn proxy_rejected(&self, why: ProxyRejection) {
+        self.proxy_rejected[why as usize].increment(1);
     }
 
     /// Count audit records written.

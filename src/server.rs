@@ -22,7 +22,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tracing::info;
 
 use crate::dns::Handler;
+use crate::dns::proxy::Proxies;
 use crate::dns::tcp::{Connections, TcpLimits};
+use crate::tls::Certificates;
 
 /// Bound sockets, ready to serve.
 #[derive(Debug)]
@@ -31,13 +33,17 @@ pub struct Listeners {
     pub udp: Vec<UdpSocket>,
     /// TCP listeners, one per address.
     pub tcp: Vec<TcpListener>,
+    /// DNS over TLS listeners, one per address ([`Listeners::bind_tls`]).
+    pub tls: Vec<TcpListener>,
+    /// DNS over HTTPS listeners, one per address ([`Listeners::bind_tls`]).
+    pub https: Vec<TcpListener>,
 }
 
 /// A socket that cannot be bound: names the address.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot bind {proto} {addr}: {source}")]
 pub struct BindError {
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp`, `tls` or `https`.
     pub proto: &'static str,
     /// The address.
     pub addr: SocketAddr,
@@ -54,6 +60,54 @@ impl Listeners {
             .filter_map(|t| t.local_addr().ok())
             .collect()
     }
+
+    /// Bind a DNS over TLS listener on every address of `tls`, and a DNS
+    /// over HTTPS one on every address of `https`.
+    pub fn bind_tls(&mut self, tls: &[SocketAddr], https: &[SocketAddr]) -> Result<(), BindError> {
+        for (proto, addrs, out) in [
+            ("tls", tls, &mut self.tls),
+            ("https", https, &mut self.https),
+        ] {
+            for &addr in addrs {
+                let listener = bind_tcp(addr).map_err(|source| BindError {
+                    proto,
+                    addr,
+                    source,
+                })?;
+                out.push(listener);
+            }
+        }
+        Ok(())
+    }
+
+    /// The DNS over HTTPS addresses bound.
+    pub fn https_addrs(&self) -> Vec<SocketAddr> {
+        self.https
+            .iter()
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
+    }
+
+    /// The DNS over TLS addresses bound.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
+    }
+}
+
+/// How the stream doors serve: their bounds, whose PROXY headers they
+/// believe, the certificate of the TLS ones.
+#[derive(Debug)]
+pub struct Doors {
+    /// Bounds of TCP and DoT connections, counted together.
+    pub tcp: TcpLimits,
+    /// PROXY v2 senders (UDP and TCP; never DoT: a proxy in front of DoT
+    /// terminates TLS and speaks plain DNS to us).
+    pub proxies: Proxies,
+    /// The certificate of the DoT and DoH listeners, when there are any.
+    pub certificates: Option<Arc<Certificates>>,
 }
 
 fn socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
@@ -138,45 +192,87 @@ pub fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Listeners, BindE
         }
         tcp.push(listener);
     }
-    Ok(Listeners { udp, tcp })
+    Ok(Listeners {
+        udp,
+        tcp,
+        tls: Vec::new(),
+        https: Vec::new(),
+    })
 }
 
-/// Serve on `listeners` until `shutdown` completes, then stop accepting and
+/// Serve on `listeners` (PROXY v2 headers believed from `proxies`) until
+/// `shutdown` completes, then stop accepting and
 /// wait for the serving tasks to end. `serving` says `true` from the moment
 /// the sockets serve until the shutdown begins (readiness for `/readyz` and
 /// systemd: a receiver waits for it, nobody polls).
 pub async fn run(
     handler: Handler,
     listeners: Listeners,
-    tcp_limits: TcpLimits,
+    doors: Doors,
     serving: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let addrs = listeners.local_addrs();
+    let tls_addrs = listeners.tls_addrs();
+    let https_addrs = listeners.https_addrs();
     // UDP: our own receive threads (the fast path for redirects and
     // ready-to-send answers, see dns::udp); TCP: our bounded accept loop
     // (dns::tcp).
+    let proxies = Arc::new(doors.proxies);
     let stop_udp = Arc::new(AtomicBool::new(false));
     let mut udp = Vec::new();
     for s in listeners.udp {
         udp.push(crate::dns::udp::spawn(
             handler.engine(),
             s,
+            Arc::clone(&proxies),
             Arc::clone(&stop_udp),
         )?);
     }
     let (stop_tcp, tcp_stopped) = watch::channel(false);
-    let connections = Connections::new(tcp_limits);
+    let connections = Connections::new(doors.tcp);
     let mut tcp = tokio::task::JoinSet::new();
     for l in listeners.tcp {
         tcp.spawn(crate::dns::tcp::serve(
             Arc::clone(handler.engine()),
             tokio::net::TcpListener::from_std(l)?,
             Arc::clone(&connections),
+            Arc::clone(&proxies),
+            None,
             tcp_stopped.clone(),
         ));
     }
-    info!(addrs = ?addrs, "serving DNS");
+    if let Some(certificates) = doors.certificates {
+        // RFC 8484 section 5.2: HTTP/2 is the minimum recommended; HTTP/1.1
+        // for the clients that have nothing else.
+        let config = crate::tls::server_config(certificates.clone(), &[b"h2", b"http/1.1"])
+            .map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        for l in listeners.https {
+            tcp.spawn(crate::dns::https::serve(
+                Arc::clone(handler.engine()),
+                tokio::net::TcpListener::from_std(l)?,
+                Arc::clone(&connections),
+                acceptor.clone(),
+                tcp_stopped.clone(),
+            ));
+        }
+        let config =
+            crate::tls::server_config(certificates, &[b"dot"]).map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        for l in listeners.tls {
+            tcp.spawn(crate::dns::tcp::serve(
+                Arc::clone(handler.engine()),
+                tokio::net::TcpListener::from_std(l)?,
+                Arc::clone(&connections),
+                // Nobody speaks for others inside TLS.
+                Arc::new(Proxies::default()),
+                Some(acceptor.clone()),
+                tcp_stopped.clone(),
+            ));
+        }
+    }
+    info!(addrs = ?addrs, tls = ?tls_addrs, https = ?https_addrs, "serving DNS");
     serving.send_replace(true);
     shutdown.await;
     serving.send_replace(false);

@@ -75,9 +75,10 @@ pub enum StartError {
         /// What is wrong.
         source: crate::admin::TokenError,
     },
-    /// The admin listener's certificate or key is unusable.
+    /// The admin listener's or the DoT listeners' certificate or key is
+    /// unusable.
     #[error(transparent)]
-    Tls(#[from] crate::admin::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The audit trail cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::writer::AuditError),
@@ -98,6 +99,9 @@ fn list_note(list: &str) -> String {
 
 /// How long a stop waits for the admin requests still running.
 pub const ADMIN_STOP: Duration = Duration::from_secs(2);
+
+/// How often the DoT certificate and key files are checked for a change.
+pub const TLS_CHECK: Duration = Duration::from_secs(2);
 
 /// How often the list in force is checked for expiry.
 pub const EXPIRY_CHECK: Duration = Duration::from_secs(1);
@@ -132,6 +136,12 @@ impl ProcessEvent {
 pub struct Service {
     /// The DNS addresses bound (UDP and TCP share each).
     pub dns_addrs: Vec<SocketAddr>,
+    /// The DNS over TLS addresses bound.
+    pub tls_addrs: Vec<SocketAddr>,
+    /// The DNS over HTTPS addresses bound.
+    pub https_addrs: Vec<SocketAddr>,
+    /// The DoT listeners' certificate, re-read on change and on SIGHUP.
+    pub certificates: Option<Arc<crate::tls::Certificates>>,
     /// The admin listener's address.
     pub admin_addr: SocketAddr,
     /// The request handler.
@@ -148,6 +158,8 @@ pub struct Service {
     dns: tokio::task::JoinHandle<io::Result<()>>,
     admin: tokio::task::JoinHandle<io::Result<()>>,
     expiry: Vec<tokio::task::JoinHandle<()>>,
+    /// Watches the DoT certificate files for a change.
+    tls_watch: Option<tokio::task::JoinHandle<()>>,
     _watchers: Vec<notify::RecommendedWatcher>,
 }
 
@@ -290,8 +302,30 @@ impl Service {
             }
         }
 
-        let listeners = bind(&config.server.listen, config.server.udp_sockets)?;
+        let certificates = match &config.server.tls {
+            Some(t) => Some(crate::tls::Certificates::load(&t.certificate, &t.key)?),
+            None => None,
+        };
+        let mut listeners = bind(&config.server.listen, config.server.udp_sockets)?;
+        listeners.bind_tls(&config.server.tls_listen, &config.server.https_listen)?;
         let dns_addrs = listeners.local_addrs();
+        let tls_addrs = listeners.tls_addrs();
+        let https_addrs = listeners.https_addrs();
+        // A renewed certificate is taken within TLS_CHECK of being written
+        // (the files' time and size are compared; a polling loop rather
+        // than inotify: it also sees a file replaced by a rename or a
+        // symlink switched, as certbot and cert-manager do).
+        let tls_watch = certificates.as_ref().map(|c| {
+            let c = Arc::clone(c);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(TLS_CHECK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    c.reload_if_changed();
+                }
+            })
+        });
         let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
             .await
             .map_err(|source| StartError::Admin {
@@ -345,10 +379,17 @@ impl Service {
         let dns = tokio::spawn(run(
             handler.clone(),
             listeners,
-            crate::dns::tcp::TcpLimits {
-                max_connections: config.server.tcp_max_connections,
-                max_per_client: config.server.tcp_max_per_client,
-                idle_timeout: config.server.tcp_idle_timeout,
+            crate::server::Doors {
+                tcp: crate::dns::tcp::TcpLimits {
+                    max_connections: config.server.tcp_max_connections,
+                    max_per_client: config.server.tcp_max_per_client,
+                    idle_timeout: config.server.tcp_idle_timeout,
+                },
+                proxies: crate::dns::proxy::Proxies::new(
+                    config.server.proxy_from.clone(),
+                    config.server.proxy_required,
+                ),
+                certificates: certificates.clone(),
             },
             serving_tx,
             async move {
@@ -357,6 +398,10 @@ impl Service {
         ));
         Ok(Service {
             dns_addrs,
+            tls_addrs,
+            https_addrs,
+            certificates,
+            tls_watch,
             admin_addr,
             handler,
             admission,
@@ -420,6 +465,9 @@ impl Service {
         let _ = self.stop.send(true);
         for e in &self.expiry {
             e.abort();
+        }
+        if let Some(w) = &self.tls_watch {
+            w.abort();
         }
         let dns = self.dns.await.map_err(io::Error::other)?;
         // A list request still being judged (a slow reload) holds the admin

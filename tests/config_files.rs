@@ -248,6 +248,32 @@ fn an_unusable_admin_tls_file_is_a_config_error_for_check_and_serve() {
     assert!(err.contains("admin.tls_certificate"), "{err}");
 }
 
+/// The same for the DNS listeners' pair (DoT, DoH): `server.tls_key`.
+#[test]
+fn an_unusable_dot_certificate_is_a_config_error_for_check_and_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    std::fs::write(
+        &cert,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    let toml = demo(tmp.path()).replacen(
+        "[server]\n",
+        &format!(
+            "[server]\ntls_listen = [\"127.0.0.1:0\"]\ntls_certificate = {cert:?}\ntls_key = {key:?}\n"
+        ),
+        1,
+    );
+    for args in [&["config", "check"][..], &["serve", "--config"][..]] {
+        let (code, err) = run(tmp.path(), &toml, args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        let named = format!("server.tls_key {}", key.display());
+        assert!(err.contains(&named), "{args:?}: {err}");
+    }
+}
+
 fn set_mode(file: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();

@@ -261,7 +261,7 @@ mod tests {
                 policy: policy.clone(),
                 index: 0,
                 answer: "redirect",
-                tcp: true,
+                transport: crate::proto::Transport::Tcp,
             };
             let time = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_400_000_123);
             let new = || Batch::new(ChainHash::GENESIS, 4, 1);

@@ -23,7 +23,7 @@
 //! - `kind` and the fields of that kind:
 //!   - `redirect`: `qname`, `qtype`, `rule` (the entry's name), `reference`,
 //!     `category`, `serial` and `digest` (the list in force), `answer`
-//!     (`redirect`, `nodata` or `cname`), `transport` (`udp`, `tcp`), and
+//!     (`redirect`, `nodata` or `cname`), `transport` (`udp`, `tcp`, `dot`, `doh`), and
 //!     `client` per `audit.client_ip` (absent with `none`);
 //!   - `list`: `event` (`applied`, `refused`, `expired`, `unfiltered`),
 //!     and for applied:

@@ -304,14 +304,14 @@ pub struct RedirectRef {
     pub index: u32,
     /// `redirect`, `nodata`, `cname` or `nxdomain`.
     pub answer: &'static str,
-    /// TCP (else UDP).
-    pub tcp: bool,
+    /// How the query came.
+    pub transport: crate::proto::Transport,
 }
 
 impl RedirectRef {
-    /// `udp` or `tcp`, as written in `transport`.
+    /// `udp`, `tcp`, `dot` or `doh`, as written in `transport`.
     pub fn transport(&self) -> &'static str {
-        if self.tcp { "tcp" } else { "udp" }
+        self.transport.as_str()
     }
 
     /// The record, without the client (the writer adds it).

@@ -758,7 +758,7 @@ mod tests {
                     policy: policy.clone(),
                     index: 0,
                     answer: "redirect",
-                    tcp: false,
+                    transport: crate::proto::Transport::Udp,
                 }),
                 client,
             })

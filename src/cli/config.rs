@@ -71,6 +71,13 @@ fn check(file: &std::path::Path) -> ExitCode {
         eprintln!("{}: {reason}", file.display());
         return ExitCode::from(EXIT_REFUSED);
     }
+    // And the DNS listeners' (DoT, DoH).
+    if let Some(tls) = &config.server.tls
+        && let Err(reason) = crate::tls::load("server", &tls.certificate, &tls.key)
+    {
+        eprintln!("{}: {reason}", file.display());
+        return ExitCode::from(EXIT_REFUSED);
+    }
     // And the sealing key `audit.seal = true` asks for: `serve` does not
     // start without it. Left out, a missing key only leaves the trail
     // unsealed, which is said.

@@ -125,6 +125,11 @@ async fn serve(config: Config, options: StartOptions) -> anyhow::Result<()> {
                 // time, and logs, counts and audits the verdict.
                 let lists = service.lists.clone();
                 tokio::spawn(async move { lists.reread_all().await });
+                // And the DoT certificate (a failure keeps the old one,
+                // with a warning).
+                if let Some(c) = &service.certificates {
+                    let _ = c.reload();
+                }
             }
         }
     }

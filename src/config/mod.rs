@@ -46,6 +46,9 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1000;
 /// one client address (RFC 7766 section 6.2.2: clients should not need
 /// more than one or two).
 pub const DEFAULT_TCP_MAX_PER_CLIENT: usize = 16;
+/// `server.proxy_required` default: a proxy that forgets the PROXY header
+/// would otherwise be taken for the subscriber.
+pub const DEFAULT_PROXY_REQUIRED: bool = true;
 /// Largest `server.tcp_max_connections` accepted.
 pub const MAX_TCP_CONNECTIONS: usize = 65_536;
 /// `upstream.timeout_ms` default.
@@ -208,6 +211,17 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
     /// TCP connections open at once from one client address.
     pub tcp_max_per_client: usize,
+    /// Networks whose PROXY protocol v2 headers are believed (dnsdist).
+    pub proxy_from: Vec<IpNet>,
+    /// A plain query (no PROXY header) from `proxy_from` is refused.
+    pub proxy_required: bool,
+    /// DNS over TLS (RFC 7858) on each address.
+    pub tls_listen: Vec<SocketAddr>,
+    /// DNS over HTTPS (RFC 8484, path /dns-query) on each address.
+    pub https_listen: Vec<SocketAddr>,
+    /// The certificate and key of the DoT and DoH listeners; set when
+    /// they are.
+    pub tls: Option<TlsFiles>,
 }
 
 /// `[upstream]`: forwarders and the answer cache.
@@ -432,8 +446,11 @@ pub struct AdminConfig {
 }
 
 /// `admin.tls_certificate` and `admin.tls_key`, set together.
+pub type AdminTls = TlsFiles;
+
+/// A certificate and its key (`tls_certificate`, `tls_key`), set together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminTls {
+pub struct TlsFiles {
     /// PEM file: the server certificate, then any intermediates.
     pub certificate: PathBuf,
     /// PEM file: its private key (PKCS#8, PKCS#1 or SEC1).

@@ -38,6 +38,12 @@ pub(super) struct RawServer {
     pub tcp_idle_timeout_ms: Option<u64>,
     pub tcp_max_connections: Option<usize>,
     pub tcp_max_per_client: Option<usize>,
+    pub proxy_from: Option<Vec<String>>,
+    pub proxy_required: Option<bool>,
+    pub tls_listen: Option<Vec<String>>,
+    pub https_listen: Option<Vec<String>>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[upstream]` as written.

@@ -556,6 +556,40 @@ fn admin_limits_out_of_range_are_named() {
 }
 
 #[test]
+fn dot_needs_its_certificate_and_key() {
+    let base = example_with_required_keys()
+        .replacen("\ntls_listen = []\n", "\n", 1)
+        .replacen("\nhttps_listen = []\n", "\n", 1);
+    for (set, missing) in [
+        ("tls_listen = [\"127.0.0.1:853\"]", "server.tls_certificate"),
+        (
+            "https_listen = [\"127.0.0.1:443\"]",
+            "server.tls_certificate",
+        ),
+        ("tls_certificate = \"c.pem\"", "server.tls_key"),
+        ("tls_key = \"k.pem\"", "server.tls_certificate"),
+        (
+            "tls_listen = [\"127.0.0.1\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"",
+            "server.tls_listen[0]",
+        ),
+    ] {
+        let text = base.replacen("[server]", &format!("[server]\n{set}"), 1);
+        let err = Config::from_toml(&text, Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains(missing), "{set}: {err}");
+    }
+    let dot = "[server]\ntls_listen = [\"127.0.0.1:853\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"";
+    let c = Config::from_toml(&base.replacen("[server]", dot, 1), Path::new("t.toml")).unwrap();
+    assert_eq!(c.server.tls_listen, ["127.0.0.1:853".parse().unwrap()]);
+    assert_eq!(
+        c.server.tls,
+        Some(AdminTls {
+            certificate: "c.pem".into(),
+            key: "k.pem".into()
+        })
+    );
+}
+
+#[test]
 fn admin_tls_needs_both_files() {
     let base = example_with_required_keys();
     for (set, missing) in [

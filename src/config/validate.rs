@@ -30,7 +30,10 @@ use super::{
     default_list_ede_text,
 };
 use super::{Action, DEFAULT_DEADLINE_HOURS, ListSpec, MAIN_LIST, MAX_DEADLINE_HOURS, MAX_LIST_ID};
-use super::{DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT, MAX_TCP_CONNECTIONS};
+use super::{
+    DEFAULT_PROXY_REQUIRED, DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT,
+    MAX_TCP_CONNECTIONS,
+};
 
 /// Collects errors while values are validated.
 #[derive(Default)]
@@ -366,6 +369,46 @@ impl RawServer {
                 "must be 1 to server.tcp_max_connections",
             );
         }
+        let proxy_from: Vec<IpNet> = e.parse_items(
+            "server.proxy_from",
+            &self.proxy_from.unwrap_or_default(),
+            "a network (a.b.c.d/len)",
+        );
+        let tls_listen: Vec<SocketAddr> = e.parse_items(
+            "server.tls_listen",
+            &self.tls_listen.unwrap_or_default(),
+            "an address:port",
+        );
+        let https_listen: Vec<SocketAddr> = e.parse_items(
+            "server.https_listen",
+            &self.https_listen.unwrap_or_default(),
+            "an address:port",
+        );
+        let tls = match (self.tls_certificate, self.tls_key) {
+            (Some(certificate), Some(key)) => Some(AdminTls { certificate, key }),
+            (None, None) => {
+                for (key, addrs) in [
+                    ("server.tls_listen", &tls_listen),
+                    ("server.https_listen", &https_listen),
+                ] {
+                    if !addrs.is_empty() {
+                        e.push(
+                            "server.tls_certificate",
+                            format!("missing: {key} needs it and server.tls_key"),
+                        );
+                    }
+                }
+                None
+            }
+            (Some(_), None) => {
+                e.push("server.tls_key", "missing: server.tls_certificate needs it");
+                None
+            }
+            (None, Some(_)) => {
+                e.push("server.tls_certificate", "missing: server.tls_key needs it");
+                None
+            }
+        };
         let udp_sockets = self.udp_sockets.unwrap_or(DEFAULT_UDP_SOCKETS);
         if udp_sockets > 1024 {
             e.push("server.udp_sockets", "must be at most 1024");
@@ -377,6 +420,11 @@ impl RawServer {
             tcp_idle_timeout: Duration::from_millis(tcp_idle),
             tcp_max_connections,
             tcp_max_per_client,
+            proxy_from,
+            proxy_required: self.proxy_required.unwrap_or(DEFAULT_PROXY_REQUIRED),
+            tls_listen,
+            https_listen,
+            tls,
         }
     }
 }

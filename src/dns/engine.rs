@@ -38,6 +38,7 @@ use super::wire::{Stamp, WireCache};
 use crate::audit::{Auditor, RedirectRef};
 use crate::metrics::{Metrics, QueryOutcome};
 use crate::policy::{Hit, Snapshot};
+use crate::proto::Transport;
 use crate::upstream::{Answer, Flags, Upstream};
 
 /// Longest CNAME chain followed in an upstream answer.
@@ -82,8 +83,8 @@ impl Drop for InFlight<'_> {
 pub struct Client {
     /// The client's address.
     pub ip: IpAddr,
-    /// True over TCP.
-    pub tcp: bool,
+    /// How the query came.
+    pub transport: Transport,
 }
 
 /// The question of a request, with the name in the client's letter case.
@@ -197,18 +198,24 @@ impl Engine {
         self.allow.iter().any(|net| net.contains(&ip))
     }
 
-    /// The reply to a parsed request, counted in the metrics.
+    /// The reply to a parsed request (UDP or TCP, as hickory says),
+    /// counted in the metrics.
     pub async fn handle(&self, request: &Request) -> (Reply, QueryOutcome) {
+        self.handle_as(request, transport_of(request)).await
+    }
+
+    /// The reply to a parsed request that came by `transport`, counted in
+    /// the metrics.
+    pub async fn handle_as(
+        &self,
+        request: &Request,
+        transport: Transport,
+    ) -> (Reply, QueryOutcome) {
         self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
         let _in_flight = InFlight(&self.in_flight, &self.idle);
-        let tcp = request.protocol() != Protocol::Udp;
         let (reply, outcome) = if !self.allowed(request.src().ip()) {
             debug!(client = %request.src().ip(), "refused: not in server.allow");
-            let reply = Reply {
-                ede: Some((EDE_PROHIBITED, self.refused_text.clone())),
-                ..Reply::rcode(ResponseCode::Refused)
-            };
-            (reply, QueryOutcome::Refused)
+            (self.refused(), QueryOutcome::Refused)
         } else if let Some(rcode) = mandatory::check(request) {
             (Reply::rcode(rcode), QueryOutcome::Error)
         } else {
@@ -217,14 +224,29 @@ impl Engine {
                 Some(q) => {
                     let client = Client {
                         ip: request.src().ip(),
-                        tcp,
+                        transport,
                     };
                     self.answer(&q, client).await
                 }
             }
         };
-        self.metrics.query(tcp, outcome);
+        self.metrics.query(transport, outcome);
         (reply, outcome)
+    }
+
+    /// REFUSED with EDE 18: the answer to a client that may not ask.
+    fn refused(&self) -> Reply {
+        Reply {
+            ede: Some((EDE_PROHIBITED, self.refused_text.clone())),
+            ..Reply::rcode(ResponseCode::Refused)
+        }
+    }
+
+    /// REFUSED to a request by `transport` whoever sent it (a proxy that
+    /// sent no PROXY header), counted in the metrics.
+    pub(super) fn refuse(&self, transport: Transport) -> Reply {
+        self.metrics.query(transport, QueryOutcome::Refused);
+        self.refused()
     }
 
     /// Decide the reply to a question from an allowed client.
@@ -288,7 +310,7 @@ impl Engine {
                     policy: Arc::clone(list),
                     index: hit.rule.index,
                     answer: kind.as_str(),
-                    tcp: client.tcp,
+                    transport: client.transport,
                 },
                 client.ip,
             );
@@ -455,11 +477,11 @@ impl Engine {
         else {
             return false;
         };
-        self.metrics.query(false, QueryOutcome::Redirected);
+        self.metrics.query(Transport::Udp, QueryOutcome::Redirected);
         let qname = || Name::read(&mut BinDecoder::new(name)).unwrap_or_else(|_| Name::root());
         let client = Client {
             ip: src.ip(),
-            tcp: false,
+            transport: Transport::Udp,
         };
         self.record_redirect(
             qname,
@@ -489,7 +511,16 @@ impl Engine {
         if let Some((payload, dnssec_ok)) = view.edns {
             write_opt(out, payload, dnssec_ok, &self.refused_opt);
         }
-        self.metrics.query(false, QueryOutcome::Refused);
+        self.metrics.query(Transport::Udp, QueryOutcome::Refused);
+    }
+}
+
+/// How `request` came, of the two transports hickory names here.
+fn transport_of(request: &Request) -> Transport {
+    if request.protocol() == Protocol::Udp {
+        Transport::Udp
+    } else {
+        Transport::Tcp
     }
 }
 

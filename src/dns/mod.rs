@@ -23,14 +23,19 @@
 //!   which truncates to the client's size;
 //! - [`engine`]: the request handling, shared by both doors, and
 //!   [`Handler`], the service's handle on it;
-//! - `tcp`: the bounded accept loop and the connections;
+//! - [`proxy`]: the PROXY protocol v2 header a load balancer puts before
+//!   a query, and who may send one (`server.proxy_from`);
+//! - `tcp`: the bounded accept loop and the connections (TCP and DoT);
+//! - `https`: DNS over HTTPS, its HTTP side (hyper) and its bounds;
 //! - `udp`: the receive loop (its system calls in a private module, the
 //!   crate's only `unsafe`).
 
 pub mod edns;
 pub mod engine;
 pub mod header;
+pub(crate) mod https;
 pub(crate) mod mandatory;
+pub mod proxy;
 pub mod query;
 pub mod redirect;
 pub mod response;

@@ -16,6 +16,16 @@
 //!   answer, within `server.tcp_idle_timeout_ms` is closed (RFC 7766
 //!   section 6.2.3).
 //!
+//! Behind a proxy (`server.proxy_from`, see [`super::proxy`]), the
+//! connection opens with a PROXY v2 header naming the client: it is read
+//! (within the idle timeout, at most `proxy::MAX_TCP_HEADER` octets) before
+//! anything else, then the slot is taken for the client it names, and each
+//! query from a client outside `server.allow` gets REFUSED (the proxy, not
+//! the client, holds the connection: closing it would tell the client
+//! nothing). A header from anyone else closes the connection unanswered;
+//! a proxy's connection without one gets REFUSED to each query while
+//! `server.proxy_required` holds.
+//!
 //! Each refusal is counted (`rempart_tcp_refused_total{reason}`), as the
 //! connections open (`rempart_tcp_connections`). The queries of a
 //! connection are answered one after the other, by the same [`Engine`] and
@@ -29,8 +39,8 @@ use std::time::Duration;
 
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::debug;
@@ -38,8 +48,10 @@ use tracing::debug;
 use super::engine::Engine;
 use super::header::HEADER_LEN;
 use super::mandatory::formerr;
+use super::proxy::{self, Proxies};
 use super::response::Response;
-use crate::metrics::{QueryOutcome, TcpRefusal};
+use crate::metrics::{ProxyRejection, QueryOutcome, TcpRefusal};
+use crate::proto::Transport;
 
 /// The bounds of the TCP door.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +75,7 @@ pub struct Connections {
 }
 
 /// A slot taken by an open connection, given back when dropped.
-struct Slot {
+pub(super) struct Slot {
     connections: Arc<Connections>,
     ip: IpAddr,
 }
@@ -94,8 +106,13 @@ impl Connections {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The bounds.
+    pub(super) fn limits(&self) -> TcpLimits {
+        self.limits
+    }
+
     /// A slot for a connection from `ip`, or why there is none.
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, TcpRefusal> {
+    pub(super) fn take(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, TcpRefusal> {
         let mut open = self.lock();
         if open.0 >= self.limits.max_connections {
             return Err(TcpRefusal::Total);
@@ -114,13 +131,22 @@ impl Connections {
 }
 
 /// Accept on `listener` until `stop` says true, then wait for the
-/// connections: each ends once its query in progress is answered.
+/// connections: each ends once its query in progress is answered. With
+/// `tls`, each connection is DNS over TLS (RFC 7858): the handshake must
+/// end within the idle timeout, then the queries come as over TCP.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     connections: Arc<Connections>,
+    proxies: Arc<Proxies>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let transport = if tls.is_some() {
+        Transport::Dot
+    } else {
+        Transport::Tcp
+    };
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -138,28 +164,53 @@ pub async fn serve(
                 continue;
             }
         };
-        // Dropping the stream closes it, unread.
-        if !engine.allowed(src.ip()) {
+        // A proxy's connection is judged by the client its header names,
+        // once read; anyone else's at accept. Dropping the stream closes
+        // it, unread.
+        let slot = if proxies.is_proxy(src.ip()) {
+            None
+        } else if !engine.allowed(src.ip()) {
             engine.metrics.tcp_refused(TcpRefusal::NotAllowed);
             continue;
-        }
-        let slot = match connections.take(src.ip()) {
-            Ok(slot) => slot,
-            Err(why) => {
-                debug!(client = %src.ip(), ?why, "TCP connection over the bound, closed");
-                engine.metrics.tcp_refused(why);
-                continue;
+        } else {
+            match connections.take(src.ip()) {
+                Ok(slot) => Some(slot),
+                Err(why) => {
+                    debug!(client = %src.ip(), ?why, "TCP connection over the bound, closed");
+                    engine.metrics.tcp_refused(why);
+                    continue;
+                }
             }
         };
         let engine = Arc::clone(&engine);
-        let idle = connections.limits.idle_timeout;
+        let connections = Arc::clone(&connections);
+        let proxies = Arc::clone(&proxies);
         let stop = stop.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
             // The slot lives as long as the connection.
-            let _slot = slot;
+            let mut slot = slot;
+            let door = Door {
+                engine: &engine,
+                connections: &connections,
+                proxies: &proxies,
+                peer: src,
+                transport,
+            };
             engine.metrics.tcp_connection(true);
-            if let Err(error) = connection(&engine, stream, src, idle, stop).await {
-                debug!(client = %src, %error, "TCP connection ended");
+            let served = match tls {
+                None => door.connection(stream, &mut slot, stop).await,
+                Some(tls) => {
+                    let idle = connections.limits.idle_timeout;
+                    match tokio::time::timeout(idle, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => door.connection(stream, &mut slot, stop).await,
+                        Ok(Err(error)) => Err(error),
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(error) = served {
+                debug!(client = %src, %error, "connection ended");
             }
             engine.metrics.tcp_connection(false);
         });
@@ -167,62 +218,210 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Answer the queries of one connection, one after the other (RFC 1035
-/// section 4.2.2: each message preceded by its length in two octets),
-/// until the client closes it, stays idle, or the server stops.
-async fn connection(
-    engine: &Engine,
-    mut stream: TcpStream,
-    src: SocketAddr,
+/// One connection's view of the TCP door.
+struct Door<'a> {
+    engine: &'a Engine,
+    connections: &'a Arc<Connections>,
+    proxies: &'a Proxies,
+    /// The connection's other end (the client, or its proxy).
+    peer: SocketAddr,
+    /// TCP or DoT.
+    transport: Transport,
+}
+
+/// Who the queries of a connection are answered for.
+#[derive(Debug, Clone, Copy)]
+enum Asker {
+    /// This client (the peer, or the one a proxy's header names).
+    Client(SocketAddr),
+    /// Nobody: a proxy sent no header (`server.proxy_required`); every
+    /// query gets REFUSED.
+    Refused,
+}
+
+/// Run `read` within `idle`, unless the server stops first: `None` when
+/// the connection should end quietly (timeout, stop, the client closed it).
+async fn within<T>(
     idle: Duration,
-    mut stop: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let mut query = Vec::new();
-    loop {
-        let read = async {
-            let len = stream.read_u16().await?;
-            query.resize(usize::from(len), 0);
-            stream.read_exact(&mut query).await
-        };
-        tokio::select! {
-            read = tokio::time::timeout(idle, read) => match read {
-                Ok(Ok(_)) => {}
-                // The client closed the connection, or it broke.
-                Ok(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-                Ok(Err(error)) => return Err(error),
-                Err(_) => return Ok(()),
-            },
-            _ = stop.wait_for(|s| *s) => return Ok(()),
+    stop: &mut watch::Receiver<bool>,
+    read: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<Option<T>> {
+    tokio::select! {
+        read = tokio::time::timeout(idle, read) => match read {
+            Ok(Ok(t)) => Ok(Some(t)),
+            Ok(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Ok(None),
+        },
+        _ = stop.wait_for(|s| *s) => Ok(None),
+    }
+}
+
+impl Door<'_> {
+    /// Serve one connection: the PROXY header if any, then the queries.
+    /// `slot` is the connection's (taken at accept), or none yet for a
+    /// proxy's connection, taken here for the client its header names.
+    async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        slot: &mut Option<Slot>,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
+        let idle = self.connections.limits.idle_timeout;
+        let (mut rd, wr) = tokio::io::split(stream);
+        // Twelve octets: the PROXY signature's length, and fewer than any
+        // DNS query takes with its length prefix (2 + 12 for the header).
+        let mut first = [0u8; proxy::SIGNATURE.len()];
+        if within(idle, &mut stop, rd.read_exact(&mut first))
+            .await?
+            .is_none()
+        {
+            return Ok(());
         }
-        let Some(answer) = answer(engine, &query, src).await else {
-            if query.len() < HEADER_LEN {
-                // Not DNS: nothing more to read from this client.
+        let mut prefix: &[u8] = &first;
+        let asker = if proxy::has_signature(&first) {
+            let client = match self.proxy_header(&first, &mut rd, idle, &mut stop).await? {
+                Ok(Some(client)) => client,
+                Ok(None) => return Ok(()),
+                Err(why) => {
+                    debug!(peer = %self.peer, ?why, "PROXY header not accepted, connection closed");
+                    self.engine.metrics.proxy_rejected(why);
+                    return Ok(());
+                }
+            };
+            prefix = &[];
+            match self.connections.take(client.ip()) {
+                Ok(s) => *slot = Some(s),
+                Err(why) => {
+                    debug!(client = %client.ip(), ?why, "TCP connection over the bound, closed");
+                    self.engine.metrics.tcp_refused(why);
+                    return Ok(());
+                }
+            }
+            Asker::Client(client)
+        } else if slot.is_none() {
+            // A proxy's connection without a header: counted against the
+            // proxy's own address, refused or served for it.
+            match self.connections.take(self.peer.ip()) {
+                Ok(s) => *slot = Some(s),
+                Err(why) => {
+                    self.engine.metrics.tcp_refused(why);
+                    return Ok(());
+                }
+            }
+            if self.proxies.admit(self.peer, &first) == proxy::Admission::Refuse {
+                self.engine.metrics.proxy_rejected(ProxyRejection::Missing);
+                Asker::Refused
+            } else {
+                Asker::Client(self.peer)
+            }
+        } else {
+            Asker::Client(self.peer)
+        };
+        let rd = AsyncReadExt::chain(prefix, rd);
+        self.queries(rd, wr, asker, stop).await
+    }
+
+    /// Read the rest of a PROXY header whose signature is `first`: the
+    /// client it names (`Ok(Ok(Some))`), the connection ending
+    /// (`Ok(Ok(None))`), or why it is not accepted.
+    async fn proxy_header<R: AsyncRead + Unpin>(
+        &self,
+        first: &[u8],
+        rd: &mut R,
+        idle: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> io::Result<Result<Option<SocketAddr>, ProxyRejection>> {
+        if !self.proxies.is_proxy(self.peer.ip()) {
+            return Ok(Err(ProxyRejection::Untrusted));
+        }
+        let mut fixed = [0u8; proxy::FIXED_LEN];
+        fixed[..first.len()].copy_from_slice(first);
+        if within(idle, stop, rd.read_exact(&mut fixed[first.len()..]))
+            .await?
+            .is_none()
+        {
+            return Ok(Ok(None));
+        }
+        let len = proxy::declared_len(&fixed);
+        if len > proxy::MAX_TCP_HEADER {
+            return Ok(Err(ProxyRejection::Malformed));
+        }
+        let mut header = vec![0u8; len];
+        header[..proxy::FIXED_LEN].copy_from_slice(&fixed);
+        if within(idle, stop, rd.read_exact(&mut header[proxy::FIXED_LEN..]))
+            .await?
+            .is_none()
+        {
+            return Ok(Ok(None));
+        }
+        Ok(match proxy::parse(&header) {
+            Ok(Some(h)) => Ok(Some(h.source.unwrap_or(self.peer))),
+            _ => Err(ProxyRejection::Malformed),
+        })
+    }
+
+    /// Answer the queries of one connection, one after the other (RFC 1035
+    /// section 4.2.2: each message preceded by its length in two octets),
+    /// until the client closes it, stays idle, or the server stops.
+    async fn queries<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &self,
+        mut rd: R,
+        mut wr: W,
+        asker: Asker,
+        mut stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
+        let idle = self.connections.limits.idle_timeout;
+        let mut query = Vec::new();
+        loop {
+            let read = async {
+                let len = rd.read_u16().await?;
+                query.resize(usize::from(len), 0);
+                rd.read_exact(&mut query).await
+            };
+            if within(idle, &mut stop, read).await?.is_none() {
                 return Ok(());
             }
-            continue;
-        };
-        let mut framed = Vec::with_capacity(2 + answer.len());
-        // Encoded within u16::MAX octets by the response builder.
-        framed.extend_from_slice(&(answer.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&answer);
-        match tokio::time::timeout(idle, stream.write_all(&framed)).await {
-            Ok(result) => result?,
-            Err(_) => return Ok(()),
+            let Some(answer) = answer(self.engine, &query, self.peer, asker, self.transport).await
+            else {
+                if query.len() < HEADER_LEN {
+                    // Not DNS: nothing more to read from this client.
+                    return Ok(());
+                }
+                continue;
+            };
+            let mut framed = Vec::with_capacity(2 + answer.len());
+            // Encoded within u16::MAX octets by the response builder.
+            framed.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&answer);
+            match tokio::time::timeout(idle, wr.write_all(&framed)).await {
+                Ok(result) => result?,
+                Err(_) => return Ok(()),
+            }
         }
     }
 }
 
 /// The answer to one query of a TCP client, or `None` (a message that is
 /// not a query, or too short to have a header).
-async fn answer(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+async fn answer(
+    engine: &Engine,
+    query: &[u8],
+    peer: SocketAddr,
+    asker: Asker,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let src = match asker {
+        Asker::Client(client) => client,
+        Asker::Refused => peer,
+    };
     let request = match Request::from_bytes(query.to_vec(), src, Protocol::Tcp) {
         Ok(r) => r,
         Err(error) => {
             // RFC 1035 section 4.1.1: FORMERR when the header says "query".
             debug!(client = %src, %error, "malformed query");
             let answer = formerr(query)?;
-            engine.metrics.query(true, QueryOutcome::Error);
+            engine.metrics.query(transport, QueryOutcome::Error);
             return Some(answer.to_vec());
         }
     };
@@ -230,6 +429,9 @@ async fn answer(engine: &Engine, query: &[u8], src: SocketAddr) -> Option<Vec<u8
         // Never answer an answer.
         return None;
     }
-    let (reply, _) = engine.handle(&request).await;
+    let reply = match asker {
+        Asker::Client(_) => engine.handle_as(&request, transport).await.0,
+        Asker::Refused => engine.refuse(transport),
+    };
     Some(Response::new(&request, &reply).encode(u16::MAX))
 }

@@ -26,6 +26,11 @@
 //! source may be spoofed, and an answer to a spoofed source can start a
 //! packet loop), counted in `rempart_udp_dropped_total`.
 //!
+//! A datagram from a proxy (`server.proxy_from`) opens with a PROXY v2
+//! header ([`super::proxy`]): the client it names takes the place of the
+//! source for everything above (ACL, audit, metrics), and the answer goes
+//! back to the proxy. A header from anyone else is dropped.
+//!
 //! On stop, the loop stops receiving and waits for the tasks it started, so
 //! that a query received is a query answered.
 
@@ -48,19 +53,23 @@ use tracing::debug;
 use super::edns::response_payload;
 use super::engine::Engine;
 use super::mandatory::formerr;
+use super::proxy::{Admission, Proxies};
 use super::query::QueryView;
 use super::response::Response;
-use crate::metrics::QueryOutcome;
+use crate::metrics::{ProxyRejection, QueryOutcome};
+use crate::proto::Transport;
 use mmsg::{Batch, Datagram};
 
 /// How often a loop waiting for a datagram looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Serve `socket` on a thread of its own, with a runtime of its own, until
-/// `stop` is set, then wait for the queries being answered.
+/// `stop` is set, then wait for the queries being answered. `proxies` say
+/// whose PROXY v2 headers are believed.
 pub fn spawn(
     engine: &Arc<Engine>,
     socket: std::net::UdpSocket,
+    proxies: Arc<Proxies>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     socket.set_nonblocking(true)?;
@@ -75,7 +84,7 @@ pub fn spawn(
             let tasks = tokio::task::LocalSet::new();
             tasks.block_on(&runtime, async move {
                 match UdpSocket::from_std(socket) {
-                    Ok(socket) => serve(&engine, Rc::new(socket), &stop).await,
+                    Ok(socket) => serve(&engine, Rc::new(socket), &proxies, &stop).await,
                     Err(error) => tracing::error!(%error, "cannot serve a UDP socket"),
                 }
             });
@@ -87,7 +96,7 @@ fn would_block(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::WouldBlock
 }
 
-async fn serve(engine: &Arc<Engine>, socket: Rc<UdpSocket>, stop: &AtomicBool) {
+async fn serve(engine: &Arc<Engine>, socket: Rc<UdpSocket>, proxies: &Proxies, stop: &AtomicBool) {
     let mut batch = Batch::new();
     let mut tasks = JoinSet::new();
     while !stop.load(Ordering::Acquire) {
@@ -113,11 +122,34 @@ async fn serve(engine: &Arc<Engine>, socket: Rc<UdpSocket>, stop: &AtomicBool) {
                 payload,
                 answer,
             } = batch.datagram(i);
-            let src = meta.source;
+            let peer = meta.source;
             // Nobody to answer (RFC 768: source port 0 means no reply wanted).
-            if src.port() == 0 || src.ip().is_unspecified() {
+            if peer.port() == 0 || peer.ip().is_unspecified() {
                 continue;
             }
+            // Behind a proxy, the client is the one its header names; the
+            // answer still goes to the proxy (`peer`), which relays it.
+            let (src, payload) = match proxies.admit(peer, payload) {
+                Admission::Serve { client, offset } => (client, &payload[offset..]),
+                Admission::Refuse => {
+                    // A proxy that sends no header: REFUSED, so that its
+                    // operator sees the mistake (the proxy is a configured
+                    // peer, not a spoofable stranger).
+                    match QueryView::parse(payload) {
+                        Some(view) if !meta.truncated => {
+                            engine.refuse_in_loop(payload, &view, answer);
+                            batch.reply(i);
+                        }
+                        _ => engine.metrics.udp_dropped(),
+                    }
+                    engine.metrics.proxy_rejected(ProxyRejection::Missing);
+                    continue;
+                }
+                Admission::Drop(why) => {
+                    engine.metrics.proxy_rejected(why);
+                    continue;
+                }
+            };
             if meta.truncated {
                 // Longer than any query: damaged. Nothing to a client
                 // outside server.allow (the source may be spoofed: an
@@ -125,7 +157,7 @@ async fn serve(engine: &Arc<Engine>, socket: Rc<UdpSocket>, stop: &AtomicBool) {
                 if !engine.allowed(src.ip()) {
                     engine.metrics.udp_dropped();
                 } else if let Some(formerr) = formerr(payload) {
-                    engine.metrics.query(false, QueryOutcome::Error);
+                    engine.metrics.query(Transport::Udp, QueryOutcome::Error);
                     answer.clear();
                     answer.extend_from_slice(&formerr);
                     batch.reply(i);
@@ -154,7 +186,9 @@ async fn serve(engine: &Arc<Engine>, socket: Rc<UdpSocket>, stop: &AtomicBool) {
             let query = payload.to_vec();
             let engine = Arc::clone(engine);
             let socket = Rc::clone(&socket);
-            tasks.spawn_local(async move { answer_in_task(&engine, &socket, query, src).await });
+            tasks.spawn_local(
+                async move { answer_in_task(&engine, &socket, query, src, peer).await },
+            );
         }
         send_replies(&mut batch, &socket).await;
         while tasks.try_join_next().is_some() {}
@@ -194,9 +228,15 @@ async fn send_one(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
 }
 
 /// The full path, in a task: parse, answer (maybe asking upstream),
-/// encode, send, and keep the bytes when they can answer the next query
-/// alike.
-async fn answer_in_task(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src: SocketAddr) {
+/// encode, send to `peer` (`src` itself, or the proxy that spoke for it),
+/// and keep the bytes when they can answer the next query alike.
+async fn answer_in_task(
+    engine: &Engine,
+    socket: &UdpSocket,
+    query: Vec<u8>,
+    src: SocketAddr,
+    peer: SocketAddr,
+) {
     let view = QueryView::parse(&query);
     let damaged = formerr(&query);
     let request = match Request::from_bytes(query, src, Protocol::Udp) {
@@ -206,8 +246,8 @@ async fn answer_in_task(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src
             // and says "query" (as the TCP door does).
             debug!(client = %src, %error, "malformed query");
             if let Some(answer) = damaged {
-                engine.metrics.query(false, QueryOutcome::Error);
-                send_one(socket, &answer, src).await;
+                engine.metrics.query(Transport::Udp, QueryOutcome::Error);
+                send_one(socket, &answer, peer).await;
             }
             return;
         }
@@ -231,5 +271,5 @@ async fn answer_in_task(engine: &Engine, socket: &UdpSocket, query: Vec<u8>, src
     {
         engine.wire.insert(request.as_slice(), &view, &bytes, stamp);
     }
-    send_one(socket, &bytes, src).await;
+    send_one(socket, &bytes, peer).await;
 }

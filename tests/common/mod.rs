@@ -478,3 +478,49 @@ pub fn answers(m: &Message) -> Vec<String> {
         .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
         .collect()
 }
+
+/// A test CA that signs server certificates for `dns.test`.
+pub struct Ca {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    pub pem: String,
+}
+
+impl Ca {
+    pub fn new() -> Ca {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // Not rcgen's default name, which the server certificate has too:
+        // OpenSSL (curl) would take that one for self-signed.
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Rempart test CA");
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { params, key, pem }
+    }
+
+    /// A new certificate and key for `dns.test` and 127.0.0.1, written to
+    /// `cert` and `key` (each replaced whole by a rename, as a renewal
+    /// tool does); returns the certificate's DER.
+    pub fn issue(&self, cert: &Path, key: &Path) -> Vec<u8> {
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["dns.test".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        let c = params
+            .signed_by(
+                &server_key,
+                &rcgen::Issuer::from_params(&self.params, &self.key),
+            )
+            .unwrap();
+        let replace = |path: &Path, text: String| {
+            let tmp = path.with_extension("new");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        };
+        replace(key, server_key.serialize_pem());
+        replace(cert, c.pem());
+        c.der().to_vec()
+    }
+}

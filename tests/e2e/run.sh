@@ -36,6 +36,8 @@ work=""
 listed=bad.test                 # in config/demo/list.txt (subtree)
 listed_sub=www.bad.test         # below it: asked by Chromium's own resolver only
 listed_sys=m.bad.test           # asked by Chromium through getaddrinfo only
+listed_doh=doh.bad.test         # asked by Chromium over DNS over HTTPS only
+doh_addr=127.0.0.1:8443         # Rempart's DoH listener
 unlisted=clean.test             # served by upstream.py
 redirect_ip=192.0.2.80          # redirect.ipv4, where the info page is served
 clean_ip=198.51.100.10          # the unlisted site's address
@@ -113,6 +115,7 @@ chromium=/usr/bin/chromium
 command -v python3 >/dev/null || apt_install python3
 command -v dig >/dev/null || apt_install dnsutils
 command -v getent >/dev/null || fail "getent (libc-bin) is needed"
+command -v openssl >/dev/null || apt_install openssl
 if [ ! -x "$bin" ]; then
     [ -z "${REMPART_BIN:-}" ] || fail "REMPART_BIN=$bin is not an executable"
     say "building rempart (cargo build)"
@@ -148,10 +151,21 @@ ip netns exec "$ns" python3 -m http.server 80 --bind "$clean_ip" --directory "$w
     >"$work/clean.log" 2>&1 &
 pids+=($!)
 
+# Rempart's DoH certificate: self-signed, for 127.0.0.1 (Chromium is told
+# to accept it below).
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" -days 2 \
+    -subj /CN=rempart-e2e -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 \
+    || fail "openssl could not make the DoH certificate"
+
 cat > "$work/rempart.toml" <<EOF
 [server]
 listen = ["127.0.0.1:53"]
 allow = ["127.0.0.0/8"]
+https_listen = ["$doh_addr"]
+tls_certificate = "$work/tls/cert.pem"
+tls_key = "$work/tls/key.pem"
 
 [upstream]
 servers = ["127.0.0.1:5300"]
@@ -269,6 +283,38 @@ grep -qF "$clean_sentence" <<<"$page" \
     || { tail -n 20 "$work/chromium.log"; fail "chromium (getaddrinfo) http://$unlisted/ did not reach its own site"; }
 pass "chromium with AsyncDns disabled (getaddrinfo): http://$listed_sys/ blocked, http://$unlisted/ reached"
 features=HttpsUpgrades
+
+# --- the browser over DNS over HTTPS ----------------------------------------------
+# Chromium in secure DoH mode (its DnsOverHttpsMode and DnsOverHttpsTemplates
+# policies) with Rempart's DoH listener as its only resolver, GET requests
+# ({?dns} template): no fallback to the plain resolver. The policy file is
+# in the namespace's own /etc/chromium (bind-mounted by `ip netns exec`
+# from /etc/netns/NAME/chromium), so it never reaches the host's Chromium.
+# The self-signed certificate is accepted with --ignore-certificate-errors.
+mkdir -p "/etc/netns/$ns/chromium/policies/managed"
+if [ -f /etc/chromium/master_preferences ]; then
+    cp /etc/chromium/master_preferences "/etc/netns/$ns/chromium/"
+fi
+printf '{"DnsOverHttpsMode": "secure", "DnsOverHttpsTemplates": "https://%s/dns-query{?dns}"}\n' \
+    "$doh_addr" > "/etc/netns/$ns/chromium/policies/managed/rempart-doh.json"
+page=$(browse --ignore-certificate-errors --dump-dom "http://$listed_doh/") || true
+if ! grep -qF "$info_sentence" <<<"$page"; then
+    echo "$page" | head -20
+    tail -n 20 "$work/chromium.log"
+    fail "chromium over DoH: http://$listed_doh/ did not show the information page"
+fi
+page=$(browse --ignore-certificate-errors --dump-dom "http://$unlisted/") || true
+grep -qF "$clean_sentence" <<<"$page" \
+    || { tail -n 20 "$work/chromium.log"; fail "chromium over DoH: http://$unlisted/ did not reach its own site"; }
+doh_audited() {
+    grep -s "\"qname\":\"$listed_doh.\",\"qtype\":\"A\"" "$work/audit"/*.jsonl | grep -q '"transport":"doh"'
+}
+for _ in $(seq 1 50); do
+    doh_audited && break
+    sleep 0.1
+done
+doh_audited || fail "no audit record with transport doh for Chromium's query for $listed_doh"
+pass "chromium with Rempart as its DoH server (secure mode): http://$listed_doh/ blocked and audited with transport doh, http://$unlisted/ reached"
 
 # --- the audit trail --------------------------------------------------------------
 # The redirects are written by a writer thread: give it a moment.
