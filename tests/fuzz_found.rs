@@ -4,10 +4,15 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
+use rempart::audit::chain::ChainHash;
+use rempart::audit::verify::verify;
+use rempart::audit::{AuditSettings, Auditor};
+use rempart::config::ClientIpMode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Send `query` as is over UDP and TCP; the two answers' RCODEs (the TCP
@@ -93,4 +98,58 @@ async fn edns_options_past_the_opt_rdata_get_the_full_paths_answer_over_udp() {
         assert_eq!(udp, tcp, "{what}: UDP and TCP disagree");
     }
     rempart.stop().await;
+}
+
+/// A record line of the trail, as the writer writes it: a `process` start.
+fn record(seq: u64, prev: &str) -> String {
+    format!(
+        r#"{{"v":2,"seq":{seq},"time":"2026-12-01T00:00:00.000Z","prev":"{prev}","kind":"process","event":"start","version":"0.1.0","pid":1,"host":"h"}}"#
+    )
+}
+
+/// Found by the `audit` target: a record whose `seq` is u64::MAX followed
+/// by another made `audit verify` overflow (a panic in a debug build, a
+/// wrap to 0 that could pass as "follows" in release). It must name the
+/// file and the line.
+#[test]
+fn a_record_after_seq_u64_max_is_a_named_break_in_audit_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = record(u64::MAX, ChainHash::GENESIS.as_str());
+    let second = record(0, ChainHash::of(first.as_bytes()).as_str());
+    let file = dir.path().join("rempart-audit-20261201-000.jsonl");
+    std::fs::write(&file, format!("{first}\n{second}\n")).unwrap();
+    let brk = verify(dir.path()).expect_err("a break");
+    assert_eq!((brk.file.as_path(), brk.line), (file.as_path(), 2));
+    assert!(brk.reason.contains("18446744073709551615"), "{brk}");
+    assert!(!brk.unreadable);
+}
+
+/// Found by the `audit` target: a writer started on a trail whose last
+/// record's `seq` is u64::MAX overflowed computing the next one. It must
+/// refuse the trail with a message naming the file and the seq.
+#[test]
+fn a_writer_refuses_to_resume_a_trail_at_seq_u64_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rempart-audit-20261201-000.jsonl");
+    let last = record(u64::MAX, ChainHash::GENESIS.as_str());
+    std::fs::write(&file, format!("{last}\n")).unwrap();
+    let started = Auditor::start(
+        AuditSettings {
+            dir: dir.path().to_owned(),
+            client_ip: ClientIpMode::None,
+            queue: 16,
+            max_file_bytes: 1 << 20,
+            retention_days: 0,
+            seal: None,
+        },
+        rempart::metrics::Metrics::new(),
+    );
+    let error = started.expect_err("the trail is refused").to_string();
+    assert!(
+        error.contains(&file.display().to_string()) && error.contains("18446744073709551615"),
+        "{error}"
+    );
+    // Nothing written to the trail it refused.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{last}\n"));
+    assert!(!Path::new(&dir.path().join("writer.running")).exists());
 }
