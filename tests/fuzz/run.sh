@@ -50,12 +50,15 @@ failed=()
 for t in "${targets[@]}"; do
   len=$(max_len "$t")
   mkdir -p "tests/fuzz/corpus/$t"
+  # Tokens a mutation seldom spells out (JSON keys, boundary numbers).
+  dict=()
+  [ -f "tests/fuzz/dict/$t.dict" ] && dict=(-dict="tests/fuzz/dict/$t.dict")
   echo "fuzz: $t for ${seconds}s"
   log=$(mktemp)
   if "${fuzz[@]}" run --fuzz-dir tests/fuzz "$t" \
     "tests/fuzz/corpus/$t" "tests/fuzz/seeds/$t" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$len" \
-    -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+    -timeout=10 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
   else
     # The panic and libFuzzer's summary, without the stack traces.

@@ -3,8 +3,12 @@
 //! a trail.
 //!
 //! The input is a trail: up to four files separated by 0xFF octets (never
-//! in a JSON line), written to a directory as the writer names them. What
-//! must hold:
+//! in a JSON line), written to a directory as the writer names them. An
+//! input starting with 0xFE is chained first: each line's `prev` (the 64
+//! characters after `"prev":"`) is replaced with the hash of the line
+//! before it, as the writer would have written it, so that what `verify`
+//! checks past the links (seq, versions, files) is reached too; no
+//! mutation finds a SHA-256. What must hold:
 //!
 //! - nothing panics: not the parser, not `verify`, not the report, not a
 //!   writer starting on the trail (it continues the chain or refuses with
@@ -19,6 +23,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use rempart::audit::chain::ChainHash;
 use rempart::audit::record::Line;
 use rempart::audit::verify::verify;
 use rempart::audit::{AuditSettings, Auditor, report};
@@ -28,13 +33,25 @@ use rempart::metrics::Metrics;
 static METRICS: LazyLock<std::sync::Arc<Metrics>> = LazyLock::new(Metrics::new);
 
 fuzz_target!(|data: &[u8]| {
+    let chained;
+    let data = match data.split_first() {
+        Some((0xFE, rest)) => {
+            chained = chain(rest);
+            &chained[..]
+        }
+        _ => data,
+    };
     let files: Vec<&[u8]> = data.split(|&b| b == 0xFF).take(4).collect();
     for file in &files {
         for line in file.split(|&b| b == b'\n') {
             let _ = Line::parse(line);
         }
     }
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    // In memory where there is a tmpfs: the writer syncs what it writes,
+    // which on a disk costs more than everything else here.
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("a temporary directory");
     let mut lines = 0u64;
     for (i, bytes) in files.iter().enumerate() {
         let name = format!("rempart-audit-20261201-{i:03}.jsonl");
@@ -70,6 +87,36 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// `data` with each line's `prev` replaced by the hash of the line before
+/// it (across the 0xFF file separators); the first line's is kept.
+fn chain(data: &[u8]) -> Vec<u8> {
+    const PREV: &[u8] = b"\"prev\":\"";
+    let mut out = Vec::with_capacity(data.len());
+    let mut previous: Option<ChainHash> = None;
+    for (i, file) in data.split(|&b| b == 0xFF).enumerate() {
+        if i > 0 {
+            out.push(0xFF);
+        }
+        for (j, line) in file.split(|&b| b == b'\n').enumerate() {
+            if j > 0 {
+                out.push(b'\n');
+            }
+            let mut line = line.to_vec();
+            if let Some(p) = &previous
+                && let Some(at) = line.windows(PREV.len()).position(|w| w == PREV)
+                && let Some(hash) = line.get_mut(at + PREV.len()..at + PREV.len() + 64)
+            {
+                hash.copy_from_slice(p.as_bytes());
+            }
+            if !line.is_empty() {
+                previous = Some(ChainHash::of(&line));
+            }
+            out.extend_from_slice(&line);
+        }
+    }
+    out
+}
 
 /// `audit verify` and `audit report` on the trail in `dir` (`files` files
 /// holding `lines` complete lines); true if intact.
