@@ -108,6 +108,12 @@ impl TrailFile {
     }
 }
 
+/// The largest `seq` a trail is continued from: 2^63 - 1, which a
+/// million records a second reach in 292,000 years, so that the writer's
+/// `seq + 1` (and the seal's `seq + 1`) can never overflow. A last record
+/// above it was edited, and [`TrailError::SeqExhausted`] refuses it.
+pub const MAX_RESUMED_SEQ: u64 = i64::MAX as u64;
+
 /// The trail cannot be opened where it stands.
 #[derive(Debug, thiserror::Error)]
 pub enum TrailError {
@@ -144,6 +150,19 @@ pub enum TrailError {
     EmptyAfterOthers {
         /// The file.
         file: PathBuf,
+    },
+    /// The last record's `seq` is above [`MAX_RESUMED_SEQ`]: no trail
+    /// written by Rempart gets there, and the chain cannot go on from it
+    /// without running out of numbers.
+    #[error(
+        "{}: the last record's seq is {seq}, beyond any trail Rempart writes (at most {MAX_RESUMED_SEQ}): the record was edited or not written by Rempart, and the chain cannot be continued; check it with `rempart audit verify`, then move the trail's files elsewhere (keep them for the auditor) to start a new chain",
+        file.display()
+    )]
+    SeqExhausted {
+        /// The file.
+        file: PathBuf,
+        /// The last record's `seq`.
+        seq: u64,
     },
     /// The last file cannot be opened to append.
     #[error("{}: cannot open: {source}", file.display())]
@@ -229,6 +248,12 @@ impl Trail {
                 file: last.clone(),
                 source,
             })?;
+            if parsed.seq > MAX_RESUMED_SEQ {
+                return Err(TrailError::SeqExhausted {
+                    file: last.clone(),
+                    seq: parsed.seq,
+                });
+            }
             tail.prev = ChainHash::of(line);
             tail.seq = parsed.seq;
             tail.time = super::record::parse_time(&parsed.time).map(std::time::SystemTime::from);

@@ -130,10 +130,22 @@ pub fn verify_with(dir: &Path, key: Option<VerifyingKey>) -> Result<Summary, Bre
                 }
                 Some(_) => {}
             }
-            if let Some(s) = seq
-                && record.seq != s + 1
-            {
-                return Err(brk(n, format!("seq {} follows {s}", record.seq)));
+            if let Some(s) = seq {
+                // No record can follow the largest seq there is: the
+                // writer refuses to go on from it (a record there was
+                // edited, or written by something else).
+                let Some(next) = s.checked_add(1) else {
+                    return Err(brk(
+                        n,
+                        format!(
+                            "seq {} follows {s}, the largest seq there is: no record can follow it",
+                            record.seq
+                        ),
+                    ));
+                };
+                if record.seq != next {
+                    return Err(brk(n, format!("seq {} follows {s}", record.seq)));
+                }
             }
             if let Some(chain) = &mut sealing {
                 seal_record(chain, line, &record).map_err(|reason| brk(n, reason))?;

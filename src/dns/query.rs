@@ -72,8 +72,8 @@ impl QueryView {
         let mut edns = None;
         if counts.arcount() == 1 {
             // Root owner, TYPE OPT, CLASS payload, TTL ext-rcode/version/
-            // flags, RDLENGTH, options (ignored: the response carries none
-            // of them).
+            // flags, RDLENGTH, options (the response carries none of them,
+            // but they must be well formed: see `options_well_formed`).
             let opt = msg.get(at..at + 11)?;
             if opt[0] != 0 || u16::from_be_bytes([opt[1], opt[2]]) != OPT {
                 return None;
@@ -84,7 +84,11 @@ impl QueryView {
             }
             let dnssec_ok = opt[7] & DNSSEC_OK != 0;
             let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
-            at += 11 + rdlen;
+            at += 11;
+            if !options_well_formed(msg.get(at..at + rdlen)?) {
+                return None;
+            }
+            at += rdlen;
             edns = Some((response_payload(payload), dnssec_ok));
         }
         if at != msg.len() {
@@ -165,6 +169,47 @@ impl QueryView {
     }
 }
 
+/// The OPT RDATA `rdata` is a sequence of whole options (RFC 6891 section
+/// 6.1.2: OPTION-CODE, OPTION-LENGTH, then OPTION-LENGTH octets), and a
+/// Client Subnet option among them is one the full path reads (RFC 7871
+/// section 6: FAMILY 1 or 2, SOURCE PREFIX-LENGTH within the family's
+/// address, an ADDRESS of no more octets than that prefix needs; anything
+/// else there is FORMERR). False leaves the query to the full path, which
+/// answers it as hickory reads it: an option running past the RDATA must
+/// never be answered by the fast path while the full path refuses it.
+fn options_well_formed(mut rdata: &[u8]) -> bool {
+    /// RFC 7871 section 6: the option code of Client Subnet.
+    const CLIENT_SUBNET: u16 = 8;
+    while !rdata.is_empty() {
+        let Some((head, rest)) = rdata.split_first_chunk::<4>() else {
+            return false;
+        };
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let Some((data, rest)) = rest.split_at_checked(len) else {
+            return false;
+        };
+        if code == CLIENT_SUBNET && !client_subnet_well_formed(data) {
+            return false;
+        }
+        rdata = rest;
+    }
+    true
+}
+
+/// A Client Subnet OPTION-DATA the full path reads (RFC 7871 section 6).
+fn client_subnet_well_formed(data: &[u8]) -> bool {
+    let [family_hi, family_lo, source, _scope, address @ ..] = data else {
+        return false;
+    };
+    let max_bits = match u16::from_be_bytes([*family_hi, *family_lo]) {
+        1 => 32,
+        2 => 128,
+        _ => return false,
+    };
+    *source <= max_bits && address.len() == usize::from(source.div_ceil(8))
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -223,6 +268,43 @@ pub(super) mod tests {
         let v = version.len() - 5;
         version[v] = 1;
         assert_eq!(QueryView::parse(&version), None, "EDNS version 1");
+    }
+
+    /// RFC 6891 section 6.1.2 and RFC 7871 section 6: options are read
+    /// to the end of the RDATA, and a query whose options hickory would
+    /// refuse is left to the full path (which answers it FORMERR).
+    #[test]
+    fn edns_options_must_fill_the_rdata_whole() {
+        let with_options = |options: &[u8]| {
+            let mut m = query("a.test", Some((1232, false)));
+            let rdlen = m.len() - 2;
+            m[rdlen..].copy_from_slice(&(options.len() as u16).to_be_bytes());
+            m.extend_from_slice(options);
+            QueryView::parse(&m)
+        };
+        let cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let subnet = [0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2];
+        assert!(with_options(&[]).is_some(), "no option");
+        let padding = [0, 12, 0, 0];
+        assert!(with_options(&[&cookie[..], &padding].concat()).is_some());
+        assert!(with_options(&[&cookie[..], &subnet].concat()).is_some());
+        assert_eq!(with_options(&cookie[..8]), None, "option cut short");
+        assert_eq!(with_options(&cookie[..3]), None, "option header cut short");
+        assert_eq!(with_options(&[0, 10, 0, 8]), None, "length past the RDATA");
+        let mut v4_33 = [0, 8, 0, 8, 0, 1, 33, 0, 192, 0, 2, 1];
+        assert_eq!(with_options(&v4_33), None, "33-bit IPv4 prefix");
+        v4_33[6] = 32;
+        assert!(with_options(&v4_33).is_some(), "32-bit IPv4 prefix");
+        assert_eq!(
+            with_options(&[0, 8, 0, 7, 0, 3, 24, 0, 192, 0, 2]),
+            None,
+            "family 3"
+        );
+        assert_eq!(
+            with_options(&[0, 8, 0, 6, 0, 1, 24, 0, 192, 0]),
+            None,
+            "address shorter than its prefix"
+        );
     }
 
     #[test]
