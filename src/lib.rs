@@ -48,6 +48,7 @@ pub mod list;
 pub mod metrics;
 pub mod policy;
 pub mod proto;
+pub mod rpz;
 pub mod server;
 pub mod service;
 pub(crate) mod sources;
