@@ -64,6 +64,9 @@ pub enum StartError {
     /// The audit trail cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::writer::AuditError),
+    /// The RPZ listener cannot be bound.
+    #[error("rpz.listen: {0}")]
+    Rpz(io::Error),
     /// The list directory cannot be watched.
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
@@ -113,6 +116,11 @@ pub struct Service {
     pub admission: Arc<Admission>,
     /// The metric handles.
     pub metrics: Arc<Metrics>,
+    /// The RPZ primary, when `[rpz]` is configured.
+    pub rpz: Option<Arc<crate::rpz::Rpz>>,
+    /// The RPZ listener's addresses (UDP and TCP share each).
+    pub rpz_addrs: Vec<SocketAddr>,
+    rpz_task: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
     serving: watch::Receiver<bool>,
     audit: Option<Arc<Auditor>>,
@@ -178,6 +186,10 @@ impl Service {
             metrics.clone(),
             audit.clone(),
         );
+        let rpz = config.rpz.clone().map(crate::rpz::Rpz::new);
+        if let Some(rpz) = &rpz {
+            admission.on_applied(rpz_hook(Arc::clone(rpz), &config.redirect));
+        }
         match admission.start(options.reset_serial_floor).await {
             Ok(in_force) => info!(
                 serial = in_force.header.serial,
@@ -244,6 +256,25 @@ impl Service {
             })?;
         let (serving_tx, serving) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
+        let (rpz_addrs, rpz_task) = match (&rpz, &config.rpz) {
+            (Some(rpz), Some(c)) => {
+                let sockets = crate::rpz::serve::Sockets::bind(&c.listen)
+                    .await
+                    .map_err(StartError::Rpz)?;
+                let addrs = sockets.local_addrs();
+                info!(addrs = ?addrs, notify = ?c.notify, "rpz listener");
+                let mut rpz_stopped = stopped.clone();
+                let task = tokio::spawn(crate::rpz::serve::run(
+                    Arc::clone(rpz),
+                    sockets,
+                    async move {
+                        let _ = rpz_stopped.wait_for(|s| *s).await;
+                    },
+                ));
+                (addrs, Some(task))
+            }
+            _ => (Vec::new(), None),
+        };
 
         let state = crate::admin::AdminState {
             admission: admission.clone(),
@@ -299,6 +330,9 @@ impl Service {
             handler,
             admission,
             metrics,
+            rpz,
+            rpz_addrs,
+            rpz_task,
             stop,
             serving,
             audit,
@@ -357,6 +391,9 @@ impl Service {
         let _ = self.stop.send(true);
         self.expiry.abort();
         let dns = self.dns.await.map_err(io::Error::other)?;
+        if let Some(task) = self.rpz_task {
+            let _ = task.await;
+        }
         // A list request still being judged (a slow reload) holds the admin
         // listener's graceful shutdown: it gets a bound, then is dropped
         // (the list in force is unchanged by a candidate never swapped in).
@@ -387,4 +424,34 @@ impl Service {
     pub fn auditor(&self) -> Option<&Arc<Auditor>> {
         self.audit.as_ref()
     }
+}
+
+/// The admission hook that publishes each list put in force as the RPZ
+/// zone of list "main", answered with `[redirect]`.
+fn rpz_hook(
+    rpz: Arc<crate::rpz::Rpz>,
+    redirect: &crate::config::RedirectConfig,
+) -> crate::admission::OnApplied {
+    use crate::rpz::{Action, Redirect, RpzVersion};
+    let redirect = Redirect {
+        action: match &redirect.cname {
+            Some(target) => Action::Cname(target.clone()),
+            None => Action::Addresses {
+                ipv4: redirect.ipv4.clone(),
+                ipv6: redirect.ipv6.clone(),
+            },
+        },
+        ttl: redirect.ttl,
+    };
+    crate::admission::OnApplied(Arc::new(move |in_force, policy| {
+        let version = RpzVersion {
+            serial: in_force.header.serial,
+            digest: in_force.digest,
+            policy: Arc::clone(policy),
+            redirect: redirect.clone(),
+        };
+        if let Err(e) = rpz.publish("main", version) {
+            tracing::error!(error = %e, "the list cannot be served as an RPZ zone");
+        }
+    }))
 }

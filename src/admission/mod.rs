@@ -154,6 +154,24 @@ pub struct Admission {
     floor: FloorCell,
     metrics: Arc<Metrics>,
     audit: Option<Arc<Auditor>>,
+    /// Told of every list put in force ([`Admission::on_applied`]).
+    on_applied: std::sync::OnceLock<OnApplied>,
+}
+
+/// What is told of each list put in force: the kept list at start, then
+/// every list applied, one after the other in the order they took effect,
+/// on a blocking thread (the RPZ zones follow the lists through it). A
+/// refused list is never told.
+#[derive(Clone)]
+pub struct OnApplied(pub Arc<AppliedFn>);
+
+/// The function an [`OnApplied`] calls.
+pub type AppliedFn = dyn Fn(&InForce, &Arc<Policy>) + Send + Sync;
+
+impl std::fmt::Debug for OnApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnApplied")
+    }
 }
 
 /// The serial floor in memory (a std mutex: held for a copy or a store,
@@ -261,6 +279,7 @@ struct Settle {
     floor_cell: FloorCell,
     state_dir: PathBuf,
     audit: Option<Arc<Auditor>>,
+    on_applied: Option<OnApplied>,
 }
 
 impl Admission {
@@ -280,7 +299,15 @@ impl Admission {
             floor: Arc::new(std::sync::Mutex::new(Floor::default())),
             metrics,
             audit,
+            on_applied: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Have `hook` told of every list put in force from now on (set once,
+    /// before [`Self::start`]; a second hook is ignored and `false`
+    /// returned).
+    pub fn on_applied(&self, hook: OnApplied) -> bool {
+        self.on_applied.set(hook).is_ok()
     }
 
     /// The policy cell the query path reads; only this path stores into it.
@@ -437,8 +464,13 @@ impl Admission {
         };
         let info = kept.in_force();
         self.show_in_force(&info);
-        self.policy.store(Arc::new(kept.policy));
+        let policy = Arc::new(kept.policy);
+        self.policy.store(Arc::clone(&policy));
         *in_force = Some(info.clone());
+        if let Some(hook) = self.on_applied.get().cloned() {
+            let told = info.clone();
+            let _ = tokio::task::spawn_blocking(move || (hook.0)(&told, &policy)).await;
+        }
         (Some(info), None)
     }
 
@@ -601,6 +633,7 @@ impl Admission {
             floor_cell: Arc::clone(&self.floor),
             state_dir: self.settings.state_dir.clone(),
             audit: self.audit.clone(),
+            on_applied: self.on_applied.get().cloned(),
         }
     }
 
@@ -676,6 +709,7 @@ impl Settle {
             floor_cell,
             state_dir,
             audit,
+            on_applied,
             ..
         } = *self;
         let changes = tokio::task::spawn_blocking(move || {
@@ -693,6 +727,9 @@ impl Settle {
                         error!(error = %e, serial = in_force.header.serial, "cannot write the serial floor; after a restart, a list between the old floor and this serial would not be refused");
                     }
                 }
+            }
+            if let Some(hook) = on_applied {
+                (hook.0)(&in_force, &new);
             }
             if !count && audit.is_none() {
                 return None;

@@ -21,11 +21,11 @@ use toml::de::{DeTable, DeValue};
 
 use super::KeyError;
 use super::raw::{
-    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
+    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawRpz, RawServer, RawUpstream,
 };
 
 /// Each section of the file and the keys it may hold.
-pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 7] {
+pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 8] {
     [
         ("server", fields_of::<RawServer>()),
         ("upstream", fields_of::<RawUpstream>()),
@@ -34,6 +34,7 @@ pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 7] {
         ("audit", fields_of::<RawAudit>()),
         ("admin", fields_of::<RawAdmin>()),
         ("log", fields_of::<RawLog>()),
+        ("rpz", fields_of::<RawRpz>()),
     ]
 }
 

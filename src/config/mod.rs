@@ -171,6 +171,30 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[rpz]`: serving the lists as RPZ zones; `None` when the section is
+    /// absent (off).
+    pub rpz: Option<RpzConfig>,
+}
+
+/// `rpz.listen` default.
+pub const DEFAULT_RPZ_LISTEN: &[&str] = &["127.0.0.1:5353"];
+/// `rpz.allow_transfer` default: this machine only.
+pub const DEFAULT_RPZ_ALLOW_TRANSFER: &[&str] = &["127.0.0.0/8", "::1/128"];
+/// `rpz.zone_suffix` default: list `id` is zone `<id>.rpz.rempart.`.
+pub const DEFAULT_RPZ_ZONE_SUFFIX: &str = "rpz.rempart.";
+
+/// `[rpz]`: the lists in force served as Response Policy Zones.
+#[derive(Debug, Clone)]
+pub struct RpzConfig {
+    /// UDP and TCP on each address.
+    pub listen: Vec<SocketAddr>,
+    /// Networks allowed to ask (SOA queries and transfers); others get
+    /// REFUSED.
+    pub allow_transfer: Vec<IpNet>,
+    /// Secondaries sent a NOTIFY on every version published.
+    pub notify: Vec<SocketAddr>,
+    /// List `id` is served as zone `<id>.<zone_suffix>` (absolute).
+    pub zone_suffix: Name,
 }
 
 /// `[server]`: where and whom to serve.

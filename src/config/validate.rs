@@ -12,7 +12,7 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::raw::{
-    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawServer, RawUpstream,
+    RawAdmin, RawAudit, RawConfig, RawList, RawLog, RawRedirect, RawRpz, RawServer, RawUpstream,
 };
 use super::{
     ADMIN_MAX_CONNECTIONS_RANGE, ADMIN_TIMEOUT_MS_RANGE, AdminConfig, AdminTls, AuditConfig,
@@ -27,6 +27,7 @@ use super::{
     ListConfig, LogConfig, LogFormat, MAX_REDIRECT_TTL, MIN_LIST_MAX_BYTES, OnMissing,
     RedirectConfig, SealMode, ServerConfig, UpstreamConfig, default_ede_text,
 };
+use super::{DEFAULT_RPZ_ALLOW_TRANSFER, DEFAULT_RPZ_LISTEN, DEFAULT_RPZ_ZONE_SUFFIX, RpzConfig};
 use super::{DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT, MAX_TCP_CONNECTIONS};
 
 /// Collects errors while values are validated.
@@ -150,6 +151,7 @@ impl RawConfig {
         let audit = self.audit.validate(&mut e);
         let admin = self.admin.validate(&mut e);
         let log = self.log.validate(&mut e);
+        let rpz = self.rpz.map(|r| r.validate(&mut e));
         if !e.0.is_empty() {
             return Err(e.0);
         }
@@ -161,7 +163,56 @@ impl RawConfig {
             audit,
             admin,
             log,
+            rpz,
         })
+    }
+}
+
+impl RawRpz {
+    /// `[rpz]`, when present.
+    fn validate(self, e: &mut Errors) -> RpzConfig {
+        let listen_raw = self.listen.unwrap_or_else(|| strings(DEFAULT_RPZ_LISTEN));
+        let listen: Vec<SocketAddr> = e.parse_items("rpz.listen", &listen_raw, "an address:port");
+        if listen_raw.is_empty() {
+            e.push("rpz.listen", "at least one address is needed");
+        }
+        let allow_raw = self
+            .allow_transfer
+            .unwrap_or_else(|| strings(DEFAULT_RPZ_ALLOW_TRANSFER));
+        let allow_transfer: Vec<IpNet> =
+            e.parse_items("rpz.allow_transfer", &allow_raw, "a network (a.b.c.d/len)");
+        let mut notify = Vec::new();
+        for (i, n) in self.notify.unwrap_or_default().iter().enumerate() {
+            match parse_upstream(n) {
+                Ok(a) => notify.push(a),
+                Err(err) => e.push(format!("rpz.notify[{i}]"), err),
+            }
+        }
+        if self.tsig_key.is_some() {
+            e.push(
+                "rpz.tsig_key",
+                "TSIG is not supported yet: transfers cannot be signed; remove the key and restrict rpz.allow_transfer to the secondaries' addresses",
+            );
+        }
+        let suffix_raw = self
+            .zone_suffix
+            .unwrap_or_else(|| DEFAULT_RPZ_ZONE_SUFFIX.to_owned());
+        let zone_suffix = match canonical_name(&suffix_raw)
+            .map_err(|err| err.to_string())
+            .and_then(|c| Name::from_ascii(format!("{c}.")).map_err(|err| err.to_string()))
+        {
+            Ok(n) => n,
+            Err(reason) => {
+                e.push("rpz.zone_suffix", format!("{suffix_raw:?}: {reason}"));
+                Name::root()
+            }
+        };
+        RpzConfig {
+            listen,
+            allow_transfer,
+            notify,
+            zone_suffix,
+        }
     }
 }
 
