@@ -67,6 +67,9 @@ pub enum StartError {
     /// The RPZ listener cannot be bound.
     #[error("rpz.listen: {0}")]
     Rpz(io::Error),
+    /// `rpz.tsig_key` cannot be read.
+    #[error("rpz.tsig_key {0}")]
+    RpzKey(crate::rpz::tsig::KeyFileError),
     /// The list directory cannot be watched.
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
@@ -166,6 +169,12 @@ impl Service {
                 )
             }
         };
+        let rpz = config
+            .rpz
+            .clone()
+            .map(crate::rpz::Rpz::new)
+            .transpose()
+            .map_err(StartError::RpzKey)?;
         let tls = match &config.admin.tls {
             Some(t) => Some(crate::admin::tls_acceptor(&t.certificate, &t.key)?),
             None => None,
@@ -186,7 +195,6 @@ impl Service {
             metrics.clone(),
             audit.clone(),
         );
-        let rpz = config.rpz.clone().map(crate::rpz::Rpz::new);
         if let Some(rpz) = &rpz {
             admission.on_applied(rpz_hook(Arc::clone(rpz), &config.redirect));
         }

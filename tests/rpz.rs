@@ -404,3 +404,255 @@ async fn a_transfer_from_outside_allow_transfer_is_refused() {
     assert!(r.service().rpz.as_ref().unwrap().stats().refused >= 3);
     r.stop().await;
 }
+
+/// A TSIG key file as `tsig-keygen` writes it, and its dig `-y` argument.
+fn tsig_key(dir: &std::path::Path, secret: &str) -> (std::path::PathBuf, String) {
+    let path = dir.join("xfr.key");
+    std::fs::write(
+        &path,
+        format!("key \"xfr-key\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (path, format!("hmac-sha256:xfr-key:{secret}"))
+}
+
+const SECRET: &str = "ZLHhpSDJzvYg6bQfb5C8Yx6Y1qfdxhzd1pO8Q6QXcbk=";
+const WRONG: &str = "AAAApSDJzvYg6bQfb5C8Yx6Y1qfdxhzd1pO8Q6QXcbk=";
+
+/// `dig AXFR` of the zone from `server`, with `-y key` if given: its output.
+async fn dig_axfr(server: SocketAddr, key: Option<String>) -> String {
+    let port = server.port().to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Command::new("dig");
+        c.args(["+tcp", "-p", &port, "@127.0.0.1", ZONE, "AXFR"]);
+        if let Some(k) = key {
+            c.args(["-y", &k]);
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn with_a_tsig_key_transfers_must_be_signed_and_every_message_is() {
+    assert!(have("dig"), "dig is missing (.ci/run installs dnsutils)");
+    // Enough entries for a transfer of many messages (4 records each).
+    let names: Vec<String> = (0..200).map(|i| format!("n{i}.test")).collect();
+    let entries: Vec<(&str, &str, &str, &str)> = names
+        .iter()
+        .map(|n| (n.as_str(), "subtree", "terrorism", "REF"))
+        .collect();
+    let setup = Setup::new(&entries);
+    let (key, with_key) = tsig_key(setup.dir.path(), SECRET);
+    let config = format!(
+        "{}tsig_key = \"{}\"\n",
+        rpz_config(&setup, "127.0.0.0/8", ""),
+        key.display()
+    );
+    let r = Rempart::start(&config).await;
+    let primary = r.service().rpz_addrs[0];
+    until_published(r.service().rpz.as_ref().unwrap(), 1).await;
+
+    let out = dig_axfr(primary, Some(with_key)).await;
+    // dig checks the TSIG of every message ("Couldn't verify signature"
+    // otherwise).
+    assert!(!out.contains("fail") && !out.contains("verify"), "{out}");
+    assert!(out.contains("*.n199.test.main.rpz.rempart."), "{out}");
+    assert_eq!(out.matches("\tSOA\t").count(), 2, "{out}");
+    // More than one message here.
+    // ";; XFR size: 802 records (messages 13, bytes 31457)"
+    let messages = out
+        .lines()
+        .find_map(|l| l.split("(messages ").nth(1))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    let n: usize = messages.split(',').next().unwrap().parse().unwrap();
+    assert!(n > 5, "{messages}");
+
+    let unsigned = dig_axfr(primary, None).await;
+    assert!(unsigned.contains("Transfer failed"), "{unsigned}");
+    let (_, wrong) = tsig_key(&setup.dir.path().join(".."), WRONG);
+    let wrong = dig_axfr(primary, Some(wrong)).await;
+    assert!(
+        wrong.contains("Transfer failed") || wrong.contains("Couldn't verify"),
+        "{wrong}"
+    );
+    assert!(!wrong.contains("*.n199.test"), "{wrong}");
+    // The IXFR of an unsigned client is refused too; its SOA query is not.
+    assert_eq!(
+        transfer(primary, RecordType::IXFR, Some(0))
+            .await
+            .unwrap_err(),
+        ResponseCode::Refused
+    );
+    let soa = query(
+        primary,
+        Transport::Udp,
+        ZONE,
+        RecordType::SOA,
+        Ask::default(),
+    )
+    .await;
+    assert_eq!(soa.metadata.response_code, ResponseCode::NoError);
+    r.stop().await;
+}
+
+/// BIND 9 (`named`) as a secondary of Rempart's zone over TSIG, with the
+/// zone as its response policy; stopped when dropped.
+struct Bind {
+    child: Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bind {
+    fn start(dir: &std::path::Path, port: u16, primary: SocketAddr, secret: &str) -> Bind {
+        assert!(have("named"), "named is missing (.ci/run installs bind9)");
+        let dir = dir.join("bind");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("named.log");
+        // Names outside the policy zone go to a forwarder that is not
+        // there: never the Internet. min-update-interval 0: BIND otherwise
+        // holds policy zone updates for 60 s.
+        let conf = format!(
+            r#"options {{
+  directory "{dir}";
+  pid-file none;
+  listen-on port {port} {{ 127.0.0.1; }};
+  listen-on-v6 {{ none; }};
+  recursion yes;
+  allow-query {{ 127.0.0.1; }};
+  forwarders {{ 127.0.0.1 port 9; }};
+  forward only;
+  dnssec-validation no;
+  notify no;
+  response-policy {{ zone "{ZONE}" min-update-interval 0; }} qname-wait-recurse no;
+}};
+controls {{ }};
+key "xfr-key" {{ algorithm hmac-sha256; secret "{secret}"; }};
+zone "{ZONE}" {{
+  type secondary;
+  primaries {{ {ip} port {rpz_port} key "xfr-key"; }};
+  allow-notify {{ {ip}; }};
+}};
+"#,
+            dir = dir.display(),
+            ip = primary.ip(),
+            rpz_port = primary.port(),
+        );
+        let conf_path = dir.join("named.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        // -g: in the foreground, its log on stderr.
+        let child = Command::new("named")
+            .args(["-g", "-4", "-c"])
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("named starts");
+        Bind {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_takes_the_zone_over_tsig_and_each_new_list_by_notify_and_ixfr() {
+    let setup = Setup::new(ENTRIES);
+    let (key, _) = tsig_key(setup.dir.path(), SECRET);
+    let bind_port = free_port().await;
+    let config = format!(
+        "{}tsig_key = \"{}\"\n",
+        rpz_config(&setup, "127.0.0.0/8", &format!("\"127.0.0.1:{bind_port}\"")),
+        key.display()
+    );
+    let r = Rempart::start(&config).await;
+    let rpz = r.service().rpz.clone().unwrap();
+    let primary = r.service().rpz_addrs[0];
+    until_published(&rpz, 1).await;
+    let bind = Bind::start(setup.dir.path(), bind_port, primary, SECRET);
+
+    let start = Instant::now();
+    while !redirected(bind.addr, "www.bad.test.").await {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "www.bad.test not redirected by BIND within 20 s; its log:\n{}",
+            bind.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(redirected(bind.addr, "host.test.").await);
+    let before = rpz.stats();
+
+    let mut entries = ENTRIES.to_vec();
+    entries.push(("new.test", "subtree", "terrorism", "REF-0003"));
+    setup
+        .key
+        .write_signed(&setup.list_path, &list_text(2, &entries));
+    let v = r.service().admission.reread().await;
+    assert!(matches!(v, Verdict::Applied { serial: 2, .. }), "{v:?}");
+    let start = Instant::now();
+    while !redirected(bind.addr, "new.test.").await {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "new.test not redirected by BIND within 5 s; its log:\n{}",
+            bind.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = rpz.stats();
+    assert!(after.ixfr > before.ixfr, "IXFR: {before:?} -> {after:?}");
+    assert_eq!(after.axfr, before.axfr, "{after:?}");
+    // BIND's own word: both transfers verified with the key.
+    let log = bind.log();
+    let signed = log
+        .lines()
+        .filter(|l| l.contains("transferred serial") && l.contains("TSIG 'xfr-key'"))
+        .count();
+    assert!(signed >= 2, "{log}");
+    drop(bind);
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_tsig_key_others_may_read_or_a_bad_one_stops_the_start() {
+    let setup = Setup::new(ENTRIES);
+    let (key, _) = tsig_key(setup.dir.path(), SECRET);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = format!(
+        "{}tsig_key = \"{}\"\n",
+        rpz_config(&setup, "127.0.0.0/8", ""),
+        key.display()
+    );
+    let config = rempart::config::Config::from_toml(&config, std::path::Path::new("t")).unwrap();
+    let err = rempart::service::Service::start(&config).await.unwrap_err();
+    assert!(
+        err.to_string().contains("rpz.tsig_key") && err.to_string().contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::write(
+        &key,
+        "key \"k\" { algorithm hmac-md5; secret \"c2VjcmV0LXNlY3JldC1zZWNyZXQ=\"; };",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = rempart::service::Service::start(&config).await.unwrap_err();
+    assert!(err.to_string().contains("only hmac-sha256"), "{err}");
+}

@@ -195,6 +195,8 @@ pub struct RpzConfig {
     pub notify: Vec<SocketAddr>,
     /// List `id` is served as zone `<id>.<zone_suffix>` (absolute).
     pub zone_suffix: Name,
+    /// BIND key file (hmac-sha256): transfers must be signed with it.
+    pub tsig_key: Option<PathBuf>,
 }
 
 /// `[server]`: where and whom to serve.

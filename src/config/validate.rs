@@ -188,12 +188,6 @@ impl RawRpz {
                 Err(err) => e.push(format!("rpz.notify[{i}]"), err),
             }
         }
-        if self.tsig_key.is_some() {
-            e.push(
-                "rpz.tsig_key",
-                "TSIG is not supported yet: transfers cannot be signed; remove the key and restrict rpz.allow_transfer to the secondaries' addresses",
-            );
-        }
         let suffix_raw = self
             .zone_suffix
             .unwrap_or_else(|| DEFAULT_RPZ_ZONE_SUFFIX.to_owned());
@@ -212,6 +206,7 @@ impl RawRpz {
             allow_transfer,
             notify,
             zone_suffix,
+            tsig_key: self.tsig_key,
         }
     }
 }

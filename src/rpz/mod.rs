@@ -7,7 +7,9 @@
 //! - [`serve`]: the listener (`rpz.listen`, UDP and TCP): SOA, AXFR (RFC
 //!   5936), IXFR (RFC 1995), REFUSED outside `rpz.allow_transfer`;
 //! - [`notify`]: NOTIFY (RFC 1996) to `rpz.notify` on every version
-//!   published, retried a bounded number of times.
+//!   published, retried a bounded number of times;
+//! - [`tsig`]: `rpz.tsig_key` (BIND key file, HMAC-SHA256): transfers
+//!   must be signed with it (RFC 8945), and their answers are.
 //!
 //! The API is keyed by list id ([`Rpz::publish`]): list `id` is zone
 //! `<id>.<rpz.zone_suffix>`. Only the admission path publishes, once a
@@ -16,6 +18,7 @@
 
 pub mod notify;
 pub mod serve;
+pub mod tsig;
 pub mod zone;
 
 use std::collections::{BTreeSet, HashMap};
@@ -49,7 +52,9 @@ pub struct Counters {
     pub ixfr_full: AtomicU64,
     /// IXFR of a secondary already up to date (the SOA alone).
     pub ixfr_current: AtomicU64,
-    /// Queries refused: the client outside `rpz.allow_transfer`.
+    /// Queries refused: the client outside `rpz.allow_transfer`, a
+    /// transfer unsigned while `rpz.tsig_key` is set, or a TSIG that does
+    /// not verify (NOTAUTH).
     pub refused: AtomicU64,
     /// NOTIFY answered by a secondary.
     pub notify_answered: AtomicU64,
@@ -86,6 +91,8 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct Rpz {
     config: RpzConfig,
+    /// `rpz.tsig_key`, read: transfers must be signed with it.
+    tsig: Option<tsig::TsigKey>,
     zones: Mutex<HashMap<String, Published>>,
     /// Zones (by apex) whose secondaries are still to be told: at most one
     /// entry per zone, however fast versions come.
@@ -95,15 +102,26 @@ pub struct Rpz {
 }
 
 impl Rpz {
-    /// An RPZ primary with no zone yet.
-    pub fn new(config: RpzConfig) -> Arc<Rpz> {
-        Arc::new(Rpz {
+    /// An RPZ primary with no zone yet; `rpz.tsig_key`, if set, read.
+    pub fn new(config: RpzConfig) -> Result<Arc<Rpz>, tsig::KeyFileError> {
+        let tsig = config
+            .tsig_key
+            .as_deref()
+            .map(tsig::TsigKey::load)
+            .transpose()?;
+        Ok(Arc::new(Rpz {
             config,
+            tsig,
             zones: Mutex::new(HashMap::new()),
             to_notify: Mutex::new(BTreeSet::new()),
             wake_notifier: tokio::sync::Notify::new(),
             counters: Counters::default(),
-        })
+        }))
+    }
+
+    /// The TSIG key transfers must be signed with, if set.
+    pub fn tsig_key(&self) -> Option<&tsig::TsigKey> {
+        self.tsig.as_ref()
     }
 
     /// Its configuration.

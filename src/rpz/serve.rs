@@ -16,6 +16,10 @@
 //!   reaches back, the whole zone (AXFR format) otherwise; over UDP the
 //!   SOA alone, which tells the client to come over TCP (section 2).
 //!
+//! With `rpz.tsig_key`, an AXFR or IXFR without TSIG is REFUSED, a TSIG
+//! that does not verify gets NOTAUTH with its TSIG error, and every
+//! answer to a signed request is signed ([`super::tsig`]).
+//!
 //! Bounds: [`MAX_TCP_CONNECTIONS`] connections at once (others are closed
 //! at accept), [`TCP_IDLE`] without a query closes a connection,
 //! [`TCP_WRITE`] for each message of a transfer to be taken.
@@ -34,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use super::tsig::{self, Checked, ResponseSigner, TsigError};
 use super::zone::{Diff, serial_greater};
 use super::{Published, Rpz};
 
@@ -117,19 +122,19 @@ async fn udp_loop(rpz: Arc<Rpz>, socket: UdpSocket) {
                 continue;
             }
         };
-        let Ok(request) = Message::from_vec(&buf[..n]) else {
+        let Some((request, mut auth)) = read(&rpz, &buf[..n]) else {
             continue;
         };
         if request.metadata.message_type != MessageType::Query {
             continue;
         }
-        let answer = match respond(&rpz, &request, from.ip(), false) {
+        let answer = match respond(&rpz, &request, from.ip(), false, &auth) {
             Reply::One(m) => m,
             // Not over UDP: the SOA alone, or FORMERR, was chosen above.
             Reply::Transfer(_) => continue,
         };
         if let Ok(bytes) = answer.to_vec() {
-            let _ = socket.send_to(&bytes, from).await;
+            let _ = socket.send_to(&auth.seal(&rpz, bytes), from).await;
         }
     }
 }
@@ -172,20 +177,74 @@ async fn connection(rpz: &Rpz, mut stream: TcpStream, client: IpAddr) -> io::Res
         tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "query not read in time"))??;
-        let request = Message::from_vec(&buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let Some((request, mut auth)) = read(rpz, &buf) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a DNS message",
+            ));
+        };
         if request.metadata.message_type != MessageType::Query {
             return Ok(());
         }
-        match respond(rpz, &request, client, true) {
-            Reply::One(m) => send(&mut stream, &m).await?,
-            Reply::Transfer(t) => transfer(&mut stream, &request, t).await?,
+        match respond(rpz, &request, client, true, &auth) {
+            Reply::One(m) => send(&mut stream, &m, rpz, &mut auth).await?,
+            Reply::Transfer(t) => transfer(&mut stream, &request, t, rpz, &mut auth).await?,
         }
     }
 }
 
-async fn send(stream: &mut TcpStream, m: &Message) -> io::Result<()> {
-    let bytes = m.to_vec().map_err(io::Error::other)?;
+/// What the TSIG of a request said, and so how its answers are signed.
+enum Auth {
+    /// No TSIG (or no key configured).
+    Unsigned,
+    /// Verified: every answer is signed in a chain.
+    Signed(ResponseSigner),
+    /// Did not verify: the answer is NOTAUTH with this TSIG error.
+    Rejected(TsigError),
+}
+
+impl Auth {
+    /// The answer's bytes as sent: signed, or with the TSIG error.
+    fn seal(&mut self, rpz: &Rpz, bytes: Vec<u8>) -> Vec<u8> {
+        let Some(key) = rpz.tsig_key() else {
+            return bytes;
+        };
+        match self {
+            Auth::Unsigned => bytes,
+            Auth::Signed(signer) => signer.sign(&bytes, unix_now()),
+            Auth::Rejected(e) => {
+                tsig::append_error(tsig::key_name_wire(key), &bytes, unix_now(), *e)
+            }
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The request, its TSIG checked when a key is configured (RFC 8945
+/// section 5.2); `None` when it is no DNS message.
+fn read(rpz: &Rpz, bytes: &[u8]) -> Option<(Message, Auth)> {
+    let Some(key) = rpz.tsig_key() else {
+        return Some((Message::from_vec(bytes).ok()?, Auth::Unsigned));
+    };
+    match tsig::check(key, bytes, unix_now())? {
+        Checked::Unsigned => Some((Message::from_vec(bytes).ok()?, Auth::Unsigned)),
+        Checked::Signed { message, signature } => Some((
+            Message::from_vec(&message).ok()?,
+            Auth::Signed(ResponseSigner::new(key, signature)),
+        )),
+        Checked::Rejected { message, error } => {
+            Some((Message::from_vec(&message).ok()?, Auth::Rejected(error)))
+        }
+    }
+}
+
+async fn send(stream: &mut TcpStream, m: &Message, rpz: &Rpz, auth: &mut Auth) -> io::Result<()> {
+    let bytes = auth.seal(rpz, m.to_vec().map_err(io::Error::other)?);
     let len = u16::try_from(bytes.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "message over 65535 octets"))?;
     let mut framed = Vec::with_capacity(bytes.len() + 2);
@@ -213,7 +272,7 @@ enum Transfer {
 }
 
 /// The answer to `request` from `client`.
-fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool) -> Reply {
+fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool, auth: &Auth) -> Reply {
     let id = request.metadata.id;
     let mut answer = Message::response(id, request.metadata.op_code);
     answer.metadata.recursion_desired = request.metadata.recursion_desired;
@@ -231,6 +290,11 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool) -> Reply {
         rpz.counters().refused.fetch_add(1, Ordering::Relaxed);
         debug!(client = %client, "rpz: client outside rpz.allow_transfer: REFUSED");
         return error(answer, ResponseCode::Refused);
+    }
+    if let Auth::Rejected(e) = auth {
+        debug!(client = %client, error = ?e, "rpz: TSIG does not verify: NOTAUTH");
+        rpz.counters().refused.fetch_add(1, Ordering::Relaxed);
+        return error(answer, ResponseCode::NotAuth);
     }
     if request.metadata.op_code != OpCode::Query {
         return error(answer, ResponseCode::NotImp);
@@ -253,6 +317,12 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool) -> Reply {
         return error(answer, code);
     };
     let zone = &published.zone;
+    let transfer = matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR);
+    if transfer && rpz.tsig_key().is_some() && !matches!(auth, Auth::Signed(_)) {
+        rpz.counters().refused.fetch_add(1, Ordering::Relaxed);
+        debug!(client = %client, "rpz: transfer without TSIG while rpz.tsig_key is set: REFUSED");
+        return error(answer, ResponseCode::Refused);
+    }
     answer.metadata.authoritative = true;
     match query.query_type() {
         RecordType::SOA => {
@@ -311,6 +381,8 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool) -> Reply {
 /// when full.
 struct Messages<'a> {
     stream: &'a mut TcpStream,
+    rpz: &'a Rpz,
+    auth: &'a mut Auth,
     id: u16,
     query: Query,
     records: Vec<Record>,
@@ -333,15 +405,23 @@ impl Messages<'_> {
         m.metadata.authoritative = true;
         m.queries.push(self.query.clone());
         m.answers = std::mem::take(&mut self.records);
-        send(self.stream, &m).await
+        send(self.stream, &m, self.rpz, self.auth).await
     }
 }
 
 /// Send a transfer: RFC 5936 section 2.2 (AXFR) or RFC 1995 section 4
 /// (IXFR), both starting and ending with the zone's current SOA.
-async fn transfer(stream: &mut TcpStream, request: &Message, t: Transfer) -> io::Result<()> {
+async fn transfer(
+    stream: &mut TcpStream,
+    request: &Message,
+    t: Transfer,
+    rpz: &Rpz,
+    auth: &mut Auth,
+) -> io::Result<()> {
     let mut out = Messages {
         stream,
+        rpz,
+        auth,
         id: request.metadata.id,
         query: request.queries[0].clone(),
         records: Vec::with_capacity(RECORDS_PER_MESSAGE),
