@@ -66,6 +66,19 @@ pub const TCP_REFUSED_TOTAL: &str = "rempart_tcp_refused_total";
 /// damaged to parse and from outside `server.allow`).
 pub const UDP_DROPPED_TOTAL: &str = "rempart_udp_dropped_total";
 
+/// RPZ transfers answered, by `kind`: axfr, ixfr (differences), ixfr_full
+/// (the history did not reach back: the whole zone), ixfr_current (the
+/// secondary was up to date).
+pub const RPZ_TRANSFERS_TOTAL: &str = "rempart_rpz_transfers_total";
+/// RPZ listener requests refused, by `reason`: not_allowed (outside
+/// `rpz.allow_transfer`), unsigned (a transfer without TSIG while
+/// `rpz.tsig_key` is set), bad_tsig (NOTAUTH), tcp_full (a connection
+/// closed at accept, the bound reached).
+pub const RPZ_REFUSED_TOTAL: &str = "rempart_rpz_refused_total";
+/// NOTIFYs to `rpz.notify`, by `outcome`: answered, failed (no answer
+/// after every try).
+pub const RPZ_NOTIFY_TOTAL: &str = "rempart_rpz_notify_total";
+
 /// Audit records written to disk.
 pub const AUDIT_RECORDS_TOTAL: &str = "rempart_audit_records_total";
 /// Audit records lost (queue full, disk failure); each loss is also
@@ -97,6 +110,9 @@ pub const ALL: &[&str] = &[
     UDP_DROPPED_TOTAL,
     AUDIT_RECORDS_TOTAL,
     AUDIT_LOST_TOTAL,
+    RPZ_TRANSFERS_TOTAL,
+    RPZ_REFUSED_TOTAL,
+    RPZ_NOTIFY_TOTAL,
 ];
 
 /// How a query ended, for [`QUERIES_TOTAL`].
@@ -147,6 +163,33 @@ pub enum TcpRefusal {
     PerClient,
 }
 
+/// What the RPZ listener and notifier do ([`crate::rpz`]), for
+/// [`RPZ_TRANSFERS_TOTAL`], [`RPZ_REFUSED_TOTAL`] and [`RPZ_NOTIFY_TOTAL`]
+/// (the order of the counters in [`Metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpzEvent {
+    /// AXFR answered.
+    Axfr,
+    /// IXFR answered with differences (RFC 1995 section 4, incremental).
+    Ixfr,
+    /// IXFR answered with the whole zone (the history did not reach back).
+    IxfrFull,
+    /// IXFR of a secondary already up to date (the SOA alone).
+    IxfrCurrent,
+    /// REFUSED: the client outside `rpz.allow_transfer`.
+    NotAllowed,
+    /// REFUSED: a transfer without TSIG while `rpz.tsig_key` is set.
+    Unsigned,
+    /// NOTAUTH: a TSIG that does not verify.
+    BadTsig,
+    /// A TCP connection closed at accept: the connection bound reached.
+    TcpFull,
+    /// NOTIFY answered by a secondary.
+    NotifyAnswered,
+    /// NOTIFY given up after every try.
+    NotifyFailed,
+}
+
 /// The handles, registered once.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -177,6 +220,8 @@ pub struct Metrics {
     udp_dropped: Counter,
     audit_written: Counter,
     audit_lost: Counter,
+    /// By [`RpzEvent`], in its order.
+    rpz: [Counter; 10],
     times: Mutex<(f64, f64)>,
 }
 
@@ -250,6 +295,19 @@ impl Metrics {
             udp_dropped: counter(UDP_DROPPED_TOTAL, &[("reason", "not_allowed")]),
             audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
             audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
+            rpz: [
+                (RPZ_TRANSFERS_TOTAL, ("kind", "axfr")),
+                (RPZ_TRANSFERS_TOTAL, ("kind", "ixfr")),
+                (RPZ_TRANSFERS_TOTAL, ("kind", "ixfr_full")),
+                (RPZ_TRANSFERS_TOTAL, ("kind", "ixfr_current")),
+                (RPZ_REFUSED_TOTAL, ("reason", "not_allowed")),
+                (RPZ_REFUSED_TOTAL, ("reason", "unsigned")),
+                (RPZ_REFUSED_TOTAL, ("reason", "bad_tsig")),
+                (RPZ_REFUSED_TOTAL, ("reason", "tcp_full")),
+                (RPZ_NOTIFY_TOTAL, ("outcome", "answered")),
+                (RPZ_NOTIFY_TOTAL, ("outcome", "failed")),
+            ]
+            .map(|(name, label)| counter(name, &[label])),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
             times: Mutex::new((0.0, 0.0)),
             handle,
@@ -358,6 +416,11 @@ impl Metrics {
     /// Count audit records lost.
     pub fn audit_lost(&self, n: u64) {
         self.audit_lost.increment(n);
+    }
+
+    /// Count an event of the RPZ listener or notifier.
+    pub fn rpz(&self, event: RpzEvent) {
+        self.rpz[event as usize].increment(1);
     }
 
     /// Describe the list in force.

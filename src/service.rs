@@ -172,7 +172,7 @@ impl Service {
         let rpz = config
             .rpz
             .clone()
-            .map(crate::rpz::Rpz::new)
+            .map(|c| crate::rpz::Rpz::new(c, metrics.clone()))
             .transpose()
             .map_err(StartError::RpzKey)?;
         let tls = match &config.admin.tls {

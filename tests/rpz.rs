@@ -357,6 +357,11 @@ async fn axfr_and_ixfr_give_the_zone_and_the_differences() {
         (stats.axfr, stats.ixfr, stats.ixfr_full, stats.ixfr_current),
         (1, 1, 1, 1)
     );
+    let metrics = r.service().metrics.render(0);
+    for kind in ["axfr", "ixfr", "ixfr_full", "ixfr_current"] {
+        let line = format!("rempart_rpz_transfers_total{{kind=\"{kind}\"}} 1");
+        assert!(metrics.contains(&line), "{line} not in:\n{metrics}");
+    }
     r.stop().await;
 }
 
@@ -386,7 +391,8 @@ async fn a_transfer_from_outside_allow_transfer_is_refused() {
     )
     .await;
     assert_eq!(soa.metadata.response_code, ResponseCode::Refused);
-    if have("dig") {
+    assert!(have("dig"), "dig is missing (.ci/run installs dnsutils)");
+    {
         // Off the test's one runtime thread, which serves Rempart.
         let port = primary.port().to_string();
         let out = tokio::task::spawn_blocking(move || {
@@ -401,7 +407,12 @@ async fn a_transfer_from_outside_allow_transfer_is_refused() {
         assert!(out.contains("Transfer failed"), "{out}");
     }
     // Three here, and dig's.
-    assert!(r.service().rpz.as_ref().unwrap().stats().refused >= 3);
+    assert_eq!(r.service().rpz.as_ref().unwrap().stats().refused, 4);
+    let metrics = r.service().metrics.render(0);
+    assert!(
+        metrics.contains("rempart_rpz_refused_total{reason=\"not_allowed\"} 4"),
+        "{metrics}"
+    );
     r.stop().await;
 }
 

@@ -29,6 +29,7 @@ use hickory_proto::rr::Name;
 use tracing::{info, warn};
 
 pub use crate::config::RpzConfig;
+pub use crate::metrics::RpzEvent as Event;
 pub use zone::{Action, Diff, History, Redirect, RpzVersion, Zone, ZoneNameError};
 
 /// A zone as served: its newest version and the differences that led to
@@ -41,28 +42,19 @@ pub struct Published {
     pub history: History,
 }
 
-/// What the listener and the notifier did, since start.
+/// The counts behind [`Stats`].
 #[derive(Debug, Default)]
-pub struct Counters {
-    /// AXFR answered.
-    pub axfr: AtomicU64,
-    /// IXFR answered with differences (RFC 1995 section 4, incremental).
-    pub ixfr: AtomicU64,
-    /// IXFR answered with the whole zone (the history did not reach back).
-    pub ixfr_full: AtomicU64,
-    /// IXFR of a secondary already up to date (the SOA alone).
-    pub ixfr_current: AtomicU64,
-    /// Queries refused: the client outside `rpz.allow_transfer`, a
-    /// transfer unsigned while `rpz.tsig_key` is set, or a TSIG that does
-    /// not verify (NOTAUTH).
-    pub refused: AtomicU64,
-    /// NOTIFY answered by a secondary.
-    pub notify_answered: AtomicU64,
-    /// NOTIFY given up after every try.
-    pub notify_failed: AtomicU64,
+struct Counters {
+    axfr: AtomicU64,
+    ixfr: AtomicU64,
+    ixfr_full: AtomicU64,
+    ixfr_current: AtomicU64,
+    refused: AtomicU64,
+    notify_answered: AtomicU64,
+    notify_failed: AtomicU64,
 }
 
-/// A snapshot of [`Counters`].
+/// What the listener and the notifier did, since start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// AXFR answered.
@@ -73,7 +65,7 @@ pub struct Stats {
     pub ixfr_full: u64,
     /// IXFR of a secondary already up to date.
     pub ixfr_current: u64,
-    /// Queries refused.
+    /// Queries refused (not allowed, unsigned) or NOTAUTH (bad TSIG).
     pub refused: u64,
     /// NOTIFY answered.
     pub notify_answered: u64,
@@ -99,11 +91,15 @@ pub struct Rpz {
     to_notify: Mutex<BTreeSet<Name>>,
     wake_notifier: tokio::sync::Notify,
     counters: Counters,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Rpz {
     /// An RPZ primary with no zone yet; `rpz.tsig_key`, if set, read.
-    pub fn new(config: RpzConfig) -> Result<Arc<Rpz>, tsig::KeyFileError> {
+    pub fn new(
+        config: RpzConfig,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Arc<Rpz>, tsig::KeyFileError> {
         let tsig = config
             .tsig_key
             .as_deref()
@@ -116,6 +112,7 @@ impl Rpz {
             to_notify: Mutex::new(BTreeSet::new()),
             wake_notifier: tokio::sync::Notify::new(),
             counters: Counters::default(),
+            metrics,
         }))
     }
 
@@ -213,8 +210,23 @@ impl Rpz {
         }
     }
 
-    pub(crate) fn counters(&self) -> &Counters {
-        &self.counters
+    /// Count `event`, in [`Stats`] and in the metrics.
+    pub(crate) fn count(&self, event: Event) {
+        let c = &self.counters;
+        let counter = match event {
+            Event::Axfr => Some(&c.axfr),
+            Event::Ixfr => Some(&c.ixfr),
+            Event::IxfrFull => Some(&c.ixfr_full),
+            Event::IxfrCurrent => Some(&c.ixfr_current),
+            Event::NotAllowed | Event::Unsigned | Event::BadTsig => Some(&c.refused),
+            Event::NotifyAnswered => Some(&c.notify_answered),
+            Event::NotifyFailed => Some(&c.notify_failed),
+            Event::TcpFull => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics.rpz(event);
     }
 
     fn zones(&self) -> std::sync::MutexGuard<'_, HashMap<String, Published>> {

@@ -11,7 +11,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -19,7 +18,7 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
-use super::Rpz;
+use super::{Event, Rpz};
 
 /// Tries per secondary and version.
 pub const TRIES: u32 = 5;
@@ -40,18 +39,17 @@ pub(super) async fn run(rpz: Arc<Rpz>) {
                 let apex = apex.clone();
                 tokio::spawn(async move {
                     let answered = notify(&apex, serial, target).await;
-                    let c = rpz.counters();
                     match answered {
                         Some(ResponseCode::NoError) => {
-                            c.notify_answered.fetch_add(1, Ordering::Relaxed);
+                            rpz.count(Event::NotifyAnswered);
                             info!(zone = %apex, serial, secondary = %target, "rpz: NOTIFY answered");
                         }
                         Some(code) => {
-                            c.notify_answered.fetch_add(1, Ordering::Relaxed);
+                            rpz.count(Event::NotifyAnswered);
                             warn!(zone = %apex, serial, secondary = %target, rcode = %code, "rpz: NOTIFY answered with an error (is Rempart allowed to notify it?)");
                         }
                         None => {
-                            c.notify_failed.fetch_add(1, Ordering::Relaxed);
+                            rpz.count(Event::NotifyFailed);
                             warn!(zone = %apex, serial, secondary = %target, tries = TRIES, "rpz: NOTIFY not answered; the secondary will see the version at its SOA refresh");
                         }
                     }

@@ -28,7 +28,6 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -40,7 +39,7 @@ use tracing::{debug, warn};
 
 use super::tsig::{self, Checked, ResponseSigner, TsigError};
 use super::zone::{Diff, serial_greater};
-use super::{Published, Rpz};
+use super::{Event, Published, Rpz};
 
 /// TCP connections served at once.
 pub const MAX_TCP_CONNECTIONS: usize = 64;
@@ -150,6 +149,7 @@ async fn tcp_loop(rpz: Arc<Rpz>, listener: TcpListener, slots: Arc<Semaphore>) {
             }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            rpz.count(Event::TcpFull);
             warn!(client = %from, limit = MAX_TCP_CONNECTIONS, "rpz: TCP connection closed at accept: too many open");
             continue;
         };
@@ -287,13 +287,13 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool, auth: &Auth)
         .iter()
         .any(|n| n.contains(&client))
     {
-        rpz.counters().refused.fetch_add(1, Ordering::Relaxed);
+        rpz.count(Event::NotAllowed);
         debug!(client = %client, "rpz: client outside rpz.allow_transfer: REFUSED");
         return error(answer, ResponseCode::Refused);
     }
     if let Auth::Rejected(e) = auth {
         debug!(client = %client, error = ?e, "rpz: TSIG does not verify: NOTAUTH");
-        rpz.counters().refused.fetch_add(1, Ordering::Relaxed);
+        rpz.count(Event::BadTsig);
         return error(answer, ResponseCode::NotAuth);
     }
     if request.metadata.op_code != OpCode::Query {
@@ -319,7 +319,7 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool, auth: &Auth)
     let zone = &published.zone;
     let transfer = matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR);
     if transfer && rpz.tsig_key().is_some() && !matches!(auth, Auth::Signed(_)) {
-        rpz.counters().refused.fetch_add(1, Ordering::Relaxed);
+        rpz.count(Event::Unsigned);
         debug!(client = %client, "rpz: transfer without TSIG while rpz.tsig_key is set: REFUSED");
         return error(answer, ResponseCode::Refused);
     }
@@ -335,7 +335,7 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool, auth: &Auth)
         }
         RecordType::AXFR if !tcp => error(answer, ResponseCode::FormErr),
         RecordType::AXFR => {
-            rpz.counters().axfr.fetch_add(1, Ordering::Relaxed);
+            rpz.count(Event::Axfr);
             debug!(client = %client, zone = %zone.apex, serial = zone.serial, "rpz: AXFR");
             Reply::Transfer(Transfer::Full(published))
         }
@@ -352,19 +352,19 @@ fn respond(rpz: &Rpz, request: &Message, client: IpAddr, tcp: bool, auth: &Auth)
                 if serial_greater(zone.serial, theirs) {
                     debug!(client = %client, zone = %zone.apex, "rpz: IXFR over UDP: the SOA alone, to come over TCP");
                 } else {
-                    rpz.counters().ixfr_current.fetch_add(1, Ordering::Relaxed);
+                    rpz.count(Event::IxfrCurrent);
                 }
                 answer.answers.push(zone.soa());
                 return Reply::One(answer);
             }
             match published.history.since(theirs) {
                 Some(diffs) => {
-                    rpz.counters().ixfr.fetch_add(1, Ordering::Relaxed);
+                    rpz.count(Event::Ixfr);
                     debug!(client = %client, zone = %zone.apex, from = theirs, to = zone.serial, versions = diffs.len(), "rpz: IXFR, incremental");
                     Reply::Transfer(Transfer::Incremental(published, diffs))
                 }
                 None => {
-                    rpz.counters().ixfr_full.fetch_add(1, Ordering::Relaxed);
+                    rpz.count(Event::IxfrFull);
                     debug!(client = %client, zone = %zone.apex, from = theirs, to = zone.serial, "rpz: IXFR from a serial the history does not reach: the whole zone");
                     Reply::Transfer(Transfer::Full(published))
                 }
