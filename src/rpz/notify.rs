@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
@@ -34,11 +34,13 @@ pub(super) async fn run(rpz: Arc<Rpz>) {
                 continue;
             };
             let serial = published.zone.serial;
+            let soa = published.zone.soa();
             for &target in &rpz.config().notify {
                 let rpz = Arc::clone(&rpz);
                 let apex = apex.clone();
+                let soa = soa.clone();
                 tokio::spawn(async move {
-                    let answered = notify(&apex, serial, target).await;
+                    let answered = notify(&apex, soa, target).await;
                     match answered {
                         Some(ResponseCode::NoError) => {
                             rpz.count(Event::NotifyAnswered);
@@ -60,17 +62,19 @@ pub(super) async fn run(rpz: Arc<Rpz>) {
 }
 
 /// The NOTIFY message of RFC 1996 section 3.7: opcode NOTIFY, AA, the
-/// apex SOA as question.
-pub fn message(id: u16, apex: &Name) -> Message {
+/// apex SOA as question, and the new SOA in the answer section (a hint
+/// the secondary may use to skip its SOA query).
+pub fn message(id: u16, apex: &Name, soa: &Record) -> Message {
     let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;
     m.add_query(Query::query(apex.clone(), RecordType::SOA));
+    m.add_answer(soa.clone());
     m
 }
 
-/// Tell `target` that zone `apex` is at `serial`; its response code, or
-/// `None` if it never answered.
-async fn notify(apex: &Name, serial: u32, target: SocketAddr) -> Option<ResponseCode> {
+/// Tell `target` that zone `apex` has the SOA `soa`; its response code,
+/// or `None` if it never answered.
+async fn notify(apex: &Name, soa: Record, target: SocketAddr) -> Option<ResponseCode> {
     let local: SocketAddr = if target.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -81,7 +85,7 @@ async fn notify(apex: &Name, serial: u32, target: SocketAddr) -> Option<Response
     let mut buf = vec![0u8; 1500];
     for attempt in 1..=TRIES {
         let id = random_id();
-        let bytes = message(id, apex).to_vec().ok()?;
+        let bytes = message(id, apex, &soa).to_vec().ok()?;
         if let Err(e) = socket.send_to(&bytes, target).await {
             debug!(secondary = %target, error = %e, "rpz: NOTIFY not sent");
         }
@@ -102,7 +106,7 @@ async fn notify(apex: &Name, serial: u32, target: SocketAddr) -> Option<Response
                 return Some(m.metadata.response_code);
             }
         }
-        debug!(zone = %apex, serial, secondary = %target, attempt, "rpz: NOTIFY not answered yet");
+        debug!(zone = %apex, secondary = %target, attempt, "rpz: NOTIFY not answered yet");
         wait *= 2;
     }
     None
