@@ -426,6 +426,14 @@ async fn transfer(
         query: request.queries[0].clone(),
         records: Vec::with_capacity(RECORDS_PER_MESSAGE),
     };
+    let sent = send_records(&mut out, &t).await;
+    // The transfer may hold the last reference to a replaced list (a
+    // million entries): freed off the async workers.
+    tokio::task::spawn_blocking(move || drop(t));
+    sent
+}
+
+async fn send_records(out: &mut Messages<'_>, t: &Transfer) -> io::Result<()> {
     match t {
         Transfer::Full(p) => {
             let zone = &p.zone;
