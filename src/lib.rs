@@ -23,6 +23,9 @@
 //! forwards the query through [`upstream`] (its own UDP/TCP exchange and a
 //! DNSSEC-transparent answer cache bounded in bytes)
 //! and applies the policy to every name of the answer's CNAME chain.
+//! [`rpz`] serves each list in force as a Response Policy Zone to the
+//! other resolvers of a fleet (AXFR, IXFR, NOTIFY), fed by the admission
+//! path once a list is in force.
 //! [`audit`] proves what was decided: a bounded queue, a hash-chained and
 //! sealed trail, its verification and the auditor's report.
 //!
@@ -53,6 +56,7 @@ pub mod list;
 pub mod metrics;
 pub mod policy;
 pub mod proto;
+pub mod rpz;
 pub mod server;
 pub mod service;
 pub(crate) mod sources;

@@ -74,6 +74,19 @@ pub const UDP_DROPPED_TOTAL: &str = "rempart_udp_dropped_total";
 /// counts a connection.
 pub const PROXY_REJECTED_TOTAL: &str = "rempart_proxy_rejected_total";
 
+/// RPZ transfers answered, by `kind`: axfr, ixfr (differences), ixfr_full
+/// (the history did not reach back: the whole zone), ixfr_current (the
+/// secondary was up to date).
+pub const RPZ_TRANSFERS_TOTAL: &str = "rempart_rpz_transfers_total";
+/// RPZ listener requests refused, by `reason`: not_allowed (outside
+/// `rpz.allow_transfer`), unsigned (a transfer without TSIG while
+/// `rpz.tsig_key` is set), bad_tsig (NOTAUTH), tcp_full (a connection
+/// closed at accept, the bound reached).
+pub const RPZ_REFUSED_TOTAL: &str = "rempart_rpz_refused_total";
+/// NOTIFYs to `rpz.notify`, by `outcome`: answered, failed (no answer
+/// after every try).
+pub const RPZ_NOTIFY_TOTAL: &str = "rempart_rpz_notify_total";
+
 /// Audit records written to disk.
 pub const AUDIT_RECORDS_TOTAL: &str = "rempart_audit_records_total";
 /// Audit records lost (queue full, disk failure); each loss is also
@@ -106,6 +119,9 @@ pub const ALL: &[&str] = &[
     PROXY_REJECTED_TOTAL,
     AUDIT_RECORDS_TOTAL,
     AUDIT_LOST_TOTAL,
+    RPZ_TRANSFERS_TOTAL,
+    RPZ_REFUSED_TOTAL,
+    RPZ_NOTIFY_TOTAL,
 ];
 
 /// How a query ended, for [`QUERIES_TOTAL`].
@@ -167,6 +183,33 @@ pub enum ProxyRejection {
     Missing,
 }
 
+/// What the RPZ listener and notifier do ([`crate::rpz`]), for
+/// [`RPZ_TRANSFERS_TOTAL`], [`RPZ_REFUSED_TOTAL`] and [`RPZ_NOTIFY_TOTAL`]
+/// (the order of the counters in [`Metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpzEvent {
+    /// AXFR answered.
+    Axfr,
+    /// IXFR answered with differences (RFC 1995 section 4, incremental).
+    Ixfr,
+    /// IXFR answered with the whole zone (the history did not reach back).
+    IxfrFull,
+    /// IXFR of a secondary already up to date (the SOA alone).
+    IxfrCurrent,
+    /// REFUSED: the client outside `rpz.allow_transfer`.
+    NotAllowed,
+    /// REFUSED: a transfer without TSIG while `rpz.tsig_key` is set.
+    Unsigned,
+    /// NOTAUTH: a TSIG that does not verify.
+    BadTsig,
+    /// A TCP connection closed at accept: the connection bound reached.
+    TcpFull,
+    /// NOTIFY answered by a secondary.
+    NotifyAnswered,
+    /// NOTIFY given up after every try.
+    NotifyFailed,
+}
+
 /// The handles, registered once.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -192,6 +235,8 @@ pub struct Metrics {
     proxy_rejected: [Counter; 3],
     audit_written: Counter,
     audit_lost: Counter,
+    /// By [`RpzEvent`], in its order.
+    rpz: [Counter; 10],
 }
 
 /// The metrics of one list, labelled `list="<id>"`: its reloads and the
@@ -304,6 +349,19 @@ impl Metrics {
                 .map(|reason| counter(PROXY_REJECTED_TOTAL, &[("reason", reason)])),
             audit_written: counter(AUDIT_RECORDS_TOTAL, &[]),
             audit_lost: counter(AUDIT_LOST_TOTAL, &[]),
+            rpz: [
+                (RPZ_TRANSFERS_TOTAL, ("kind", "axfr")),
+                (RPZ_TRANSFERS_TOTAL, ("kind", "ixfr")),
+                (RPZ_TRANSFERS_TOTAL, ("kind", "ixfr_full")),
+                (RPZ_TRANSFERS_TOTAL, ("kind", "ixfr_current")),
+                (RPZ_REFUSED_TOTAL, ("reason", "not_allowed")),
+                (RPZ_REFUSED_TOTAL, ("reason", "unsigned")),
+                (RPZ_REFUSED_TOTAL, ("reason", "bad_tsig")),
+                (RPZ_REFUSED_TOTAL, ("reason", "tcp_full")),
+                (RPZ_NOTIFY_TOTAL, ("outcome", "answered")),
+                (RPZ_NOTIFY_TOTAL, ("outcome", "failed")),
+            ]
+            .map(|(name, label)| counter(name, &[label])),
             redirects: arc_swap::ArcSwap::from_pointee(HashMap::new()),
             lists: Mutex::new(HashMap::new()),
             handle,
@@ -454,6 +512,11 @@ impl Metrics {
     /// Count audit records lost.
     pub fn audit_lost(&self, n: u64) {
         self.audit_lost.increment(n);
+    }
+
+    /// Count an event of the RPZ listener or notifier.
+    pub fn rpz(&self, event: RpzEvent) {
+        self.rpz[event as usize].increment(1);
     }
 
     /// The Prometheus text, with the gauges that depend on "now" updated.

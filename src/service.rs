@@ -82,6 +82,12 @@ pub enum StartError {
     /// The audit trail cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::writer::AuditError),
+    /// The RPZ listener cannot be bound.
+    #[error("rpz.listen: {0}")]
+    Rpz(io::Error),
+    /// `rpz.tsig_key` cannot be read.
+    #[error("rpz.tsig_key {0}")]
+    RpzKey(crate::rpz::tsig::KeyFileError),
     /// The list directory cannot be watched.
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
@@ -152,6 +158,11 @@ pub struct Service {
     pub lists: Arc<Lists>,
     /// The metric handles.
     pub metrics: Arc<Metrics>,
+    /// The RPZ primary, when `[rpz]` is configured.
+    pub rpz: Option<Arc<crate::rpz::Rpz>>,
+    /// The RPZ listener's addresses (UDP and TCP share each).
+    pub rpz_addrs: Vec<SocketAddr>,
+    rpz_task: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
     serving: watch::Receiver<bool>,
     audit: Option<Arc<Auditor>>,
@@ -208,6 +219,12 @@ impl Service {
                 )
             }
         };
+        let rpz = config
+            .rpz
+            .clone()
+            .map(|c| crate::rpz::Rpz::new(c, metrics.clone()))
+            .transpose()
+            .map_err(StartError::RpzKey)?;
         let tls = match &config.admin.tls {
             Some(t) => Some(crate::admin::tls_acceptor(&t.certificate, &t.key)?),
             None => None,
@@ -236,6 +253,14 @@ impl Service {
                 i,
             )
         }));
+        // Every list in force is served as its RPZ zone, if asked
+        // (BEHAVIOUR section 9): told by each list's admission path, so
+        // only lists that passed every gate.
+        if let Some(rpz) = &rpz {
+            for (admission, spec) in lists.all().iter().zip(&config.lists) {
+                admission.on_applied(rpz_hook(Arc::clone(rpz), spec));
+            }
+        }
         // Each list on its own, in order: one list's refusal or absence
         // never touches another's.
         for admission in lists.all() {
@@ -340,6 +365,25 @@ impl Service {
             })?;
         let (serving_tx, serving) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
+        let (rpz_addrs, rpz_task) = match (&rpz, &config.rpz) {
+            (Some(rpz), Some(c)) => {
+                let sockets = crate::rpz::serve::Sockets::bind(&c.listen)
+                    .await
+                    .map_err(StartError::Rpz)?;
+                let addrs = sockets.local_addrs();
+                info!(addrs = ?addrs, notify = ?c.notify, "rpz listener");
+                let mut rpz_stopped = stopped.clone();
+                let task = tokio::spawn(crate::rpz::serve::run(
+                    Arc::clone(rpz),
+                    sockets,
+                    async move {
+                        let _ = rpz_stopped.wait_for(|s| *s).await;
+                    },
+                ));
+                (addrs, Some(task))
+            }
+            _ => (Vec::new(), None),
+        };
 
         let state = crate::admin::AdminState {
             lists: lists.clone(),
@@ -407,6 +451,9 @@ impl Service {
             admission,
             lists,
             metrics,
+            rpz,
+            rpz_addrs,
+            rpz_task,
             stop,
             serving,
             audit,
@@ -470,6 +517,9 @@ impl Service {
             w.abort();
         }
         let dns = self.dns.await.map_err(io::Error::other)?;
+        if let Some(task) = self.rpz_task {
+            let _ = task.await;
+        }
         // A list request still being judged (a slow reload) holds the admin
         // listener's graceful shutdown: it gets a bound, then is dropped
         // (the list in force is unchanged by a candidate never swapped in).
@@ -500,4 +550,36 @@ impl Service {
     pub fn auditor(&self) -> Option<&Arc<Auditor>> {
         self.audit.as_ref()
     }
+}
+
+/// The admission hook that publishes each list put in force as the RPZ
+/// zone of list "main", answered with `[redirect]`.
+fn rpz_hook(
+    rpz: Arc<crate::rpz::Rpz>,
+    spec: &crate::config::ListSpec,
+) -> crate::admission::OnApplied {
+    use crate::rpz::{Action, Redirect, RpzVersion};
+    let answer = &spec.redirect;
+    let redirect = Redirect {
+        action: match (&spec.action, &answer.cname) {
+            (crate::config::Action::Nxdomain, _) => Action::NxDomain,
+            (crate::config::Action::Redirect, Some(target)) => Action::Cname(target.clone()),
+            (crate::config::Action::Redirect, None) => Action::Addresses {
+                ipv4: answer.ipv4.clone(),
+                ipv6: answer.ipv6.clone(),
+            },
+        },
+        ttl: answer.ttl,
+    };
+    crate::admission::OnApplied(Arc::new(move |id, in_force, policy| {
+        let version = RpzVersion {
+            serial: in_force.header.serial,
+            digest: in_force.digest,
+            policy: Arc::clone(policy),
+            redirect: redirect.clone(),
+        };
+        if let Err(e) = rpz.publish(id, version) {
+            tracing::error!(list = %id, error = %e, "the list cannot be served as an RPZ zone");
+        }
+    }))
 }

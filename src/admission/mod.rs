@@ -254,6 +254,25 @@ pub struct Admission {
     /// to disk. Read and replaced only under the `in_force` lock.
     floor: FloorCell,
     audit: Option<Arc<Auditor>>,
+    /// Told of every list put in force ([`Admission::on_applied`]).
+    on_applied: std::sync::OnceLock<OnApplied>,
+}
+
+/// What is told of each list put in force, with the list's id: the kept
+/// list at start, then
+/// every list applied, one after the other in the order they took effect,
+/// on a blocking thread (the RPZ zones follow the lists through it). A
+/// refused list is never told.
+#[derive(Clone)]
+pub struct OnApplied(pub Arc<AppliedFn>);
+
+/// The function an [`OnApplied`] calls.
+pub type AppliedFn = dyn Fn(&str, &InForce, &Arc<Policy>) + Send + Sync;
+
+impl std::fmt::Debug for OnApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnApplied")
+    }
 }
 
 /// The serial floor in memory (a std mutex: held for a copy or a store,
@@ -363,6 +382,7 @@ struct Settle {
     /// The list's legal delay, written in its `applied` record.
     deadline_hours: u32,
     audit: Option<Arc<Auditor>>,
+    on_applied: Option<OnApplied>,
 }
 
 impl Admission {
@@ -407,7 +427,15 @@ impl Admission {
             in_force: Arc::new(Mutex::new(None)),
             floor: Arc::new(std::sync::Mutex::new(Floor::default())),
             audit,
+            on_applied: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Have `hook` told of every list put in force from now on (set once,
+    /// before [`Self::start`]; a second hook is ignored and `false`
+    /// returned).
+    pub fn on_applied(&self, hook: OnApplied) -> bool {
+        self.on_applied.set(hook).is_ok()
     }
 
     /// This list's compiled policy; only this path stores into it.
@@ -582,8 +610,14 @@ impl Admission {
         };
         let info = kept.in_force();
         self.show_in_force(&info);
-        self.put(Arc::new(kept.policy.labelled(Arc::clone(&self.id))));
+        let policy = Arc::new(kept.policy.labelled(Arc::clone(&self.id)));
+        self.put(Arc::clone(&policy));
         *in_force = Some(info.clone());
+        if let Some(hook) = self.on_applied.get().cloned() {
+            let told = info.clone();
+            let id = Arc::clone(&self.id);
+            let _ = tokio::task::spawn_blocking(move || (hook.0)(&id, &told, &policy)).await;
+        }
         (Some(info), None)
     }
 
@@ -749,6 +783,7 @@ impl Admission {
             state_dir: self.settings.state_dir.clone(),
             deadline_hours: self.settings.deadline_hours,
             audit: self.audit.clone(),
+            on_applied: self.on_applied.get().cloned(),
         }
     }
 
@@ -827,6 +862,7 @@ impl Settle {
             state_dir,
             deadline_hours,
             audit,
+            on_applied,
             ..
         } = *self;
         let changes = tokio::task::spawn_blocking(move || {
@@ -844,6 +880,9 @@ impl Settle {
                         error!(error = %e, serial = in_force.header.serial, "cannot write the serial floor; after a restart, a list between the old floor and this serial would not be refused");
                     }
                 }
+            }
+            if let Some(hook) = on_applied {
+                (hook.0)(new.list(), &in_force, &new);
             }
             if !count && audit.is_none() {
                 return None;

@@ -78,6 +78,13 @@ fn check(file: &std::path::Path) -> ExitCode {
         eprintln!("{}: {reason}", file.display());
         return ExitCode::from(EXIT_REFUSED);
     }
+    // And the RPZ listener's TSIG key, as `serve` reads it.
+    if let Some(key) = config.rpz.as_ref().and_then(|r| r.tsig_key.as_deref())
+        && let Err(e) = crate::rpz::tsig::TsigKey::load(key)
+    {
+        eprintln!("{}: rpz.tsig_key {e}", file.display());
+        return ExitCode::from(EXIT_REFUSED);
+    }
     // And the sealing key `audit.seal = true` asks for: `serve` does not
     // start without it. Left out, a missing key only leaves the trail
     // unsealed, which is said.

@@ -85,15 +85,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(e) => {
             error!(error = %e, "cannot serve");
             eprintln!("rempart: {e}");
-            // A trusted key, token, certificate or TLS key file that is
+            // A trusted key, token, certificate, TLS or TSIG key file that is
             // not usable is part of the config (config check refuses it
             // too): exit 1, as for any invalid config; so is a sealing key
             // that `audit.seal = true` (or a sealed trail) asks for and
             // that is not there. The rest is a runtime failure.
             match e.downcast_ref::<StartError>() {
-                Some(StartError::Keys { .. } | StartError::Token { .. } | StartError::Tls(_)) => {
-                    ExitCode::from(EXIT_REFUSED)
-                }
+                Some(
+                    StartError::Keys { .. }
+                    | StartError::Token { .. }
+                    | StartError::Tls(_)
+                    | StartError::RpzKey(_),
+                ) => ExitCode::from(EXIT_REFUSED),
                 Some(StartError::Audit(AuditError::Seal {
                     source: SealError::NoKey { .. } | SealError::KeyGone { .. },
                     ..

@@ -21,7 +21,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::KeyError;
 use super::raw::{
-    RawAdmin, RawAudit, RawConfig, RawList, RawListEntry, RawLog, RawRedirect, RawServer,
+    RawAdmin, RawAudit, RawConfig, RawList, RawListEntry, RawLog, RawRedirect, RawRpz, RawServer,
     RawUpstream,
 };
 
@@ -31,7 +31,7 @@ const ARRAY_SECTION: &str = "lists";
 
 /// Each section of the file and the keys it may hold (for `lists`, the
 /// keys of each `[[lists]]` entry).
-pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 8] {
+pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 9] {
     [
         ("server", fields_of::<RawServer>()),
         ("upstream", fields_of::<RawUpstream>()),
@@ -41,6 +41,7 @@ pub(super) fn sections() -> [(&'static str, &'static [&'static str]); 8] {
         ("audit", fields_of::<RawAudit>()),
         ("admin", fields_of::<RawAdmin>()),
         ("log", fields_of::<RawLog>()),
+        ("rpz", fields_of::<RawRpz>()),
     ]
 }
 

@@ -194,6 +194,32 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[rpz]`: serving the lists as RPZ zones; `None` when the section is
+    /// absent (off).
+    pub rpz: Option<RpzConfig>,
+}
+
+/// `rpz.listen` default.
+pub const DEFAULT_RPZ_LISTEN: &[&str] = &["127.0.0.1:5353"];
+/// `rpz.allow_transfer` default: this machine only.
+pub const DEFAULT_RPZ_ALLOW_TRANSFER: &[&str] = &["127.0.0.0/8", "::1/128"];
+/// `rpz.zone_suffix` default: list `id` is zone `<id>.rpz.rempart.`.
+pub const DEFAULT_RPZ_ZONE_SUFFIX: &str = "rpz.rempart.";
+
+/// `[rpz]`: the lists in force served as Response Policy Zones.
+#[derive(Debug, Clone)]
+pub struct RpzConfig {
+    /// UDP and TCP on each address.
+    pub listen: Vec<SocketAddr>,
+    /// Networks allowed to ask (SOA queries and transfers); others get
+    /// REFUSED.
+    pub allow_transfer: Vec<IpNet>,
+    /// Secondaries sent a NOTIFY on every version published.
+    pub notify: Vec<SocketAddr>,
+    /// List `id` is served as zone `<id>.<zone_suffix>` (absolute).
+    pub zone_suffix: Name,
+    /// BIND key file (hmac-sha256): transfers must be signed with it.
+    pub tsig_key: Option<PathBuf>,
 }
 
 /// `[server]`: where and whom to serve.

@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub(super) admin: RawAdmin,
     #[serde(default)]
     pub(super) log: RawLog,
+    pub(super) rpz: Option<RawRpz>,
 }
 
 /// `[server]` as written.
@@ -147,4 +148,15 @@ pub(super) struct RawAdmin {
 pub(super) struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
+}
+
+/// `[rpz]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRpz {
+    pub listen: Option<Vec<String>>,
+    pub allow_transfer: Option<Vec<String>>,
+    pub notify: Option<Vec<String>>,
+    pub tsig_key: Option<PathBuf>,
+    pub zone_suffix: Option<String>,
 }

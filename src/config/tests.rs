@@ -849,3 +849,73 @@ fn a_list_with_its_own_redirect_has_its_own_default_text_and_cname_is_protected(
         );
     load(&text).unwrap();
 }
+
+#[test]
+fn rpz_is_off_unless_its_section_is_there_and_gets_the_documented_defaults() {
+    assert!(load(MINIMAL).unwrap().rpz.is_none());
+    let c = load(&format!("{MINIMAL}[rpz]\n")).unwrap();
+    let rpz = c.rpz.unwrap();
+    let listen: Vec<String> = rpz.listen.iter().map(ToString::to_string).collect();
+    assert_eq!(listen, DEFAULT_RPZ_LISTEN);
+    let allow: Vec<String> = rpz.allow_transfer.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, DEFAULT_RPZ_ALLOW_TRANSFER);
+    assert!(rpz.notify.is_empty());
+    assert_eq!(rpz.zone_suffix.to_ascii(), DEFAULT_RPZ_ZONE_SUFFIX);
+    // The example's commented section states the same defaults.
+    let example = example_with_required_keys()
+        .replace("# [rpz]", "[rpz]")
+        .replace(
+            "# listen = [\"127.0.0.1:5353\"]",
+            "listen = [\"127.0.0.1:5353\"]",
+        )
+        .replace("# allow_transfer = ", "allow_transfer = ")
+        .replace("# notify = []", "notify = []")
+        .replace("# zone_suffix = ", "zone_suffix = ");
+    let e = Config::from_toml(&example, Path::new("example")).unwrap();
+    let e = e.rpz.expect("the example's [rpz] uncommented");
+    assert_eq!(e.listen, rpz.listen);
+    assert_eq!(e.allow_transfer, rpz.allow_transfer);
+    assert_eq!(e.zone_suffix, rpz.zone_suffix);
+    let c = load(&format!(
+        "{MINIMAL}[rpz]\nnotify = [\"192.0.2.53\", \"[2001:db8::53]:5354\"]\nzone_suffix = \"RPZ.Example\"\n"
+    ))
+    .unwrap()
+    .rpz
+    .unwrap();
+    let notify: Vec<String> = c.notify.iter().map(ToString::to_string).collect();
+    assert_eq!(notify, ["192.0.2.53:53", "[2001:db8::53]:5354"]);
+    assert_eq!(c.zone_suffix.to_ascii(), "rpz.example.");
+}
+
+#[test]
+fn every_invalid_rpz_value_is_named() {
+    let text = format!(
+        "{MINIMAL}[rpz]\nlisten = [\"nowhere\"]\nallow_transfer = [\"10.0.0.0/40\"]\nnotify = [\"x\"]\ntsig_key = 5\nzone_suffix = \"bad..suffix\"\n"
+    );
+    let err = load(&text).unwrap_err();
+    let ConfigError::Invalid { errors, .. } = &err else {
+        panic!("{err}")
+    };
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "rpz.listen[0]",
+        "rpz.allow_transfer[0]",
+        "rpz.notify[0]",
+        "rpz.tsig_key",
+        "rpz.zone_suffix",
+    ] {
+        assert!(keys.contains(&key), "{key} not named in {err}");
+    }
+    let c = load(&format!(
+        "{MINIMAL}[rpz]\ntsig_key = \"/etc/rempart/xfr.key\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.rpz.unwrap().tsig_key.as_deref(),
+        Some(Path::new("/etc/rempart/xfr.key"))
+    );
+    let err = load(&format!("{MINIMAL}[rpz]\nlisten = []\n")).unwrap_err();
+    assert!(err.to_string().contains("rpz.listen"), "{err}");
+    let err = load(&format!("{MINIMAL}[rpz]\nallow = []\n")).unwrap_err();
+    assert!(err.to_string().contains("rpz.allow"), "{err}");
+}

@@ -12,7 +12,7 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::raw::{
-    RawAdmin, RawAudit, RawConfig, RawEdeJson, RawList, RawListEntry, RawLog, RawRedirect,
+    RawAdmin, RawAudit, RawConfig, RawEdeJson, RawList, RawListEntry, RawLog, RawRedirect, RawRpz,
     RawServer, RawUpstream,
 };
 use super::{
@@ -34,6 +34,7 @@ use super::{
     DEFAULT_PROXY_REQUIRED, DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT,
     MAX_TCP_CONNECTIONS,
 };
+use super::{DEFAULT_RPZ_ALLOW_TRANSFER, DEFAULT_RPZ_LISTEN, DEFAULT_RPZ_ZONE_SUFFIX, RpzConfig};
 
 /// Collects errors while values are validated.
 #[derive(Default)]
@@ -185,6 +186,7 @@ impl RawConfig {
         let audit = self.audit.validate(&mut e);
         let admin = self.admin.validate(&mut e);
         let log = self.log.validate(&mut e);
+        let rpz = self.rpz.map(|r| r.validate(&mut e));
         if !e.0.is_empty() {
             return Err(e.0);
         }
@@ -197,6 +199,7 @@ impl RawConfig {
             audit,
             admin,
             log,
+            rpz,
         })
     }
 }
@@ -332,6 +335,49 @@ fn validate_lists(
         });
     }
     out
+}
+
+impl RawRpz {
+    /// `[rpz]`, when present.
+    fn validate(self, e: &mut Errors) -> RpzConfig {
+        let listen_raw = self.listen.unwrap_or_else(|| strings(DEFAULT_RPZ_LISTEN));
+        let listen: Vec<SocketAddr> = e.parse_items("rpz.listen", &listen_raw, "an address:port");
+        if listen_raw.is_empty() {
+            e.push("rpz.listen", "at least one address is needed");
+        }
+        let allow_raw = self
+            .allow_transfer
+            .unwrap_or_else(|| strings(DEFAULT_RPZ_ALLOW_TRANSFER));
+        let allow_transfer: Vec<IpNet> =
+            e.parse_items("rpz.allow_transfer", &allow_raw, "a network (a.b.c.d/len)");
+        let mut notify = Vec::new();
+        for (i, n) in self.notify.unwrap_or_default().iter().enumerate() {
+            match parse_upstream(n) {
+                Ok(a) => notify.push(a),
+                Err(err) => e.push(format!("rpz.notify[{i}]"), err),
+            }
+        }
+        let suffix_raw = self
+            .zone_suffix
+            .unwrap_or_else(|| DEFAULT_RPZ_ZONE_SUFFIX.to_owned());
+        let zone_suffix = match canonical_name(&suffix_raw)
+            .map_err(|err| err.to_string())
+            .and_then(|c| Name::from_ascii(format!("{c}.")).map_err(|err| err.to_string()))
+        {
+            Ok(n) => n,
+            Err(reason) => {
+                e.push("rpz.zone_suffix", format!("{suffix_raw:?}: {reason}"));
+                Name::root()
+            }
+        };
+        RpzConfig {
+            listen,
+            allow_transfer,
+            notify,
+            zone_suffix,
+            tsig_key: self.tsig_key,
+        }
+    }
 }
 
 impl RawServer {
