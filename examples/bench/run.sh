@@ -51,7 +51,7 @@ log() { echo "bench: $(date +%H:%M:%S) $*" >&2; }
 if [[ -z ${BENCH_IN_NETNS:-} ]]; then
     [[ $EUID -eq 0 ]] || die "run as root (the benchmark runs in its own network namespace: unshare -n)"
     missing=()
-    for t in python3 unshare ip unbound unbound-control nsd nsd-control dnsdist dnsperf minisign dig; do
+    for t in python3 unshare ip unbound unbound-control nsd nsd-control dnsdist dnsperf minisign dig openssl; do
         command -v "$t" >/dev/null 2>&1 || missing+=("$t")
     done
     if ((${#missing[@]})); then
@@ -81,6 +81,8 @@ REM_PORT=5353
 UNB_PORT=5354
 DD_PORT=5355
 NSD_PORT=5300
+DOT_PORT=8853
+DOH_PORT=8443
 W=$OUT/work
 LOGS=$OUT/logs
 RAW=$OUT/raw.tsv
@@ -199,6 +201,10 @@ rem_config() {   # $1 = file, $2 = audit on|off
     cat >"$1" <<EOF
 [server]
 listen = ["127.0.0.1:$REM_PORT"]
+tls_listen = ["127.0.0.1:$DOT_PORT"]
+https_listen = ["127.0.0.1:$DOH_PORT"]
+tls_certificate = "$W/tls.crt"
+tls_key = "$W/tls.key"
 
 [upstream]
 servers = ["127.0.0.1:$NSD_PORT"]
@@ -226,6 +232,12 @@ EOF
         printf '\n[audit]\nenabled = false\n' >>"$1"
     fi
 }
+# A self-signed certificate for the DoT and DoH rows (dnsperf does not
+# check it: the rows measure the encrypted path, not the PKI).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=bench.rempart.test" -keyout "$W/tls.key" -out "$W/tls.crt" >/dev/null 2>&1 ||
+    die "openssl could not make the benchmark's certificate"
+chmod 600 "$W/tls.key"
 rem_config "$W/rempart.toml" off
 rem_config "$W/rempart-audit.toml" on
 # Several lists (BEHAVIOUR section 8): the 1M list first, then the small
@@ -313,6 +325,13 @@ dnsdist --check-config -C "$W/dnsdist.lua" >>"$LOGS/dnsdist.log" 2>&1 || die "dn
 dnsperf_qps() {   # port file -> QPS (also keeps the output in logs)
     local out
     out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$L" $DNSPERF_ARGS 2>&1) || true
+    echo "$out" >>"$LOGS/dnsperf.log"
+    echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}'
+}
+dnsperf_mode_qps() {   # mode port file -> QPS over DoT or DoH: each of dnsperf's
+    # clients keeps its connection for the whole run
+    local out
+    out=$(dnsperf -m "$1" -s 127.0.0.1 -p "$2" -d "$3" -l "$L" $DNSPERF_ARGS 2>&1) || true
     echo "$out" >>"$LOGS/dnsperf.log"
     echo "$out" | awk '/Queries per second:/ {printf "%.0f", $4}'
 }
@@ -432,6 +451,9 @@ import urllib.request
 print("bench: rempart /readyz:", urllib.request.urlopen("http://127.0.0.1:9153/readyz", timeout=5).status)
 EOF
     load_rows "$rep" rempart $REM_PORT "$pid"
+    log "[$rep] rempart: QPS listed over DoT and DoH (connections reused)"
+    record "$rep" rempart qps_listed_dot "$(dnsperf_mode_qps dot $DOT_PORT "$W/q_listed.txt")"
+    record "$rep" rempart qps_listed_doh "$(dnsperf_mode_qps doh $DOH_PORT "$W/q_listed.txt")"
     log "[$rep] rempart: reload under load"
     cp "$W/list-v2.txt" "$W/stage/list.txt"
     cp "$W/list-v2.txt.minisig" "$W/stage/list.txt.minisig"
@@ -602,6 +624,8 @@ for key, label, d in [
     ("qps_listed_multi", "Max QPS, listed names, 5 lists (1M + 4 x 10k), names of the first", 0),
     ("qps_extra_multi", "Max QPS, listed names, 5 lists, names of the 4 small lists", 0),
     ("startup_multi_ms", "Start to first redirected answer, 5 lists (ms)", 0),
+    ("qps_listed_dot", "Max QPS, listed names, DNS over TLS (connections reused)", 0),
+    ("qps_listed_doh", "Max QPS, listed names, DNS over HTTPS (connections reused)", 0),
     ("rss_multi_mib", "RSS after load, 5 lists (MiB)", 1),
 ]:
     if med("rempart", key) is not None:
