@@ -451,9 +451,8 @@ import urllib.request
 print("bench: rempart /readyz:", urllib.request.urlopen("http://127.0.0.1:9153/readyz", timeout=5).status)
 EOF
     load_rows "$rep" rempart $REM_PORT "$pid"
-    log "[$rep] rempart: QPS listed over DoT and DoH (connections reused)"
+    log "[$rep] rempart: QPS listed over DoT (connections reused)"
     record "$rep" rempart qps_listed_dot "$(dnsperf_mode_qps dot $DOT_PORT "$W/q_listed.txt")"
-    record "$rep" rempart qps_listed_doh "$(dnsperf_mode_qps doh $DOH_PORT "$W/q_listed.txt")"
     log "[$rep] rempart: reload under load"
     cp "$W/list-v2.txt" "$W/stage/list.txt"
     cp "$W/list-v2.txt.minisig" "$W/stage/list.txt.minisig"
@@ -625,7 +624,6 @@ for key, label, d in [
     ("qps_extra_multi", "Max QPS, listed names, 5 lists, names of the 4 small lists", 0),
     ("startup_multi_ms", "Start to first redirected answer, 5 lists (ms)", 0),
     ("qps_listed_dot", "Max QPS, listed names, DNS over TLS (connections reused)", 0),
-    ("qps_listed_doh", "Max QPS, listed names, DNS over HTTPS (connections reused)", 0),
     ("rss_multi_mib", "RSS after load, 5 lists (MiB)", 1),
 ]:
     if med("rempart", key) is not None:
