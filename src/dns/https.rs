@@ -278,16 +278,6 @@ async fn doh(engine: &Engine, peer: SocketAddr, request: hyper::Request<Incoming
             }
         },
         Method::POST => {
-            let typed = request.headers().get(CONTENT_TYPE);
-            if typed.is_some_and(|t| {
-                !t.to_str()
-                    .is_ok_and(|t| t.trim().eq_ignore_ascii_case(DNS_MESSAGE))
-            }) {
-                return status(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "the body must be application/dns-message\n",
-                );
-            }
             let declared = request
                 .headers()
                 .get(CONTENT_LENGTH)
@@ -298,7 +288,12 @@ async fn doh(engine: &Engine, peer: SocketAddr, request: hyper::Request<Incoming
                     "a DNS query is at most 65535 octets\n",
                 );
             }
-            match Limited::new(request.into_body(), MAX_QUERY).collect().await {
+            let typed = request.headers().get(CONTENT_TYPE).cloned();
+            // The body is read (bounded) before any other refusal: an
+            // HTTP/2 answer sent while the client still uploads ends the
+            // stream early, which clients report as a framing error
+            // instead of the status.
+            let body = match Limited::new(request.into_body(), MAX_QUERY).collect().await {
                 Ok(body) => body.to_bytes().to_vec(),
                 Err(_) => {
                     return status(
@@ -306,7 +301,17 @@ async fn doh(engine: &Engine, peer: SocketAddr, request: hyper::Request<Incoming
                         "a DNS query is at most 65535 octets\n",
                     );
                 }
+            };
+            if typed.is_some_and(|t| {
+                !t.to_str()
+                    .is_ok_and(|t| t.trim().eq_ignore_ascii_case(DNS_MESSAGE))
+            }) {
+                return status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the body must be application/dns-message\n",
+                );
             }
+            body
         }
         _ => {
             let mut r = status(StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n");
