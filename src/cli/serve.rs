@@ -122,7 +122,7 @@ async fn serve(config: Config, options: StartOptions) -> anyhow::Result<()> {
             _ = term.recv() => { info!(signal = "SIGTERM", "stop requested"); break; }
             _ = int.recv() => { info!(signal = "SIGINT", "stop requested"); break; }
             _ = hup.recv() => {
-                info!(signal = "SIGHUP", "reload of every list requested");
+                info!(signal = "SIGHUP", "list reload requested");
                 // Off this loop, so that a slow reload never delays
                 // SIGTERM; each admission path judges one candidate at a
                 // time, and logs, counts and audits the verdict.
