@@ -29,7 +29,7 @@ done
 [[ -x $BIN ]] || { echo "doh.sh: $BIN is not built (cargo build --release)" >&2; exit 1; }
 W=$(mktemp -d /tmp/rempart-doh.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$W"; }
 trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=doh.rempart.test" -keyout "$W/tls.key" -out "$W/tls.crt" >/dev/null 2>&1
