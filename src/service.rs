@@ -535,6 +535,11 @@ impl Service {
                 Ok(())
             }
         };
+        // The lists applied at start write their records in the background:
+        // they go into the trail before the stop record.
+        for admission in self.lists.all() {
+            admission.settled().await;
+        }
         if let Some(audit) = self.audit {
             tokio::task::spawn_blocking(move || {
                 audit.record_waiting(ProcessEvent::Stop.record());

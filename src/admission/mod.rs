@@ -256,6 +256,9 @@ pub struct Admission {
     audit: Option<Arc<Auditor>>,
     /// Told of every list put in force ([`Admission::on_applied`]).
     on_applied: std::sync::OnceLock<OnApplied>,
+    /// The background settling of the list applied at start (kept in the
+    /// state directory, its audit records), awaited at stop.
+    start_settle: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// What is told of each list put in force, with the list's id: the kept
@@ -428,6 +431,7 @@ impl Admission {
             floor: Arc::new(std::sync::Mutex::new(Floor::default())),
             audit,
             on_applied: std::sync::OnceLock::new(),
+            start_settle: std::sync::Mutex::new(None),
         })
     }
 
@@ -512,7 +516,10 @@ impl Admission {
         match self.admit_with(source, Refusals::Record).await {
             Admitted::Applied(settle) => {
                 let in_force = settle.in_force.clone();
-                tokio::spawn(settle.run(false));
+                let settling = tokio::spawn(async move {
+                    settle.run(false).await;
+                });
+                *self.start_settle.lock().unwrap_or_else(|e| e.into_inner()) = Some(settling);
                 Ok(in_force)
             }
             Admitted::Unchanged { .. } | Admitted::Stale { .. } => {
@@ -523,6 +530,20 @@ impl Admission {
                 .await
             }
             Admitted::Refused(refusal) => kept_or(refusal).await,
+        }
+    }
+
+    /// Wait until the list applied at start is settled (kept in the state
+    /// directory, its `applied` and `entry` records queued): a stop right
+    /// after a start must not drop them.
+    pub async fn settled(&self) {
+        let settling = self
+            .start_settle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(settling) = settling {
+            let _ = settling.await;
         }
     }
 
