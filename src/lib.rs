@@ -41,13 +41,16 @@
 //! the state directory. [`config`] turns a strict TOML file into a
 //! validated [`config::Config`].
 //!
-//! **Shared.** [`metrics`] declares every metric name once; [`text`] prints
+//! **Shared.** [`alloc`] is the process's allocator (big blocks mapped
+//! on their own, so that a list's memory goes back when it is freed);
+//! [`metrics`] declares every metric name once; [`text`] prints
 //! hex and RFC 3339 the one way; [`tls`] reads certificate and key files
 //! (and re-reads them for the DNS listeners); [`proto`] holds the DNS numbers the
 //! answering and the forwarding sides share.
 
 pub mod admin;
 pub mod admission;
+pub mod alloc;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -5,9 +5,10 @@ use clap::Parser;
 
 /// mimalloc: glibc's malloc cost 15-18 % of a worker's time under load
 /// (arena locking, consolidation) against the many short-lived buffers of
-/// the query path; mimalloc's per-thread free lists do not.
+/// the query path; mimalloc's per-thread free lists do not. Blocks of a
+/// MiB or more are mapped on their own ([`rempart::alloc`]).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rempart::alloc::Allocator = rempart::alloc::Allocator;
 
 fn main() -> std::process::ExitCode {
     rempart::cli::run(rempart::cli::Cli::parse())
