@@ -11,6 +11,7 @@ use rempart::admission::{
     Accepted, Admission, Decision, FloorError, InForce, Refusal, Settings, Source, StartFailure,
     Verdict, consider,
 };
+use rempart::list::floor::Floor;
 use rempart::list::signature::TrustedKeys;
 use rempart::list::{List, Pair};
 use rempart::metrics::Metrics;
@@ -26,16 +27,17 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// Read `path` and its signature through the admission path's reader, and
-/// judge them.
+/// Judge `path` and its signature as the admission path judges a list
+/// file: read a piece at a time, twice (its digest and signature, then its
+/// entries).
 fn consider_file(
     settings: &Settings,
     in_force: Option<&InForce>,
     path: &Path,
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
-    let pair = Pair::read(path, 1 << 20)?;
-    consider(settings, in_force, path, &pair.list, &pair.signature, now)
+    rempart::admission::consider_file(settings, in_force, &Floor::default(), path, now)
+        .map(|(decision, _)| decision)
 }
 
 struct Fixture {

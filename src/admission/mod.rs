@@ -50,12 +50,13 @@ use tracing::{error, info, warn};
 use crate::audit::Auditor;
 use crate::list::Pair;
 use crate::list::floor::{self, Floor};
-use crate::list::state::{self, StateError};
+use crate::list::state::{self, StateError, Written};
 use crate::metrics::{ListMetrics, Metrics, ReloadOutcome};
 use crate::policy::{Policy, Snapshot};
 use crate::text::hex;
 pub use candidate::{
-    Accepted, Decision, InForce, Refusal, Settings, consider, consider_against, verify_kept,
+    Accepted, Decision, InForce, KeptCopy, Refusal, Settings, consider, consider_against,
+    consider_file, verify_kept,
 };
 
 /// The label of a pushed list in logs and audit records.
@@ -288,7 +289,7 @@ struct Candidate {
     policy: Policy,
     /// The bytes still to keep in the state directory (none when they were
     /// kept before the swap).
-    to_persist: Option<Pair>,
+    to_persist: Option<ToKeep>,
     /// The floor with this list applied.
     floor: Floor,
     /// Whether that floor is written already (before the swap, with the
@@ -377,7 +378,7 @@ struct Settle {
     old: Arc<Policy>,
     applied: SystemTime,
     millis: u64,
-    to_persist: Option<Pair>,
+    to_persist: Option<ToKeep>,
     /// The floor with this list, and whether still to write.
     floor: Option<Floor>,
     floor_cell: FloorCell,
@@ -887,9 +888,12 @@ impl Settle {
             ..
         } = *self;
         let changes = tokio::task::spawn_blocking(move || {
-            if let Some(pair) = to_persist
-                && let Err(e) = persist(&state_dir, &in_force, pair)
-            {
+            let kept = match to_persist {
+                None => Ok(()),
+                Some(ToKeep::Bytes(pair)) => persist(&state_dir, &in_force, pair),
+                Some(ToKeep::Written(written)) => written.and_then(Written::commit),
+            };
+            if let Err(e) = kept {
                 error!(error = %e, serial = in_force.header.serial, "cannot keep the list in the state directory; a restart would enforce the previous one until the list file is read");
             }
             // After the state file: a stop between the two leaves a kept
@@ -912,10 +916,11 @@ impl Settle {
             if let Some(audit) = &audit {
                 record::applied(audit, new.list(), deadline_hours, &in_force, applied, &changes);
             }
+            let (added, removed, changed) = changes.counts();
             Some(Counts {
-                added: changes.added.len(),
-                removed: changes.removed.len(),
-                changed: changes.changed.len(),
+                added,
+                removed,
+                changed,
             })
         })
         .await
@@ -934,23 +939,32 @@ fn judge(
     floor: &Floor,
     source: Source,
 ) -> Result<Judged, Refusal> {
-    let (file, pair, only_copy) = match source {
-        Source::Push(pair) => (PathBuf::from(PUSHED), pair, true),
+    let now = OffsetDateTime::now_utc();
+    let (file, decision, to_keep) = match source {
+        Source::Push(pair) => {
+            let file = PathBuf::from(PUSHED);
+            let decision = consider_against(
+                settings,
+                in_force,
+                floor,
+                &file,
+                &pair.list,
+                &pair.signature,
+                now,
+            )?;
+            (file, decision, ToKeep::Bytes(pair))
+        }
+        // A file is read a piece at a time, never whole.
         Source::Start(path) | Source::Watch(path) | Source::Signal(path) => {
-            let pair = Pair::read(&path, settings.max_bytes)?;
-            (path, pair, false)
+            let (decision, copy) = consider_file(settings, in_force, floor, &path, now)?;
+            let to_keep = match copy {
+                KeptCopy::Written(w) => ToKeep::Written(w),
+                KeptCopy::Bytes(pair) => ToKeep::Bytes(pair),
+                KeptCopy::None => ToKeep::Bytes(Pair::default()),
+            };
+            (path, decision, to_keep)
         }
     };
-    let now = OffsetDateTime::now_utc();
-    let decision = consider_against(
-        settings,
-        in_force,
-        floor,
-        &file,
-        &pair.list,
-        &pair.signature,
-        now,
-    )?;
     match decision {
         Decision::Unchanged => Ok(Judged::Unchanged),
         Decision::Stale { serial } => Ok(Judged::Stale { serial }),
@@ -963,18 +977,19 @@ fn judge(
             // refused if it cannot be kept (the list in force unchanged).
             // A list read from a file is kept right after the swap (a
             // restart would read the file again).
-            let (to_persist, floor_kept) = if only_copy {
-                let cannot_keep = |e: StateError| {
-                    Refusal::new(
-                        &file,
-                        format!("cannot keep it in the state directory, so not applied: {e}"),
-                    )
-                };
-                persist(&settings.state_dir, &in_force, pair).map_err(cannot_keep)?;
-                floor::save(&settings.state_dir, &floor).map_err(cannot_keep)?;
-                (None, true)
-            } else {
-                (Some(pair), false)
+            let (to_persist, floor_kept) = match to_keep {
+                ToKeep::Bytes(pair) if file == Path::new(PUSHED) => {
+                    let cannot_keep = |e: StateError| {
+                        Refusal::new(
+                            &file,
+                            format!("cannot keep it in the state directory, so not applied: {e}"),
+                        )
+                    };
+                    persist(&settings.state_dir, &in_force, pair).map_err(cannot_keep)?;
+                    floor::save(&settings.state_dir, &floor).map_err(cannot_keep)?;
+                    (None, true)
+                }
+                other => (Some(other), false),
             };
             Ok(Judged::Apply(Box::new(Candidate {
                 in_force,
@@ -985,6 +1000,15 @@ fn judge(
             })))
         }
     }
+}
+
+/// The copy of a list to keep in the state directory once applied.
+enum ToKeep {
+    /// Its bytes and signature, to write.
+    Bytes(Pair),
+    /// Written already while it was read (or why it could not be): to put
+    /// in place.
+    Written(Result<Written, StateError>),
 }
 
 /// What the floor on disk says before the kept list is read.

@@ -85,9 +85,9 @@ pub fn applied(
             expires: Some(rfc3339(h.expires)),
             key_id: Some(new.key_id.clone()),
             entries: Some(new.entries),
-            added: Some(changes.added.len()),
-            removed: Some(changes.removed.len()),
-            changed: Some(changes.changed.len()),
+            added: Some(changes.counts().0),
+            removed: Some(changes.counts().1),
+            changed: Some(changes.counts().2),
             deadline_hours: Some(deadline_hours),
             ..ListEvent::default()
         }),
@@ -110,14 +110,14 @@ pub fn applied(
             }),
         })
     };
-    for r in &changes.added {
-        audit.record_waiting(entry(EntryChangeKind::Added, r, None));
+    for r in changes.added() {
+        audit.record_waiting(entry(EntryChangeKind::Added, &r, None));
     }
-    for r in &changes.removed {
-        audit.record_waiting(entry(EntryChangeKind::Removed, r, None));
+    for r in changes.removed() {
+        audit.record_waiting(entry(EntryChangeKind::Removed, &r, None));
     }
-    for (r, old) in &changes.changed {
-        audit.record_waiting(entry(EntryChangeKind::Changed, r, Some(old)));
+    for (r, old) in changes.changed() {
+        audit.record_waiting(entry(EntryChangeKind::Changed, &r, Some(&old)));
     }
 }
 

@@ -240,9 +240,14 @@ struct Lines<'t> {
 
 impl<'t> Lines<'t> {
     fn new(text: &'t str) -> Lines<'t> {
+        Lines::from_line(text, 1)
+    }
+
+    /// The lines of a piece of the list whose first line is line `first`.
+    fn from_line(text: &'t str, first: usize) -> Lines<'t> {
         Lines {
             rest: text.split('\n'),
-            n: 0,
+            n: first - 1,
         }
     }
 }
@@ -264,10 +269,17 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// the error names the first bad line, and a byte order mark or CR LF line
 /// ends (what an editor may add without being asked) as such.
 fn check_text<'t>(text: &'t [u8], file: &Path) -> Result<&'t str, ParseError> {
-    let line_of = |offset: usize| text[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    check_piece(text, file, 1)
+}
+
+/// [`check_text`] for a piece of the list whose first line is line
+/// `first_line` (a byte order mark is only looked for on line 1).
+fn check_piece<'t>(text: &'t [u8], file: &Path, first_line: usize) -> Result<&'t str, ParseError> {
+    let line_of =
+        |offset: usize| text[..offset].iter().filter(|&&b| b == b'\n').count() + first_line;
     let cr = text.iter().position(|&b| b == b'\r');
     let crlf = cr.is_some_and(|i| text.get(i + 1) == Some(&b'\n'));
-    if text.starts_with(BOM) {
+    if first_line == 1 && text.starts_with(BOM) {
         let also = if crlf {
             "; its lines also end with CR LF, where LF alone is accepted"
         } else {
@@ -682,6 +694,124 @@ fn entry<'t>(
         extra,
         line: n,
     })
+}
+
+/// The start of a list read in pieces ([`List::prelude`]): the header
+/// and the column line, with what is needed to read the entries of each
+/// piece that follows ([`Prelude::entries`]).
+pub struct Prelude<'t> {
+    /// The header.
+    pub header: Header,
+    columns: Columns<'t>,
+    /// Where the entries start in the first piece (after the column line).
+    pub entries_at: usize,
+    /// The line number of the first line after the column line.
+    pub entries_line: usize,
+}
+
+/// True if `text`, the start of a list, holds its format line, header and
+/// column line, whole (each followed by its line end): [`List::prelude`]
+/// can read them from it. A list whose start this is not must be read
+/// further (or whole) first.
+pub fn has_prelude(text: &[u8]) -> bool {
+    let mut lines = text.split(|&b| b == b'\n');
+    let mut complete = text.iter().filter(|&&b| b == b'\n').count();
+    // The format line, then the header up to its empty line.
+    let _ = lines.next();
+    complete = complete.saturating_sub(1);
+    loop {
+        let Some(l) = lines.next() else { return false };
+        if complete == 0 {
+            return false;
+        }
+        complete -= 1;
+        if l.is_empty() {
+            break;
+        }
+    }
+    // The column line: the first that is neither empty nor a comment.
+    for l in lines {
+        if complete == 0 {
+            return false;
+        }
+        complete -= 1;
+        if !(l.is_empty() || l.starts_with(b"#")) {
+            return true;
+        }
+    }
+    false
+}
+
+impl List {
+    /// The format line, header and column line at the start of `first`
+    /// (the first piece of a list read in pieces, holding them whole:
+    /// [`has_prelude`]), with the checks and errors of
+    /// [`List::parse_each`]; `on_header` as there. The entries follow, in
+    /// this piece from [`Prelude::entries_at`] and in the next ones:
+    /// [`Prelude::entries`].
+    pub fn prelude<'t>(
+        first: &'t [u8],
+        file: &Path,
+        on_header: impl FnOnce(&Header) -> Result<(), HeaderRefusal>,
+    ) -> Result<Prelude<'t>, ParseError> {
+        let checked = check_text(first, file)?;
+        let mut lines = Lines::new(checked);
+        format_line(&mut lines, file)?;
+        let (header, fields, header_end) = header_block(&mut lines, file)?;
+        on_header(&header).map_err(|r| {
+            let n = fields.line_of(r.key).unwrap_or(header_end);
+            err(file, n, r.reason)
+        })?;
+        let columns = Columns::read(&mut lines, file, header_end)?;
+        // `lines.n` is the column line: what precedes the next line is
+        // that many lines, each with its line end.
+        let entries_line = lines.n + 1;
+        let entries_at = first
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .nth(lines.n - 1)
+            .map_or(first.len(), |(i, _)| i + 1);
+        Ok(Prelude {
+            header,
+            columns,
+            entries_at,
+            entries_line,
+        })
+    }
+}
+
+impl<'t> Prelude<'t> {
+    /// The entries of `piece` (the first piece from
+    /// [`Prelude::entries_at`], or a later one; each but the last ends at a
+    /// line end), whose first line is line `first_line`: each handed to
+    /// `on_entry` in file order, with the checks and errors of
+    /// [`List::parse_each`] but one: a name listed twice is not looked for
+    /// (the caller does, across pieces). The number of entries.
+    pub fn entries<'c, E: std::fmt::Display>(
+        &self,
+        piece: &'c [u8],
+        first_line: usize,
+        file: &Path,
+        mut on_entry: impl FnMut(EntryRef<'c>) -> Result<(), E>,
+    ) -> Result<usize, ParseError>
+    where
+        't: 'c,
+    {
+        let text = check_piece(piece, file, first_line)?;
+        let columns: &Columns<'c> = &self.columns;
+        let mut fields: Vec<&'c str> = Vec::with_capacity(columns.names.len());
+        let mut count = 0;
+        for (n, l) in Lines::from_line(text, first_line) {
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let entry = entry(n, l, &mut fields, columns, file)?;
+            count += 1;
+            on_entry(entry).map_err(|r| err(file, n, r.to_string()))?;
+        }
+        Ok(count)
+    }
 }
 
 impl MatchKind {

@@ -75,19 +75,39 @@ impl Pair {
     /// (at most [`MAX_SIGNATURE_BYTES`]), each only if a regular file.
     pub fn read(path: &Path, max_list_bytes: u64) -> Result<Pair, ReadError> {
         let list = read_regular(path, max_list_bytes)?;
-        let signature = read_regular(&signature_path(path), MAX_SIGNATURE_BYTES)?;
+        let signature = read_signature(path)?;
         Ok(Pair { list, signature })
     }
 }
 
 /// The bytes of `file` if it is a regular file of at most `limit` bytes.
+fn read_regular(file: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let (f, len) = open_regular(file, limit)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReadError::Io {
+            file: file.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            file: file.to_owned(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// `file` opened for reading, and its length, if it is a regular file of
+/// at most `limit` bytes (a reader must still stop after `limit`: the file
+/// may grow while read).
 ///
 /// Opened with `O_NONBLOCK`, so that a FIFO cannot hold the open (waiting
 /// for a writer); what was opened is then checked (not the path, which may
-/// have been replaced in between) and read with a bound, in case the file
-/// grows while read.
-fn read_regular(file: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    use std::io::Read;
+/// have been replaced in between).
+pub fn open_regular(file: &Path, limit: u64) -> Result<(std::fs::File, u64), ReadError> {
     let io = |source| ReadError::Io {
         file: file.to_owned(),
         source,
@@ -104,21 +124,19 @@ fn read_regular(file: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
             kind: kind(&meta.file_type()),
         });
     }
-    let too_large = || ReadError::TooLarge {
-        file: file.to_owned(),
-        limit,
-    };
     if meta.len() > limit {
-        return Err(too_large());
+        return Err(ReadError::TooLarge {
+            file: file.to_owned(),
+            limit,
+        });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    f.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(bytes)
+    Ok((f, meta.len()))
+}
+
+/// The signature file of the list at `path` ([`signature_path`]), read
+/// with the bounds of [`Pair::read`].
+pub fn read_signature(path: &Path) -> Result<Vec<u8>, ReadError> {
+    read_regular(&signature_path(path), MAX_SIGNATURE_BYTES)
 }
 
 /// What a file that is not a regular file is, in words.

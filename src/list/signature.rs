@@ -118,9 +118,12 @@ impl TrustedKeys {
         self.keys.iter().map(|k| k.id.clone()).collect()
     }
 
-    /// Verify `signature` (a `.minisig` file's bytes) over `data`; the id of
-    /// the trusted key that made it, or why not.
-    pub fn verify(&self, data: &[u8], signature: &[u8]) -> Result<String, SignatureError> {
+    /// The signature in `signature` (a `.minisig` file's bytes) and the
+    /// trusted key that claims to have made it, or why not.
+    fn signer(
+        &self,
+        signature: &[u8],
+    ) -> Result<(minisign_verify::Signature, &TrustedKey), SignatureError> {
         let text = std::str::from_utf8(signature).map_err(|_| SignatureError {
             reason: "the signature file is not minisign text (not UTF-8)".into(),
         })?;
@@ -136,18 +139,65 @@ impl TrustedKeys {
                 ),
             });
         };
+        Ok((sig, key))
+    }
+
+    /// Verify `signature` (a `.minisig` file's bytes) over `data`; the id of
+    /// the trusted key that made it, or why not.
+    pub fn verify(&self, data: &[u8], signature: &[u8]) -> Result<String, SignatureError> {
+        let (sig, key) = self.signer(signature)?;
         // Legacy (non-prehashed) signatures are what minisign made before
         // 0.10; the reference tool still verifies them, so do we.
         key.key
             .verify(data, &sig, true)
-            .map_err(|e| SignatureError {
-                reason: format!(
-                    "signature by key {} ({}) does not match the list: {e}",
-                    key.id,
-                    key.file.display()
-                ),
-            })?;
+            .map_err(|e| mismatch(key, e))?;
         Ok(key.id.clone())
+    }
+
+    /// [`Self::verify`] over data handed in pieces: `feed` calls the
+    /// function it is given with each piece, in order (a list file read a
+    /// MiB at a time, never whole). `Ok(None)` for a legacy signature (made
+    /// by minisign before 0.10, over the data itself rather than its
+    /// BLAKE2b hash): it cannot be checked in pieces, and `feed` is not
+    /// called; the caller verifies the whole data with [`Self::verify`].
+    /// An error of `feed` is returned as it is.
+    pub fn verify_pieces<E>(
+        &self,
+        signature: &[u8],
+        feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), E>,
+    ) -> Result<Option<String>, PiecesError<E>> {
+        let (sig, key) = self.signer(signature).map_err(PiecesError::Signature)?;
+        let mut verifier = match key.key.verify_stream(&sig) {
+            Ok(v) => v,
+            Err(minisign_verify::Error::UnsupportedLegacyMode) => return Ok(None),
+            Err(e) => return Err(PiecesError::Signature(mismatch(key, e))),
+        };
+        feed(&mut |piece| verifier.update(piece)).map_err(PiecesError::Feed)?;
+        verifier
+            .finalize()
+            .map_err(|e| PiecesError::Signature(mismatch(key, e)))?;
+        Ok(Some(key.id.clone()))
+    }
+}
+
+/// Why [`TrustedKeys::verify_pieces`] failed: the signature, or the data
+/// could not be read.
+#[derive(Debug)]
+pub enum PiecesError<E> {
+    /// The signature does not verify.
+    Signature(SignatureError),
+    /// The pieces could not be read.
+    Feed(E),
+}
+
+/// "does not match": names the key and its file.
+fn mismatch(key: &TrustedKey, e: minisign_verify::Error) -> SignatureError {
+    SignatureError {
+        reason: format!(
+            "signature by key {} ({}) does not match the list: {e}",
+            key.id,
+            key.file.display()
+        ),
     }
 }
 

@@ -175,6 +175,161 @@ pub fn save(dir: &Path, meta: &Meta, list: Vec<u8>, signature: &[u8]) -> Result<
     })
 }
 
+/// A kept list written as it is read ([`Pending::create`], then each
+/// piece of the list [`Pending::write`]), so that a large list file is
+/// never held whole in memory. It replaces the kept list only once
+/// [`Written::commit`]ted, after the list was applied; dropped before,
+/// its temporary file is removed.
+pub struct Pending {
+    out: std::io::BufWriter<std::fs::File>,
+    temporary: Temporary,
+    /// Bytes of list still expected.
+    left: usize,
+}
+
+/// A [`Pending`] kept list whose bytes are all written, not yet synced
+/// nor in place.
+#[derive(Debug)]
+pub struct Written {
+    file: std::fs::File,
+    temporary: Temporary,
+}
+
+/// A temporary file of the state directory, removed when dropped unless
+/// renamed over its target.
+#[derive(Debug)]
+struct Temporary {
+    dir: PathBuf,
+    tmp: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl Temporary {
+    /// A new temporary for `dir/name`, created (the directory too).
+    fn create(dir: &Path, name: &str) -> Result<(Temporary, std::fs::File), StateError> {
+        let target = dir.join(name);
+        let err = |reason: String| StateError {
+            file: target.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(format!("cannot create the directory: {e}")))?;
+        let n = TEMPORARIES.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| err(format!("cannot write: {e}")))?;
+        Ok((
+            Temporary {
+                dir: dir.to_owned(),
+                tmp,
+                target: target.clone(),
+                done: false,
+            },
+            file,
+        ))
+    }
+
+    fn error(&self, e: std::io::Error) -> StateError {
+        StateError {
+            file: self.target.clone(),
+            reason: format!("cannot write: {e}"),
+        }
+    }
+}
+
+impl Pending {
+    /// Start writing the kept list described by `meta` (its `list_len`
+    /// bytes to come) with `signature`.
+    pub fn create(dir: &Path, meta: &Meta, signature: &[u8]) -> Result<Pending, StateError> {
+        let meta = Meta {
+            signature_len: signature.len(),
+            ..meta.clone()
+        };
+        let meta_line = serde_json::to_vec(&meta).map_err(|e| StateError {
+            file: path(dir),
+            reason: e.to_string(),
+        })?;
+        let (temporary, file) = Temporary::create(dir, FILE_NAME)?;
+        let mut out = std::io::BufWriter::new(file);
+        let head = (|| {
+            out.write_all(MAGIC.as_bytes())?;
+            out.write_all(b"\n")?;
+            out.write_all(&meta_line)?;
+            out.write_all(b"\n")?;
+            out.write_all(signature)
+        })();
+        head.map_err(|e| temporary.error(e))?;
+        Ok(Pending {
+            out,
+            temporary,
+            left: meta.list_len,
+        })
+    }
+
+    /// The next bytes of the list.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        if bytes.len() > self.left {
+            return Err(StateError {
+                file: self.temporary.target.clone(),
+                reason: "more list bytes than announced".into(),
+            });
+        }
+        self.left -= bytes.len();
+        self.out
+            .write_all(bytes)
+            .map_err(|e| self.temporary.error(e))
+    }
+
+    /// Every byte announced was written.
+    pub fn finish(self) -> Result<Written, StateError> {
+        let Pending {
+            out,
+            temporary,
+            left,
+        } = self;
+        if left != 0 {
+            return Err(StateError {
+                file: temporary.target.clone(),
+                reason: format!("{left} list bytes missing"),
+            });
+        }
+        let file = out
+            .into_inner()
+            .map_err(|e| temporary.error(e.into_error()))?;
+        Ok(Written { file, temporary })
+    }
+}
+
+impl Written {
+    /// Make it the kept list: synced, renamed over the state file, the
+    /// directory synced (as [`replace`]).
+    pub fn commit(mut self) -> Result<(), StateError> {
+        let t = &mut self.temporary;
+        let attempt = || -> std::io::Result<()> {
+            self.file.sync_all()?;
+            std::fs::rename(&t.tmp, &t.target)?;
+            std::fs::File::open(&t.dir)?.sync_all()
+        };
+        let result = attempt();
+        if std::fs::symlink_metadata(&t.tmp).is_err() {
+            t.done = true;
+        }
+        result.map_err(|e| t.error(e))
+    }
+}
+
 /// Temporary files made by this process so far: with the pid, what makes
 /// each temporary name unique, so that two writes never share one.
 static TEMPORARIES: AtomicU64 = AtomicU64::new(0);

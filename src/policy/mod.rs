@@ -75,16 +75,50 @@ impl<'a> Rule<'a> {
     }
 }
 
-/// What a new list changed, name by name, from the one before.
-#[derive(Debug, Default)]
+/// What a new list changed, name by name, from the one before. Entries
+/// are held by index (4 bytes, where a [`Rule`] is 64: a first list of a
+/// million entries is a million added) and read as rules when asked.
 pub struct Changes<'a> {
+    new: &'a Policy,
+    old: &'a Policy,
+    added: Vec<u32>,
+    removed: Vec<u32>,
+    changed: Vec<(u32, u32)>,
+}
+
+impl<'a> Changes<'a> {
     /// Entries of the new list whose name the old one did not list.
-    pub added: Vec<Rule<'a>>,
+    pub fn added(&self) -> impl Iterator<Item = Rule<'a>> + '_ {
+        self.added.iter().map(|&i| self.new.rule(i))
+    }
+
     /// Entries of the old list whose name the new one does not list.
-    pub removed: Vec<Rule<'a>>,
+    pub fn removed(&self) -> impl Iterator<Item = Rule<'a>> + '_ {
+        self.removed.iter().map(|&i| self.old.rule(i))
+    }
+
     /// Names both list with another match kind, category or reference:
     /// (the new entry, the old one).
-    pub changed: Vec<(Rule<'a>, Rule<'a>)>,
+    pub fn changed(&self) -> impl Iterator<Item = (Rule<'a>, Rule<'a>)> + '_ {
+        self.changed
+            .iter()
+            .map(|&(n, o)| (self.new.rule(n), self.old.rule(o)))
+    }
+
+    /// How many were added, removed and changed.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.added.len(), self.removed.len(), self.changed.len())
+    }
+}
+
+impl std::fmt::Debug for Changes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changes")
+            .field("added", &self.added().collect::<Vec<_>>())
+            .field("removed", &self.removed().collect::<Vec<_>>())
+            .field("changed", &self.changed().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 // By hand: the derived ones would compare and print the whole reference
@@ -368,15 +402,25 @@ impl Policy {
 
     /// What changed from `old` to `self`, name by name ([`Changes`]).
     pub fn changes_from<'a>(&'a self, old: &'a Policy) -> Changes<'a> {
-        let mut changes = Changes::default();
+        let mut changes = Changes {
+            new: self,
+            old,
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+        };
         for r in self.rules() {
             match old.get(r.name) {
-                None => changes.added.push(r),
-                Some(o) if !r.same_terms(&o) => changes.changed.push((r, o)),
+                None => changes.added.push(r.index),
+                Some(o) if !r.same_terms(&o) => changes.changed.push((r.index, o.index)),
                 Some(_) => {}
             }
         }
-        changes.removed = old.rules().filter(|r| self.get(r.name).is_none()).collect();
+        changes.removed = old
+            .rules()
+            .filter(|r| self.get(r.name).is_none())
+            .map(|r| r.index)
+            .collect();
         changes
     }
 
@@ -614,12 +658,24 @@ impl PolicyBuilder {
     /// Add an entry (`name` canonical: lowercase, no final dot). A name
     /// already added is ignored (the first entry wins).
     pub fn push(&mut self, name: &str, kind: MatchKind, category: &str, reference: &str) {
+        let _ = self.insert(name, kind, category, reference);
+    }
+
+    /// [`Self::push`], telling a name already added: `Err` with the index
+    /// of its entry (the list loader refuses a list that names one twice).
+    pub fn insert(
+        &mut self,
+        name: &str,
+        kind: MatchKind,
+        category: &str,
+        reference: &str,
+    ) -> Result<(), u32> {
         let p = &mut self.p;
         let name = name.trim_end_matches('.').as_bytes();
         // Canonical names are ASCII (IDNs as punycode); anything else is
         // not a name a query can carry.
         if name.is_empty() || name.len() > usize::from(u8::MAX) || !name.is_ascii() {
-            return;
+            return Ok(());
         }
         let hash = p.hash_dotted(name);
         let (names, entries, seed) = (&p.names, &p.entries, p.seed);
@@ -639,7 +695,7 @@ impl PolicyBuilder {
                 )
             },
         ) {
-            hashbrown::hash_table::Entry::Occupied(_) => return,
+            hashbrown::hash_table::Entry::Occupied(o) => return Err(*o.get()),
             hashbrown::hash_table::Entry::Vacant(v) => v,
         };
         let category = match self.category_index.get(category) {
@@ -670,6 +726,7 @@ impl PolicyBuilder {
         let index = u32::try_from(p.entries.len()).expect("fewer than 2^32 entries");
         slot.insert(index);
         p.entries.push(compiled);
+        Ok(())
     }
 
     /// The snapshot of the list with `header` and `digest`.
