@@ -486,6 +486,10 @@ async fn a_new_version_is_applied_within_one_poll_and_an_unchanged_origin_costs_
         assert!(body.contains(name), "{name} missing from /metrics:\n{body}");
         assert!(readme.contains(name), "{name} not in the README");
     }
+    // And the shipped alerts' references to them hold on this resolver.
+    let checked =
+        shipped_references_exist(&body, |name| rempart::metrics::FETCH_ALL.contains(&name));
+    assert!(checked >= 1, "no alert on the fetch metrics");
     rempart.stop().await;
     // Each version applied once in the audit trail.
     let applied = list_records(&site.audit_dir(), "applied");
