@@ -675,7 +675,10 @@ async fn an_origin_down_keeps_the_list_serving_is_said_once_and_recovers() {
         metric(rempart.admin, "rempart_list_fetch_failing{list=\"main\"}").await,
         Some(0.0)
     );
-    assert_eq!(log_lines(&["answers again", &url]).len(), 1);
+    assert_eq!(
+        log_lines(&["the list's origin answers again", &url]).len(),
+        1
+    );
     assert_eq!(log_lines(&["cannot fetch the list", &url]).len(), 1);
     rempart.stop().await;
 }

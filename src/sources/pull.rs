@@ -464,7 +464,7 @@ impl Poller {
     fn failed(&self, state: &mut State, e: FetchError) -> Verdict {
         self.metrics.poll(FetchResult::Failed);
         if state.failures == 0 {
-            warn!(list = %self.admission.id(), url = %e.url, reason = %e.reason, "cannot fetch the list; the list in force keeps serving (said once: the next line is its recovery)");
+            warn!(list = %self.admission.id(), url = %e.url, reason = %e.reason, "cannot fetch the list; the list in force keeps serving (said once, until the origin answers again)");
         }
         state.failures = state.failures.saturating_add(1);
         Verdict::Failed {
