@@ -97,6 +97,9 @@ http {{
     {certs}
     {validators}
     root {d}/www;
+    # An object store's redirect, and a redirect loop.
+    location /moved/ {{ rewrite ^/moved/(.*)$ /$1 redirect; }}
+    location /loop/ {{ return 302 $uri; }}
   }}
 }}
 "#,
@@ -738,6 +741,73 @@ async fn over_tls_with_a_private_ca_in_ca_file_and_refused_without_it() {
         "{:?}",
         nginx.requests()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_followed_a_body_over_max_bytes_and_a_redirect_loop_fail() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let site = Site::new();
+    let nginx = Nginx::start(&site.origin(), None);
+    nginx.publish(&site.key, &v1(), 100);
+    let moved = nginx.url().replace("/list.txt", "/moved/list.txt");
+    let rempart = Rempart::start(&site.config(upstream.addr, &moved, "max_bytes = 1024")).await;
+    // Both files fetched through the redirect.
+    assert_eq!(rempart.service().admission.serial().await, Some(1));
+    let requests = nginx.requests();
+    assert!(
+        requests.contains(&(302, "/moved/list.txt.minisig".to_owned())),
+        "{requests:?}"
+    );
+
+    // A list over list.max_bytes is cut as it arrives: a failed fetch (the
+    // operator's reload says why, 502), the list in force kept.
+    let entries: Vec<(String, &str, &str, &str)> = (0..40)
+        .map(|i| {
+            (
+                format!("name{i}.bad.test"),
+                "exact",
+                "terrorism",
+                "REF-0009",
+            )
+        })
+        .collect();
+    let entries: Vec<(&str, &str, &str, &str)> = entries
+        .iter()
+        .map(|(n, m, c, r)| (n.as_str(), *m, *c, *r))
+        .collect();
+    let big = list_text(2, &entries);
+    assert!(big.len() > 1024);
+    nginx.publish(&site.key, &big, 50);
+    let reload = format!("http://{}/v1/lists/main/reload", rempart.admin);
+    let (status, body) = http("POST", reload).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("\"failed\"") && body.contains("larger than 1024 bytes"),
+        "{body}"
+    );
+    assert_eq!(rempart.service().admission.serial().await, Some(1));
+    assert_eq!(
+        metric(rempart.admin, "rempart_list_fetch_failing{list=\"main\"}").await,
+        Some(1.0)
+    );
+    rempart.stop().await;
+
+    // A redirect loop is given up after 3 redirects.
+    let looping = nginx.url().replace("/list.txt", "/loop/list.txt");
+    let rempart = Rempart::start(&site.config(upstream.addr, &looping, "")).await;
+    let reload = format!("http://{}/v1/lists/main/reload", rempart.admin);
+    let (status, body) = http("POST", reload).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("more than 3 redirects"), "{body}");
+    rempart.stop().await;
+    let loops = nginx
+        .requests()
+        .iter()
+        .filter(|(s, p)| *s == 302 && p == "/loop/list.txt")
+        .count();
+    // The first fetch at start and the reload (and a timer's poll on a
+    // slow machine): 4 requests each, the first and 3 redirects.
+    assert!(loops >= 8 && loops % 4 == 0, "{:?}", nginx.requests());
 }
 
 #[test]
