@@ -355,8 +355,10 @@ impl Poller {
     }
 
     /// Poll on the interval (with jitter and backoff), and whenever
-    /// [`Admission::reread`] asks (SIGHUP, the admin reload endpoint); the
-    /// task ends when the admission path is gone or aborted at stop.
+    /// [`Admission::reread`] asks (SIGHUP, the admin reload endpoint; the
+    /// wait starts again after it). The task runs until aborted (the
+    /// service's stop): the admission path it feeds holds its request
+    /// channel.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let (tx, mut requests): (FetchNow, _) = mpsc::channel(4);
         self.admission.fetched_by(tx);
