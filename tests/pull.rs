@@ -607,6 +607,43 @@ async fn an_origin_without_validators_costs_transfers_but_no_second_admission() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_fetches_at_once_whatever_the_poll_interval() {
+    let upstream = TestUpstream::start(ZONE).await;
+    let site = Site::new();
+    let nginx = Nginx::start(&site.origin(), None);
+    nginx.publish(&site.key, &v1(), 100);
+    let config = site
+        .config(upstream.addr, &nginx.url(), "")
+        .replace("poll_interval_s = 1\n", "poll_interval_s = 3600\n");
+    let rempart = Rempart::start(&config).await;
+    assert_eq!(rempart.service().admission.serial().await, Some(1));
+    nginx.publish(&site.key, &v2(), 50);
+    // What SIGHUP runs (`rempart serve`): every list reread, here fetched.
+    let verdicts = rempart.service().lists.reread_all().await;
+    assert!(
+        matches!(verdicts.as_slice(), [(id, rempart::admission::Verdict::Applied { serial: 2, .. })] if id == "main"),
+        "{verdicts:?}"
+    );
+    assert!(redirected(&address(&rempart, "new.test.").await));
+    // Nothing new: two 304s, and the answer says unchanged.
+    let verdicts = rempart.service().lists.reread_all().await;
+    assert!(
+        matches!(
+            verdicts.as_slice(),
+            [(_, rempart::admission::Verdict::Unchanged { serial: 2 })]
+        ),
+        "{verdicts:?}"
+    );
+    let requests = nginx.requests();
+    assert_eq!(
+        requests.iter().filter(|(s, _)| *s == 304).count(),
+        2,
+        "{requests:?}"
+    );
+    rempart.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_list_stands_until_the_origin_serves_a_newer_serial() {
     let upstream = TestUpstream::start(ZONE).await;
     let site = Site::new();
