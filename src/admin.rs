@@ -6,9 +6,9 @@
 //! | `GET /healthz` | 200 `ok` while the process runs |
 //! | `GET /readyz` | 200 once the DNS sockets are bound and a list is in force; 503 with the reason otherwise |
 //! | `GET /metrics` | Prometheus text format |
-//! | `POST /v1/list/reload` | re-read list `main`'s file (or the only list's) (bearer token) |
+//! | `POST /v1/list/reload` | re-read list `main`'s file (or the only list's; fetch it for a list with `url`) (bearer token) |
 //! | `PUT /v1/list` | upload list `main` (or the only list) and its signature (bearer token) |
-//! | `POST /v1/lists/{id}/reload` | re-read list `id`'s file (bearer token) |
+//! | `POST /v1/lists/{id}/reload` | re-read list `id`'s file (or fetch it) (bearer token) |
 //! | `PUT /v1/lists/{id}` | upload list `id` and its signature (bearer token) |
 //!
 //! An unknown list id is 404; `/v1/list` with several lists and none named
@@ -248,6 +248,8 @@ fn same_token(presented: &[u8], ours: &[u8]) -> bool {
 fn verdict(list: &str, v: Verdict) -> Response {
     let status = match v {
         Verdict::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        // The origin of a fetched list did not answer as it should.
+        Verdict::Failed { .. } => StatusCode::BAD_GATEWAY,
         _ => StatusCode::OK,
     };
     let mut body = serde_json::to_value(&v).unwrap_or_default();

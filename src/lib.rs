@@ -11,8 +11,9 @@
 //!
 //! **Change.** [`admission`] is the one path by which a list takes effect
 //! (one per list: each authority's list is admitted on its own),
-//! whatever its source (`sources`: the file watcher; SIGHUP; the [`admin`]
-//! endpoints; the file at start): read, verify, parse, gates, compile off
+//! whatever its source (`sources`: the file watcher and the web origin's
+//! poller; SIGHUP; the [`admin`] endpoints; the file at start): read,
+//! verify, parse, gates, compile off
 //! the query path, persist, swap, record.
 //!
 //! **Output.** [`dns`] speaks DNS: the UDP receive loop, the TCP and DoT

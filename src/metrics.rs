@@ -59,6 +59,23 @@ pub const LIST_ISSUED_AGE: &str = "rempart_list_issued_age_seconds";
 pub const LIST_APPLIED_AGE: &str = "rempart_list_applied_age_seconds";
 /// List reloads, by `outcome` (applied, unchanged, refused).
 pub const RELOADS_TOTAL: &str = "rempart_reloads_total";
+/// Polls of a list fetched from a web origin, by `list` and `result`:
+/// applied (a new list in force), unchanged (304, or the same pair as the
+/// last one tried), refused (a gate refused the pair), failed (connection,
+/// TLS, HTTP status, timeout, body too large). Only lists with `url`.
+pub const LIST_FETCHES_TOTAL: &str = "rempart_list_fetches_total";
+/// 1 while the last poll of a fetched list failed, by `list`.
+pub const LIST_FETCH_FAILING: &str = "rempart_list_fetch_failing";
+/// When the origin of a fetched list last answered a poll (200 or 304),
+/// Unix seconds, by `list`.
+pub const LIST_FETCH_LAST_SUCCESS: &str = "rempart_list_fetch_last_success_timestamp_seconds";
+/// The metrics only a list with `url` has (tests/pull.rs finds them on
+/// such a resolver's /metrics; [`ALL`] are on every resolver's).
+pub const FETCH_ALL: &[&str] = &[
+    LIST_FETCHES_TOTAL,
+    LIST_FETCH_FAILING,
+    LIST_FETCH_LAST_SUCCESS,
+];
 /// TCP connections open now, DoT and DoH included.
 pub const TCP_CONNECTIONS: &str = "rempart_tcp_connections";
 /// TCP connections closed at accept, never read, by `reason`
@@ -159,6 +176,47 @@ pub enum ReloadOutcome {
     Unchanged,
     /// The candidate was refused.
     Refused,
+}
+
+/// What a poll of a web origin gave, for [`LIST_FETCHES_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchResult {
+    /// A new list was applied.
+    Applied,
+    /// 304 Not Modified for both files, or the pair last tried.
+    Unchanged,
+    /// The pair was refused by the admission path.
+    Refused,
+    /// The origin could not be read.
+    Failed,
+}
+
+/// The fetch metrics of one list with `url`, labelled `list="<id>"`.
+pub struct FetchMetrics {
+    results: [Counter; 4],
+    failing: Gauge,
+    last_success: Gauge,
+}
+
+impl std::fmt::Debug for FetchMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FetchMetrics")
+    }
+}
+
+impl FetchMetrics {
+    /// Count a poll; a failed one sets the failing gauge, any other clears
+    /// it and marks the origin's last answer now.
+    pub fn poll(&self, result: FetchResult) {
+        self.results[result as usize].increment(1);
+        if result == FetchResult::Failed {
+            self.failing.set(1.0);
+        } else {
+            self.failing.set(0.0);
+            self.last_success
+                .set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
+        }
+    }
 }
 
 /// Why a TCP connection was closed at accept, for [`TCP_REFUSED_TOTAL`].
@@ -438,6 +496,30 @@ impl Metrics {
         });
         lists.insert(id.to_owned(), Arc::clone(&m));
         m
+    }
+
+    /// The fetch metrics of list `id`, fetched from a web origin
+    /// (registered on first use: the counters at 0, not failing).
+    pub fn fetch(&self, id: &str) -> Arc<FetchMetrics> {
+        let label = || vec![Label::new("list", id.to_owned())];
+        let m = FetchMetrics {
+            results: ["applied", "unchanged", "refused", "failed"].map(|result| {
+                let mut labels = label();
+                labels.push(Label::new("result", result));
+                self.recorder
+                    .register_counter(&Key::from_parts(LIST_FETCHES_TOTAL, labels), &META)
+            }),
+            failing: self
+                .recorder
+                .register_gauge(&Key::from_parts(LIST_FETCH_FAILING, label()), &META),
+            last_success: self
+                .recorder
+                .register_gauge(&Key::from_parts(LIST_FETCH_LAST_SUCCESS, label()), &META),
+        };
+        // Registered gauges read nothing until set: the gauge says "not
+        // failing" from the start.
+        m.failing.set(0.0);
+        Arc::new(m)
     }
 
     /// Record an upstream exchange.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admission::{Admission, Lists, Settings, StartFailure};
+use crate::admission::{Admission, Lists, Settings, StartFailure, Verdict};
 use crate::audit::{AuditSettings, Auditor, Event, Process};
 use crate::config::{Config, OnMissing};
 use crate::dns::Handler;
@@ -91,6 +91,14 @@ pub enum StartError {
     /// The list directory cannot be watched.
     #[error("list.watch: {0}")]
     Watch(#[from] notify::Error),
+    /// The roots of a list's https origin cannot be set up.
+    #[error("{key}.ca_file {source}")]
+    Origin {
+        /// Where the list is written: `list` or `lists[i]`.
+        key: String,
+        /// What is wrong.
+        source: crate::sources::pull::CaError,
+    },
 }
 
 /// ` (list ID)` for a list other than `main`: a single-list resolver's
@@ -172,6 +180,8 @@ pub struct Service {
     /// Watches the DoT certificate files for a change.
     tls_watch: Option<tokio::task::JoinHandle<()>>,
     _watchers: Vec<notify::RecommendedWatcher>,
+    /// The pollers of the lists fetched from a web origin.
+    pollers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// What the operator asks of a start, beside the config.
@@ -246,13 +256,32 @@ impl Service {
             Admission::for_list(
                 &spec.id,
                 settings.next().expect("one settings per list"),
-                spec.path.clone(),
+                spec.origin.label(),
                 metrics.clone(),
                 audit.clone(),
                 combined,
                 i,
             )
         }));
+        // A poller per list with `url` (BEHAVIOUR section 10).
+        let mut pollers = Vec::with_capacity(config.lists.len());
+        for (admission, spec) in lists.all().iter().zip(&config.lists) {
+            pollers.push(match &spec.origin {
+                crate::config::ListOrigin::File(_) => None,
+                crate::config::ListOrigin::Web(origin) => Some(
+                    crate::sources::pull::Poller::new(
+                        Arc::clone(admission),
+                        origin,
+                        config.list.max_bytes,
+                        metrics.fetch(&spec.id),
+                    )
+                    .map_err(|source| StartError::Origin {
+                        key: spec.key.clone(),
+                        source,
+                    })?,
+                ),
+            });
+        }
         // Every list in force is served as its RPZ zone, if asked
         // (BEHAVIOUR section 9): told by each list's admission path, so
         // only lists that passed every gate.
@@ -263,9 +292,13 @@ impl Service {
         }
         // Each list on its own, in order: one list's refusal or absence
         // never touches another's.
-        for admission in lists.all() {
+        for (admission, poller) in lists.all().iter().zip(&pollers) {
             let id = admission.id().to_owned();
-            match admission.start(options.reset_serial_floor).await {
+            let started = match poller {
+                None => admission.start(options.reset_serial_floor).await,
+                Some(poller) => start_fetched(admission, poller, options.reset_serial_floor).await,
+            };
+            match started {
                 Ok(in_force) => info!(
                     list = %id,
                     serial = in_force.header.serial,
@@ -322,10 +355,14 @@ impl Service {
             .collect();
         let mut watchers = Vec::new();
         if config.list.watch {
-            for a in lists.all() {
-                watchers.push(crate::sources::watch(a)?);
+            // A fetched list has no file to watch: its poller looks.
+            for (a, poller) in lists.all().iter().zip(&pollers) {
+                if poller.is_none() {
+                    watchers.push(crate::sources::watch(a)?);
+                }
             }
         }
+        let pollers: Vec<_> = pollers.iter().flatten().map(|p| p.spawn()).collect();
 
         let certificates = match &config.server.tls {
             Some(t) => Some(crate::tls::Certificates::load(&t.certificate, &t.key)?),
@@ -461,6 +498,7 @@ impl Service {
             admin,
             expiry,
             _watchers: watchers,
+            pollers,
         })
     }
 
@@ -510,7 +548,7 @@ impl Service {
     /// bounds that).
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.stop.send(true);
-        for e in &self.expiry {
+        for e in self.expiry.iter().chain(&self.pollers) {
             e.abort();
         }
         if let Some(w) = &self.tls_watch {
@@ -555,6 +593,34 @@ impl Service {
     pub fn auditor(&self) -> Option<&Arc<Auditor>> {
         self.audit.as_ref()
     }
+}
+
+/// The start of a list fetched from a web origin: the list kept in the
+/// state directory put in force first (as for a file), then the first
+/// fetch in place of reading the file. No list in force after it (nothing
+/// kept, and the fetch failed or was refused) is what a missing list file
+/// is: `list.on_missing` decides.
+async fn start_fetched(
+    admission: &Arc<Admission>,
+    poller: &Arc<crate::sources::pull::Poller>,
+    reset_floor: bool,
+) -> Result<crate::admission::InForce, StartFailure> {
+    admission.start_kept(reset_floor).await?;
+    let verdict = poller.poll().await;
+    if let Some(in_force) = admission.in_force().await {
+        return Ok(in_force);
+    }
+    let url = admission.list_path();
+    let reason = match verdict {
+        Verdict::Refused { reason } | Verdict::Failed { reason } => reason,
+        other => format!("no list in force after the first fetch ({other:?})"),
+    };
+    // The reasons name the URL already.
+    let prefix = format!("{}: ", url.display());
+    let reason = reason.strip_prefix(&prefix).unwrap_or(&reason).to_owned();
+    Err(StartFailure::NoList(crate::admission::Refusal::new(
+        url, reason,
+    )))
 }
 
 /// The admission hook that publishes each list put in force as the RPZ

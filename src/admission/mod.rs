@@ -1,7 +1,8 @@
 //! Admitting a list: the one path by which a list takes effect.
 //!
 //! Every [`Source`] (the list file at start, the file watcher, SIGHUP and
-//! `POST /v1/list/reload`, `PUT /v1/list`) goes through
+//! `POST /v1/list/reload`, `PUT /v1/list`, a fetch from a web origin) goes
+//! through
 //! [`Admission::admit`]:
 //!
 //! 1. **read** the list and its signature ([`crate::list::Pair`]);
@@ -76,17 +77,32 @@ pub enum Source {
     /// A list and its signature received on `PUT /v1/list`: they exist
     /// nowhere else.
     Push(Pair),
+    /// A list and its signature fetched from a web origin (`url`): kept in
+    /// the state directory after the swap, like a file's (the origin still
+    /// has them).
+    Fetch {
+        /// The list's URL (the signature's is this + `.minisig`).
+        url: String,
+        /// What the origin sent.
+        pair: Pair,
+    },
 }
 
 impl Source {
-    /// What logs and audit records call it: the file, or [`PUSHED`].
+    /// What logs and audit records call it: the file, the URL, or
+    /// [`PUSHED`].
     pub fn label(&self) -> &Path {
         match self {
             Source::Start(path) | Source::Watch(path) | Source::Signal(path) => path,
             Source::Push(_) => Path::new(PUSHED),
+            Source::Fetch { url, .. } => Path::new(url),
         }
     }
 }
+
+/// Asks a web origin's poller for a fetch now (SIGHUP, `POST
+/// /v1/lists/{id}/reload`), and receives its verdict.
+pub type FetchNow = tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Verdict>>;
 
 /// What became of a candidate list (the JSON body of the admin list
 /// endpoints: operators script against its field names).
@@ -124,6 +140,12 @@ pub enum Verdict {
     /// Refused; the list in force still serves.
     Refused {
         /// Why, naming the file and the line or key.
+        reason: String,
+    },
+    /// A list fetched from a web origin could not be fetched (connection,
+    /// TLS, HTTP status, timeout, size); the list in force still serves.
+    Failed {
+        /// Why, naming the URL.
         reason: String,
     },
 }
@@ -260,6 +282,9 @@ pub struct Admission {
     /// The background settling of the list applied at start (kept in the
     /// state directory, its audit records), awaited at stop.
     start_settle: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// For a list fetched from a web origin: its poller, which a reread
+    /// asks for a fetch instead of reading `list_path`.
+    fetch_now: std::sync::OnceLock<FetchNow>,
 }
 
 /// What is told of each list put in force, with the list's id: the kept
@@ -433,7 +458,20 @@ impl Admission {
             audit,
             on_applied: std::sync::OnceLock::new(),
             start_settle: std::sync::Mutex::new(None),
+            fetch_now: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Make this a list fetched from a web origin: [`Self::reread`] asks
+    /// `poller` for a fetch (set once; a second is ignored and `false`
+    /// returned).
+    pub fn fetched_by(&self, poller: FetchNow) -> bool {
+        self.fetch_now.set(poller).is_ok()
+    }
+
+    /// Whether this list is fetched from a web origin.
+    pub fn is_fetched(&self) -> bool {
+        self.fetch_now.get().is_some()
     }
 
     /// Have `hook` told of every list put in force from now on (set once,
@@ -466,7 +504,8 @@ impl Admission {
         old
     }
 
-    /// The configured list file (`list.path`).
+    /// The configured list file (`list.path`); for a list fetched from a
+    /// web origin, its URL (what logs call it).
     pub fn list_path(&self) -> &Path {
         &self.list_path
     }
@@ -490,22 +529,7 @@ impl Admission {
     /// `reset_floor` (the operator's explicit `--reset-serial-floor`): the
     /// floor is then rebuilt from the list in force.
     pub async fn start(&self, reset_floor: bool) -> Result<InForce, StartFailure> {
-        let checked = {
-            let dir = self.settings.state_dir.clone();
-            tokio::task::spawn_blocking(move || check_floor(&dir, reset_floor))
-                .await
-                .map_err(|e| StateError {
-                    file: floor::path(&self.settings.state_dir),
-                    reason: format!("worker failed: {e}"),
-                })
-                .map_err(FloorError::from)
-                .and_then(|r| r)
-                .map_err(StartFailure::Floor)?
-        };
-        let (kept, unreadable) = self.restore().await;
-        self.settle_floor(checked, kept.as_ref(), unreadable)
-            .await
-            .map_err(StartFailure::Floor)?;
+        self.start_kept(reset_floor).await?;
         let source = Source::Start(self.list_path.clone());
         let kept_or = |refusal: Refusal| async {
             self.in_force
@@ -532,6 +556,35 @@ impl Admission {
             }
             Admitted::Refused(refusal) => kept_or(refusal).await,
         }
+    }
+
+    /// The first half of [`Self::start`]: the serial floor checked against
+    /// the state directory and the list kept there put in force, returned
+    /// if there is one. A list fetched from a web origin starts so; its
+    /// poller's first fetch then takes the place of reading `list.path`.
+    pub async fn start_kept(&self, reset_floor: bool) -> Result<Option<InForce>, StartFailure> {
+        let checked = {
+            let dir = self.settings.state_dir.clone();
+            tokio::task::spawn_blocking(move || check_floor(&dir, reset_floor))
+                .await
+                .map_err(|e| StateError {
+                    file: floor::path(&self.settings.state_dir),
+                    reason: format!("worker failed: {e}"),
+                })
+                .map_err(FloorError::from)
+                .and_then(|r| r)
+                .map_err(StartFailure::Floor)?
+        };
+        let (kept, unreadable) = self.restore().await;
+        self.settle_floor(checked, kept.as_ref(), unreadable)
+            .await
+            .map_err(StartFailure::Floor)?;
+        Ok(kept)
+    }
+
+    /// The list in force, if any.
+    pub async fn in_force(&self) -> Option<InForce> {
+        self.in_force.lock().await.clone()
     }
 
     /// Wait until the list applied at start is settled (kept in the state
@@ -658,8 +711,19 @@ impl Admission {
         self.verdict(admitted).await
     }
 
-    /// `list.path` again, as SIGHUP and `POST /v1/list/reload` ask.
+    /// `list.path` again, as SIGHUP and `POST /v1/list/reload` ask; for a
+    /// list fetched from a web origin, a fetch now, by its poller.
     pub async fn reread(&self) -> Verdict {
+        if let Some(poller) = self.fetch_now.get() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let gone = || Verdict::Refused {
+                reason: format!("{}: the poller has stopped", self.list_path.display()),
+            };
+            if poller.send(tx).await.is_err() {
+                return gone();
+            }
+            return rx.await.unwrap_or_else(|_| gone());
+        }
         self.admit(Source::Signal(self.list_path.clone())).await
     }
 
@@ -940,20 +1004,23 @@ fn judge(
     source: Source,
 ) -> Result<Judged, Refusal> {
     let now = OffsetDateTime::now_utc();
+    // A list in memory: pushed, or fetched from a web origin (kept after
+    // the swap, like a file's: the origin has it).
+    let in_memory = |file: PathBuf, pair: Pair| {
+        let decision = consider_against(
+            settings,
+            in_force,
+            floor,
+            &file,
+            &pair.list,
+            &pair.signature,
+            now,
+        )?;
+        Ok::<_, Refusal>((file, decision, ToKeep::Bytes(pair)))
+    };
     let (file, decision, to_keep) = match source {
-        Source::Push(pair) => {
-            let file = PathBuf::from(PUSHED);
-            let decision = consider_against(
-                settings,
-                in_force,
-                floor,
-                &file,
-                &pair.list,
-                &pair.signature,
-                now,
-            )?;
-            (file, decision, ToKeep::Bytes(pair))
-        }
+        Source::Push(pair) => in_memory(PathBuf::from(PUSHED), pair)?,
+        Source::Fetch { url, pair } => in_memory(PathBuf::from(url), pair)?,
         // A file is read a piece at a time, never whole.
         Source::Start(path) | Source::Watch(path) | Source::Signal(path) => {
             let (decision, copy) = consider_file(settings, in_force, floor, &path, now)?;

@@ -49,6 +49,16 @@ fn check(file: &std::path::Path) -> ExitCode {
             }
         }
     }
+    // A web origin's CA file, as `serve` reads it.
+    for list in &config.lists {
+        if let crate::config::ListOrigin::Web(w) = &list.origin
+            && let Some(ca) = &w.ca_file
+            && let Err(e) = crate::sources::pull::roots(Some(ca))
+        {
+            eprintln!("{}: {}.ca_file {e}", file.display(), list.key);
+            bad_keys = true;
+        }
+    }
     if bad_keys {
         return ExitCode::from(EXIT_REFUSED);
     }
@@ -118,7 +128,11 @@ fn check(file: &std::path::Path) -> ExitCode {
             "  {}. list {}: {} ({} trusted key(s)), action {}, deadline {} h, state {}",
             rank + 1,
             list.id,
-            list.path.display(),
+            match &list.origin {
+                crate::config::ListOrigin::File(p) => p.display().to_string(),
+                crate::config::ListOrigin::Web(w) =>
+                    format!("{} (polled every {} s)", w.url, w.poll_interval.as_secs()),
+            },
             list.trusted_keys.len(),
             list.action.as_str(),
             list.deadline_hours,

@@ -65,7 +65,7 @@ pub fn decide(file: &Path, name: &str) -> ExitCode {
             Source::File => format!(
                 "serial {} from {}, not yet applied",
                 policy.info().map_or(0, |i| i.serial),
-                spec.path.display()
+                spec.origin.label().display()
             ),
             Source::None(why) => format!("nothing in force: {why}"),
         };
@@ -128,10 +128,17 @@ fn read_list(spec: &ListSpec) -> (Policy, Source) {
             crate::list::state::path(&spec.state_dir),
             Source::Kept,
         ),
-        Ok(None) | Err(_) => match std::fs::read(&spec.path) {
-            Ok(b) => (b, spec.path.clone(), Source::File),
-            Err(e) => {
-                let why = format!("no kept list, {}: {e}", spec.path.display());
+        Ok(None) | Err(_) => match &spec.origin {
+            crate::config::ListOrigin::File(path) => match std::fs::read(path) {
+                Ok(b) => (b, path.clone(), Source::File),
+                Err(e) => {
+                    let why = format!("no kept list, {}: {e}", path.display());
+                    return (Policy::empty(), Source::None(why));
+                }
+            },
+            // Never fetched here: what the resolver fetched is kept.
+            crate::config::ListOrigin::Web(w) => {
+                let why = format!("no kept list yet (fetched from {})", w.url);
                 return (Policy::empty(), Source::None(why));
             }
         },

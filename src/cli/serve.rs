@@ -85,8 +85,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(e) => {
             error!(error = %e, "cannot serve");
             eprintln!("rempart: {e}");
-            // A trusted key, token, certificate, TLS or TSIG key file that is
-            // not usable is part of the config (config check refuses it
+            // A trusted key, token, certificate, TLS, TSIG key or origin CA
+            // file that is not usable is part of the config (config check refuses it
             // too): exit 1, as for any invalid config; so is a sealing key
             // that `audit.seal = true` (or a sealed trail) asks for and
             // that is not there. The rest is a runtime failure.
@@ -95,7 +95,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
                     StartError::Keys { .. }
                     | StartError::Token { .. }
                     | StartError::Tls(_)
-                    | StartError::RpzKey(_),
+                    | StartError::RpzKey(_)
+                    | StartError::Origin { .. },
                 ) => ExitCode::from(EXIT_REFUSED),
                 Some(StartError::Audit(AuditError::Seal {
                     source: SealError::NoKey { .. } | SealError::KeyGone { .. },

@@ -71,6 +71,15 @@ pub const DEFAULT_CACHE_NEGATIVE_MAX_TTL: u32 = 3_600;
 pub const DEFAULT_LIST_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// `list.max_bytes` lower bound: a header and a few entries.
 pub const MIN_LIST_MAX_BYTES: u64 = 1024;
+/// `poll_interval_s` default, seconds: how often a list with `url` is
+/// fetched (with conditional requests: an unchanged origin answers 304).
+pub const DEFAULT_POLL_INTERVAL_S: u64 = 60;
+/// Smallest `poll_interval_s`: one second (for tests and a local origin;
+/// every poll is two requests to the origin).
+pub const MIN_POLL_INTERVAL_S: u64 = 1;
+/// Largest `poll_interval_s`: one day (a delisting must be applied within
+/// 24 hours).
+pub const MAX_POLL_INTERVAL_S: u64 = 86_400;
 /// `list.state_dir` default.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/rempart";
 /// The protected names every resolver has unless `list.protected_defaults
@@ -365,8 +374,8 @@ pub struct ListSpec {
     /// `[a-z0-9-]{1,32}`: in audit records, metrics (label `list`) and the
     /// admin endpoints.
     pub id: String,
-    /// The list file; its signature is `path` + `.minisig`.
-    pub path: PathBuf,
+    /// Where the list comes from: a file (`path`) or a web origin (`url`).
+    pub origin: ListOrigin,
     /// minisign public keys whose signatures are accepted for this list
     /// only.
     pub trusted_keys: Vec<PathBuf>,
@@ -379,6 +388,46 @@ pub struct ListSpec {
     pub action: Action,
     /// The answer: the list's own `redirect`, or the `[redirect]` section's.
     pub redirect: RedirectConfig,
+}
+
+/// Where a list comes from (`path` and `url` are exclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListOrigin {
+    /// `path`: the list file; its signature is `path` + `.minisig`.
+    File(PathBuf),
+    /// `url`: fetched from a web origin on a poll interval.
+    Web(WebOrigin),
+}
+
+impl ListOrigin {
+    /// The list file, for a list read from a file.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ListOrigin::File(p) => Some(p),
+            ListOrigin::Web(_) => None,
+        }
+    }
+
+    /// What logs and messages call it: the file, or the URL.
+    pub fn label(&self) -> PathBuf {
+        match self {
+            ListOrigin::File(p) => p.clone(),
+            ListOrigin::Web(w) => PathBuf::from(&w.url),
+        }
+    }
+}
+
+/// A list fetched from a web origin (BEHAVIOUR section 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebOrigin {
+    /// `url`: `http://` or `https://`; the signature is `url` + `.minisig`.
+    pub url: String,
+    /// `poll_interval_s`, with a jitter of +-10% at each poll.
+    pub poll_interval: Duration,
+    /// `ca_file`: PEM certificates added to the system's roots for an
+    /// origin under a private PKI (checked readable at start and by
+    /// `rempart config check`).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Whether `id` is a list id: `[a-z0-9-]`, 1 to [`MAX_LIST_ID`]

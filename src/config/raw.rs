@@ -69,6 +69,9 @@ pub(super) struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawList {
     pub path: Option<PathBuf>,
+    pub url: Option<String>,
+    pub poll_interval_s: Option<u64>,
+    pub ca_file: Option<PathBuf>,
     pub trusted_keys: Option<Vec<PathBuf>>,
     pub state_dir: Option<PathBuf>,
     pub protected: Option<Vec<String>>,
@@ -84,6 +87,9 @@ pub(super) struct RawList {
 pub(super) struct RawListEntry {
     pub id: Option<String>,
     pub path: Option<PathBuf>,
+    pub url: Option<String>,
+    pub poll_interval_s: Option<u64>,
+    pub ca_file: Option<PathBuf>,
     pub trusted_keys: Option<Vec<PathBuf>>,
     pub deadline_hours: Option<u32>,
     pub action: Option<String>,

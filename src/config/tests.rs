@@ -442,12 +442,19 @@ fn the_example_several_lists_parse() {
     let ids: Vec<&str> = c.lists.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["lcen", "anj", "anssi"]);
     assert_eq!(c.lists[2].action, Action::Nxdomain);
+    let ListOrigin::Web(anssi) = &c.lists[2].origin else {
+        panic!("anssi is fetched: {:?}", c.lists[2].origin);
+    };
+    assert_eq!(anssi.poll_interval, Duration::from_secs(300));
 }
 
 #[test]
 fn demo_config_parses() {
     let c = Config::load(&shipped("demo.toml")).unwrap();
-    assert_eq!(c.lists[0].path, Path::new("config/demo/list.txt"));
+    assert_eq!(
+        c.lists[0].origin.path(),
+        Some(Path::new("config/demo/list.txt"))
+    );
 }
 
 #[test]
@@ -679,7 +686,7 @@ fn a_lone_list_section_is_the_list_main() {
     let main = &c.lists[0];
     assert_eq!(main.id, MAIN_LIST);
     assert_eq!(main.key, "list");
-    assert_eq!(main.path, Path::new("l.txt"));
+    assert_eq!(main.origin.path(), Some(Path::new("l.txt")));
     // Today's state directory itself, so that an upgrade keeps the state.
     assert_eq!(main.state_dir, c.list.state_dir);
     assert_eq!(main.redirect.ede_text, c.redirect.ede_text);
@@ -918,4 +925,81 @@ fn every_invalid_rpz_value_is_named() {
     assert!(err.to_string().contains("rpz.listen"), "{err}");
     let err = load(&format!("{MINIMAL}[rpz]\nallow = []\n")).unwrap_err();
     assert!(err.to_string().contains("rpz.allow"), "{err}");
+}
+
+#[test]
+fn a_list_fetched_from_a_web_origin() {
+    let url = MINIMAL.replace(
+        "path = \"l.txt\"",
+        "url = \"https://lists.example.net/lcen/list.txt\"\npoll_interval_s = 30",
+    );
+    let c = load(&url).unwrap();
+    let ListOrigin::Web(w) = &c.lists[0].origin else {
+        panic!("not a web origin: {:?}", c.lists[0].origin);
+    };
+    assert_eq!(w.url, "https://lists.example.net/lcen/list.txt");
+    assert_eq!(w.poll_interval, Duration::from_secs(30));
+    assert_eq!(w.ca_file, None);
+    let c = load(&MINIMAL.replace("path = \"l.txt\"", "url = \"http://o.test/l.txt\"")).unwrap();
+    let ListOrigin::Web(w) = &c.lists[0].origin else {
+        panic!()
+    };
+    assert_eq!(
+        w.poll_interval,
+        Duration::from_secs(DEFAULT_POLL_INTERVAL_S)
+    );
+
+    let err = |text: &str| load(text).unwrap_err().to_string();
+    // path and url together: the list and both keys named.
+    let e = err(&MINIMAL.replace("[list]", "[list]\nurl = \"https://o.test/l.txt\""));
+    assert!(
+        e.contains("list.url: list.path and list.url are both set"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}[[lists]]\nid = \"a\"\npath = \"a.txt\"\nurl = \"https://o.test/a.txt\"\ntrusted_keys = [\"k\"]\n",
+        MINIMAL.replace("path = \"l.txt\"\ntrusted_keys = [\"k.pub\"]\n", "")
+    ));
+    assert!(
+        e.contains("lists[0].url: lists[0].path and lists[0].url are both set"),
+        "{e}"
+    );
+    // Schemes other than http and https, and URLs the signature's cannot
+    // be derived from.
+    for (url, why) in [
+        ("ftp://o.test/l.txt", "only http:// and https://"),
+        ("file:///etc/l.txt", "only http:// and https://"),
+        ("o.test/l.txt", "not a URL"),
+        ("https://o.test/l.txt?x=1", "query or fragment"),
+        ("https://o.test/", "path of the list file"),
+        ("https://user:pw@o.test/l.txt", "no user name"),
+    ] {
+        let e = err(&MINIMAL.replace("path = \"l.txt\"", &format!("url = \"{url}\"")));
+        assert!(e.contains("list.url") && e.contains(why), "{url}: {e}");
+    }
+    // The poll interval's bounds; the keys that only a url list has.
+    for poll in [0, MAX_POLL_INTERVAL_S + 1] {
+        let e = err(&url.replace("poll_interval_s = 30", &format!("poll_interval_s = {poll}")));
+        assert!(
+            e.contains("list.poll_interval_s") && e.contains("between"),
+            "{e}"
+        );
+    }
+    let e = err(&MINIMAL.replace(
+        "[list]",
+        "[list]\npoll_interval_s = 30\nca_file = \"ca.pem\"",
+    ));
+    assert!(
+        e.contains("list.poll_interval_s: only for a list fetched from list.url"),
+        "{e}"
+    );
+    assert!(
+        e.contains("list.ca_file: only for a list fetched from list.url"),
+        "{e}"
+    );
+    let e = err(&MINIMAL.replace(
+        "path = \"l.txt\"",
+        "url = \"http://o.test/l.txt\"\nca_file = \"ca.pem\"",
+    ));
+    assert!(e.contains("list.ca_file: only for an https://"), "{e}");
 }

@@ -31,6 +31,9 @@ use super::{
 };
 use super::{Action, DEFAULT_DEADLINE_HOURS, ListSpec, MAIN_LIST, MAX_DEADLINE_HOURS, MAX_LIST_ID};
 use super::{
+    DEFAULT_POLL_INTERVAL_S, ListOrigin, MAX_POLL_INTERVAL_S, MIN_POLL_INTERVAL_S, WebOrigin,
+};
+use super::{
     DEFAULT_PROXY_REQUIRED, DEFAULT_TCP_MAX_CONNECTIONS, DEFAULT_TCP_MAX_PER_CLIENT,
     MAX_TCP_CONNECTIONS,
 };
@@ -147,11 +150,14 @@ impl RawConfig {
         let (mut list, lists_raw) = RawList::validate(self.list, self.lists, &mut e);
         let redirect = self.redirect.validate("redirect", None, &mut e);
         let lists = match lists_raw {
-            Lists::Single { path, trusted_keys } => {
+            Lists::Single {
+                origin,
+                trusted_keys,
+            } => {
                 vec![ListSpec {
                     key: "list".to_owned(),
                     id: MAIN_LIST.to_owned(),
-                    path,
+                    origin,
                     trusted_keys,
                     state_dir: list.state_dir.clone(),
                     deadline_hours: DEFAULT_DEADLINE_HOURS,
@@ -207,15 +213,113 @@ impl RawConfig {
 /// Where the lists are written: a lone `[list]` with `path`, or
 /// `[[lists]]`.
 enum Lists {
-    /// `[list]` with `path` and `trusted_keys`: the list `main`.
+    /// `[list]` with `path` (or `url`) and `trusted_keys`: the list `main`.
     Single {
-        path: PathBuf,
+        origin: ListOrigin,
         trusted_keys: Vec<PathBuf>,
     },
     /// `[[lists]]`, still to validate.
     Several(Vec<RawListEntry>),
     /// Neither (an error is pushed already).
     None,
+}
+
+/// Where one list comes from, as written (in `[list]` or a `[[lists]]`
+/// entry).
+struct Written {
+    path: Option<PathBuf>,
+    url: Option<String>,
+    poll_interval_s: Option<u64>,
+    ca_file: Option<PathBuf>,
+}
+
+impl Written {
+    /// `path`, or `url` with its `poll_interval_s` and `ca_file`, of the
+    /// list written at `prefix` (`list` or `lists[i]`); `None` when neither
+    /// is set (the caller says it is required).
+    fn validate(self, prefix: &str, e: &mut Errors) -> Option<ListOrigin> {
+        let key = |k: &str| format!("{prefix}.{k}");
+        let Some(url) = self.url else {
+            for (k, set) in [
+                ("poll_interval_s", self.poll_interval_s.is_some()),
+                ("ca_file", self.ca_file.is_some()),
+            ] {
+                if set {
+                    e.push(key(k), format!("only for a list fetched from {prefix}.url"));
+                }
+            }
+            return self.path.map(ListOrigin::File);
+        };
+        if self.path.is_some() {
+            e.push(
+                key("url"),
+                format!(
+                    "{prefix}.path and {prefix}.url are both set: a list is read from a file or fetched from a web origin, not both"
+                ),
+            );
+        }
+        let https = match check_origin_url(&url) {
+            Ok(https) => https,
+            Err(reason) => {
+                e.push(key("url"), format!("{url:?}: {reason}"));
+                true
+            }
+        };
+        let poll = self.poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S);
+        if !(MIN_POLL_INTERVAL_S..=MAX_POLL_INTERVAL_S).contains(&poll) {
+            e.push(
+                key("poll_interval_s"),
+                format!(
+                    "{poll}: must be between {MIN_POLL_INTERVAL_S} and {MAX_POLL_INTERVAL_S} seconds"
+                ),
+            );
+        }
+        if self.ca_file.is_some() && !https {
+            e.push(
+                key("ca_file"),
+                format!("only for an https:// {prefix}.url (this one is plain http)"),
+            );
+        }
+        Some(ListOrigin::Web(WebOrigin {
+            url,
+            poll_interval: Duration::from_secs(poll),
+            ca_file: self.ca_file,
+        }))
+    }
+}
+
+/// An origin URL: `http://` or `https://`, a host, no query or fragment
+/// (the signature's URL is the list's with `.minisig` appended). `true`
+/// for https.
+fn check_origin_url(url: &str) -> Result<bool, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or("not a URL: expected http://HOST/PATH or https://HOST/PATH")?;
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => false,
+        other => {
+            return Err(format!(
+                "scheme {other:?}: only http:// and https:// are fetched"
+            ));
+        }
+    };
+    if url.contains(['?', '#']) {
+        return Err(
+            "a query or fragment cannot be fetched: the signature is the URL with \".minisig\" appended"
+                .to_owned(),
+        );
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Err("expected a host (and no user name or password)".to_owned());
+    }
+    if rest.ends_with('/') || !rest.contains('/') {
+        return Err("expected the path of the list file after the host".to_owned());
+    }
+    url.parse::<ureq::http::Uri>()
+        .map_err(|e| format!("not a URL: {e}"))?;
+    Ok(https)
 }
 
 /// Whether `id` is a list id: `[a-z0-9-]`, 1 to 32 characters.
@@ -262,17 +366,30 @@ fn validate_lists(
                 id
             }
         };
-        let path = entry.path.unwrap_or_else(|| {
-            e.push(key("path"), "required: the signed list file");
-            PathBuf::new()
-        });
-        if !path.as_os_str().is_empty()
-            && let Some(j) = out.iter().position(|l| l.path == path)
+        let written = Written {
+            path: entry.path,
+            url: entry.url,
+            poll_interval_s: entry.poll_interval_s,
+            ca_file: entry.ca_file,
+        };
+        let origin = written
+            .validate(&format!("lists[{i}]"), e)
+            .unwrap_or_else(|| {
+                e.push(
+                    key("path"),
+                    "required: the signed list file (or `url`, a web origin)",
+                );
+                ListOrigin::File(PathBuf::new())
+            });
+        let empty = ListOrigin::File(PathBuf::new());
+        if origin != empty
+            && let Some(j) = out.iter().position(|l| l.origin == origin)
         {
-            e.push(
-                key("path"),
-                format!("{}: already the path of lists[{j}]", path.display()),
-            );
+            let (k, what) = match &origin {
+                ListOrigin::File(p) => ("path", p.display().to_string()),
+                ListOrigin::Web(w) => ("url", w.url.clone()),
+            };
+            e.push(key(k), format!("{what}: already the {k} of lists[{j}]"));
         }
         let trusted_keys = entry.trusted_keys.unwrap_or_default();
         if trusted_keys.is_empty() {
@@ -326,7 +443,7 @@ fn validate_lists(
         out.push(ListSpec {
             key: format!("lists[{i}]"),
             id,
-            path,
+            origin,
             trusted_keys,
             state_dir,
             deadline_hours,
@@ -572,6 +689,9 @@ impl RawList {
             Some(entries) => {
                 for (k, set) in [
                     ("list.path", list.path.is_some()),
+                    ("list.url", list.url.is_some()),
+                    ("list.poll_interval_s", list.poll_interval_s.is_some()),
+                    ("list.ca_file", list.ca_file.is_some()),
                     ("list.trusted_keys", list.trusted_keys.is_some()),
                 ] {
                     if set {
@@ -584,10 +704,19 @@ impl RawList {
                 Lists::Several(entries)
             }
             None => {
-                let path = list.path.unwrap_or_else(|| {
-                    e.push("list.path", "required: the signed list file (or [[lists]])");
-                    PathBuf::new()
-                });
+                let written = Written {
+                    path: list.path.clone(),
+                    url: list.url.clone(),
+                    poll_interval_s: list.poll_interval_s,
+                    ca_file: list.ca_file.clone(),
+                };
+                let origin = written.validate("list", e);
+                if origin.is_none() {
+                    e.push(
+                        "list.path",
+                        "required: the signed list file (or `url`, a web origin; or [[lists]])",
+                    );
+                }
                 let trusted_keys = list.trusted_keys.unwrap_or_default();
                 if trusted_keys.is_empty() {
                     e.push(
@@ -595,10 +724,13 @@ impl RawList {
                         "at least one minisign public key is required: an unsigned list is never applied",
                     );
                 }
-                if path.as_os_str().is_empty() {
-                    Lists::None
-                } else {
-                    Lists::Single { path, trusted_keys }
+                match origin {
+                    Some(ListOrigin::File(p)) if p.as_os_str().is_empty() => Lists::None,
+                    None => Lists::None,
+                    Some(origin) => Lists::Single {
+                        origin,
+                        trusted_keys,
+                    },
                 }
             }
         };

@@ -524,3 +524,74 @@ impl Ca {
         c.der().to_vec()
     }
 }
+
+/// Metric names in `text`: every `rempart_...` identifier, with the label
+/// pairs of its selector when it has one (`name{k="v",...}`).
+fn metric_references(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("rempart_") {
+        let tail = &rest[at..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = tail[..len].to_string();
+        let mut labels = Vec::new();
+        if let Some(selector) = tail[len..].strip_prefix('{') {
+            let end = selector.find('}').unwrap_or(0);
+            for pair in selector[..end].split(',').filter(|p| !p.trim().is_empty()) {
+                let (k, v) = pair.split_once('=').expect("label pair");
+                let v = v
+                    .trim()
+                    .trim_matches('\\')
+                    .trim_matches('"')
+                    .trim_matches('\\');
+                labels.push((k.trim().to_string(), v.to_string()));
+            }
+        }
+        found.push((name, labels));
+        rest = &tail[len..];
+    }
+    found
+}
+
+/// Every metric (and label pair) that the shipped alerting rules and
+/// dashboard (examples/monitoring) name, for which `wanted(name)`, is in
+/// the `/metrics` text `body`; returns how many references were checked.
+pub fn shipped_references_exist(body: &str, wanted: impl Fn(&str) -> bool) -> usize {
+    let series: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monitoring");
+    let mut checked = 0;
+    for file in ["rempart-alerts.yml", "rempart-dashboard.json"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let refs = metric_references(&text);
+        assert!(refs.len() > 5, "{file}: no metric found");
+        for (name, labels) in refs {
+            if !wanted(&name) {
+                continue;
+            }
+            // A histogram is named by its base name or by its series'.
+            let lines: Vec<&&str> = series
+                .iter()
+                .filter(|l| {
+                    ["{", " ", "_bucket{", "_sum ", "_count "]
+                        .iter()
+                        .any(|end| l.starts_with(&format!("{name}{end}")))
+                })
+                .collect();
+            assert!(
+                !lines.is_empty(),
+                "{file} names {name}, which /metrics does not have:\n{body}"
+            );
+            for (k, v) in labels {
+                let pair = format!("{k}=\"{v}\"");
+                assert!(
+                    lines.iter().any(|l| l.contains(&pair)),
+                    "{file} selects {name}{{{pair}}}, a label /metrics does not give:\n{body}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    checked
+}

@@ -1,9 +1,11 @@
 //! Where a list comes from, and what tells the admission path to look.
 //!
-//! Today: the list file, watched on disk ([`watch`]). SIGHUP is handled
-//! with the other signals in `rempart serve`; the admin endpoints
-//! (`POST /v1/list/reload`, `PUT /v1/list`) in `admin`. Each ends
-//! in [`Admission::admit`] with its [`Source`].
+//! The list file, watched on disk ([`watch`]); a web origin, polled
+//! ([`pull`]). SIGHUP is handled with the other signals in `rempart
+//! serve`; the admin endpoints (`POST /v1/list/reload`, `PUT /v1/list`)
+//! in `admin`. Each ends in [`Admission::admit`] with its [`Source`].
+
+pub mod pull;
 
 use std::path::PathBuf;
 use std::sync::Arc;
