@@ -3,6 +3,8 @@
 //! typos, every invalid value named) is tested beside the code, in
 //! src/config/tests.rs.
 
+mod common;
+
 /// A token file `serve` would refuse is refused by `config check` too
 /// (what the unit's ExecStartPre runs), and both exit 1, naming the key.
 #[test]
@@ -375,4 +377,75 @@ fn config_check_names_the_errors_of_every_list_and_prints_them_in_order() {
         err.contains("lists[1].id: \"main\": already the id of lists[0]"),
         "{err}"
     );
+}
+
+/// The three deployment shapes of the README's "Fleet" section are configs
+/// that `rempart config check` accepts, once the files they name exist
+/// (made here: keys, certificates, the TSIG key, the admin token, the
+/// origin's CA), with their paths moved into a temporary directory.
+#[test]
+fn the_fleet_examples_are_valid_configs() {
+    let ca = common::Ca::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir("examples/fleet").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/etc/rempart/", &format!("{}/etc/", root.display()))
+            .replace("/var/lib/rempart", &format!("{}/state", root.display()))
+            .replace("/var/log/rempart", &format!("{}/log", root.display()));
+        // Every file the config names under /etc/rempart, made.
+        let etc = format!("{}/etc/", root.display());
+        let mut named: Vec<String> = text
+            .split('"')
+            .filter(|s| s.starts_with(&etc))
+            .map(str::to_owned)
+            .collect();
+        named.sort();
+        named.dedup();
+        for file in &named {
+            let file = std::path::Path::new(file);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            match name.as_str() {
+                n if n.ends_with(".pub") => {
+                    let key =
+                        common::TestKey::new(file.parent().unwrap(), n.trim_end_matches(".pub"));
+                    assert_eq!(key.public_path, file);
+                }
+                "xfr.key" => {
+                    std::fs::write(
+                        file,
+                        "key \"xfr-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\";\n};\n",
+                    )
+                    .unwrap();
+                    set_mode(file, 0o600);
+                }
+                "admin.token" => {
+                    std::fs::write(file, "a-long-random-token-for-the-admin-api\n").unwrap();
+                    set_mode(file, 0o600);
+                }
+                "admin.crt" => {
+                    ca.issue(file, &file.with_file_name("admin.key"));
+                }
+                "admin.key" => {}
+                "origin-ca.pem" => std::fs::write(file, &ca.pem).unwrap(),
+                // The lists themselves: not read by `config check`.
+                "list.txt" => {}
+                other => panic!(
+                    "{}: names {other}, which this test does not make",
+                    path.display()
+                ),
+            }
+        }
+        let (code, err) = run(root, &text, &["config", "check"]);
+        assert_eq!(code, Some(0), "{}:\n{err}", path.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "everywhere, rpz-primary, pull");
 }
