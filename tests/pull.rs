@@ -465,6 +465,20 @@ async fn a_new_version_is_applied_within_one_poll_and_an_unchanged_origin_costs_
     assert!(redirected(&address(&rempart, "new.test.").await));
     assert!(!redirected(&address(&rempart, "host.test.").await));
     assert_eq!(fetches(rempart.admin, "applied").await, 2.0);
+    // The list was written to the state directory as it arrived, judged
+    // from there and removed; what stays is the kept copy of version 2.
+    let state = site.dir.path().join("state");
+    let files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!files.iter().any(|f| f.contains("fetched")), "{files:?}");
+    let kept = rempart::list::state::load(&state).unwrap().unwrap();
+    assert_eq!(kept.meta.serial, 2);
+    assert_eq!(
+        kept.list,
+        std::fs::read(site.origin().join("www/list.txt")).unwrap()
+    );
     assert_eq!(fetches(rempart.admin, "failed").await, 0.0);
     assert_eq!(
         metric(rempart.admin, "rempart_list_fetch_failing{list=\"main\"}").await,

@@ -77,14 +77,16 @@ pub enum Source {
     /// A list and its signature received on `PUT /v1/list`: they exist
     /// nowhere else.
     Push(Pair),
-    /// A list and its signature fetched from a web origin (`url`): kept in
-    /// the state directory after the swap, like a file's (the origin still
-    /// has them).
+    /// A list and its signature fetched from a web origin (`url`), as the
+    /// poller wrote them to `path` and `path.minisig` while they arrived
+    /// (a large list is never held whole): read a piece at a time like a
+    /// file, named by its URL, and kept in the state directory after the
+    /// swap like a file's (the origin still has it).
     Fetch {
         /// The list's URL (the signature's is this + `.minisig`).
         url: String,
-        /// What the origin sent.
-        pair: Pair,
+        /// Where the poller wrote what the origin sent.
+        path: PathBuf,
     },
 }
 
@@ -467,6 +469,11 @@ impl Admission {
     /// returned).
     pub fn fetched_by(&self, poller: FetchNow) -> bool {
         self.fetch_now.set(poller).is_ok()
+    }
+
+    /// The list's state directory (`list.state_dir`, or its `<id>/`).
+    pub fn state_dir(&self) -> &Path {
+        &self.settings.state_dir
     }
 
     /// Whether this list is fetched from a web origin.
@@ -1004,8 +1011,7 @@ fn judge(
     source: Source,
 ) -> Result<Judged, Refusal> {
     let now = OffsetDateTime::now_utc();
-    // A list in memory: pushed, or fetched from a web origin (kept after
-    // the swap, like a file's: the origin has it).
+    // A list in memory: pushed.
     let in_memory = |file: PathBuf, pair: Pair| {
         let decision = consider_against(
             settings,
@@ -1020,16 +1026,20 @@ fn judge(
     };
     let (file, decision, to_keep) = match source {
         Source::Push(pair) => in_memory(PathBuf::from(PUSHED), pair)?,
-        Source::Fetch { url, pair } => in_memory(PathBuf::from(url), pair)?,
         // A file is read a piece at a time, never whole.
         Source::Start(path) | Source::Watch(path) | Source::Signal(path) => {
             let (decision, copy) = consider_file(settings, in_force, floor, &path, now)?;
-            let to_keep = match copy {
-                KeptCopy::Written(w) => ToKeep::Written(w),
-                KeptCopy::Bytes(pair) => ToKeep::Bytes(pair),
-                KeptCopy::None => ToKeep::Bytes(Pair::default()),
-            };
-            (path, decision, to_keep)
+            (path, decision, ToKeep::from(copy))
+        }
+        // The same, named by its URL.
+        Source::Fetch { url, path } => {
+            let url = PathBuf::from(url);
+            let (decision, copy) =
+                consider_file(settings, in_force, floor, &path, now).map_err(|r| Refusal {
+                    file: if r.file == path { url.clone() } else { r.file },
+                    reason: r.reason,
+                })?;
+            (url, decision, ToKeep::from(copy))
         }
     };
     match decision {
@@ -1065,6 +1075,16 @@ fn judge(
                 floor,
                 floor_kept,
             })))
+        }
+    }
+}
+
+impl From<KeptCopy> for ToKeep {
+    fn from(copy: KeptCopy) -> ToKeep {
+        match copy {
+            KeptCopy::Written(w) => ToKeep::Written(w),
+            KeptCopy::Bytes(pair) => ToKeep::Bytes(pair),
+            KeptCopy::None => ToKeep::Bytes(Pair::default()),
         }
     }
 }

@@ -33,7 +33,6 @@ use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 use crate::admission::{Admission, FetchNow, Verdict};
 use crate::config::WebOrigin;
-use crate::list::Pair;
 use crate::list::pair::MAX_SIGNATURE_BYTES;
 use crate::metrics::{FetchMetrics, FetchResult};
 
@@ -163,20 +162,22 @@ struct Validators {
 }
 
 /// One GET's outcome.
-enum Got {
+enum Got<T> {
     /// 304: the version we have.
     NotModified,
-    /// 200: the body and its validators.
-    Body(Vec<u8>, Validators),
+    /// 200: what became of the body, and its validators.
+    Body(T, Validators),
 }
 
-/// GET `url`, conditional on `have` when given; the body cut at `limit`.
-fn get(
+/// GET `url`, conditional on `have` when given; the body, cut at `limit`,
+/// handed to `take`.
+fn get<T>(
     agent: &ureq::Agent,
     url: &str,
     have: Option<&Validators>,
     limit: u64,
-) -> Result<Got, FetchError> {
+    take: impl FnOnce(ureq::BodyReader<'_>) -> Result<T, FetchError>,
+) -> Result<Got<T>, FetchError> {
     let fail = |reason: String| FetchError {
         url: url.to_owned(),
         reason,
@@ -218,13 +219,61 @@ fn get(
             last_modified,
         }
     };
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| fail(describe(&e, limit)))?;
+    let body = take(response.body_mut().with_config().limit(limit).reader())?;
     Ok(Got::Body(body, validators))
+}
+
+/// A body read whole (the signature: a few hundred bytes).
+fn to_vec(
+    url: &str,
+    limit: u64,
+) -> impl FnOnce(ureq::BodyReader<'_>) -> Result<Vec<u8>, FetchError> {
+    move |mut reader| {
+        use std::io::Read;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).map_err(|e| FetchError {
+            url: url.to_owned(),
+            reason: describe(&ureq::Error::from(e), limit),
+        })?;
+        Ok(out)
+    }
+}
+
+/// A body written to `file` as it arrives (the list: up to
+/// `list.max_bytes`, never held whole), its SHA-256 returned.
+fn to_file<'a>(
+    url: &'a str,
+    limit: u64,
+    file: &'a Path,
+) -> impl FnOnce(ureq::BodyReader<'_>) -> Result<[u8; 32], FetchError> + 'a {
+    move |mut reader| {
+        use sha2::{Digest, Sha256};
+        use std::io::{Read, Write};
+        let local = |e: std::io::Error| FetchError {
+            url: url.to_owned(),
+            reason: format!("cannot write {}: {e}", file.display()),
+        };
+        let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(local)?);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(FetchError {
+                        url: url.to_owned(),
+                        reason: describe(&ureq::Error::from(e), limit),
+                    });
+                }
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(local)?;
+        }
+        out.flush().map_err(local)?;
+        Ok(hasher.finalize().into())
+    }
 }
 
 /// Whether `last_modified` is less than a second before `date` (both HTTP
@@ -254,31 +303,49 @@ fn describe(e: &ureq::Error, limit: u64) -> String {
 enum Fetched {
     /// Both files answered 304.
     NotModified,
-    /// The pair, and the validators of each file.
-    Pair(Pair, Validators, Validators),
+    /// The pair, written to the poller's file and its `.minisig`: the
+    /// digest of the pair (see [`pair_digest`]), and the validators of each
+    /// file.
+    Pair([u8; 32], Validators, Validators),
 }
 
 /// GET the list and its signature, conditional on `have` when given; if
 /// either changed, the other is fetched again unconditionally, so that
-/// the pair is whole.
+/// the pair is whole. The list is written to `file` as it arrives, the
+/// signature to `file.minisig`.
 fn fetch_pair(
     agent: &ureq::Agent,
     url: &str,
     limit: u64,
     have: Option<(&Validators, &Validators)>,
+    file: &Path,
 ) -> Result<Fetched, FetchError> {
     let sig_url = format!("{url}.minisig");
-    let list = get(agent, url, have.map(|h| h.0), limit)?;
-    let sig = get(agent, &sig_url, have.map(|h| h.1), MAX_SIGNATURE_BYTES)?;
-    let (list, sig) = match (list, sig) {
+    let list = |have| get(agent, url, have, limit, to_file(url, limit, file));
+    let sig = |have| {
+        get(
+            agent,
+            &sig_url,
+            have,
+            MAX_SIGNATURE_BYTES,
+            to_vec(&sig_url, MAX_SIGNATURE_BYTES),
+        )
+    };
+    let (l, s) = (list(have.map(|h| h.0))?, sig(have.map(|h| h.1))?);
+    let (l, s) = match (l, s) {
         (Got::NotModified, Got::NotModified) => return Ok(Fetched::NotModified),
-        (Got::NotModified, sig) => (get(agent, url, None, limit)?, sig),
-        (list, Got::NotModified) => (list, get(agent, &sig_url, None, MAX_SIGNATURE_BYTES)?),
+        (Got::NotModified, s) => (list(None)?, s),
+        (l, Got::NotModified) => (l, sig(None)?),
         both => both,
     };
-    match (list, sig) {
-        (Got::Body(list, lv), Got::Body(signature, sv)) => {
-            Ok(Fetched::Pair(Pair { list, signature }, lv, sv))
+    match (l, s) {
+        (Got::Body(list_digest, lv), Got::Body(signature, sv)) => {
+            let sig_file = crate::list::signature_path(file);
+            std::fs::write(&sig_file, &signature).map_err(|e| FetchError {
+                url: sig_url.clone(),
+                reason: format!("cannot write {}: {e}", sig_file.display()),
+            })?;
+            Ok(Fetched::Pair(pair_digest(list_digest, &signature), lv, sv))
         }
         // An unconditional GET never answers 304 (see `get`).
         _ => Err(FetchError {
@@ -323,9 +390,17 @@ pub struct Poller {
     max_bytes: u64,
     agent: ureq::Agent,
     metrics: Arc<FetchMetrics>,
+    /// Where a fetched list is written as it arrives (its signature
+    /// beside it, `.minisig`), in the list's state directory, until it is
+    /// judged: a large list is never held whole in memory.
+    file: PathBuf,
     /// Held for a whole poll: the timer's and a reload's polls take turns.
     state: Mutex<State>,
 }
+
+/// The name of [`Poller`]'s file in the list's state directory (a
+/// temporary name: removed at start if a stop left it).
+pub const FETCHED: &str = ".fetched-list.tmp";
 
 impl std::fmt::Debug for Poller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -343,6 +418,7 @@ impl Poller {
         metrics: Arc<FetchMetrics>,
     ) -> Result<Arc<Poller>, CaError> {
         let roots = roots(origin.ca_file.as_deref())?;
+        let file = admission.state_dir().join(FETCHED);
         Ok(Arc::new(Poller {
             admission,
             url: origin.url.clone(),
@@ -350,6 +426,7 @@ impl Poller {
             max_bytes,
             agent: agent(origin, roots),
             metrics,
+            file,
             state: Mutex::new(State::default()),
         }))
     }
@@ -388,41 +465,49 @@ impl Poller {
     /// answers.
     pub async fn poll(&self) -> Verdict {
         let mut state = self.state.lock().await;
+        let verdict = self.poll_locked(&mut state).await;
+        // What was fetched is read (and kept, if applied) by now.
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_file(crate::list::signature_path(&self.file));
+        verdict
+    }
+
+    /// [`Self::poll`], its state held.
+    async fn poll_locked(&self, state: &mut State) -> Verdict {
         let fetched = self.fetch(state.have.clone()).await;
-        let (pair, lv, sv) = match fetched {
-            Err(e) => return self.failed(&mut state, e),
+        let (digest, lv, sv) = match fetched {
+            Err(e) => return self.failed(state, e),
             Ok(Fetched::NotModified) => {
-                self.recovered(&mut state);
+                self.recovered(state);
                 self.metrics.poll(FetchResult::Unchanged);
-                return self.unchanged(&state).await;
+                return self.unchanged(state).await;
             }
-            Ok(Fetched::Pair(pair, lv, sv)) => (pair, lv, sv),
+            Ok(Fetched::Pair(digest, lv, sv)) => (digest, lv, sv),
         };
-        self.recovered(&mut state);
-        let digest = pair_digest(&pair);
+        self.recovered(state);
         state.have = Some((lv, sv));
         if state.last.as_ref().is_some_and(|(d, _)| *d == digest) {
             self.metrics.poll(FetchResult::Unchanged);
-            return self.unchanged(&state).await;
+            return self.unchanged(state).await;
         }
-        let source = |pair| crate::admission::Source::Fetch {
+        let source = || crate::admission::Source::Fetch {
             url: self.url.clone(),
-            pair,
+            path: self.file.clone(),
         };
         let mut tried = digest;
-        let mut verdict = self.admission.try_admit(source(pair)).await;
+        let mut verdict = self.admission.try_admit(source()).await;
         if matches!(verdict, Verdict::Refused { .. }) {
             // Maybe half published: once more, and this time the refusal
             // is recorded.
             tokio::time::sleep(REFUSED_RETRY).await;
             match self.fetch(None).await {
-                Ok(Fetched::Pair(pair, lv, sv)) => {
-                    tried = pair_digest(&pair);
+                Ok(Fetched::Pair(digest, lv, sv)) => {
+                    tried = digest;
                     state.have = Some((lv, sv));
-                    verdict = self.admission.admit(source(pair)).await;
+                    verdict = self.admission.admit(source()).await;
                 }
                 Ok(Fetched::NotModified) => {}
-                Err(e) => return self.failed(&mut state, e),
+                Err(e) => return self.failed(state, e),
             }
         }
         self.metrics.poll(match verdict {
@@ -440,8 +525,18 @@ impl Poller {
         let agent = self.agent.clone();
         let url = self.url.clone();
         let limit = self.max_bytes;
+        let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
-            fetch_pair(&agent, &url, limit, have.as_ref().map(|(l, s)| (l, s)))
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            fetch_pair(
+                &agent,
+                &url,
+                limit,
+                have.as_ref().map(|(l, s)| (l, s)),
+                &file,
+            )
         })
         .await
         .unwrap_or_else(|e| {
@@ -484,11 +579,11 @@ impl Poller {
 }
 
 /// SHA-256 over the list's digest and the signature's: the pair last tried.
-fn pair_digest(pair: &Pair) -> [u8; 32] {
+fn pair_digest(list_digest: [u8; 32], signature: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(crate::list::digest(&pair.list));
-    h.update(crate::list::digest(&pair.signature));
+    h.update(list_digest);
+    h.update(crate::list::digest(signature));
     h.finalize().into()
 }
 
