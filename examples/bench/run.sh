@@ -123,6 +123,8 @@ stop_pid() {
     wait "$p" 2>/dev/null || true
 }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# The most the process has held at any moment since it started (VmHWM).
+peak_mib() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }   # rep resolver metric value
 
 # ---------------------------------------------------------------- data
@@ -451,6 +453,17 @@ import urllib.request
 print("bench: rempart /readyz:", urllib.request.urlopen("http://127.0.0.1:9153/readyz", timeout=5).status)
 EOF
     load_rows "$rep" rempart $REM_PORT "$pid"
+    # what of that RSS is the answer cache (its budget: upstream.cache_bytes)
+    record "$rep" rempart cache_after_mib "$($PY - <<'PYEOF'
+import urllib.request
+for line in urllib.request.urlopen("http://127.0.0.1:9153/metrics", timeout=5).read().decode().splitlines():
+    if line.startswith("rempart_cache_bytes "):
+        print(f"{float(line.split()[1]) / 1048576:.1f}")
+        break
+else:
+    print("NA")
+PYEOF
+)"
     log "[$rep] rempart: QPS listed over DoT (connections reused)"
     record "$rep" rempart qps_listed_dot "$(dnsperf_mode_qps dot $DOT_PORT "$W/q_listed.txt")"
     log "[$rep] rempart: reload under load"
@@ -458,6 +471,7 @@ EOF
     cp "$W/list-v2.txt.minisig" "$W/stage/list.txt.minisig"
     reload_test "$rep" rempart $REM_PORT \
         "mv -f '$W/stage/list.txt.minisig' '$W/list.txt.minisig' && mv -f '$W/stage/list.txt' '$W/list.txt'"
+    record "$rep" rempart rss_peak_mib "$(peak_mib "$pid")"
     log "[$rep] rempart: cache misses"
     cache_misses "$rep" rempart $REM_PORT
     kill -0 "$pid" 2>/dev/null || die "rempart died during the run, see $LOGS/rempart.log"
@@ -499,6 +513,14 @@ PYEOF
 ) || written=NA
     record "$rep" rempart audit_initial_s "$written"
     record "$rep" rempart qps_listed_audit "$(dnsperf_qps $REM_PORT "$W/q_listed.txt")"
+    # audit on: the v2 list applied (its changes audited), then the peak
+    cp "$W/list-v2.txt" "$W/stage/list.txt"
+    cp "$W/list-v2.txt.minisig" "$W/stage/list.txt.minisig"
+    mv -f "$W/stage/list.txt.minisig" "$W/list.txt.minisig" && mv -f "$W/stage/list.txt" "$W/list.txt"
+    $PY "$PROBE" wait --port $REM_PORT --name "$(head -1 "$W/probe_new.txt")" --since "$(date +%s.%N)" --timeout 60 >/dev/null ||
+        log "warning: rempart (audit on) did not apply list v2 within 60 s"
+    sleep 2
+    record "$rep" rempart rss_peak_audit_mib "$(peak_mib "$pid")"
     kill -0 "$pid" 2>/dev/null || die "rempart (audit on) died during the run, see $LOGS/rempart.log"
     stop_pid "$pid"
     local verify
@@ -520,6 +542,7 @@ PYEOF
     record "$rep" rempart rss_multi_mib "$(rss_mib "$pid")"
     record "$rep" rempart qps_listed_multi "$(dnsperf_qps $REM_PORT "$W/q_listed.txt")"
     record "$rep" rempart qps_extra_multi "$(dnsperf_qps $REM_PORT "$W/q_extra.txt")"
+    record "$rep" rempart rss_peak_multi_mib "$(peak_mib "$pid")"
     kill -0 "$pid" 2>/dev/null || die "rempart (5 lists) died during the run, see $LOGS/rempart.log"
     stop_pid "$pid"
 }
@@ -534,6 +557,7 @@ run_unbound() {   # rep
     cp "$W/rpz-v2.zone" "$W/stage/rpz.zone"
     reload_test "$rep" unbound $UNB_PORT \
         "mv -f '$W/stage/rpz.zone' '$W/rpz.zone' && unbound-control -c '$W/unbound.conf' auth_zone_reload rpz.bench >/dev/null"
+    record "$rep" unbound rss_peak_mib "$(peak_mib "$pid")"
     log "[$rep] unbound: cache misses"
     cache_misses "$rep" unbound $UNB_PORT
     kill -0 "$pid" 2>/dev/null || die "unbound died during the run, see $LOGS/unbound.log"
@@ -589,6 +613,7 @@ METRICS = [
     ("startup_ms", "Start to first redirected answer (ms)", 0),
     ("rss_load_mib", "RSS after load (MiB)", 1),
     ("rss_after_mib", "RSS after the query runs (MiB)", 1),
+    ("rss_peak_mib", "Peak RSS: start, query runs and a reload (MiB)", 1),
     ("reload_visible_ms", "Reload: trigger to first new-version answer (ms)", 1),
     ("reload_max_gap_ms", "Reload: longest gap between answers at 2k qps (ms)", 1),
     ("reload_lost", "Reload: queries lost (no answer within 2 s)", 0),
@@ -625,6 +650,9 @@ for key, label, d in [
     ("startup_multi_ms", "Start to first redirected answer, 5 lists (ms)", 0),
     ("qps_listed_dot", "Max QPS, listed names, DNS over TLS (connections reused)", 0),
     ("rss_multi_mib", "RSS after load, 5 lists (MiB)", 1),
+    ("cache_after_mib", "Answer cache after the query runs (rempart_cache_bytes, MiB; budget 512)", 1),
+    ("rss_peak_multi_mib", "Peak RSS, 5 lists: start and query runs (MiB)", 1),
+    ("rss_peak_audit_mib", "Peak RSS, audit on: start, the first list's records, query run, a reload (MiB)", 1),
 ]:
     if med("rempart", key) is not None:
         print(f"| {label} | {fmt(med('rempart', key), d)} | n/a | n/a | n/a | n/a |")
