@@ -7,12 +7,12 @@
 //! where it does not leave the machine.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ureq::http::Uri;
-use ureq::tls::{PemItem, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use crate::list::signature_path;
@@ -77,32 +77,10 @@ pub fn check_url(url: &str) -> Result<(), UrlError> {
     }
 }
 
-/// Why `--ca-file` cannot be used.
+/// Why `--ca-file` cannot be used: the file, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
-pub enum CaError {
-    /// The file cannot be read.
-    #[error("--ca-file {}: {source}", file.display())]
-    Read {
-        /// The file.
-        file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Not PEM.
-    #[error("--ca-file {}: {source}", file.display())]
-    Pem {
-        /// The file.
-        file: PathBuf,
-        /// The parser's error.
-        source: ureq::Error,
-    },
-    /// No certificate in the file.
-    #[error("--ca-file {}: no CERTIFICATE in the file", file.display())]
-    Empty {
-        /// The file.
-        file: PathBuf,
-    },
-}
+#[error("--ca-file {0}")]
+pub struct CaError(crate::sources::pull::CaError);
 
 /// The TLS settings: rustls, with the certificates of `ca_file` as the
 /// only roots, or the Mozilla roots without it.
@@ -110,28 +88,7 @@ fn tls_config(ca_file: Option<&Path>) -> Result<TlsConfig, CaError> {
     let Some(file) = ca_file else {
         return Ok(TlsConfig::default());
     };
-    let pem = std::fs::read(file).map_err(|source| CaError::Read {
-        file: file.to_owned(),
-        source,
-    })?;
-    let mut roots = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(PemItem::Certificate(c)) => roots.push(c),
-            Ok(_) => {}
-            Err(source) => {
-                return Err(CaError::Pem {
-                    file: file.to_owned(),
-                    source,
-                });
-            }
-        }
-    }
-    if roots.is_empty() {
-        return Err(CaError::Empty {
-            file: file.to_owned(),
-        });
-    }
+    let roots = crate::sources::pull::certificates(file).map_err(CaError)?;
     Ok(TlsConfig::builder()
         .root_certs(RootCerts::new_with_certs(&roots))
         .build())

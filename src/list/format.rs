@@ -754,31 +754,41 @@ impl List {
         file: &Path,
         on_header: impl FnOnce(&Header) -> Result<(), HeaderRefusal>,
     ) -> Result<Prelude<'t>, ParseError> {
-        let checked = check_text(first, file)?;
-        let mut lines = Lines::new(checked);
-        format_line(&mut lines, file)?;
-        let (header, fields, header_end) = header_block(&mut lines, file)?;
-        on_header(&header).map_err(|r| {
-            let n = fields.line_of(r.key).unwrap_or(header_end);
-            err(file, n, r.reason)
-        })?;
-        let columns = Columns::read(&mut lines, file, header_end)?;
-        // `lines.n` is the column line: what precedes the next line is
-        // that many lines, each with its line end.
-        let entries_line = lines.n + 1;
-        let entries_at = first
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .nth(lines.n - 1)
-            .map_or(first.len(), |(i, _)| i + 1);
-        Ok(Prelude {
-            header,
-            columns,
-            entries_at,
-            entries_line,
-        })
+        prelude_of(check_text(first, file)?, file, on_header)
     }
+}
+
+/// [`List::prelude`] of text already checked ([`check_text`]).
+fn prelude_of<'t>(
+    checked: &'t str,
+    file: &Path,
+    on_header: impl FnOnce(&Header) -> Result<(), HeaderRefusal>,
+) -> Result<Prelude<'t>, ParseError> {
+    let mut lines = Lines::new(checked);
+    format_line(&mut lines, file)?;
+    let (header, fields, header_end) = header_block(&mut lines, file)?;
+    // A refusal names the line of the key it is about: the serial of a
+    // rollback, not the empty line after the header.
+    on_header(&header).map_err(|r| {
+        let n = fields.line_of(r.key).unwrap_or(header_end);
+        err(file, n, r.reason)
+    })?;
+    let columns = Columns::read(&mut lines, file, header_end)?;
+    // `lines.n` is the column line: what precedes the next line is that
+    // many lines, each with its line end.
+    let entries_line = lines.n + 1;
+    let entries_at = checked
+        .bytes()
+        .enumerate()
+        .filter(|&(_, b)| b == b'\n')
+        .nth(lines.n - 1)
+        .map_or(checked.len(), |(i, _)| i + 1);
+    Ok(Prelude {
+        header,
+        columns,
+        entries_at,
+        entries_line,
+    })
 }
 
 impl<'t> Prelude<'t> {
@@ -916,22 +926,21 @@ impl List {
         on_entry: impl FnMut(EntryRef<'t>) -> Result<(), E>,
     ) -> Result<Head, ParseError> {
         let checked = check_text(text, file)?;
-        let mut lines = Lines::new(checked);
-        format_line(&mut lines, file)?;
-        let (header, fields, header_end) = header_block(&mut lines, file)?;
-        // A refusal names the line of the key it is about: the serial of a
-        // rollback, not the empty line after the header.
-        on_header(&header).map_err(|r| {
-            let n = fields.line_of(r.key).unwrap_or(header_end);
-            err(file, n, r.reason)
-        })?;
-        let columns = Columns::read(&mut lines, file, header_end)?;
+        let prelude = prelude_of(checked, file, on_header)?;
+        let mut lines = Lines::from_line(&checked[prelude.entries_at..], prelude.entries_line);
         // At most one entry a line.
         let lines_left = text.iter().filter(|&&b| b == b'\n').count() + 1;
-        let entries = entries(&mut lines, checked, file, &columns, lines_left, on_entry)?;
+        let entries = entries(
+            &mut lines,
+            checked,
+            file,
+            &prelude.columns,
+            lines_left,
+            on_entry,
+        )?;
         Ok(Head {
-            header,
-            columns: columns.names,
+            header: prelude.header,
+            columns: prelude.columns.names,
             entries,
         })
     }

@@ -93,8 +93,10 @@ pub enum CaError {
     },
 }
 
-/// The certificates of a PEM file (at least one).
-fn certificates(file: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, CaError> {
+/// The certificates of a PEM file (at least one): the roots an https
+/// origin, or the admin listener `rempart list push` talks to, is checked
+/// against.
+pub fn certificates(file: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, CaError> {
     let pem = std::fs::read(file).map_err(|source| CaError::Read {
         file: file.to_owned(),
         source,
