@@ -171,19 +171,9 @@ pub fn consider_against(
     now: OffsetDateTime,
 ) -> Result<Decision, Refusal> {
     let digest = digest(bytes);
-    if let Some(current) = in_force
-        && current.digest == digest
-    {
-        return Ok(Decision::Unchanged);
-    }
-    let current = in_force.map(|c| c.header.serial);
-    let top = current.max(floor.serial());
-    let to_beat = match floor.seen(&digest) {
-        Some(serial) if top.is_some_and(|top| serial < top) => {
-            return Ok(Decision::Stale { serial });
-        }
-        Some(_) => current,
-        None => top,
+    let to_beat = match to_beat(in_force, floor, &digest) {
+        Ok(to_beat) => to_beat,
+        Err(decision) => return Ok(decision),
     };
     verify_and_compile(
         settings,
@@ -193,6 +183,27 @@ pub fn consider_against(
         Some((to_beat, digest, now)),
     )
     .map(|a| Decision::Apply(Box::new(a)))
+}
+
+/// The serial a candidate whose bytes have `digest` must be above (none
+/// when nothing is in force nor floored), or what to do with it at once:
+/// [`Decision::Unchanged`] for the bytes in force, [`Decision::Stale`] for
+/// a list of the floor's history older than the list in force or the floor.
+fn to_beat(
+    in_force: Option<&InForce>,
+    floor: &Floor,
+    digest: &[u8; 32],
+) -> Result<Option<u64>, Decision> {
+    if in_force.is_some_and(|current| current.digest == *digest) {
+        return Err(Decision::Unchanged);
+    }
+    let current = in_force.map(|c| c.header.serial);
+    let top = current.max(floor.serial());
+    match floor.seen(digest) {
+        Some(serial) if top.is_some_and(|top| serial < top) => Err(Decision::Stale { serial }),
+        Some(_) => Ok(current),
+        None => Ok(top),
+    }
 }
 
 /// Verify the signature and compile, without the other gates: for the list
@@ -299,19 +310,9 @@ pub fn consider_file(
     let length = pieces.len();
     // As for a list in memory: the same bytes change nothing, a list
     // applied before is stale, whatever its signature file says now.
-    if let Some(current) = in_force
-        && current.digest == digest
-    {
-        return Ok((Decision::Unchanged, KeptCopy::None));
-    }
-    let current = in_force.map(|c| c.header.serial);
-    let top = current.max(floor.serial());
-    let to_beat = match floor.seen(&digest) {
-        Some(serial) if top.is_some_and(|top| serial < top) => {
-            return Ok((Decision::Stale { serial }, KeptCopy::None));
-        }
-        Some(_) => current,
-        None => top,
+    let to_beat = match to_beat(in_force, floor, &digest) {
+        Ok(to_beat) => to_beat,
+        Err(decision) => return Ok((decision, KeptCopy::None)),
     };
     let key_id = key_id.map_err(|e| Refusal::new(file, format!("signature: {e}")))?;
     // Second pass: parse and compile what the first verified.

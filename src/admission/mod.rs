@@ -960,7 +960,7 @@ impl Settle {
         } = *self;
         let changes = tokio::task::spawn_blocking(move || {
             let kept = match to_persist {
-                None => Ok(()),
+                None | Some(ToKeep::Nothing) => Ok(()),
                 Some(ToKeep::Bytes(pair)) => persist(&state_dir, &in_force, pair),
                 Some(ToKeep::Written(written)) => written.and_then(Written::commit),
             };
@@ -1084,13 +1084,15 @@ impl From<KeptCopy> for ToKeep {
         match copy {
             KeptCopy::Written(w) => ToKeep::Written(w),
             KeptCopy::Bytes(pair) => ToKeep::Bytes(pair),
-            KeptCopy::None => ToKeep::Bytes(Pair::default()),
+            KeptCopy::None => ToKeep::Nothing,
         }
     }
 }
 
 /// The copy of a list to keep in the state directory once applied.
 enum ToKeep {
+    /// None: the list is not applied (unchanged, stale).
+    Nothing,
     /// Its bytes and signature, to write.
     Bytes(Pair),
     /// Written already while it was read (or why it could not be): to put
