@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use crate::config::UpstreamConfig;
@@ -173,20 +173,41 @@ impl UpstreamError {
     }
 }
 
-/// An upstream answer as cached, DNSSEC records included.
+/// What is known of an upstream answer besides its records.
 #[derive(Debug)]
-struct Entry {
+struct Meta {
     rcode: ResponseCode,
-    answers: Vec<Record>,
-    authorities: Vec<Record>,
     /// AD as relayed (set by a trusted upstream).
     authentic: bool,
     ede: Option<Ede>,
     stored: Instant,
-    /// Seconds this entry may be served.
+    /// Seconds this answer may be served.
     ttl: u32,
-    /// Bytes it costs in the cache (see [`Entry::weigh`]).
+    /// Bytes it costs in the cache (see [`weigh`]).
     weight: u32,
+}
+
+/// An upstream answer as cached, DNSSEC records included.
+///
+/// The records are kept as a DNS message holding only the answer and
+/// authority sections, in wire form with name compression: a record
+/// decoded into hickory's types takes 272 bytes before its names and
+/// RDATA, about five times what it takes on the wire. Decoding them again
+/// for a query costs what cloning the decoded records did, and only the
+/// first query of a kind takes this way: the next ones are answered from
+/// the ready-to-send copy.
+#[derive(Debug)]
+struct Entry {
+    meta: Meta,
+    records: Box<[u8]>,
+}
+
+/// An answer as it came from upstream, decoded, before it is cached.
+#[derive(Debug)]
+struct Fresh {
+    meta: Meta,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
 }
 
 type CacheKey = (LowerName, RecordType, DNSClass, bool);
@@ -197,7 +218,66 @@ struct Bytes;
 
 impl quick_cache::Weighter<CacheKey, Arc<Entry>> for Bytes {
     fn weight(&self, _key: &CacheKey, entry: &Arc<Entry>) -> u64 {
-        u64::from(entry.weight)
+        u64::from(entry.meta.weight)
+    }
+}
+
+/// The weight of a typical entry in either cache (a small answer, its key
+/// and what holding it costs): sizes the cache's count of remembered
+/// evicted keys.
+const TYPICAL_ENTRY: u64 = 320;
+
+/// A cache that keeps within a budget of bytes, everything it holds
+/// counted.
+///
+/// quick_cache remembers the hashes of keys it evicted ("ghosts", half as
+/// many as the entries it expects), so that a name asked again soon after
+/// comes back straight to the frequently used ones and a scan of names asked
+/// once does not push those out. Each ghost takes a slot as large as an
+/// entry's key and value: that room is set aside from the budget and
+/// counted from the start.
+pub(crate) struct Bounded<K, V, W> {
+    cache: quick_cache::sync::Cache<K, V, W>,
+    /// Bytes kept for the ghosts.
+    ghosts: u64,
+}
+
+impl<K, V, W> Bounded<K, V, W>
+where
+    K: Eq + std::hash::Hash,
+    V: Clone,
+    W: quick_cache::Weighter<K, V> + Clone,
+{
+    /// A cache of at most `budget` bytes whose slots (a key and a value
+    /// side by side) take `slot` bytes.
+    pub(crate) fn new(budget: u64, slot: usize, weighter: W) -> Bounded<K, V, W> {
+        let budget = budget.max(1);
+        let expected = (budget / TYPICAL_ENTRY).max(16);
+        // A ghost: its slot, the links and state around it, its place in
+        // the hash table.
+        let ghost = slot as u64 + 24;
+        let ghosts = (expected / 2 * ghost).min(budget / 4);
+        let cache = quick_cache::sync::Cache::with(
+            usize::try_from(expected).unwrap_or(usize::MAX),
+            (budget - ghosts).max(1),
+            weighter,
+            Default::default(),
+            Default::default(),
+        );
+        Bounded { cache, ghosts }
+    }
+
+    /// Bytes held, as weighed, and the room kept for the ghosts.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.cache.weight() + self.ghosts
+    }
+}
+
+impl<K, V, W> std::ops::Deref for Bounded<K, V, W> {
+    type Target = quick_cache::sync::Cache<K, V, W>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.cache
     }
 }
 
@@ -207,7 +287,7 @@ type Pending = Shared<BoxFuture<'static, Result<Arc<Fetched>, UpstreamError>>>;
 /// The forwarder: transport, answer cache, exchanges in flight.
 pub struct Upstream {
     transport: Arc<Transport>,
-    cache: quick_cache::sync::Cache<CacheKey, Arc<Entry>, Bytes>,
+    cache: Bounded<CacheKey, Arc<Entry>, Bytes>,
     pending: Mutex<HashMap<CacheKey, Pending>>,
     /// Client queries waiting on upstream now.
     waiting: AtomicUsize,
@@ -259,16 +339,12 @@ impl Drop for PendingGuard<'_> {
 impl Upstream {
     /// The forwarder for `config`. Must run inside a tokio runtime.
     pub fn new(config: &UpstreamConfig, metrics: Arc<Metrics>) -> Result<Upstream, UpstreamError> {
-        // An estimate for the table's initial size: answers of ~256 bytes.
-        let estimated = usize::try_from(config.cache_bytes / 512).unwrap_or(usize::MAX);
+        // Half the budget; the other half is the ready-to-send copies'.
+        let slot = std::mem::size_of::<(CacheKey, Arc<Entry>)>();
+        let cache = Bounded::new(config.cache_bytes / 2, slot, Bytes);
         Ok(Upstream {
             transport: Arc::new(Transport::new(&config.servers, config.timeout)),
-            // Half the budget; the other half is the ready-to-send copies'.
-            cache: quick_cache::sync::Cache::with_weighter(
-                estimated.clamp(16, 1 << 20),
-                (config.cache_bytes / 2).max(1),
-                Bytes,
-            ),
+            cache,
             wire_budget: config.cache_bytes / 2,
             pending: Mutex::new(HashMap::new()),
             waiting: AtomicUsize::new(0),
@@ -292,9 +368,10 @@ impl Upstream {
         self.wire_budget
     }
 
-    /// Bytes the cache holds, as weighed.
+    /// Bytes the cache holds, as weighed, with the room it keeps for the
+    /// keys it evicted.
     pub fn cache_bytes(&self) -> u64 {
-        self.cache.weight()
+        self.cache.bytes()
     }
 
     /// Client queries waiting on upstream now.
@@ -314,16 +391,31 @@ impl Upstream {
         let key: CacheKey = (LowerName::new(name), qtype, qclass, flags.checking_disabled);
         let mut stale = None;
         if let Some((found, hit)) = self.lookup(&key) {
-            let age = hit.age();
-            if age < hit.ttl {
-                self.metrics.cache_lookup(true);
-                return Ok(self.view(&hit, age, qtype, flags, true));
-            }
-            match self.serve_stale {
-                Some(max) if age - hit.ttl <= max => stale = Some(hit),
-                _ => {
+            let age = hit.meta.age();
+            match hit.decode() {
+                // Bytes this cache wrote and cannot read back: dropped,
+                // and the question asked again.
+                None => {
                     self.cache.remove(&found);
                 }
+                Some((answers, authorities)) if age < hit.meta.ttl => {
+                    self.metrics.cache_lookup(true);
+                    return Ok(view(
+                        &hit.meta,
+                        answers,
+                        authorities,
+                        age,
+                        qtype,
+                        flags,
+                        true,
+                    ));
+                }
+                Some(records) => match self.serve_stale {
+                    Some(max) if age - hit.meta.ttl <= max => stale = Some((hit, records)),
+                    _ => {
+                        self.cache.remove(&found);
+                    }
+                },
             }
         }
         self.metrics.cache_lookup(false);
@@ -334,11 +426,19 @@ impl Upstream {
             checking_disabled: flags.checking_disabled,
         };
         match self.fetch(key, question).await {
-            Ok(entry) => Ok(self.view(&entry, 0, qtype, flags, false)),
+            Ok(fresh) => Ok(view(
+                &fresh.meta,
+                fresh.answers,
+                fresh.authorities,
+                0,
+                qtype,
+                flags,
+                false,
+            )),
             Err(error) => match stale {
-                Some(entry) if error.allows_stale() => {
+                Some((entry, (answers, authorities))) if error.allows_stale() => {
                     self.metrics.stale_answer();
-                    Ok(stale_view(&entry, qtype, flags))
+                    Ok(stale_view(&entry.meta, answers, authorities, qtype, flags))
                 }
                 _ => Err(error),
             },
@@ -363,7 +463,7 @@ impl Upstream {
 
     /// Ask upstream, sharing the exchange with identical questions in
     /// flight, within `upstream.max_in_flight`; cache what comes.
-    async fn fetch(&self, key: CacheKey, q: Question<'_>) -> Result<Arc<Entry>, UpstreamError> {
+    async fn fetch(&self, key: CacheKey, q: Question<'_>) -> Result<Fresh, UpstreamError> {
         let waiting = self.waiting.fetch_add(1, Ordering::AcqRel);
         let _waiting = Waiting(&self.waiting);
         if waiting >= self.max_in_flight {
@@ -402,18 +502,25 @@ impl Upstream {
         let fetched = exchange.await;
         self.metrics.upstream(started.elapsed());
         let fetched = fetched?;
-        let entry = Arc::new(self.entry(&fetched)?);
+        let mut fresh = self.fresh(&fetched)?;
         // The query that started the exchange caches its answer; those
         // that joined it only read it.
-        if started_here.is_some() && entry.ttl > 0 && entry.weight <= MAX_CACHED_ANSWER {
-            self.cache.insert(key, Arc::clone(&entry));
+        if started_here.is_some() && fresh.meta.cacheable() {
+            match Entry::encode(&fresh) {
+                Some(entry) => {
+                    self.cache.insert(key, Arc::new(entry));
+                }
+                // Records hickory reads but cannot write back: relayed,
+                // not kept (and so not kept ready to send either).
+                None => fresh.meta.ttl = 0,
+            }
         }
-        Ok(entry)
+        Ok(fresh)
     }
 
-    /// The cache entry for an upstream answer; SERVFAIL and other error
-    /// codes become an error carrying the upstream's EDE.
-    fn entry(&self, fetched: &Fetched) -> Result<Entry, UpstreamError> {
+    /// What to relay and cache of an upstream answer; SERVFAIL and other
+    /// error codes become an error carrying the upstream's EDE.
+    fn fresh(&self, fetched: &Fetched) -> Result<Fresh, UpstreamError> {
         let message = &fetched.message;
         let rcode = message.metadata.response_code;
         let ede = dnssec::ede(message);
@@ -424,16 +531,17 @@ impl Upstream {
         let answers = message.answers.clone();
         let authorities = dnssec::authority(message.authorities.clone(), negative);
         let ttl = self.cache_ttl(&answers, &authorities);
-        let records = answers.len() + authorities.len();
-        Ok(Entry {
-            rcode,
+        Ok(Fresh {
+            meta: Meta {
+                rcode,
+                authentic: self.trust_ad && message.metadata.authentic_data,
+                ede,
+                stored: Instant::now(),
+                ttl,
+                weight: weigh(fetched.len),
+            },
             answers,
             authorities,
-            authentic: self.trust_ad && message.metadata.authentic_data,
-            ede,
-            stored: Instant::now(),
-            ttl,
-            weight: weigh(fetched.len, records),
         })
     }
 
@@ -453,45 +561,53 @@ impl Upstream {
             })
             .map_or(0, |t| t.min(self.negative_max_ttl))
     }
+}
 
-    /// `entry`, `age` seconds after it was stored, as a client with `flags`
-    /// asking for `qtype` gets it; `cached` if it comes from the cache.
-    fn view(
-        &self,
-        entry: &Entry,
-        age: u32,
-        qtype: RecordType,
-        flags: Flags,
-        cached: bool,
-    ) -> Answer {
-        let left = entry.ttl.saturating_sub(age);
-        let ttl = |r: &Record| r.ttl.saturating_sub(age).min(left);
-        Answer {
-            rcode: entry.rcode,
-            answers: copy(&entry.answers, qtype, flags, ttl),
-            authorities: copy(&entry.authorities, qtype, flags, ttl),
-            authentic: entry.authentic && (flags.authentic_data || flags.dnssec_ok),
-            ede: entry.ede.clone(),
-            cached,
-            stored: (entry.ttl > 0 && entry.weight <= MAX_CACHED_ANSWER).then_some(Stored {
-                at: entry.stored,
-                ttl: entry.ttl,
-                age,
-                authentic: entry.authentic,
-            }),
-        }
+/// An answer of `meta` with its records, `age` seconds after it was
+/// stored, as a client with `flags` asking for `qtype` gets it; `cached`
+/// if it comes from the cache.
+fn view(
+    meta: &Meta,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
+    age: u32,
+    qtype: RecordType,
+    flags: Flags,
+    cached: bool,
+) -> Answer {
+    let left = meta.ttl.saturating_sub(age);
+    let ttl = |r: &Record| r.ttl.saturating_sub(age).min(left);
+    Answer {
+        rcode: meta.rcode,
+        answers: for_client(answers, qtype, flags, ttl),
+        authorities: for_client(authorities, qtype, flags, ttl),
+        authentic: meta.authentic && (flags.authentic_data || flags.dnssec_ok),
+        ede: meta.ede.clone(),
+        cached,
+        stored: meta.cacheable().then_some(Stored {
+            at: meta.stored,
+            ttl: meta.ttl,
+            age,
+            authentic: meta.authentic,
+        }),
     }
 }
 
 /// An expired entry served stale (RFC 8767 section 4): every TTL 30, EDE
 /// 3, no AD (the upstream's verdict is as old as the data), never kept
 /// ready to send.
-fn stale_view(entry: &Entry, qtype: RecordType, flags: Flags) -> Answer {
+fn stale_view(
+    meta: &Meta,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
+    qtype: RecordType,
+    flags: Flags,
+) -> Answer {
     let ttl = |_: &Record| STALE_TTL;
     Answer {
-        rcode: entry.rcode,
-        answers: copy(&entry.answers, qtype, flags, ttl),
-        authorities: copy(&entry.authorities, qtype, flags, ttl),
+        rcode: meta.rcode,
+        answers: for_client(answers, qtype, flags, ttl),
+        authorities: for_client(authorities, qtype, flags, ttl),
         authentic: false,
         ede: Some((EDE_STALE_ANSWER, Arc::from(""))),
         cached: true,
@@ -500,37 +616,68 @@ fn stale_view(entry: &Entry, qtype: RecordType, flags: Flags) -> Answer {
 }
 
 /// The records a client with `flags` gets, with TTLs from `ttl`.
-fn copy(
-    records: &[Record],
+fn for_client(
+    mut records: Vec<Record>,
     qtype: RecordType,
     flags: Flags,
     ttl: impl Fn(&Record) -> u32,
 ) -> Vec<Record> {
+    records.retain(|r| dnssec::for_client(r, flags.dnssec_ok, qtype));
+    for r in &mut records {
+        r.ttl = ttl(r);
+    }
     records
-        .iter()
-        .filter(|r| dnssec::for_client(r, flags.dnssec_ok, qtype))
-        .map(|r| {
-            let mut r = r.clone();
-            r.ttl = ttl(&r);
-            r
-        })
-        .collect()
 }
 
-impl Entry {
+impl Meta {
     /// Seconds since it was stored.
     fn age(&self) -> u32 {
         u32::try_from(self.stored.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
+
+    /// Whether the answer may be kept: a TTL, and not too large.
+    fn cacheable(&self) -> bool {
+        self.ttl > 0 && self.weight <= MAX_CACHED_ANSWER
+    }
 }
 
-/// What an entry costs in memory, roughly: the upstream message's size
-/// on the wire (names and RDATA are held at about that size), plus the
-/// fixed size of each record, of the entry and of its key.
-fn weigh(wire_len: usize, records: usize) -> u32 {
-    let total = std::mem::size_of::<Entry>()
-        + std::mem::size_of::<CacheKey>()
-        + records * std::mem::size_of::<Record>()
-        + wire_len;
+impl Entry {
+    /// The entry for a fresh answer: its records written as a message, or
+    /// `None` if hickory cannot write them back.
+    fn encode(fresh: &Fresh) -> Option<Entry> {
+        let mut message = Message::new(0, MessageType::Response, OpCode::Query);
+        message.answers = fresh.answers.clone();
+        message.authorities = fresh.authorities.clone();
+        let records = message.to_vec().ok()?.into_boxed_slice();
+        Some(Entry {
+            meta: Meta {
+                weight: weigh(records.len()),
+                ede: fresh.meta.ede.clone(),
+                ..fresh.meta
+            },
+            records,
+        })
+    }
+
+    /// The answer and authority records, as stored.
+    fn decode(&self) -> Option<(Vec<Record>, Vec<Record>)> {
+        let message = Message::from_vec(&self.records).ok()?;
+        Some((message.answers, message.authorities))
+    }
+}
+
+/// What an entry costs in memory: its records' bytes, the entry and its
+/// key, and what holding them costs besides (see [`ENTRY_OVERHEAD`]).
+fn weigh(records: usize) -> u32 {
+    let total =
+        std::mem::size_of::<Entry>() + std::mem::size_of::<CacheKey>() + records + ENTRY_OVERHEAD;
     u32::try_from(total).unwrap_or(u32::MAX)
 }
+
+/// Bytes an entry costs beyond its size and its records': the counts of
+/// its `Arc`, the cache's own bookkeeping (its slot's links, state and
+/// pointer, its hash table, the hashes it remembers of evicted keys) and
+/// the allocator's rounding of two blocks. Measured: with it, and the
+/// ready-to-send copies' own, `rempart_cache_bytes` follows the process's
+/// resident memory as the caches fill.
+const ENTRY_OVERHEAD: usize = 96;
