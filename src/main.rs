@@ -11,5 +11,6 @@ use clap::Parser;
 static GLOBAL: rempart::alloc::Allocator = rempart::alloc::Allocator;
 
 fn main() -> std::process::ExitCode {
+    rempart::alloc::no_huge_pages();
     rempart::cli::run(rempart::cli::Cli::parse())
 }
