@@ -57,13 +57,13 @@ pub struct Rule<'a> {
     /// a cache line of its own.
     references: &'a str,
     ref_off: u32,
-    ref_len: u16,
+    ref_len: u32,
 }
 
 impl<'a> Rule<'a> {
     /// The authority's reference of the decision.
     pub fn reference(&self) -> &'a str {
-        &self.references[self.ref_off as usize..][..usize::from(self.ref_len)]
+        &self.references[self.ref_off as usize..][..self.ref_len as usize]
     }
 
     /// True if `other` blocks the same way for the same decision: same
@@ -172,7 +172,10 @@ pub struct ListInfo {
     pub expires: time::OffsetDateTime,
 }
 
-/// One compiled entry: offsets into the arenas.
+/// One compiled entry: offsets into the arenas (12 bytes: a million
+/// entries take 11.4 MiB). References are written to their arena in entry
+/// order, so a reference ends where the next entry's begins: its length is
+/// not kept (it is only read off the query path, by [`Rule::reference`]).
 #[derive(Debug, Clone, Copy)]
 struct Compiled {
     name_off: u32,
@@ -180,7 +183,6 @@ struct Compiled {
     category: u16,
     name_len: u8,
     exact: bool,
-    ref_len: u16,
 }
 
 /// Largest number of labels in a DNS name (255 octets on the wire).
@@ -372,7 +374,16 @@ impl Policy {
             index,
             references: &self.references,
             ref_off: c.ref_off,
-            ref_len: c.ref_len,
+            ref_len: self.ref_end(index) - c.ref_off,
+        }
+    }
+
+    /// Where the reference of entry `index` ends in its arena: where the
+    /// next entry's begins, or the arena's end.
+    fn ref_end(&self, index: u32) -> u32 {
+        match self.entries.get(index as usize + 1) {
+            Some(next) => next.ref_off,
+            None => self.references.len() as u32,
         }
     }
 
@@ -716,7 +727,6 @@ impl PolicyBuilder {
             name_off: u32::try_from(p.names.len()).expect("name arena under 4 GiB"),
             name_len: name.len() as u8,
             ref_off: u32::try_from(p.references.len()).expect("reference arena under 4 GiB"),
-            ref_len: reference.len() as u16,
             category,
             exact: kind == MatchKind::Exact,
         };
@@ -870,6 +880,43 @@ mod tests {
         assert!(p2.verdict(&name(&long)).is_some());
         assert_eq!(Policy::empty().verdict(&name("bad.example")), None);
         assert!(Policy::empty().info().is_none());
+    }
+
+    #[test]
+    fn each_entry_keeps_its_own_reference() {
+        // A reference's length is where the next one begins: empty ones,
+        // a duplicate refused between two entries, the last entry and a
+        // reference cut at 65,535 bytes must each come back whole.
+        let mut b = PolicyBuilder::with_capacity(8);
+        let long = "R".repeat(70_000);
+        b.insert("a.test", MatchKind::Exact, "c1", "REF-A").unwrap();
+        b.insert("b.test", MatchKind::Subtree, "c2", "").unwrap();
+        assert_eq!(b.insert("a.test", MatchKind::Exact, "c1", "OTHER"), Err(0));
+        b.insert("c.test", MatchKind::Subtree, "c1", "REF-C")
+            .unwrap();
+        b.insert("d.test", MatchKind::Subtree, "c1", &long).unwrap();
+        b.insert("e.test", MatchKind::Exact, "c2", "REF-E").unwrap();
+        let p = b.finish(&list(&[]).header, [0; 32]);
+        let refs: Vec<(&str, &str, &str)> = p
+            .rules()
+            .map(|r| (r.name, r.category, r.reference()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("a.test", "c1", "REF-A"),
+                ("b.test", "c2", ""),
+                ("c.test", "c1", "REF-C"),
+                ("d.test", "c1", &long[..65_535]),
+                ("e.test", "c2", "REF-E"),
+            ]
+        );
+        assert_eq!(p.get("c.test").unwrap().reference(), "REF-C");
+        assert_eq!(
+            p.verdict(&name("x.d.test")).unwrap().reference().len(),
+            65_535
+        );
+        assert_eq!(std::mem::size_of::<Compiled>(), 12);
     }
 
     /// Which list and entry decide `s` in `snap`.
