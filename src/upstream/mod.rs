@@ -681,3 +681,80 @@ fn weigh(records: usize) -> u32 {
 /// ready-to-send copies' own, `rempart_cache_bytes` follows the process's
 /// resident memory as the caches fill.
 const ENTRY_OVERHEAD: usize = 96;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, CNAME, NULL, SOA, TXT};
+
+    fn record(name: &str, ttl: u32, data: RData) -> Record {
+        Record::from_rdata(Name::from_ascii(name).unwrap(), ttl, data)
+    }
+
+    #[test]
+    fn a_cached_answer_reads_back_as_it_came() {
+        let name = |s: &str| Name::from_ascii(s).unwrap();
+        let answers = vec![
+            record(
+                "WWW.Example.test.",
+                300,
+                RData::CNAME(CNAME(name("Host.example.test."))),
+            ),
+            record("Host.example.test.", 60, RData::A(A::new(192, 0, 2, 1))),
+            record(
+                "host.example.test.",
+                60,
+                RData::TXT(TXT::new(vec!["v=x".into(), String::new()])),
+            ),
+            // RRSIG, read as hickory reads it without its DNSSEC feature.
+            record(
+                "host.example.test.",
+                60,
+                RData::Unknown {
+                    code: RecordType::RRSIG,
+                    rdata: NULL::with(vec![0, 1, 13, 3, 0, 0, 0, 60, 1, 2, 3, 4, 5]),
+                },
+            ),
+        ];
+        let soa = SOA::new(
+            name("ns.example.test."),
+            name("h.example.test."),
+            7,
+            1,
+            2,
+            3,
+            30,
+        );
+        let authorities = vec![record("example.test.", 3600, RData::SOA(soa))];
+        let fresh = Fresh {
+            meta: Meta {
+                rcode: ResponseCode::NoError,
+                authentic: true,
+                ede: Some((3, Arc::from("stale"))),
+                stored: Instant::now(),
+                ttl: 60,
+                weight: 0,
+            },
+            answers: answers.clone(),
+            authorities: authorities.clone(),
+        };
+        let entry = Entry::encode(&fresh).unwrap();
+        let (a, b) = entry.decode().unwrap();
+        assert_eq!((&a, &b), (&answers, &authorities));
+        // Names keep the letter case they came with (hickory compares
+        // names without it).
+        let names = |r: &[Record]| r.iter().map(|r| r.name.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&answers));
+        assert_eq!(a[0].data, answers[0].data);
+        assert_eq!(a[0].data.to_string(), "Host.example.test.");
+        // Smaller than one of the five decoded records it stands for.
+        assert!(
+            entry.records.len() < std::mem::size_of::<Record>(),
+            "{} bytes",
+            entry.records.len()
+        );
+        assert_eq!(entry.meta.weight, weigh(entry.records.len()));
+        assert_eq!(entry.meta.ede, fresh.meta.ede);
+        assert!(entry.meta.authentic && entry.meta.ttl == 60);
+    }
+}
