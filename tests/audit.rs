@@ -17,7 +17,6 @@ use rempart::admission::Source;
 use rempart::audit::seal::{Seal, SealSettings, SealingKey};
 use rempart::audit::{AuditSettings, Auditor, Event, Line, RedirectRecord, trail};
 use rempart::config::ClientIpMode;
-use rempart::list::Pair;
 use serde_json::Value;
 
 fn lines(dir: &Path) -> Vec<Value> {
@@ -160,13 +159,13 @@ async fn one_record_per_redirect_none_for_forwarded_names_and_the_report_agrees(
     // would be `unchanged`) with a signature that is not one, then the file
     // edited after signing. Each is a `list refused` record naming where it
     // came from and why.
+    let pushed = setup.dir.path().join("pushed.txt");
+    std::fs::write(&pushed, v2.replace("REF-0003", "REF-0005")).unwrap();
+    std::fs::write(sig_path(&pushed), "not a signature\n").unwrap();
     let outcome = rempart
         .service()
         .admission
-        .admit(Source::Push(Pair {
-            list: v2.replace("REF-0003", "REF-0005").into_bytes(),
-            signature: b"not a signature\n".to_vec(),
-        }))
+        .admit(Source::Push(pushed))
         .await;
     assert!(format!("{outcome:?}").contains("Refused"), "{outcome:?}");
     std::fs::write(&setup.list_path, v2.replace("REF-0003", "REF-0004")).unwrap();

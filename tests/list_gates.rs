@@ -453,9 +453,8 @@ async fn an_older_list_applied_before_is_stale_a_never_seen_one_a_rollback() {
     admission.start(false).await.unwrap();
     let newer = f.dir.path().join("newer.txt");
     f.key.write_signed(&newer, &list_text(4, GOOD));
-    let pushed = Pair::read(&newer, 1 << 20).unwrap();
     assert!(matches!(
-        admission.admit(Source::Push(pushed)).await,
+        admission.admit(Source::Push(newer.clone())).await,
         Verdict::Applied { serial: 4, .. }
     ));
     // The list file (serial 3) is the one this resolver applied before.

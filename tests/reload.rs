@@ -12,7 +12,6 @@ use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use rempart::admission::Source;
-use rempart::list::Pair;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -234,6 +233,20 @@ async fn bad_candidates_change_nothing_and_tokens_are_checked() {
     let (status, resp) = blocking(move || http("PUT", &url, Some(TOKEN), Some(body))).await;
     assert_eq!(status, 200, "{resp}");
     assert!(resp.contains("\"serial\":5"), "{resp}");
+    // A body that is not the JSON asked for: 400, with the reason.
+    let url = format!("http://{admin}/v1/list");
+    let body = r#"{"list": "x", "signature": "s", "extra": 1}"#.to_owned();
+    let (status, resp) = blocking(move || http("PUT", &url, Some(TOKEN), Some(body))).await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(resp.contains("unknown field `extra`"), "{resp}");
+    // The uploads were written to the state directory as they arrived,
+    // and nothing of them is left there.
+    let left: Vec<String> = std::fs::read_dir(setup.dir.path().join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pushed"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let m = query(
         rempart.addr,
         Transport::Udp,
@@ -347,15 +360,7 @@ async fn twenty_versions_under_load_lose_nothing() {
         let text = list_text(serial, &entries);
         let path = setup.dir.path().join(format!("v{serial}.txt"));
         setup.key.write_signed(&path, &text);
-        let signature = std::fs::read(sig_path(&path)).unwrap();
-        let outcome = rempart
-            .service()
-            .admission
-            .admit(Source::Push(Pair {
-                list: text.into_bytes(),
-                signature,
-            }))
-            .await;
+        let outcome = rempart.service().admission.admit(Source::Push(path)).await;
         assert!(
             matches!(outcome, rempart::admission::Verdict::Applied { serial: s, .. } if s == serial),
             "{outcome:?}"

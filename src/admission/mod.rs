@@ -74,9 +74,12 @@ pub enum Source {
     /// The list file, re-read on an operator's request: SIGHUP or
     /// `POST /v1/list/reload`.
     Signal(PathBuf),
-    /// A list and its signature received on `PUT /v1/list`: they exist
-    /// nowhere else.
-    Push(Pair),
+    /// A list and its signature received on `PUT /v1/list`, as the admin
+    /// endpoint wrote them to this path and `.minisig` beside it while
+    /// they arrived (a large list is never held whole): read a piece at a
+    /// time like a file, named [`PUSHED`], and kept in the state directory
+    /// before the swap (they exist nowhere else).
+    Push(PathBuf),
     /// A list and its signature fetched from a web origin (`url`), as the
     /// poller wrote them to `path` and `path.minisig` while they arrived
     /// (a large list is never held whole): read a piece at a time like a
@@ -1011,36 +1014,21 @@ fn judge(
     source: Source,
 ) -> Result<Judged, Refusal> {
     let now = OffsetDateTime::now_utc();
-    // A list in memory: pushed.
-    let in_memory = |file: PathBuf, pair: Pair| {
-        let decision = consider_against(
-            settings,
-            in_force,
-            floor,
-            &file,
-            &pair.list,
-            &pair.signature,
-            now,
-        )?;
-        Ok::<_, Refusal>((file, decision, ToKeep::Bytes(pair)))
+    // A file is read a piece at a time, never whole; what was received
+    // (pushed, fetched) is named as its sender knows it, not by the
+    // temporary file it was written to.
+    let received = |path: &Path, name: PathBuf| {
+        let (decision, copy) = consider_file(settings, in_force, floor, path, now)
+            .map_err(|r| renamed(r, path, &name))?;
+        Ok::<_, Refusal>((name, decision, ToKeep::from(copy)))
     };
     let (file, decision, to_keep) = match source {
-        Source::Push(pair) => in_memory(PathBuf::from(PUSHED), pair)?,
-        // A file is read a piece at a time, never whole.
         Source::Start(path) | Source::Watch(path) | Source::Signal(path) => {
             let (decision, copy) = consider_file(settings, in_force, floor, &path, now)?;
             (path, decision, ToKeep::from(copy))
         }
-        // The same, named by its URL.
-        Source::Fetch { url, path } => {
-            let url = PathBuf::from(url);
-            let (decision, copy) =
-                consider_file(settings, in_force, floor, &path, now).map_err(|r| Refusal {
-                    file: if r.file == path { url.clone() } else { r.file },
-                    reason: r.reason,
-                })?;
-            (url, decision, ToKeep::from(copy))
-        }
+        Source::Push(path) => received(&path, PathBuf::from(PUSHED))?,
+        Source::Fetch { url, path } => received(&path, PathBuf::from(url))?,
     };
     match decision {
         Decision::Unchanged => Ok(Judged::Unchanged),
@@ -1054,19 +1042,23 @@ fn judge(
             // refused if it cannot be kept (the list in force unchanged).
             // A list read from a file is kept right after the swap (a
             // restart would read the file again).
-            let (to_persist, floor_kept) = match to_keep {
-                ToKeep::Bytes(pair) if file == Path::new(PUSHED) => {
-                    let cannot_keep = |e: StateError| {
-                        Refusal::new(
-                            &file,
-                            format!("cannot keep it in the state directory, so not applied: {e}"),
-                        )
-                    };
-                    persist(&settings.state_dir, &in_force, pair).map_err(cannot_keep)?;
-                    floor::save(&settings.state_dir, &floor).map_err(cannot_keep)?;
-                    (None, true)
+            let (to_persist, floor_kept) = if file == Path::new(PUSHED) {
+                let cannot_keep = |e: StateError| {
+                    Refusal::new(
+                        &file,
+                        format!("cannot keep it in the state directory, so not applied: {e}"),
+                    )
+                };
+                match to_keep {
+                    ToKeep::Bytes(pair) => persist(&settings.state_dir, &in_force, pair),
+                    ToKeep::Written(written) => written.and_then(Written::commit),
+                    ToKeep::Nothing => Ok(()),
                 }
-                other => (Some(other), false),
+                .map_err(cannot_keep)?;
+                floor::save(&settings.state_dir, &floor).map_err(cannot_keep)?;
+                (None, true)
+            } else {
+                (Some(to_keep), false)
             };
             Ok(Judged::Apply(Box::new(Candidate {
                 in_force,
@@ -1077,6 +1069,19 @@ fn judge(
             })))
         }
     }
+}
+
+/// `refusal` of the file at `path` or of its signature, naming `name`
+/// instead (and `name.minisig`).
+fn renamed(refusal: Refusal, path: &Path, name: &Path) -> Refusal {
+    let file = if refusal.file == path {
+        name.to_owned()
+    } else if refusal.file == crate::list::signature_path(path) {
+        crate::list::signature_path(name)
+    } else {
+        refusal.file
+    };
+    Refusal { file, ..refusal }
 }
 
 impl From<KeptCopy> for ToKeep {

@@ -372,8 +372,10 @@ pub fn replace(
 }
 
 /// Remove the temporary files that a process stopped in the middle of a
-/// [`replace`] left in `dir` (at start, before any write: one resolver per
-/// state directory). Best effort: what cannot be removed only takes room.
+/// [`replace`], an upload or a fetch left in `dir` (at start, before any
+/// write: one resolver per state directory): `.*.tmp`, and the signatures
+/// beside them, `.*.tmp.minisig`. Best effort: what cannot be removed only
+/// takes room.
 pub fn remove_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -381,7 +383,7 @@ pub fn remove_temporaries(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
+        if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".tmp.minisig")) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
