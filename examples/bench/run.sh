@@ -125,6 +125,22 @@ stop_pid() {
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # The most the process has held at any moment since it started (VmHWM).
 peak_mib() { awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# rempart_cache_bytes in MiB (Rempart's admin listener), NA if unread.
+cache_mib() {
+    $PY - <<'PYEOF'
+import urllib.request
+try:
+    body = urllib.request.urlopen("http://127.0.0.1:9153/metrics", timeout=5).read().decode()
+except OSError:
+    body = ""
+for line in body.splitlines():
+    if line.startswith("rempart_cache_bytes "):
+        print(f"{float(line.split()[1]) / 1048576:.1f}")
+        break
+else:
+    print("NA")
+PYEOF
+}
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }   # rep resolver metric value
 
 # ---------------------------------------------------------------- data
@@ -210,7 +226,6 @@ tls_key = "$W/tls.key"
 
 [upstream]
 servers = ["127.0.0.1:$NSD_PORT"]
-cache_bytes = 536870912
 
 [list]
 path = "$W/list.txt"
@@ -452,18 +467,16 @@ run_rempart() {   # rep
 import urllib.request
 print("bench: rempart /readyz:", urllib.request.urlopen("http://127.0.0.1:9153/readyz", timeout=5).status)
 EOF
+    local cache0 cache1 rss0 rss1
+    cache0=$(cache_mib) rss0=$(rss_mib "$pid")
     load_rows "$rep" rempart $REM_PORT "$pid"
-    # what of that RSS is the answer cache (its budget: upstream.cache_bytes)
-    record "$rep" rempart cache_after_mib "$($PY - <<'PYEOF'
-import urllib.request
-for line in urllib.request.urlopen("http://127.0.0.1:9153/metrics", timeout=5).read().decode().splitlines():
-    if line.startswith("rempart_cache_bytes "):
-        print(f"{float(line.split()[1]) / 1048576:.1f}")
-        break
-else:
-    print("NA")
-PYEOF
-)"
+    # What of that RSS is the answer cache (its budget: upstream.cache_bytes,
+    # the default 128 MiB here), and how the process grew against what the
+    # cache counts (1.00: the cache's figure is what it costs).
+    cache1=$(cache_mib) rss1=$(rss_mib "$pid")
+    record "$rep" rempart cache_after_mib "$cache1"
+    record "$rep" rempart cache_rss_ratio "$(awk -v a="$rss0" -v b="$rss1" -v c="$cache0" -v d="$cache1" \
+        'BEGIN {if (d - c > 1) printf "%.2f", (b - a) / (d - c); else print "NA"}')"
     log "[$rep] rempart: QPS listed over DoT (connections reused)"
     record "$rep" rempart qps_listed_dot "$(dnsperf_mode_qps dot $DOT_PORT "$W/q_listed.txt")"
     log "[$rep] rempart: reload under load"
@@ -474,6 +487,10 @@ PYEOF
     record "$rep" rempart rss_peak_mib "$(peak_mib "$pid")"
     log "[$rep] rempart: cache misses"
     cache_misses "$rep" rempart $REM_PORT
+    # The cache-miss names (up to MISS_Q) fill the cache to its budget.
+    record "$rep" rempart cache_end_mib "$(cache_mib)"
+    record "$rep" rempart rss_end_mib "$(rss_mib "$pid")"
+    record "$rep" rempart rss_peak_end_mib "$(peak_mib "$pid")"
     kill -0 "$pid" 2>/dev/null || die "rempart died during the run, see $LOGS/rempart.log"
     stop_pid "$pid"
 
@@ -650,7 +667,11 @@ for key, label, d in [
     ("startup_multi_ms", "Start to first redirected answer, 5 lists (ms)", 0),
     ("qps_listed_dot", "Max QPS, listed names, DNS over TLS (connections reused)", 0),
     ("rss_multi_mib", "RSS after load, 5 lists (MiB)", 1),
-    ("cache_after_mib", "Answer cache after the query runs (rempart_cache_bytes, MiB; budget 512)", 1),
+    ("cache_after_mib", "Answer cache after the query runs (rempart_cache_bytes, MiB; budget 128, the default)", 1),
+    ("cache_rss_ratio", "RSS growth over the query runs / growth of rempart_cache_bytes", 2),
+    ("cache_end_mib", "Answer cache after the cache-miss runs too (MiB)", 1),
+    ("rss_end_mib", "RSS after the cache-miss runs too (MiB)", 1),
+    ("rss_peak_end_mib", "Peak RSS, whole run: start, query runs, a reload, cache misses (MiB)", 1),
     ("rss_peak_multi_mib", "Peak RSS, 5 lists: start and query runs (MiB)", 1),
     ("rss_peak_audit_mib", "Peak RSS, audit on: start, the first list's records, query run, a reload (MiB)", 1),
 ]:
