@@ -54,12 +54,12 @@ pub const MAX_TCP_CONNECTIONS: usize = 65_536;
 /// `upstream.timeout_ms` default.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 2_000;
 /// `upstream.cache_bytes` default: the memory budget of the answer cache
-/// and of its ready-to-send copies together (half each), 48 MiB (about
-/// 70,000 small answers). With it a resolver enforcing a million entries
+/// and of its ready-to-send copies together (half each), 32 MiB (about
+/// 45,000 small answers). With it a resolver enforcing a million entries
 /// stays under 200 MiB at every moment, a reload with a full cache
-/// included (measured: 191-193 MiB); a front cache before the validating
+/// included (measured: 182-187 MiB); a front cache before the validating
 /// resolvers gains little from more.
-pub const DEFAULT_CACHE_BYTES: u64 = 48 * 1024 * 1024;
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// `upstream.max_in_flight` default: client queries waiting on upstream
 /// at once (Unbound: 1024 per thread by default).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 2_048;

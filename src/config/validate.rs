@@ -645,7 +645,7 @@ impl RawUpstream {
         if up.cache_size.is_some() {
             obsolete.push(
                 "upstream.cache_size is obsolete and ignored: the cache is bounded by memory, \
-                 upstream.cache_bytes (default 48 MiB)"
+                 upstream.cache_bytes (default 32 MiB)"
                     .to_owned(),
             );
         }
