@@ -32,7 +32,7 @@ use std::sync::Arc;
 use super::edns::OPT;
 use super::header::{HEADER_LEN, Header, HeaderCounts, RCODE_NOERROR, RCODE_NXDOMAIN};
 use super::query::{MAX_KEY, QueryView};
-use crate::upstream::{Bounded, Stored};
+use crate::upstream::{Bounded, ENTRY_OVERHEAD, Stored};
 
 /// What makes the bytes of an answer relayed from upstream reusable: the
 /// cache entry behind it, and the policy snapshot it was built under.
@@ -106,15 +106,6 @@ impl quick_cache::Weighter<Box<[u8]>, Arc<WireAnswer>> for Bytes {
         (fixed + key.len() + answer.bytes.len() + ttls + ENTRY_OVERHEAD) as u64
     }
 }
-
-/// Bytes a kept answer costs beyond its size and its bytes': the counts of
-/// its `Arc`, the cache's own bookkeeping (its slot with the key and the
-/// pointer, its hash table, the hashes it remembers of evicted keys) and
-/// the allocator's rounding of four blocks. With the record cache's own,
-/// this makes `rempart_cache_bytes` follow the process's resident memory
-/// as the caches fill (the benchmark's row "RSS growth per counted cache
-/// byte" shows the ratio).
-const ENTRY_OVERHEAD: usize = 96;
 
 /// The ready-to-send answers, bounded in bytes.
 pub struct WireCache {
